@@ -1,0 +1,5 @@
+//! Connectors: concrete clients for external services, each with an injectable base URL, the
+//! shared HTTP client and retry policy, and typed errors.
+
+pub mod linear;
+pub mod openai;

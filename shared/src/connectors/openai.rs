@@ -1,0 +1,1 @@
+//! OpenAI connector (in progress).

@@ -1,0 +1,200 @@
+//! Postgres: connecting (TLS with rustls for remote hosts, plain on localhost) and the one
+//! migration routine that tests, the local runner and every Lambda cold start share.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::{Client, Config, NoTls};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL itself is never shown: it carries the password.
+    #[error("DATABASE_URL is not a valid Postgres connection string")]
+    BadUrl,
+    #[error("cannot read the database CA bundle {path}: {message}")]
+    CaBundle { path: String, message: String },
+    #[error("cannot connect to Postgres at {target}: {source}")]
+    Connect {
+        target: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i32,
+        name: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error(
+        "migration {version} ({name}) was changed after it was applied (checksum {applied} in the database, {bundled} bundled); add a new migration instead"
+    )]
+    MigrationChanged {
+        version: i32,
+        name: &'static str,
+        applied: String,
+        bundled: String,
+    },
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// Versioned migrations, applied in order. Never edit one that has shipped: add the next.
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "oauth_drift",
+    include_str!("../../infra/migrations/0001_oauth_drift.sql"),
+)];
+
+/// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets use TLS (rustls, the
+/// Mozilla roots plus an optional CA bundle such as the RDS one) unless the URL says
+/// `sslmode=disable` explicitly.
+pub async fn connect(url: &SecretString, ca_bundle: Option<&Path>) -> Result<Client, DbError> {
+    let config = Config::from_str(url.expose_secret()).map_err(|_| DbError::BadUrl)?;
+    let target = describe(&config);
+    let local = config.get_hosts().iter().all(is_local);
+    if local || config.get_ssl_mode() == SslMode::Disable {
+        if !local {
+            tracing::warn!(%target, "connecting to a remote Postgres without TLS because the URL says sslmode=disable");
+        }
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|source| DbError::Connect { target: target.clone(), source })?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "postgres connection closed with an error");
+            }
+        });
+        return Ok(client);
+    }
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca_bundle)?);
+    let (client, connection) = config
+        .connect(tls)
+        .await
+        .map_err(|source| DbError::Connect { target: target.clone(), source })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::error!(error = %e, "postgres connection closed with an error");
+        }
+    });
+    Ok(client)
+}
+
+fn is_local(host: &Host) -> bool {
+    match host {
+        Host::Tcp(name) => matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1"),
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    }
+}
+
+/// `host:port/db` without user or password, for messages.
+fn describe(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+fn tls_config(ca_bundle: Option<&Path>) -> Result<rustls::ClientConfig, DbError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_bundle {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| DbError::CaBundle {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let (added, _ignored) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(DbError::CaBundle {
+                path: path.display().to_string(),
+                message: "no usable certificate in the file".to_owned(),
+            });
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("the default protocol versions are supported")
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// An arbitrary, fixed key for the migration advisory lock.
+const MIGRATION_LOCK_KEY: i64 = 0x5EC0_9500_0001;
+
+/// Apply every bundled migration not yet applied. Safe when several processes start at once:
+/// they queue on an advisory lock, and each migration runs in its own transaction.
+pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, DbError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    let result = apply_pending(client).await;
+    // Unlock even when a migration failed; a dropped connection releases it too.
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await;
+    let applied = result?;
+    unlock?;
+    Ok(applied)
+}
+
+async fn apply_pending(client: &mut Client) -> Result<Vec<i32>, DbError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+    let rows = client
+        .query("SELECT version, checksum FROM schema_migrations", &[])
+        .await?;
+    let applied: std::collections::HashMap<i32, String> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut newly = Vec::new();
+    for &(version, name, sql) in MIGRATIONS {
+        let checksum = hex::encode(&Sha256::digest(sql.as_bytes())[..8]);
+        if let Some(existing) = applied.get(&version) {
+            if *existing != checksum {
+                return Err(DbError::MigrationChanged {
+                    version,
+                    name,
+                    applied: existing.clone(),
+                    bundled: checksum,
+                });
+            }
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql)
+            .await
+            .map_err(|source| DbError::Migration { version, name, source })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            &[&version, &name, &checksum],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "applied migration");
+        newly.push(version);
+    }
+    Ok(newly)
+}

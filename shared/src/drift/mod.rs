@@ -1,0 +1,15 @@
+//! The OAuth grant drift audit: grant model, inventory contract and import, the snapshot diff,
+//! the scope risk catalog, filings (the outbox), issue rendering, storage and the workflow.
+
+pub mod catalog;
+pub mod diff;
+pub mod file_store;
+pub mod filing;
+pub mod grant;
+pub mod import;
+pub mod inventory;
+pub mod pg_store;
+pub mod ports;
+pub mod render;
+pub mod scopes;
+pub mod store;

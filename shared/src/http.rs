@@ -1,0 +1,348 @@
+//! Outbound HTTP: one `reqwest` client (rustls, timeouts) and one retry policy for every
+//! connector. 429, 5xx, 408 and transport timeouts are retried with exponential backoff and full
+//! jitter; `Retry-After` is honoured; no attempt starts that could not finish before the
+//! invocation's deadline. Other 4xx are returned to the connector at once.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+
+tokio::task_local! {
+    /// When the current invocation must be done (Lambda's deadline minus a safety margin).
+    /// Set around a workflow run with [`with_deadline`]; absent means no deadline (local runs).
+    static DEADLINE: Instant;
+}
+
+/// Run `fut` with a deadline every HTTP call inside it respects.
+pub async fn with_deadline<F: Future>(deadline: Option<Instant>, fut: F) -> F::Output {
+    match deadline {
+        Some(d) => DEADLINE.scope(d, fut).await,
+        None => fut.await,
+    }
+}
+
+/// The current invocation's deadline, if any.
+pub fn current_deadline() -> Option<Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// Time left before the deadline (`None` when there is none).
+pub fn time_left() -> Option<Duration> {
+    current_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// Build the one HTTP client a process uses.
+pub fn build_client(request_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(request_timeout)
+        .connect_timeout(Duration::from_secs(5).min(request_timeout))
+        .user_agent(concat!("secops-workflows/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is static and valid")
+}
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: uniform in [0, min(cap, base * 2^retry)].
+    fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(self.max_delay);
+        exp.mul_f64(fastrand::f64())
+    }
+}
+
+/// A response read in full.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// The start of the body, for error messages (upstream error bodies carry no credentials
+    /// we sent: they are never echoed by these APIs).
+    pub fn excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let mut short: String = text.chars().take(300).collect();
+        if text.chars().count() > 300 {
+            short.push('…');
+        }
+        short
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What to do with a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the connector.
+    Done,
+    /// Try again, after this long if the service said.
+    Retry(Option<Duration>),
+}
+
+/// The default classification: 408, 429 and 5xx are retried, honouring `Retry-After`.
+pub fn default_verdict(response: &HttpResponse) -> Verdict {
+    let s = response.status;
+    if s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT || s.is_server_error()
+    {
+        Verdict::Retry(retry_after(&response.headers))
+    } else {
+        Verdict::Done
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (when.to_utc() - chrono::Utc::now()).to_std().ok()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{service}: request failed after {attempts} attempt(s): {source}")]
+    Transport {
+        service: &'static str,
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{service}: still failing after {attempts} attempt(s) (last: HTTP {status}: {excerpt})")]
+    Exhausted {
+        service: &'static str,
+        attempts: u32,
+        status: StatusCode,
+        excerpt: String,
+    },
+    #[error("{service}: stopped retrying to stay within the invocation deadline ({attempts} attempt(s); last: {last})")]
+    Deadline {
+        service: &'static str,
+        attempts: u32,
+        last: String,
+    },
+}
+
+impl HttpError {
+    /// The last status seen, if a response came back at all.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            HttpError::Exhausted { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Send a request built by `make` (called once per attempt), retrying as `classify` says.
+pub async fn send_with_retry(
+    service: &'static str,
+    policy: RetryPolicy,
+    make: impl Fn() -> RequestBuilder,
+    classify: impl Fn(&HttpResponse) -> Verdict,
+) -> Result<HttpResponse, HttpError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = match make().send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                match resp.bytes().await {
+                    Ok(body) => Ok(HttpResponse {
+                        status,
+                        headers,
+                        body,
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let (wait, last) = match outcome {
+            Ok(response) => match classify(&response) {
+                Verdict::Done => return Ok(response),
+                Verdict::Retry(hint) => {
+                    if attempt >= policy.max_attempts {
+                        return Err(HttpError::Exhausted {
+                            service,
+                            attempts: attempt,
+                            status: response.status,
+                            excerpt: response.excerpt(),
+                        });
+                    }
+                    let wait = hint.unwrap_or_else(|| policy.backoff(attempt - 1));
+                    (wait, format!("HTTP {}", response.status))
+                }
+            },
+            Err(e) if is_transient(&e) && attempt < policy.max_attempts => {
+                (policy.backoff(attempt - 1), e.to_string())
+            }
+            Err(source) => {
+                return Err(HttpError::Transport {
+                    service,
+                    attempts: attempt,
+                    source,
+                });
+            }
+        };
+        if let Some(left) = time_left() {
+            // Leave room for the next attempt itself, not only the wait.
+            if wait + Duration::from_secs(1) >= left {
+                return Err(HttpError::Deadline {
+                    service,
+                    attempts: attempt,
+                    last,
+                });
+            }
+        }
+        tracing::debug!(service, attempt, wait_ms = wait.as_millis() as u64, %last, "retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn is_transient(e: &reqwest::Error) -> bool {
+    e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_until_success() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let resp = send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let resp = send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 404);
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_when_attempts_run_out() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let err = send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HttpError::Exhausted { attempts: 3, .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_longer_than_the_deadline_is_not_waited_for() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let started = Instant::now();
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        let err = with_deadline(
+            deadline,
+            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn retry_after_seconds_are_honoured() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let started = Instant::now();
+        send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(950));
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h), None, "a date in the past means no wait");
+    }
+}

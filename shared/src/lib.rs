@@ -1,0 +1,10 @@
+//! secops-workflows shared crate: configuration, secrets, Postgres, HTTP with retries,
+//! telemetry, the connectors, and the workflows themselves. Lambda binaries and the local
+//! runner are thin wiring around this crate.
+
+pub mod connectors;
+pub mod db;
+pub mod drift;
+pub mod http;
+pub mod prompts;
+pub mod secrets;

@@ -1,0 +1,248 @@
+//! Credentials: one JSON secret (AWS Secrets Manager in Lambda; a local file or environment
+//! variables on a workstation), fetched once, cached, and refreshed when a connector is told its
+//! credential is no longer accepted. Values live in `SecretString`, which never prints.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use tokio::sync::RwLock;
+
+/// Every credential the product uses. All optional: each workflow checks for what it needs and
+/// says which key is missing.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Credentials {
+    /// `postgres://user:password@host:5432/db`
+    pub database_url: Option<SecretString>,
+    /// Linear personal API key (`lin_api_...`), sent raw; or an OAuth token, sent as Bearer.
+    pub linear_api_key: Option<SecretString>,
+    /// OpenAI (or compatible) API key. Without it, drafts come from the deterministic template.
+    pub openai_api_key: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = |s: &Option<SecretString>| if s.is_some() { "set" } else { "absent" };
+        f.debug_struct("Credentials")
+            .field("database_url", &state(&self.database_url))
+            .field("linear_api_key", &state(&self.linear_api_key))
+            .field("openai_api_key", &state(&self.openai_api_key))
+            .finish()
+    }
+}
+
+/// The keys a secret may hold; anything else is reported by name (never by value).
+const KNOWN_KEYS: &[&str] = &["database_url", "linear_api_key", "openai_api_key"];
+
+/// The environment variables a local run may use instead of a secret.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("LINEAR_API_KEY", "linear_api_key"),
+    ("OPENAI_API_KEY", "openai_api_key"),
+];
+
+/// Where credentials come from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// AWS Secrets Manager: the secret's ARN or name.
+    SecretsManager { secret_id: String },
+    /// A local JSON file with the same shape as the secret.
+    File(PathBuf),
+    /// `DATABASE_URL`, `LINEAR_API_KEY`, `OPENAI_API_KEY` from the environment.
+    Environment,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read secret {secret_id} from Secrets Manager: {message}")]
+    SecretsManager { secret_id: String, message: String },
+    #[error("secret {origin} has no string value (binary secrets are not supported)")]
+    NotAString { origin: String },
+    #[error("secret {origin} is not a JSON object of credentials: {message}")]
+    Malformed { origin: String, message: String },
+    #[error("cannot read credentials file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// Cached credentials with a time-to-live, shared by every connector of a process.
+pub struct SecretStore {
+    source: SecretSource,
+    ttl: Duration,
+    cached: RwLock<Option<(Instant, Arc<Credentials>)>>,
+}
+
+impl SecretStore {
+    /// Credentials are re-read after `ttl` (5 minutes in Lambda, like the AWS extension).
+    pub fn new(source: SecretSource, ttl: Duration) -> Self {
+        Self {
+            source,
+            ttl,
+            cached: RwLock::new(None),
+        }
+    }
+
+    /// Fixed credentials (tests, dry runs).
+    pub fn fixed(credentials: Credentials) -> Self {
+        Self {
+            source: SecretSource::Environment,
+            ttl: Duration::MAX,
+            cached: RwLock::new(Some((Instant::now(), Arc::new(credentials)))),
+        }
+    }
+
+    pub fn source(&self) -> &SecretSource {
+        &self.source
+    }
+
+    /// The current credentials, fetched if not cached or expired.
+    pub async fn current(&self) -> Result<Arc<Credentials>, SecretError> {
+        if let Some((at, creds)) = self.cached.read().await.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(creds.clone());
+        }
+        let mut slot = self.cached.write().await;
+        if let Some((at, creds)) = slot.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(creds.clone());
+        }
+        let fresh = Arc::new(fetch(&self.source).await?);
+        *slot = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Forget the cached value: a connector got 401/403, so the secret may have been rotated.
+    /// Fixed credentials are kept: there is nowhere to re-read them from.
+    pub async fn invalidate(&self) {
+        if self.ttl != Duration::MAX {
+            tracing::info!("credentials rejected upstream; re-reading the secret");
+            *self.cached.write().await = None;
+        }
+    }
+}
+
+async fn fetch(source: &SecretSource) -> Result<Credentials, SecretError> {
+    match source {
+        SecretSource::SecretsManager { secret_id } => {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let client = aws_sdk_secretsmanager::Client::new(&config);
+            let out = client
+                .get_secret_value()
+                .secret_id(secret_id)
+                .send()
+                .await
+                .map_err(|e| SecretError::SecretsManager {
+                    secret_id: secret_id.clone(),
+                    // The SDK's error display names the error code, never the secret value.
+                    message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                })?;
+            let text = out.secret_string().ok_or_else(|| SecretError::NotAString {
+                origin: secret_id.clone(),
+            })?;
+            parse_credentials(secret_id, text)
+        }
+        SecretSource::File(path) => {
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| SecretError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            parse_credentials(&path.display().to_string(), &text)
+        }
+        SecretSource::Environment => {
+            let mut map = serde_json::Map::new();
+            for (var, key) in ENV_KEYS {
+                if let Ok(value) = std::env::var(var)
+                    && !value.is_empty()
+                {
+                    map.insert((*key).to_owned(), serde_json::Value::String(value));
+                }
+            }
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+                SecretError::Malformed {
+                    origin: "environment".to_owned(),
+                    message: e.to_string(),
+                }
+            })
+        }
+    }
+}
+
+/// Parse the secret's JSON. Errors never quote the text: it may be a credential.
+pub fn parse_credentials(origin: &str, text: &str) -> Result<Credentials, SecretError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| SecretError::Malformed {
+            origin: origin.to_owned(),
+            message: format!("invalid JSON at line {} column {}", e.line(), e.column()),
+        })?;
+    let object = value.as_object().ok_or_else(|| SecretError::Malformed {
+        origin: origin.to_owned(),
+        message: "expected a JSON object".to_owned(),
+    })?;
+    for (key, v) in object {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            tracing::warn!(key = %key, "secret has an unknown key; ignored (check its spelling)");
+        } else if !(v.is_string() || v.is_null()) {
+            return Err(SecretError::Malformed {
+                origin: origin.to_owned(),
+                message: format!("`{key}` must be a string"),
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(|_| SecretError::Malformed {
+        origin: origin.to_owned(),
+        message: "unexpected value types".to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn credentials_never_print_their_values() {
+        let creds = parse_credentials("t", r#"{"linear_api_key":"lin_api_SECRET123"}"#).unwrap();
+        let shown = format!("{creds:?}");
+        assert!(!shown.contains("SECRET123"), "{shown}");
+        assert!(shown.contains("linear_api_key: \"set\""));
+        assert_eq!(creds.linear_api_key.unwrap().expose_secret(), "lin_api_SECRET123");
+    }
+
+    #[test]
+    fn malformed_secret_errors_do_not_quote_the_text() {
+        let err = parse_credentials("arn:x", r#"{"openai_api_key": "sk-LEAK", oops}"#).unwrap_err();
+        let shown = err.to_string();
+        assert!(!shown.contains("sk-LEAK"), "{shown}");
+        assert!(shown.contains("arn:x"));
+    }
+
+    #[test]
+    fn non_string_values_are_refused_by_key_name() {
+        let err = parse_credentials("s", r#"{"linear_api_key": 42}"#).unwrap_err();
+        assert!(err.to_string().contains("`linear_api_key` must be a string"));
+    }
+
+    #[tokio::test]
+    async fn a_credentials_file_is_cached_until_invalidated() {
+        let dir = std::env::temp_dir().join(format!("secops-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("creds.json");
+        std::fs::write(&path, r#"{"linear_api_key":"one"}"#).unwrap();
+        let store = SecretStore::new(SecretSource::File(path.clone()), Duration::from_secs(300));
+        let first = store.current().await.unwrap();
+        std::fs::write(&path, r#"{"linear_api_key":"two"}"#).unwrap();
+        let cached = store.current().await.unwrap();
+        assert_eq!(cached.linear_api_key.as_ref().unwrap().expose_secret(), "one");
+        store.invalidate().await;
+        let fresh = store.current().await.unwrap();
+        assert_eq!(fresh.linear_api_key.as_ref().unwrap().expose_secret(), "two");
+        drop(first);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
