@@ -1,1 +1,6 @@
-//! Test harness.
+//! The test harness: a fresh Postgres database per test, stateful fakes of the external APIs,
+//! and verbs that read like the feature.
+
+pub mod db;
+pub mod fake_linear;
+pub mod fake_openai;

@@ -1,0 +1,1 @@
+//! Per-test Postgres databases (in progress).

@@ -1,0 +1,1 @@
+//! Fake Linear (in progress).
