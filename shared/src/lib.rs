@@ -2,9 +2,11 @@
 //! telemetry, the connectors, and the workflows themselves. Lambda binaries and the local
 //! runner are thin wiring around this crate.
 
+pub mod config;
 pub mod connectors;
 pub mod db;
 pub mod drift;
 pub mod http;
 pub mod prompts;
 pub mod secrets;
+pub mod telemetry;

@@ -4,3 +4,4 @@
 pub mod db;
 pub mod fake_linear;
 pub mod fake_openai;
+pub mod grants;

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod diff;
+pub mod dry_run;
 pub mod file_store;
 pub mod filing;
 pub mod grant;
@@ -13,3 +14,4 @@ pub mod ports;
 pub mod render;
 pub mod scopes;
 pub mod store;
+pub mod workflow;

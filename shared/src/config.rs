@@ -1,0 +1,202 @@
+//! Plain settings from environment variables (credentials come from [`crate::secrets`]).
+//! Every variable is documented in the README and in `.env.sample`; a bad value is an error
+//! that names the variable, never a silent default.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::http::RetryPolicy;
+use crate::secrets::SecretSource;
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The value, with surrounding whitespace removed; empty counts as unset.
+    pub fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn text_or(&self, name: &str, default: &str) -> String {
+        self.text(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn parse_or<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.text(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: T::Err| ConfigError {
+                name,
+                message: format!("{v:?} is not valid: {e}"),
+            }),
+        }
+    }
+
+    /// A number within `range`.
+    pub fn bounded(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let v = self.parse_or(name, default)?;
+        if range.contains(&v) {
+            Ok(v)
+        } else {
+            Err(ConfigError {
+                name,
+                message: format!(
+                    "{v} is outside {}..={}",
+                    range.start(),
+                    range.end()
+                ),
+            })
+        }
+    }
+}
+
+/// Settings every function shares.
+#[derive(Debug, Clone)]
+pub struct CommonSettings {
+    pub secret_source: SecretSource,
+    pub secrets_ttl: Duration,
+    pub database_ca_bundle: Option<PathBuf>,
+    pub http_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Stop starting new work this long before the Lambda deadline.
+    pub deadline_margin: Duration,
+    pub metrics_namespace: String,
+}
+
+impl CommonSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let secret_source = match (env.text("SECRET_ID"), env.text("SECOPS_SECRETS_FILE")) {
+            (Some(id), None) => SecretSource::SecretsManager { secret_id: id },
+            (None, Some(path)) => SecretSource::File(path.into()),
+            (None, None) => SecretSource::Environment,
+            (Some(_), Some(_)) => {
+                return Err(ConfigError {
+                    name: "SECRET_ID",
+                    message: "set either SECRET_ID (Secrets Manager) or SECOPS_SECRETS_FILE (local file), not both".to_owned(),
+                });
+            }
+        };
+        Ok(Self {
+            secret_source,
+            secrets_ttl: Duration::from_secs(env.bounded("SECRETS_TTL_SECS", 300, 0..=86_400)?),
+            database_ca_bundle: env.text("DATABASE_CA_BUNDLE").map(PathBuf::from),
+            http_timeout: Duration::from_secs(env.bounded("HTTP_TIMEOUT_SECS", 15, 1..=300)?),
+            retry: RetryPolicy {
+                max_attempts: env.bounded("HTTP_MAX_ATTEMPTS", 4, 1..=10)? as u32,
+                ..RetryPolicy::default()
+            },
+            deadline_margin: Duration::from_secs(env.bounded("DEADLINE_MARGIN_SECS", 10, 0..=300)?),
+            metrics_namespace: env.text_or("METRICS_NAMESPACE", "SecOps/Workflows"),
+        })
+    }
+}
+
+/// Settings of the OAuth grant drift audit.
+#[derive(Debug, Clone)]
+pub struct DriftSettings {
+    pub linear_api_url: String,
+    /// Required to file for real; a dry run does without.
+    pub linear_team_id: Option<String>,
+    pub linear_project_id: Option<String>,
+    pub openai_base_url: String,
+    /// No default: without a model (or without a key) drafts come from the template.
+    pub openai_model: Option<String>,
+    pub llm_concurrency: usize,
+    pub llm_timeout: Duration,
+    pub group_threshold: usize,
+    pub max_revoked_percent: u8,
+    pub max_filings_per_run: usize,
+}
+
+impl DriftSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            linear_api_url: env.text_or("LINEAR_API_URL", "https://api.linear.app/graphql"),
+            linear_team_id: env.text("LINEAR_TEAM_ID"),
+            linear_project_id: env.text("LINEAR_PROJECT_ID"),
+            openai_base_url: env.text_or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            openai_model: env.text("OPENAI_MODEL"),
+            llm_concurrency: env.bounded("LLM_CONCURRENCY", 4, 1..=32)? as usize,
+            llm_timeout: Duration::from_secs(env.bounded("LLM_TIMEOUT_SECS", 20, 1..=120)?),
+            group_threshold: env.bounded("DRIFT_GROUP_THRESHOLD", 10, 1..=100_000)? as usize,
+            max_revoked_percent: env.bounded("DRIFT_MAX_REVOKED_PERCENT", 50, 1..=100)? as u8,
+            max_filings_per_run: env.bounded("DRIFT_MAX_FILINGS_PER_RUN", 200, 1..=10_000)?
+                as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        Env(move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = DriftSettings::from_env(&env(&[])).unwrap();
+        assert_eq!(s.group_threshold, 10);
+        assert_eq!(s.openai_model, None);
+        assert!(matches!(
+            CommonSettings::from_env(&env(&[])).unwrap().secret_source,
+            SecretSource::Environment
+        ));
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable() {
+        let err = DriftSettings::from_env(&env(&[("DRIFT_GROUP_THRESHOLD", "ten")])).unwrap_err();
+        assert_eq!(err.name, "DRIFT_GROUP_THRESHOLD");
+        assert!(err.to_string().contains("\"ten\""));
+    }
+
+    #[test]
+    fn an_out_of_range_value_is_refused() {
+        let err = DriftSettings::from_env(&env(&[("DRIFT_MAX_REVOKED_PERCENT", "0")])).unwrap_err();
+        assert_eq!(err.name, "DRIFT_MAX_REVOKED_PERCENT");
+    }
+
+    #[test]
+    fn secret_id_selects_secrets_manager() {
+        let s = CommonSettings::from_env(&env(&[("SECRET_ID", "arn:aws:secretsmanager:x")])).unwrap();
+        assert!(matches!(s.secret_source, SecretSource::SecretsManager { .. }));
+    }
+
+    #[test]
+    fn two_secret_sources_are_ambiguous() {
+        assert!(
+            CommonSettings::from_env(&env(&[("SECRET_ID", "a"), ("SECOPS_SECRETS_FILE", "b")]))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Dry-run sinks: record what would be filed instead of sending it. Each issue is written as
+//! JSON to an output folder and kept in memory for the runner to print.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use super::ports::{IssueTracker, JsonRequest, LlmError, StructuredLlm, TrackerError};
+use super::render::NewIssue;
+use super::store::FiledIssue;
+
+/// Writes issues to `out_dir/DRY-<n>.json` and remembers them.
+pub struct DryRunTracker {
+    out_dir: PathBuf,
+    filed: Mutex<Vec<(FiledIssue, NewIssue)>>,
+}
+
+impl DryRunTracker {
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            filed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Issues "filed" so far, in order.
+    pub fn filed(&self) -> Vec<(FiledIssue, NewIssue)> {
+        self.filed.lock().expect("not poisoned").clone()
+    }
+
+    fn unavailable(&self, message: String) -> TrackerError {
+        TrackerError::Unavailable {
+            service: "dry-run",
+            message,
+        }
+    }
+}
+
+impl IssueTracker for DryRunTracker {
+    async fn find_issue(&self, id: Uuid) -> Result<Option<FiledIssue>, TrackerError> {
+        let filed = self.filed.lock().expect("not poisoned");
+        Ok(filed
+            .iter()
+            .find(|(f, _)| f.id == id.to_string())
+            .map(|(f, _)| f.clone()))
+    }
+
+    async fn create_issue(&self, issue: &NewIssue) -> Result<FiledIssue, TrackerError> {
+        std::fs::create_dir_all(&self.out_dir)
+            .map_err(|e| self.unavailable(format!("{}: {e}", self.out_dir.display())))?;
+        let mut filed = self.filed.lock().expect("not poisoned");
+        let identifier = format!("DRY-{}", filed.len() + 1);
+        let path = self.out_dir.join(format!("{identifier}.json"));
+        let json = serde_json::to_vec_pretty(issue).expect("issues serialise");
+        std::fs::write(&path, json)
+            .map_err(|e| self.unavailable(format!("{}: {e}", path.display())))?;
+        let result = FiledIssue {
+            id: issue.id.to_string(),
+            identifier,
+            url: path.display().to_string(),
+        };
+        filed.push((result.clone(), issue.clone()));
+        Ok(result)
+    }
+}
+
+/// The model stand-in for runs without one: never called, since `llm: None` means template.
+pub struct NoModel;
+
+impl StructuredLlm for NoModel {
+    fn model(&self) -> &str {
+        "none"
+    }
+
+    async fn complete_json(&self, _: &JsonRequest<'_>) -> Result<String, LlmError> {
+        Err(LlmError::Unavailable("no model configured".to_owned()))
+    }
+}
