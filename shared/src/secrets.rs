@@ -110,7 +110,8 @@ impl SecretStore {
         {
             return Ok(creds.clone());
         }
-        let fresh = Arc::new(fetch(&self.source).await?);
+        // Boxed: the AWS SDK future is deeply nested, and every caller would inherit its depth.
+        let fresh = Arc::new(Box::pin(fetch(&self.source)).await?);
         *slot = Some((Instant::now(), fresh.clone()));
         Ok(fresh)
     }

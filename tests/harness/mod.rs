@@ -2,6 +2,7 @@
 //! and verbs that read like the feature.
 
 pub mod db;
+pub mod drift;
 pub mod fake_linear;
 pub mod fake_openai;
 pub mod grants;

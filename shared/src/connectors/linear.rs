@@ -1,1 +1,730 @@
-//! Linear GraphQL connector (in progress).
+//! Linear GraphQL connector: files issues under client-chosen ids (so a retried filing never
+//! makes a second issue), finds them again, and resolves label names to label ids.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::drift::ports::{IssueTracker, TrackerError};
+use crate::drift::render::NewIssue;
+use crate::drift::store::FiledIssue;
+use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
+use crate::secrets::SecretStore;
+
+/// Linear's public GraphQL endpoint.
+pub const DEFAULT_API_URL: &str = "https://api.linear.app/graphql";
+
+const SERVICE: &str = "linear";
+
+const CREATE_ISSUE: &str = "mutation($input: IssueCreateInput!) { \
+     issueCreate(input: $input) { success issue { id identifier url } } }";
+
+const FIND_ISSUE: &str = "query($id: String!) { issue(id: $id) { id identifier url } }";
+
+const FIND_LABELS: &str = "query($name: String!) { \
+     issueLabels(filter: { name: { eqIgnoreCase: $name } }, first: 50) { \
+     nodes { id name team { id } } } }";
+
+const CREATE_LABEL: &str = "mutation($input: IssueLabelCreateInput!) { \
+     issueLabelCreate(input: $input) { success issueLabel { id } } }";
+
+/// Where issues go.
+#[derive(Debug, Clone)]
+pub struct LinearConfig {
+    /// The GraphQL endpoint ([`DEFAULT_API_URL`] outside tests).
+    pub api_url: String,
+    pub team_id: String,
+    pub project_id: Option<String>,
+    pub retry: RetryPolicy,
+}
+
+impl LinearConfig {
+    /// The public endpoint, no project, the default retry policy.
+    pub fn new(team_id: impl Into<String>) -> Self {
+        Self {
+            api_url: DEFAULT_API_URL.to_owned(),
+            team_id: team_id.into(),
+            project_id: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A Linear client for one team.
+pub struct LinearClient {
+    http: reqwest::Client,
+    secrets: Arc<SecretStore>,
+    config: LinearConfig,
+    /// Label ids by lowercase name: Linear matches label names case-insensitively.
+    labels: Mutex<HashMap<String, String>>,
+}
+
+impl LinearClient {
+    pub fn new(http: reqwest::Client, secrets: Arc<SecretStore>, config: LinearConfig) -> Self {
+        Self {
+            http,
+            secrets,
+            config,
+            labels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &LinearConfig {
+        &self.config
+    }
+
+    /// The id of the label with this name usable in the team (a workspace label or the team's
+    /// own), created in the team if missing. Cached for the life of the client.
+    #[tracing::instrument(skip_all, fields(label = name))]
+    pub async fn ensure_label(&self, name: &str) -> Result<String, TrackerError> {
+        // Held across the lookup so two filings in this process never both create the label.
+        let mut cache = self.labels.lock().await;
+        let key = name.to_lowercase();
+        if let Some(id) = cache.get(&key) {
+            return Ok(id.clone());
+        }
+        let id = self.find_or_create_label(name).await?;
+        cache.insert(key, id.clone());
+        Ok(id)
+    }
+
+    async fn find_or_create_label(&self, name: &str) -> Result<String, TrackerError> {
+        if let Some(id) = self.find_label(name).await? {
+            return Ok(id);
+        }
+        match self.create_label(name).await {
+            Ok(id) => {
+                tracing::info!(label = name, "created Linear label");
+                Ok(id)
+            }
+            // Most likely someone created it between our lookup and our create.
+            Err(CallError::Graphql(errors)) => self
+                .find_label(name)
+                .await?
+                .ok_or_else(|| rejected(&errors)),
+            Err(CallError::Tracker(e)) => Err(e),
+        }
+    }
+
+    async fn find_label(&self, name: &str) -> Result<Option<String>, TrackerError> {
+        let data: LabelsData = self
+            .call("issueLabels", FIND_LABELS, json!({ "name": name }))
+            .await
+            .map_err(CallError::into_tracker)?;
+        let team = self.config.team_id.as_str();
+        Ok(data
+            .issue_labels
+            .nodes
+            .into_iter()
+            .find(|label| label.team.as_ref().is_none_or(|t| t.id == team))
+            .map(|label| label.id))
+    }
+
+    async fn create_label(&self, name: &str) -> Result<String, CallError> {
+        let input = json!({ "name": name, "teamId": self.config.team_id });
+        let data: LabelCreateData = self
+            .call("issueLabelCreate", CREATE_LABEL, json!({ "input": input }))
+            .await?;
+        match data.issue_label_create {
+            LabelPayload {
+                success: true,
+                issue_label: Some(label),
+            } => Ok(label.id),
+            _ => Err(CallError::Graphql(vec![GraphqlError::plain(
+                "issueLabelCreate did not succeed",
+            )])),
+        }
+    }
+
+    /// Label ids for these names, in order, without repeats.
+    async fn label_ids(&self, names: &[String]) -> Result<Vec<String>, TrackerError> {
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            let id = self.ensure_label(name).await?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn create_input(&self, issue: &NewIssue, label_ids: Vec<String>) -> Value {
+        let mut input = json!({
+            "id": issue.id.to_string(),
+            "teamId": self.config.team_id,
+            "title": issue.title,
+            "description": issue.description,
+            "priority": issue.priority,
+            "labelIds": label_ids,
+        });
+        if let Some(project) = &self.config.project_id {
+            input["projectId"] = json!(project);
+        }
+        input
+    }
+
+    /// After a refused create: if the id already exists, an earlier attempt got through and only
+    /// its reply was lost, so that issue is the answer.
+    async fn adopt_existing(
+        &self,
+        id: Uuid,
+        refusal: TrackerError,
+    ) -> Result<FiledIssue, TrackerError> {
+        match self.find_issue(id).await {
+            Ok(Some(existing)) => {
+                tracing::info!(
+                    identifier = %existing.identifier,
+                    "the issue already existed; reusing it"
+                );
+                Ok(existing)
+            }
+            Ok(None) => Err(refusal),
+            // Transient: the next run's retry will settle it either way.
+            Err(e @ (TrackerError::RateLimited { .. } | TrackerError::Unavailable { .. })) => {
+                Err(e)
+            }
+            Err(TrackerError::Rejected { .. }) => Err(refusal),
+        }
+    }
+
+    /// One GraphQL operation: credentials, retries, a single re-read of rotated credentials, and
+    /// the reply's `data` decoded as `T`.
+    #[tracing::instrument(skip_all, fields(operation = operation))]
+    async fn call<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        query: &'static str,
+        variables: Value,
+    ) -> Result<T, CallError> {
+        let payload = json!({ "query": query, "variables": variables });
+        let mut reread = false;
+        loop {
+            let auth = self.authorization().await?;
+            let response = Box::pin(self.post(&payload, auth)).await?;
+            let reply = Reply::parse(&response);
+            if !is_auth_failure(&response, reply.as_ref()) {
+                return decode(operation, &response, reply);
+            }
+            if reread {
+                return Err(CallError::Tracker(TrackerError::Rejected {
+                    service: SERVICE,
+                    message: format!(
+                        "the API key was not accepted (HTTP {}), even after re-reading the secret",
+                        response.status.as_u16()
+                    ),
+                }));
+            }
+            // The key may have been rotated since we cached it.
+            self.secrets.invalidate().await;
+            reread = true;
+        }
+    }
+
+    async fn authorization(&self) -> Result<HeaderValue, TrackerError> {
+        // Boxed: fetching from Secrets Manager nests the AWS SDK's futures deep enough to overflow
+        // the compiler's layout depth limit in callers.
+        let current = Box::pin(self.secrets.current());
+        let credentials = current.await.map_err(|e| TrackerError::Unavailable {
+            service: SERVICE,
+            message: format!("cannot read credentials: {e}"),
+        })?;
+        let key = credentials
+            .linear_api_key
+            .as_ref()
+            .ok_or_else(|| TrackerError::Rejected {
+                service: SERVICE,
+                message: "no linear_api_key in the credentials".to_owned(),
+            })?;
+        authorization_value(key)
+    }
+
+    async fn post(&self, payload: &Value, auth: HeaderValue) -> Result<HttpResponse, TrackerError> {
+        let policy = self.config.retry;
+        let last_rate_limit = SyncMutex::new(None);
+        let make = || {
+            self.http
+                .post(&self.config.api_url)
+                .header(AUTHORIZATION, auth.clone())
+                .json(payload)
+        };
+        let classify = |response: &HttpResponse| {
+            let rate_limit = rate_limit_of(response, SystemTime::now());
+            *lock(&last_rate_limit) = rate_limit;
+            match rate_limit {
+                Some(wait) => Verdict::Retry(wait.map(|w| w.min(policy.max_delay))),
+                None => match http::default_verdict(response) {
+                    // A server's Retry-After may exceed what the policy allows to wait.
+                    Verdict::Retry(wait) => Verdict::Retry(wait.map(|w| w.min(policy.max_delay))),
+                    Verdict::Done => Verdict::Done,
+                },
+            }
+        };
+        let result = http::send_with_retry(SERVICE, policy, make, classify).await;
+        let rate_limited = *lock(&last_rate_limit);
+        result.map_err(|e| give_up(e, rate_limited))
+    }
+}
+
+impl IssueTracker for LinearClient {
+    #[tracing::instrument(skip_all, fields(issue_id = %id))]
+    async fn find_issue(&self, id: Uuid) -> Result<Option<FiledIssue>, TrackerError> {
+        let found: Result<FindIssueData, _> = self
+            .call("issue", FIND_ISSUE, json!({ "id": id.to_string() }))
+            .await;
+        match found {
+            Ok(data) => Ok(data.issue.map(IssueNode::into_filed)),
+            Err(CallError::Graphql(errors)) if errors.iter().any(GraphqlError::is_not_found) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into_tracker()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(issue_id = %issue.id))]
+    async fn create_issue(&self, issue: &NewIssue) -> Result<FiledIssue, TrackerError> {
+        let label_ids = self.label_ids(&issue.labels).await?;
+        let variables = json!({ "input": self.create_input(issue, label_ids) });
+        let created: Result<IssueCreateData, _> =
+            self.call("issueCreate", CREATE_ISSUE, variables).await;
+        match created {
+            Ok(IssueCreateData {
+                issue_create:
+                    IssuePayload {
+                        success: true,
+                        issue: Some(node),
+                    },
+            }) => {
+                let filed = node.into_filed();
+                tracing::info!(identifier = %filed.identifier, "created Linear issue");
+                Ok(filed)
+            }
+            // The issue may exist all the same (an `issue` Linear would not show us).
+            Ok(_) => {
+                let refusal = TrackerError::Rejected {
+                    service: SERVICE,
+                    message: "issueCreate did not succeed".to_owned(),
+                };
+                self.adopt_existing(issue.id, refusal).await
+            }
+            Err(CallError::Graphql(errors)) => {
+                self.adopt_existing(issue.id, rejected(&errors)).await
+            }
+            Err(CallError::Tracker(e)) => Err(e),
+        }
+    }
+}
+
+/// A personal API key goes in raw; anything else is an OAuth token and needs `Bearer`.
+fn authorization_value(key: &SecretString) -> Result<HeaderValue, TrackerError> {
+    let key = key.expose_secret().trim();
+    let text = if key.starts_with("lin_api_") || key.starts_with("Bearer ") {
+        key.to_owned()
+    } else {
+        format!("Bearer {key}")
+    };
+    let mut value = HeaderValue::from_str(&text).map_err(|_| TrackerError::Rejected {
+        service: SERVICE,
+        message: "linear_api_key contains characters not allowed in an HTTP header".to_owned(),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Why a call failed: Linear's own GraphQL errors (callers decide what they mean), or a failure
+/// already in the tracker's terms.
+enum CallError {
+    Graphql(Vec<GraphqlError>),
+    Tracker(TrackerError),
+}
+
+impl CallError {
+    fn into_tracker(self) -> TrackerError {
+        match self {
+            CallError::Graphql(errors) => rejected(&errors),
+            CallError::Tracker(e) => e,
+        }
+    }
+}
+
+impl From<TrackerError> for CallError {
+    fn from(e: TrackerError) -> Self {
+        CallError::Tracker(e)
+    }
+}
+
+fn rejected(errors: &[GraphqlError]) -> TrackerError {
+    let message = errors
+        .iter()
+        .map(GraphqlError::readable)
+        .collect::<Vec<_>>()
+        .join("; ");
+    TrackerError::Rejected {
+        service: SERVICE,
+        message,
+    }
+}
+
+/// Retries ran out. `rate_limited` is the wait Linear asked for if its last answer was a rate
+/// limit.
+fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> TrackerError {
+    match (&error, rate_limited) {
+        (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
+            TrackerError::RateLimited {
+                service: SERVICE,
+                retry_after,
+            }
+        }
+        _ => TrackerError::Unavailable {
+            service: SERVICE,
+            message: error.to_string(),
+        },
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    operation: &str,
+    response: &HttpResponse,
+    reply: Option<Reply>,
+) -> Result<T, CallError> {
+    let status = response.status;
+    let unavailable = |message: String| {
+        CallError::Tracker(TrackerError::Unavailable {
+            service: SERVICE,
+            message,
+        })
+    };
+    // GraphQL errors count even on HTTP 200; and they say more than a bare 4xx status.
+    if let Some(reply) = &reply
+        && !reply.errors.is_empty()
+    {
+        return Err(CallError::Graphql(reply.errors.clone()));
+    }
+    if !status.is_success() {
+        return Err(CallError::Tracker(TrackerError::Rejected {
+            service: SERVICE,
+            message: format!("HTTP {}: {}", status.as_u16(), response.excerpt()),
+        }));
+    }
+    let data = reply
+        .and_then(|r| r.data)
+        .filter(|d| !d.is_null())
+        .ok_or_else(|| {
+            unavailable(format!(
+                "{operation}: reply has no data: {}",
+                response.excerpt()
+            ))
+        })?;
+    // A surprise shape after a create may hide a created issue: Unavailable makes the caller
+    // retry, and the retry adopts it.
+    serde_json::from_value(data)
+        .map_err(|e| unavailable(format!("{operation}: unexpected reply: {e}")))
+}
+
+fn is_auth_failure(response: &HttpResponse, reply: Option<&Reply>) -> bool {
+    matches!(
+        response.status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) || reply.is_some_and(|r| r.errors.iter().any(GraphqlError::is_authentication))
+}
+
+/// `Some(wait)` when the response is a rate limit (`wait` if Linear said how long), else `None`.
+fn rate_limit_of(response: &HttpResponse, now: SystemTime) -> Option<Option<Duration>> {
+    let limited = response.status == StatusCode::TOO_MANY_REQUESTS
+        || (matches!(response.status, StatusCode::OK | StatusCode::BAD_REQUEST)
+            && Reply::parse(response)
+                .is_some_and(|r| r.errors.iter().any(GraphqlError::is_rate_limit)));
+    limited.then(|| rate_limit_wait(&response.headers, now))
+}
+
+/// `retry-after`, else until the later of the two budget resets.
+fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    if let Some(wait) = http::retry_after(headers) {
+        return Some(wait);
+    }
+    ["x-ratelimit-requests-reset", "x-ratelimit-complexity-reset"]
+        .iter()
+        .filter_map(|name| reset_time(headers, name))
+        .max()
+        .and_then(|reset| reset.duration_since(now).ok())
+}
+
+/// A unix time in seconds, or in milliseconds as some deployments send it.
+fn reset_time(headers: &HeaderMap, name: &str) -> Option<SystemTime> {
+    let value: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    let since_epoch = if value > 1e11 {
+        Duration::from_secs_f64(value / 1000.0)
+    } else {
+        Duration::from_secs_f64(value)
+    };
+    UNIX_EPOCH.checked_add(since_epoch)
+}
+
+fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The envelope of every GraphQL reply.
+#[derive(Deserialize)]
+struct Reply {
+    data: Option<Value>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    errors: Vec<GraphqlError>,
+}
+
+impl Reply {
+    fn parse(response: &HttpResponse) -> Option<Reply> {
+        serde_json::from_slice(&response.body).ok()
+    }
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<GraphqlError>, D::Error> {
+    Ok(Option::<Vec<GraphqlError>>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct GraphqlError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    extensions: Option<Extensions>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Extensions {
+    code: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    user_presentable_message: Option<String>,
+}
+
+impl GraphqlError {
+    fn plain(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+            extensions: None,
+        }
+    }
+
+    fn readable(&self) -> String {
+        self.extensions
+            .as_ref()
+            .and_then(|e| e.user_presentable_message.clone())
+            .unwrap_or_else(|| self.message.clone())
+    }
+
+    /// `code` and `type`, normalised: Linear's SDK uses `type` ("ratelimited"), third-party
+    /// reports show `code` ("RATELIMITED").
+    fn classes(&self) -> impl Iterator<Item = String> + '_ {
+        self.extensions
+            .iter()
+            .flat_map(|e| [e.code.as_deref(), e.kind.as_deref()])
+            .flatten()
+            .map(|c| c.to_ascii_lowercase().replace(['_', ' '], ""))
+    }
+
+    fn is_rate_limit(&self) -> bool {
+        self.classes().any(|c| c == "ratelimited")
+    }
+
+    fn is_authentication(&self) -> bool {
+        self.classes().any(|c| c == "authenticationerror")
+    }
+
+    fn is_not_found(&self) -> bool {
+        self.message.to_ascii_lowercase().contains("not found")
+            || self.classes().any(|c| c.contains("notfound"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IssueCreateData {
+    issue_create: IssuePayload,
+}
+
+#[derive(Deserialize)]
+struct IssuePayload {
+    success: bool,
+    issue: Option<IssueNode>,
+}
+
+#[derive(Deserialize)]
+struct FindIssueData {
+    issue: Option<IssueNode>,
+}
+
+#[derive(Deserialize)]
+struct IssueNode {
+    id: String,
+    identifier: String,
+    url: String,
+}
+
+impl IssueNode {
+    fn into_filed(self) -> FiledIssue {
+        FiledIssue {
+            id: self.id,
+            identifier: self.identifier,
+            url: self.url,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabelsData {
+    issue_labels: LabelConnection,
+}
+
+#[derive(Deserialize)]
+struct LabelConnection {
+    nodes: Vec<LabelNode>,
+}
+
+#[derive(Deserialize)]
+struct LabelNode {
+    id: String,
+    team: Option<TeamRef>,
+}
+
+#[derive(Deserialize)]
+struct TeamRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabelCreateData {
+    issue_label_create: LabelPayload,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabelPayload {
+    success: bool,
+    issue_label: Option<LabelId>,
+}
+
+#[derive(Deserialize)]
+struct LabelId {
+    id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    fn response(status: u16, pairs: &[(&'static str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: headers(pairs),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn retry_after_wins_over_the_reset_headers() {
+        let h = headers(&[
+            ("retry-after", "3"),
+            ("x-ratelimit-requests-reset", "1000060"),
+        ]);
+        assert_eq!(
+            rate_limit_wait(&h, at(1_000_000)),
+            Some(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn the_later_reset_decides_the_wait() {
+        let h = headers(&[
+            ("x-ratelimit-requests-reset", "1000010"),
+            ("x-ratelimit-complexity-reset", "1000040"),
+        ]);
+        assert_eq!(
+            rate_limit_wait(&h, at(1_000_000)),
+            Some(Duration::from_secs(40))
+        );
+    }
+
+    #[test]
+    fn reset_times_in_milliseconds_are_recognised() {
+        let h = headers(&[("x-ratelimit-requests-reset", "1700000005000")]);
+        assert_eq!(
+            rate_limit_wait(&h, at(1_700_000_000)),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn a_reset_in_the_past_leaves_the_wait_to_the_policy() {
+        let h = headers(&[("x-ratelimit-requests-reset", "999990")]);
+        assert_eq!(rate_limit_wait(&h, at(1_000_000)), None);
+    }
+
+    #[test]
+    fn rate_limits_are_recognised_in_every_shape_linear_uses() {
+        let now = at(1_000_000);
+        assert_eq!(rate_limit_of(&response(429, &[], ""), now), Some(None));
+        let coded = r#"{"errors":[{"message":"slow down","extensions":{"code":"RATELIMITED"}}]}"#;
+        assert_eq!(rate_limit_of(&response(400, &[], coded), now), Some(None));
+        let typed =
+            r#"{"data":null,"errors":[{"message":"x","extensions":{"type":"Ratelimited"}}]}"#;
+        assert_eq!(rate_limit_of(&response(200, &[], typed), now), Some(None));
+        let other = r#"{"errors":[{"message":"bad","extensions":{"type":"invalid input"}}]}"#;
+        assert_eq!(rate_limit_of(&response(400, &[], other), now), None);
+        assert_eq!(rate_limit_of(&response(500, &[], ""), now), None);
+    }
+
+    #[test]
+    fn personal_keys_go_raw_and_tokens_as_bearer() {
+        let raw = authorization_value(&SecretString::from("lin_api_abc")).unwrap();
+        assert_eq!(raw.to_str().unwrap(), "lin_api_abc");
+        assert!(raw.is_sensitive());
+        let oauth = authorization_value(&SecretString::from("tok123")).unwrap();
+        assert_eq!(oauth.to_str().unwrap(), "Bearer tok123");
+    }
+
+    #[test]
+    fn an_unusable_key_is_refused_without_showing_it() {
+        let err = authorization_value(&SecretString::from("lin_api_bad\nkey")).unwrap_err();
+        assert!(!err.to_string().contains("lin_api_bad"), "{err}");
+    }
+
+    #[test]
+    fn not_found_is_read_from_the_message_or_the_extensions() {
+        assert!(GraphqlError::plain("Entity not found: Issue").is_not_found());
+        let coded: GraphqlError =
+            serde_json::from_str(r#"{"message":"x","extensions":{"code":"ENTITY_NOT_FOUND"}}"#)
+                .unwrap();
+        assert!(coded.is_not_found());
+        assert!(!GraphqlError::plain("Argument validation error").is_not_found());
+    }
+}

@@ -76,7 +76,7 @@ const fn s(scope: &'static str, risk: Severity, grants: &'static str) -> ScopeIn
 }
 
 const GOOGLE: &[ScopeInfo] = &[
-    s("https://mail.google.com/", Critical, "full access to Gmail: read, send, delete and settings"),
+    s("https://mail.google.com/", Critical, "read, send and delete all Gmail and change mail settings"),
     s("https://www.googleapis.com/auth/gmail.modify", High, "read, compose and modify all Gmail messages"),
     s("https://www.googleapis.com/auth/gmail.readonly", High, "read all Gmail messages and settings"),
     s("https://www.googleapis.com/auth/gmail.send", High, "send email as the user"),
@@ -84,7 +84,7 @@ const GOOGLE: &[ScopeInfo] = &[
     s("https://www.googleapis.com/auth/gmail.settings.sharing", Critical, "set up mail forwarding and delegation"),
     s("https://www.googleapis.com/auth/drive", Critical, "read, change and delete every file in Google Drive"),
     s("https://www.googleapis.com/auth/drive.readonly", High, "read every file in Google Drive"),
-    s("https://www.googleapis.com/auth/drive.file", Low, "only the Drive files the app created or was given"),
+    s("https://www.googleapis.com/auth/drive.file", Low, "use only the Drive files the app created or was opened with"),
     s("https://www.googleapis.com/auth/documents", High, "read and change all Google Docs"),
     s("https://www.googleapis.com/auth/spreadsheets", High, "read and change all Google Sheets"),
     s("https://www.googleapis.com/auth/calendar", Medium, "read and change all calendars"),
@@ -108,12 +108,12 @@ const MICROSOFT: &[ScopeInfo] = &[
     s("Mail.Send", High, "send mail as the user"),
     s("MailboxSettings.ReadWrite", High, "change mailbox settings, including forwarding rules"),
     s("Mail.ReadWrite.All", Critical, "read and change mail in every mailbox"),
-    s("full_access_as_app", Critical, "full Exchange access to every mailbox"),
+    s("full_access_as_app", Critical, "act on every mailbox in Exchange"),
     s("Files.Read.All", High, "read every file the user can reach"),
     s("Files.ReadWrite.All", Critical, "read, change and delete every file the user can reach"),
     s("Sites.Read.All", High, "read items in all SharePoint sites"),
     s("Sites.ReadWrite.All", Critical, "change items in all SharePoint sites"),
-    s("Sites.FullControl.All", Critical, "full control of all SharePoint sites"),
+    s("Sites.FullControl.All", Critical, "fully control all SharePoint sites"),
     s("Directory.Read.All", High, "read the whole directory"),
     s("Directory.ReadWrite.All", Critical, "change the whole directory"),
     s("Directory.AccessAsUser.All", Critical, "act on the directory as the signed-in user"),

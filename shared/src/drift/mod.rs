@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod pg_store;
 pub mod ports;
 pub mod render;
+pub mod runtime;
 pub mod scopes;
 pub mod store;
 pub mod workflow;

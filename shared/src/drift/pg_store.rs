@@ -43,6 +43,11 @@ impl PgStore {
             client: Mutex::new(client),
         }
     }
+
+    /// Whether the connection has gone (the server or a proxy closed it).
+    pub async fn is_closed(&self) -> bool {
+        self.client.lock().await.is_closed()
+    }
 }
 
 /// A cursor over a bound portal, fetched in chunks.

@@ -99,8 +99,12 @@ fn body(filing: &Filing, draft: &Draft) -> String {
         Some(false) => "**unverified**",
         None => "unknown",
     };
-    let publisher = state.publisher.as_deref().map_or_else(|| "unknown".to_owned(), md);
-    let _ = writeln!(out, "| Publisher | {publisher} ({verified}) |");
+    let publisher = match (state.publisher.as_deref(), state.verified) {
+        (None, None) => "unknown".to_owned(),
+        (None, Some(_)) => format!("unknown ({verified})"),
+        (Some(p), _) => format!("{} ({verified})", md(p)),
+    };
+    let _ = writeln!(out, "| Publisher | {publisher} |");
     let _ = writeln!(out, "| First seen | {} |", filing.detected_at.format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(out, "| Severity | **{}** |\n", filing.severity());
 
@@ -185,7 +189,9 @@ pub fn md(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '<' | '>' | '!' | '~' => {
+            // Enough to stop links, images, emphasis, tables and HTML; parentheses alone are
+            // harmless once brackets are escaped.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '<' | '>' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -209,7 +215,7 @@ mod tests {
 
     #[test]
     fn markdown_specials_are_escaped() {
-        assert_eq!(md("[click](http://x) **now** | <b>"), "\\[click\\]\\(http://x\\) \\*\\*now\\*\\* \\| \\<b\\>");
+        assert_eq!(md("[click](http://x) **now** | <b>"), "\\[click\\](http://x) \\*\\*now\\*\\* \\| \\<b\\>");
     }
 
     #[test]

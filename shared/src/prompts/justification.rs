@@ -184,7 +184,7 @@ pub fn template_draft(changes: &[Change], reason: &str) -> Draft {
             risky.len()
         )
     } else {
-        format!("This application {verb}; it can now {}.", known.join("; "))
+        format!("This application {verb}. With these scopes it can {}.", known.join("; "))
     };
     let mut questions = vec![
         "What business purpose does this application serve, and who uses it?".to_owned(),
