@@ -7,9 +7,7 @@ use secops_shared::drift::diff::Change;
 use secops_shared::drift::filing::Filing;
 use secops_shared::drift::grant::Grant;
 use secops_shared::drift::inventory::{InventoryGrant, RawGrant};
-use secops_shared::drift::store::{
-    DriftStore, FiledIssue, RecordOutcome, RunStart, StoreError,
-};
+use secops_shared::drift::store::{DriftStore, FiledIssue, RecordOutcome, RunStart, StoreError};
 use secops_shared::drift::workflow::DriftError;
 use secops_shared::prompts::justification::Draft;
 use secops_tests::drift::{DriftWorld, model_answer};
@@ -48,7 +46,12 @@ async fn day_two_files_one_issue_per_new_or_elevated_grant() {
 
     let report = world.run_drift().await;
 
-    let mut titles: Vec<String> = world.linear.issues().iter().map(|i| i.title.clone()).collect();
+    let mut titles: Vec<String> = world
+        .linear
+        .issues()
+        .iter()
+        .map(|i| i.title.clone())
+        .collect();
     titles.sort();
     assert_eq!(
         titles,
@@ -62,12 +65,21 @@ async fn day_two_files_one_issue_per_new_or_elevated_grant() {
     assert_eq!(crm.priority, 1, "full Gmail access is critical, so urgent");
     assert_eq!(crm.label_names, ["oauth-drift", "severity:critical"]);
     assert_eq!(crm.team_id, "team-sec");
-    assert!(crm.description.contains("| `https://mail.google.com/` | critical |"));
+    assert!(
+        crm.description
+            .contains("| `https://mail.google.com/` | critical |")
+    );
     assert!(crm.description.contains("**added**"));
-    assert!(crm.description.contains("The app can read and send all of the user's mail."));
+    assert!(
+        crm.description
+            .contains("The app can read and send all of the user's mail.")
+    );
     assert!(crm.description.contains("Drafted by model `test-model`"));
     assert_eq!(report.revoked, ["google/old/dave@example.com"]);
-    assert_eq!((report.filed.len(), report.pending, report.drafted_by_model), (2, 0, 2));
+    assert_eq!(
+        (report.filed.len(), report.pending, report.drafted_by_model),
+        (2, 0, 2)
+    );
 }
 
 #[tokio::test]
@@ -94,16 +106,30 @@ async fn a_linear_outage_leaves_the_second_issue_pending_and_the_next_run_files_
     let first = world.run_drift().await;
 
     assert_eq!(world.linear.issues().len(), 1);
-    assert_eq!((first.filed.len(), first.failed.len(), first.pending), (1, 1, 1));
-    assert!(first.failed[0].error.contains("linear"), "{}", first.failed[0].error);
+    assert_eq!(
+        (first.filed.len(), first.failed.len(), first.pending),
+        (1, 1, 1)
+    );
+    assert!(
+        first.failed[0].error.contains("linear"),
+        "{}",
+        first.failed[0].error
+    );
 
     world.linear.end_outage();
     let second = world.run_drift().await;
 
-    assert_eq!(world.linear.issues().len(), 2, "the pending issue is filed exactly once");
+    assert_eq!(
+        world.linear.issues().len(),
+        2,
+        "the pending issue is filed exactly once"
+    );
     assert_eq!((second.filed.len(), second.pending), (1, 0));
     let model_calls = world.openai.requests().await.len();
-    assert_eq!(model_calls, 2, "the stored draft is reused, not drafted again");
+    assert_eq!(
+        model_calls, 2,
+        "the stored draft is reused, not drafted again"
+    );
 }
 
 #[tokio::test]
@@ -144,16 +170,28 @@ impl DriftStore for CrashAfterFiling<'_> {
     async fn mark_attempt(&self, filing: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.inner.mark_attempt(filing, at).await
     }
-    async fn mark_filed(&self, filing: Uuid, issue: &FiledIssue, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_filed(
+        &self,
+        filing: Uuid,
+        issue: &FiledIssue,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         if !self.crashed.swap(true, Ordering::SeqCst) {
-            return Err(StoreError::Corrupt("simulated crash before recording".to_owned()));
+            return Err(StoreError::Corrupt(
+                "simulated crash before recording".to_owned(),
+            ));
         }
         self.inner.mark_filed(filing, issue, at).await
     }
     async fn mark_failed(&self, filing: Uuid, error: &str) -> Result<(), StoreError> {
         self.inner.mark_failed(filing, error).await
     }
-    async fn finish_run(&self, run_id: Uuid, report: &serde_json::Value, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn finish_run(
+        &self,
+        run_id: Uuid,
+        report: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.inner.finish_run(run_id, report, at).await
     }
     async fn baseline(&self) -> Result<Vec<Grant>, StoreError> {
@@ -169,15 +207,28 @@ async fn a_crash_after_linear_accepted_an_issue_does_not_duplicate_it_on_rerun()
     let world = DriftWorld::new().await;
     world.openai.answers_with(model_answer()).await;
     after_day1(&world).await;
-    let crashing = CrashAfterFiling { inner: &world.store, crashed: AtomicBool::new(false) };
+    let crashing = CrashAfterFiling {
+        inner: &world.store,
+        crashed: AtomicBool::new(false),
+    };
 
-    let crashed = world.run_with(&crashing, Some(&world.llm), Utc::now()).await;
+    let crashed = world
+        .run_with(&crashing, Some(&world.llm), Utc::now())
+        .await;
     assert!(matches!(crashed, Err(DriftError::Store(_))), "{crashed:?}");
-    assert_eq!(world.linear.issues().len(), 1, "Linear accepted the first issue");
+    assert_eq!(
+        world.linear.issues().len(),
+        1,
+        "Linear accepted the first issue"
+    );
 
     let rerun = world.run_drift().await;
 
-    assert_eq!(world.linear.issues().len(), 2, "no duplicate of the accepted issue");
+    assert_eq!(
+        world.linear.issues().len(),
+        2,
+        "no duplicate of the accepted issue"
+    );
     assert_eq!(rerun.filed.iter().filter(|f| f.recovered).count(), 1);
     assert_eq!(rerun.pending, 0);
 }
@@ -193,7 +244,13 @@ async fn with_the_model_down_the_template_text_is_filed() {
     assert_eq!(world.linear.issues().len(), 2);
     assert_eq!(report.drafted_by_template, 2);
     for issue in world.linear.issues() {
-        assert!(issue.description.contains("Drafted from the deterministic template"), "{}", issue.description);
+        assert!(
+            issue
+                .description
+                .contains("Drafted from the deterministic template"),
+            "{}",
+            issue.description
+        );
         assert!(issue.description.contains("1. What business purpose"));
     }
 }
@@ -275,13 +332,18 @@ async fn many_principals_getting_the_same_app_make_one_issue() {
     world.inventory(day1()).await;
     world.run_drift().await;
     let mut today = day1();
-    today.extend((0..25).map(|i| google("spreader", &format!("u{i:02}@example.com"), &[DRIVE_READ])));
+    today.extend(
+        (0..25).map(|i| google("spreader", &format!("u{i:02}@example.com"), &[DRIVE_READ])),
+    );
     world.inventory(today).await;
 
     world.run_drift().await;
 
     let issues = world.linear.issues();
     assert_eq!(issues.len(), 1);
-    assert_eq!(issues[0].title, "New OAuth grant: spreader app for 25 principals");
+    assert_eq!(
+        issues[0].title,
+        "New OAuth grant: spreader app for 25 principals"
+    );
     assert!(issues[0].description.contains("- u24@example.com"));
 }

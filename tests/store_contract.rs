@@ -33,12 +33,12 @@ fn day2() -> Vec<secops_shared::drift::inventory::InventoryGrant> {
     let mut renamed = user_grant("slack", "B1", "*", &["chat:write"]);
     renamed.grant.state.app_name = "Renamed bot".to_owned();
     vec![
-        google("notes", "alice@example.com", &[OPENID]),          // unchanged
+        google("notes", "alice@example.com", &[OPENID]), // unchanged
         google("crm", "bob@example.com", &[OPENID, EMAIL, MAIL]), // elevated
-        google("backup", "carol@example.com", &[EMAIL]),          // reduced
+        google("backup", "carol@example.com", &[EMAIL]), // reduced
         // old/dave revoked
-        google("mailer", "erin@example.com", &[MAIL]),            // new
-        renamed,                                                   // metadata
+        google("mailer", "erin@example.com", &[MAIL]), // new
+        renamed,                                       // metadata
     ]
 }
 
@@ -60,7 +60,17 @@ async fn second_day_records_every_class_and_moves_the_baseline<S: DriftStore>(st
     let outcome = store.record_run(&r).await.unwrap();
     assert!(!outcome.bootstrap);
     let c = &outcome.counts;
-    assert_eq!((c.new, c.elevated, c.reduced, c.revoked, c.metadata, c.unchanged), (1, 1, 1, 1, 1, 1));
+    assert_eq!(
+        (
+            c.new,
+            c.elevated,
+            c.reduced,
+            c.revoked,
+            c.metadata,
+            c.unchanged
+        ),
+        (1, 1, 1, 1, 1, 1)
+    );
     assert_eq!(outcome.revoked.len(), 1);
     assert_eq!(outcome.revoked[0].principal, "dave@example.com");
     assert_eq!(outcome.filings_created, 2);
@@ -89,7 +99,10 @@ async fn second_day_records_every_class_and_moves_the_baseline<S: DriftStore>(st
     assert_eq!(baseline, today, "the baseline is today's inventory");
 
     let pending = store.pending_filings(10).await.unwrap();
-    let mut flagged: Vec<_> = pending.iter().map(|f| f.first().key.client_id.clone()).collect();
+    let mut flagged: Vec<_> = pending
+        .iter()
+        .map(|f| f.first().key.client_id.clone())
+        .collect();
     flagged.sort();
     assert_eq!(flagged, ["crm", "mailer"]);
 }
@@ -102,7 +115,11 @@ async fn a_rerun_the_same_day_records_nothing<S: DriftStore>(store: &S) {
     let again = store.record_run(&run(2)).await.unwrap();
     assert_eq!(again.filings_created, 0);
     assert_eq!(again.counts.unchanged, 5);
-    assert_eq!(store.pending_count().await.unwrap(), 2, "still the two from the first run");
+    assert_eq!(
+        store.pending_count().await.unwrap(),
+        2,
+        "still the two from the first run"
+    );
 }
 
 async fn a_malformed_inventory_row_changes_nothing<S: DriftStore>(store: &S) {
@@ -110,12 +127,21 @@ async fn a_malformed_inventory_row_changes_nothing<S: DriftStore>(store: &S) {
     store.record_run(&run(1)).await.unwrap();
     let before = store.baseline().await.unwrap();
     let mut rows: Vec<_> = day2().iter().map(|g| g.to_raw()).collect();
-    rows.push(raw("google", "weird", "zed@example.com", &[OPENID], "superuser"));
+    rows.push(raw(
+        "google",
+        "weird",
+        "zed@example.com",
+        &[OPENID],
+        "superuser",
+    ));
     store.write_raw_inventory(&rows).await.unwrap();
     let err = store.record_run(&run(2)).await.unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, StoreError::MalformedRow { .. }), "{message}");
-    assert!(message.contains("google/weird/zed@example.com"), "{message}");
+    assert!(
+        message.contains("google/weird/zed@example.com"),
+        "{message}"
+    );
     assert!(message.contains("consent_type"), "{message}");
     assert_eq!(store.baseline().await.unwrap(), before);
     assert_eq!(store.pending_count().await.unwrap(), 0);
@@ -126,17 +152,32 @@ async fn an_empty_inventory_is_refused<S: DriftStore>(store: &S) {
     store.record_run(&run(1)).await.unwrap();
     store.replace_inventory(&[]).await.unwrap();
     let err = store.record_run(&run(2)).await.unwrap_err();
-    assert!(matches!(err, StoreError::EmptyInventory { baseline: 5 }), "{err}");
+    assert!(
+        matches!(err, StoreError::EmptyInventory { baseline: 5 }),
+        "{err}"
+    );
     assert_eq!(store.baseline().await.unwrap().len(), 5);
 }
 
 async fn mass_revocation_is_refused<S: DriftStore>(store: &S) {
-    let many: Vec<_> = (0..40).map(|i| google("app", &format!("u{i}@example.com"), &[OPENID])).collect();
+    let many: Vec<_> = (0..40)
+        .map(|i| google("app", &format!("u{i}@example.com"), &[OPENID]))
+        .collect();
     store.replace_inventory(&many).await.unwrap();
     store.record_run(&run(1)).await.unwrap();
     store.replace_inventory(&many[..10]).await.unwrap();
     let err = store.record_run(&run(2)).await.unwrap_err();
-    assert!(matches!(err, StoreError::TooManyRevoked { revoked: 30, baseline: 40, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::TooManyRevoked {
+                revoked: 30,
+                baseline: 40,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(store.baseline().await.unwrap().len(), 40);
 }
 
@@ -176,11 +217,28 @@ async fn a_filing_moves_from_pending_to_filed<S: DriftStore>(store: &S) {
     assert_eq!(same.attempts, 1);
     assert_eq!(same.draft.as_ref(), Some(&draft));
     assert_eq!(same.last_error.as_deref(), Some("linear down"));
-    let issue = FiledIssue { id: filing.id.to_string(), identifier: "SEC-1".into(), url: "u".into() };
-    store.mark_filed(filing.id, &issue, Utc::now()).await.unwrap();
+    let issue = FiledIssue {
+        id: filing.id.to_string(),
+        identifier: "SEC-1".into(),
+        url: "u".into(),
+    };
+    store
+        .mark_filed(filing.id, &issue, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(store.pending_count().await.unwrap(), 1);
-    assert!(store.pending_filings(10).await.unwrap().iter().all(|f| f.id != filing.id));
-    let unknown = store.mark_filed(Uuid::new_v4(), &issue, Utc::now()).await.unwrap_err();
+    assert!(
+        store
+            .pending_filings(10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| f.id != filing.id)
+    );
+    let unknown = store
+        .mark_filed(Uuid::new_v4(), &issue, Utc::now())
+        .await
+        .unwrap_err();
     assert!(matches!(unknown, StoreError::UnknownFiling(_)));
 }
 

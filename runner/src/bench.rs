@@ -54,7 +54,9 @@ fn args() -> Result<Args> {
 }
 
 fn scopes_for(i: u64, extra: bool) -> Vec<&'static str> {
-    let mut s: Vec<&str> = (0..(2 + i % 3)).map(|k| SCOPES[((i + k) % 5) as usize]).collect();
+    let mut s: Vec<&str> = (0..(2 + i % 3))
+        .map(|k| SCOPES[((i + k) % 5) as usize])
+        .collect();
     if extra {
         s.push(SCOPES[5]);
     }
@@ -90,13 +92,33 @@ async fn load(client: &mut Client, table: &str, n: u64, churn: f64, today: bool)
     let tx = client.transaction().await?;
     let (sql, types): (String, Vec<Type>) = if today {
         (
-            format!("COPY {table} (provider, client_id, principal, app_name, scopes, consent_type) FROM STDIN BINARY"),
-            vec![Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT_ARRAY, Type::TEXT],
+            format!(
+                "COPY {table} (provider, client_id, principal, app_name, scopes, consent_type) FROM STDIN BINARY"
+            ),
+            vec![
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT_ARRAY,
+                Type::TEXT,
+            ],
         )
     } else {
         (
-            format!("COPY {table} (provider, client_id, principal, app_name, scopes, consent_type, first_seen, updated_at) FROM STDIN BINARY"),
-            vec![Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT_ARRAY, Type::TEXT, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
+            format!(
+                "COPY {table} (provider, client_id, principal, app_name, scopes, consent_type, first_seen, updated_at) FROM STDIN BINARY"
+            ),
+            vec![
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT_ARRAY,
+                Type::TEXT,
+                Type::TIMESTAMPTZ,
+                Type::TIMESTAMPTZ,
+            ],
         )
     };
     let sink = tx.copy_in(&sql).await?;
@@ -105,7 +127,11 @@ async fn load(client: &mut Client, table: &str, n: u64, churn: f64, today: bool)
     let now = Utc::now();
     for i in 0..n {
         let f = fate(i, churn);
-        let present = if today { f != Fate::Revoked } else { f != Fate::New };
+        let present = if today {
+            f != Fate::Revoked
+        } else {
+            f != Fate::New
+        };
         if !present {
             continue;
         }
@@ -172,7 +198,10 @@ async fn bench_size(client: &mut Client, store_url: &str, n: u64, churn: f64) ->
              DROP TABLE IF EXISTS sql_baseline;",
         )
         .await?;
-    eprintln!("[{n}] generating baseline and inventory with {:.1}% churn…", churn * 100.0);
+    eprintln!(
+        "[{n}] generating baseline and inventory with {:.1}% churn…",
+        churn * 100.0
+    );
     load(client, "oauth_grant_baseline", n, churn, false).await?;
     load(client, "oauth_grant_inventory", n, churn, true).await?;
     client
@@ -182,8 +211,14 @@ async fn bench_size(client: &mut Client, store_url: &str, n: u64, churn: f64) ->
         )
         .await?;
     // VACUUM refuses to run inside the implicit transaction of a multi-statement batch.
-    for table in ["oauth_grant_inventory", "oauth_grant_baseline", "sql_baseline"] {
-        client.batch_execute(&format!("VACUUM ANALYZE {table}")).await?;
+    for table in [
+        "oauth_grant_inventory",
+        "oauth_grant_baseline",
+        "sql_baseline",
+    ] {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await?;
     }
 
     eprintln!("[{n}] SQL baseline pass…");
@@ -234,11 +269,17 @@ async fn main() -> Result<()> {
     admin_client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await?;
-    let url = format!("{}/{name}", admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b));
+    let url = format!(
+        "{}/{name}",
+        admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
+    );
     let result = async {
         let mut client = db::connect(&url.clone().into(), None).await?;
         db::migrate(&mut client).await?;
-        println!("drift daily pass vs pure-SQL baseline (same database, same run); churn {:.1}%", args.churn * 100.0);
+        println!(
+            "drift daily pass vs pure-SQL baseline (same database, same run); churn {:.1}%",
+            args.churn * 100.0
+        );
         for &n in &args.sizes {
             bench_size(&mut client, &url, n, args.churn).await?;
         }

@@ -24,7 +24,11 @@ use secops_shared::telemetry::MetricsSink;
 use secops_shared::{connectors, http};
 
 #[derive(Parser)]
-#[command(name = "secops-local", about = "Run secops-workflows once on this machine", version)]
+#[command(
+    name = "secops-local",
+    about = "Run secops-workflows once on this machine",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,7 +96,11 @@ async fn main() -> Result<()> {
         Command::Migrate => migrate().await,
         Command::Drift { command } => match command {
             DriftCommand::Demo { out, sample } => demo(&out, &sample).await,
-            DriftCommand::Import { files, format, state } => {
+            DriftCommand::Import {
+                files,
+                format,
+                state,
+            } => {
                 let store = LocalStore::open(&state).await?;
                 let n = store.import(&files, format).await?;
                 println!("imported {n} grants into {}", store.describe());
@@ -167,7 +175,10 @@ impl LocalStore {
         let mut seen = std::collections::HashSet::new();
         for g in &grants {
             if !seen.insert(&g.grant.key) {
-                bail!("grant {} appears in more than one file; nothing imported", g.grant.key);
+                bail!(
+                    "grant {} appears in more than one file; nothing imported",
+                    g.grant.key
+                );
             }
         }
         Ok(match self {
@@ -198,13 +209,24 @@ async fn dry_run(store: &LocalStore, out: &std::path::Path) -> Result<RunReport>
         _ => None,
     };
     let report = match (store, openai) {
-        (LocalStore::File(s), Some(llm)) => run_local(s, &tracker, Some(&llm), &settings, &common).await?,
-        (LocalStore::File(s), None) => run_local::<_, _, NoModel>(s, &tracker, None, &settings, &common).await?,
-        (LocalStore::Postgres(s), Some(llm)) => run_local(s, &tracker, Some(&llm), &settings, &common).await?,
-        (LocalStore::Postgres(s), None) => run_local::<_, _, NoModel>(s, &tracker, None, &settings, &common).await?,
+        (LocalStore::File(s), Some(llm)) => {
+            run_local(s, &tracker, Some(&llm), &settings, &common).await?
+        }
+        (LocalStore::File(s), None) => {
+            run_local::<_, _, NoModel>(s, &tracker, None, &settings, &common).await?
+        }
+        (LocalStore::Postgres(s), Some(llm)) => {
+            run_local(s, &tracker, Some(&llm), &settings, &common).await?
+        }
+        (LocalStore::Postgres(s), None) => {
+            run_local::<_, _, NoModel>(s, &tracker, None, &settings, &common).await?
+        }
     };
     print::report(&report, &tracker.filed());
-    println!("(dry run: nothing was sent; issues written to {})", out.display());
+    println!(
+        "(dry run: nothing was sent; issues written to {})",
+        out.display()
+    );
     Ok(report)
 }
 
@@ -237,12 +259,20 @@ async fn demo(out: &std::path::Path, sample: &std::path::Path) -> Result<()> {
     for day in ["day1", "day2"] {
         let dir = sample.join(day);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("reading the sample folder {} (run from the repository root)", dir.display()))?
+            .with_context(|| {
+                format!(
+                    "reading the sample folder {} (run from the repository root)",
+                    dir.display()
+                )
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         files.sort();
         let n = store.import(&files, None).await?;
-        println!("\n=== {day}: imported {n} grants from {} ===", dir.display());
+        println!(
+            "\n=== {day}: imported {n} grants from {} ===",
+            dir.display()
+        );
         dry_run(&store, out).await?;
     }
     std::fs::remove_dir_all(&state_dir).ok();

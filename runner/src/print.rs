@@ -9,10 +9,20 @@ const RULE: &str = "────────────────────
 /// The issues a dry run produced, then the run's summary.
 pub fn report(report: &RunReport, issues: &[(FiledIssue, NewIssue)]) {
     for (filed, issue) in issues {
-        if !report.filed.iter().any(|f| f.identifier == filed.identifier && !f.recovered) {
+        if !report
+            .filed
+            .iter()
+            .any(|f| f.identifier == filed.identifier && !f.recovered)
+        {
             continue;
         }
-        println!("{RULE}\n{}  [priority {}]  labels: {}\n{}\n", filed.identifier, issue.priority, issue.labels.join(", "), issue.title);
+        println!(
+            "{RULE}\n{}  [priority {}]  labels: {}\n{}\n",
+            filed.identifier,
+            issue.priority,
+            issue.labels.join(", "),
+            issue.title
+        );
         println!("{}", issue.description);
     }
     let c = &report.changes;
@@ -25,7 +35,15 @@ pub fn report(report: &RunReport, issues: &[(FiledIssue, NewIssue)]) {
     } else {
         println!(
             "Run {}: {} grants today vs {} in the baseline: {} new, {} elevated, {} reduced, {} revoked, {} metadata, {} unchanged.",
-            report.run_id, report.inventory_size, report.baseline_size_before, c.new, c.elevated, c.reduced, c.revoked, c.metadata, c.unchanged
+            report.run_id,
+            report.inventory_size,
+            report.baseline_size_before,
+            c.new,
+            c.elevated,
+            c.reduced,
+            c.revoked,
+            c.metadata,
+            c.unchanged
         );
     }
     for revoked in &report.revoked {

@@ -63,11 +63,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         } else {
             Err(ConfigError {
                 name,
-                message: format!(
-                    "{v} is outside {}..={}",
-                    range.start(),
-                    range.end()
-                ),
+                message: format!("{v} is outside {}..={}", range.start(), range.end()),
             })
         }
     }
@@ -108,7 +104,11 @@ impl CommonSettings {
                 max_attempts: env.bounded("HTTP_MAX_ATTEMPTS", 4, 1..=10)? as u32,
                 ..RetryPolicy::default()
             },
-            deadline_margin: Duration::from_secs(env.bounded("DEADLINE_MARGIN_SECS", 10, 0..=300)?),
+            deadline_margin: Duration::from_secs(env.bounded(
+                "DEADLINE_MARGIN_SECS",
+                10,
+                0..=300,
+            )?),
             metrics_namespace: env.text_or("METRICS_NAMESPACE", "SecOps/Workflows"),
         })
     }
@@ -188,8 +188,12 @@ mod tests {
 
     #[test]
     fn secret_id_selects_secrets_manager() {
-        let s = CommonSettings::from_env(&env(&[("SECRET_ID", "arn:aws:secretsmanager:x")])).unwrap();
-        assert!(matches!(s.secret_source, SecretSource::SecretsManager { .. }));
+        let s =
+            CommonSettings::from_env(&env(&[("SECRET_ID", "arn:aws:secretsmanager:x")])).unwrap();
+        assert!(matches!(
+            s.secret_source,
+            SecretSource::SecretsManager { .. }
+        ));
     }
 
     #[test]

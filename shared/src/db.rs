@@ -61,10 +61,14 @@ pub async fn connect(url: &SecretString, ca_bundle: Option<&Path>) -> Result<Cli
         if !local {
             tracing::warn!(%target, "connecting to a remote Postgres without TLS because the URL says sslmode=disable");
         }
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|source| DbError::Connect { target: target.clone(), source })?;
+        let (client, connection) =
+            config
+                .connect(NoTls)
+                .await
+                .map_err(|source| DbError::Connect {
+                    target: target.clone(),
+                    source,
+                })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::error!(error = %e, "postgres connection closed with an error");
@@ -76,7 +80,10 @@ pub async fn connect(url: &SecretString, ca_bundle: Option<&Path>) -> Result<Cli
     let (client, connection) = config
         .connect(tls)
         .await
-        .map_err(|source| DbError::Connect { target: target.clone(), source })?;
+        .map_err(|source| DbError::Connect {
+            target: target.clone(),
+            source,
+        })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::error!(error = %e, "postgres connection closed with an error");
@@ -186,7 +193,11 @@ async fn apply_pending(client: &mut Client) -> Result<Vec<i32>, DbError> {
         let tx = client.transaction().await?;
         tx.batch_execute(sql)
             .await
-            .map_err(|source| DbError::Migration { version, name, source })?;
+            .map_err(|source| DbError::Migration {
+                version,
+                name,
+                source,
+            })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
             &[&version, &name, &checksum],

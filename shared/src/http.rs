@@ -138,14 +138,18 @@ pub enum HttpError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("{service}: still failing after {attempts} attempt(s) (last: HTTP {status}: {excerpt})")]
+    #[error(
+        "{service}: still failing after {attempts} attempt(s) (last: HTTP {status}: {excerpt})"
+    )]
     Exhausted {
         service: &'static str,
         attempts: u32,
         status: StatusCode,
         excerpt: String,
     },
-    #[error("{service}: stopped retrying to stay within the invocation deadline ({attempts} attempt(s); last: {last})")]
+    #[error(
+        "{service}: stopped retrying to stay within the invocation deadline ({attempts} attempt(s); last: {last})"
+    )]
     Deadline {
         service: &'static str,
         attempts: u32,
@@ -294,7 +298,10 @@ mod tests {
         let err = send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
             .await
             .unwrap_err();
-        assert!(matches!(err, HttpError::Exhausted { attempts: 3, .. }), "{err}");
+        assert!(
+            matches!(err, HttpError::Exhausted { attempts: 3, .. }),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -342,7 +349,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None, "a date in the past means no wait");
     }
 }

@@ -212,7 +212,10 @@ mod tests {
         let shown = format!("{creds:?}");
         assert!(!shown.contains("SECRET123"), "{shown}");
         assert!(shown.contains("linear_api_key: \"set\""));
-        assert_eq!(creds.linear_api_key.unwrap().expose_secret(), "lin_api_SECRET123");
+        assert_eq!(
+            creds.linear_api_key.unwrap().expose_secret(),
+            "lin_api_SECRET123"
+        );
     }
 
     #[test]
@@ -226,7 +229,10 @@ mod tests {
     #[test]
     fn non_string_values_are_refused_by_key_name() {
         let err = parse_credentials("s", r#"{"linear_api_key": 42}"#).unwrap_err();
-        assert!(err.to_string().contains("`linear_api_key` must be a string"));
+        assert!(
+            err.to_string()
+                .contains("`linear_api_key` must be a string")
+        );
     }
 
     #[tokio::test]
@@ -239,10 +245,16 @@ mod tests {
         let first = store.current().await.unwrap();
         std::fs::write(&path, r#"{"linear_api_key":"two"}"#).unwrap();
         let cached = store.current().await.unwrap();
-        assert_eq!(cached.linear_api_key.as_ref().unwrap().expose_secret(), "one");
+        assert_eq!(
+            cached.linear_api_key.as_ref().unwrap().expose_secret(),
+            "one"
+        );
         store.invalidate().await;
         let fresh = store.current().await.unwrap();
-        assert_eq!(fresh.linear_api_key.as_ref().unwrap().expose_secret(), "two");
+        assert_eq!(
+            fresh.linear_api_key.as_ref().unwrap().expose_secret(),
+            "two"
+        );
         drop(first);
         std::fs::remove_dir_all(dir).unwrap();
     }

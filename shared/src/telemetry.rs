@@ -94,7 +94,10 @@ mod tests {
         let line = emf_line(
             "SecOps/Workflows",
             "oauth-drift",
-            &[Metric::count("IssuesFiled", 3), Metric::millis("Duration", 42)],
+            &[
+                Metric::count("IssuesFiled", 3),
+                Metric::millis("Duration", 42),
+            ],
             &[("run_id", json!("r1"))],
         );
         assert_eq!(line["Workflow"], "oauth-drift");

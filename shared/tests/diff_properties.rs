@@ -8,14 +8,25 @@ use secops_shared::drift::diff::{self, ChangeKind, Snapshot};
 use secops_shared::drift::grant::{ConsentType, GrantKey, GrantState, Provider};
 use secops_shared::drift::scopes::Scopes;
 
-const SCOPES: &[&str] = &["repo", "read:org", "admin:org", "workflow", "gist", "user:email"];
+const SCOPES: &[&str] = &[
+    "repo",
+    "read:org",
+    "admin:org",
+    "workflow",
+    "gist",
+    "user:email",
+];
 
 fn key() -> impl Strategy<Value = GrantKey> {
     // A small key space so that two random snapshots overlap a lot.
     (0..3usize, 0..4u8, 0..4u8).prop_map(|(p, c, u)| GrantKey {
         provider: [Provider::Github, Provider::Google, Provider::Slack][p],
         client_id: format!("app-{c}"),
-        principal: if u == 0 { "*".to_owned() } else { format!("user{u}@example.com") },
+        principal: if u == 0 {
+            "*".to_owned()
+        } else {
+            format!("user{u}@example.com")
+        },
     })
 }
 
@@ -29,7 +40,11 @@ fn state() -> impl Strategy<Value = GrantState> {
         .prop_map(|(scopes, admin, name, verified)| GrantState {
             app_name: format!("App {name}"),
             scopes: Scopes::normalise(Provider::Github, scopes),
-            consent: if admin { ConsentType::Admin } else { ConsentType::User },
+            consent: if admin {
+                ConsentType::Admin
+            } else {
+                ConsentType::User
+            },
             publisher: None,
             verified,
         })

@@ -104,7 +104,10 @@ impl DriftWorld {
 
     /// Today's inventory, as a sync job would leave it.
     pub async fn inventory(&self, grants: Vec<InventoryGrant>) {
-        self.store.replace_inventory(&grants).await.expect("inventory written");
+        self.store
+            .replace_inventory(&grants)
+            .await
+            .expect("inventory written");
     }
 
     /// One audit run with the model.
@@ -113,7 +116,8 @@ impl DriftWorld {
     }
 
     pub async fn try_run_drift(&self) -> Result<RunReport, DriftError> {
-        self.run_with(&self.store, Some(&self.llm), Utc::now()).await
+        self.run_with(&self.store, Some(&self.llm), Utc::now())
+            .await
     }
 
     /// One audit run without any model configured.

@@ -3,7 +3,12 @@
 use secops_shared::drift::inventory::{InventoryGrant, RawGrant};
 
 /// A user-consented grant.
-pub fn user_grant(provider: &str, client_id: &str, principal: &str, scopes: &[&str]) -> InventoryGrant {
+pub fn user_grant(
+    provider: &str,
+    client_id: &str,
+    principal: &str,
+    scopes: &[&str],
+) -> InventoryGrant {
     raw(provider, client_id, principal, scopes, "user")
         .parse()
         .expect("test grants are valid")
@@ -21,7 +26,13 @@ pub fn google(client_id: &str, principal: &str, scopes: &[&str]) -> InventoryGra
 }
 
 /// A raw row as a sync job would write it (not validated).
-pub fn raw(provider: &str, client_id: &str, principal: &str, scopes: &[&str], consent: &str) -> RawGrant {
+pub fn raw(
+    provider: &str,
+    client_id: &str,
+    principal: &str,
+    scopes: &[&str],
+    consent: &str,
+) -> RawGrant {
     RawGrant {
         provider: provider.to_owned(),
         client_id: client_id.to_owned(),

@@ -98,11 +98,15 @@ impl FileStore {
 
     async fn save(&self, state: &State) -> Result<(), StoreError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir).await.map_err(|e| self.err(e))?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| self.err(e))?;
-        tokio::fs::write(&tmp, bytes).await.map_err(|e| self.err(e))?;
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| self.err(e))?;
         tokio::fs::rename(&tmp, &self.path)
             .await
             .map_err(|e| self.err(e))
@@ -137,10 +141,13 @@ fn filing_row(state: &mut State, id: Uuid) -> Result<&mut FilingRow, StoreError>
 fn record(state: &mut State, run: &RunStart) -> Result<RecordOutcome, StoreError> {
     let mut today = Snapshot::new();
     for raw in &state.inventory {
-        let parsed = raw.clone().parse().map_err(|error| StoreError::MalformedRow {
-            key: format!("{}/{}/{}", raw.provider, raw.client_id, raw.principal),
-            error,
-        })?;
+        let parsed = raw
+            .clone()
+            .parse()
+            .map_err(|error| StoreError::MalformedRow {
+                key: format!("{}/{}/{}", raw.provider, raw.client_id, raw.principal),
+                error,
+            })?;
         today.insert(parsed.grant.key, parsed.grant.state);
     }
     let mut yesterday: Snapshot = state
@@ -168,7 +175,9 @@ fn record(state: &mut State, run: &RunStart) -> Result<RecordOutcome, StoreError
     outcome.counts.unchanged = if outcome.bootstrap {
         0
     } else {
-        (today.len() as u64) - outcome.counts.new - outcome.counts.elevated
+        (today.len() as u64)
+            - outcome.counts.new
+            - outcome.counts.elevated
             - outcome.counts.reduced
             - outcome.counts.metadata
     };
@@ -179,8 +188,11 @@ fn record(state: &mut State, run: &RunStart) -> Result<RecordOutcome, StoreError
         run.max_revoked_percent,
     )?;
 
-    let first_seen: std::collections::HashMap<&GrantKey, DateTime<Utc>> =
-        state.baseline.iter().map(|b| (&b.key, b.first_seen)).collect();
+    let first_seen: std::collections::HashMap<&GrantKey, DateTime<Utc>> = state
+        .baseline
+        .iter()
+        .map(|b| (&b.key, b.first_seen))
+        .collect();
     if outcome.bootstrap {
         yesterday = today;
     } else {
@@ -369,4 +381,3 @@ impl DriftStore for FileStore {
         .await
     }
 }
-

@@ -101,7 +101,12 @@ pub fn plan_for_changes(changes: &[Change], group_threshold: usize) -> Vec<Vec<u
     plan_filings(
         flagged.iter().map(|&i| {
             let c = &changes[i];
-            (c.key.provider, c.key.client_id.as_str(), c.kind, group_signature(c))
+            (
+                c.key.provider,
+                c.key.client_id.as_str(),
+                c.kind,
+                group_signature(c),
+            )
         }),
         group_threshold,
     )
@@ -150,7 +155,10 @@ mod tests {
         let changes: Vec<Change> = (0..3)
             .map(|i| new_grant("app-a", &format!("u{i}@x.com"), &["openid"]))
             .collect();
-        assert_eq!(plan_for_changes(&changes, 3), vec![vec![0], vec![1], vec![2]]);
+        assert_eq!(
+            plan_for_changes(&changes, 3),
+            vec![vec![0], vec![1], vec![2]]
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ impl FromStr for ImportFormat {
             "gam" => Ok(ImportFormat::Gam),
             "csv" => Ok(ImportFormat::Csv),
             "json" => Ok(ImportFormat::Json),
-            other => Err(format!("unknown format {other:?} (expected gam, csv or json)")),
+            other => Err(format!(
+                "unknown format {other:?} (expected gam, csv or json)"
+            )),
         }
     }
 }
@@ -40,7 +42,10 @@ impl ImportFormat {
     /// Guess from the file: `.json` is JSON; a CSV whose header has GAM's `clientId` and
     /// `displayText` columns is GAM; any other CSV is the generic format.
     pub fn detect(path: &Path, content: &str) -> ImportFormat {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
             return ImportFormat::Json;
         }
         let header = content.lines().next().unwrap_or_default();
@@ -103,7 +108,10 @@ fn join_errors(errors: &[RowError]) -> String {
 const MAX_REPORTED_ERRORS: usize = 20;
 
 /// Read and validate a whole file.
-pub fn import_file(path: &Path, format: Option<ImportFormat>) -> Result<Vec<InventoryGrant>, ImportError> {
+pub fn import_file(
+    path: &Path,
+    format: Option<ImportFormat>,
+) -> Result<Vec<InventoryGrant>, ImportError> {
     let display = path.display().to_string();
     let content = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
         path: display.clone(),
@@ -389,7 +397,10 @@ bob@example.com,2222.apps.googleusercontent.com,Unknown app,True,False,1002,http
 
     #[test]
     fn gam_format_is_detected_from_its_header() {
-        assert_eq!(ImportFormat::detect(Path::new("x.csv"), GAM), ImportFormat::Gam);
+        assert_eq!(
+            ImportFormat::detect(Path::new("x.csv"), GAM),
+            ImportFormat::Gam
+        );
         assert_eq!(
             ImportFormat::detect(Path::new("x.csv"), "provider,client_id\n"),
             ImportFormat::Csv

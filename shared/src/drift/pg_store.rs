@@ -208,7 +208,10 @@ impl ChangeWriter {
         let writer = BinaryCopyInWriter::new(sink, CHANGE_COLUMNS);
         pin_mut!(writer);
         for change in self.buffer.drain(..) {
-            let signature = change.kind.is_flagged().then(|| filing::group_signature(&change));
+            let signature = change
+                .kind
+                .is_flagged()
+                .then(|| filing::group_signature(&change));
             let before = state_json(change.before.as_ref())?;
             let after = state_json(change.after.as_ref())?;
             let row: [&(dyn ToSql + Sync); 10] = [
@@ -400,7 +403,9 @@ async fn queue_filings(tx: &Transaction<'_>, run: &RunStart) -> Result<u64, Stor
         let provider: &str = row.get(1);
         let kind: &str = row.get(3);
         flagged.push((
-            provider.parse::<Provider>().map_err(|_| parse_err("provider"))?,
+            provider
+                .parse::<Provider>()
+                .map_err(|_| parse_err("provider"))?,
             row.get::<_, &str>(2),
             ChangeKind::parse(kind).ok_or_else(|| parse_err("kind"))?,
             row.get::<_, Option<String>>(4).unwrap_or_default(),

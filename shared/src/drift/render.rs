@@ -81,16 +81,30 @@ fn body(filing: &Filing, draft: &Draft) -> String {
         filing.run_id
     );
     let _ = writeln!(out, "| | |\n|---|---|");
-    let _ = writeln!(out, "| App | {} |", md(&display_app_name(&state.app_name, "(no name)")));
-    let _ = writeln!(out, "| App / client id | `{}` |", code(&first.key.client_id));
+    let _ = writeln!(
+        out,
+        "| App | {} |",
+        md(&display_app_name(&state.app_name, "(no name)"))
+    );
+    let _ = writeln!(
+        out,
+        "| App / client id | `{}` |",
+        code(&first.key.client_id)
+    );
     let _ = writeln!(out, "| Provider | {provider} |");
     if filing.is_group() {
-        let _ = writeln!(out, "| Principals | {} (listed below) |", filing.changes.len());
+        let _ = writeln!(
+            out,
+            "| Principals | {} (listed below) |",
+            filing.changes.len()
+        );
     } else {
         let _ = writeln!(out, "| Principal | {} |", md(first.key.principal_label()));
     }
     let consent = match (&first.before, &first.after) {
-        (Some(b), Some(a)) if b.consent != a.consent => format!("{} → **{}**", b.consent, a.consent),
+        (Some(b), Some(a)) if b.consent != a.consent => {
+            format!("{} → **{}**", b.consent, a.consent)
+        }
         _ => state.consent.to_string(),
     };
     let _ = writeln!(out, "| Consent | {consent} |");
@@ -105,10 +119,17 @@ fn body(filing: &Filing, draft: &Draft) -> String {
         (Some(p), _) => format!("{} ({verified})", md(p)),
     };
     let _ = writeln!(out, "| Publisher | {publisher} |");
-    let _ = writeln!(out, "| First seen | {} |", filing.detected_at.format("%Y-%m-%d %H:%M UTC"));
+    let _ = writeln!(
+        out,
+        "| First seen | {} |",
+        filing.detected_at.format("%Y-%m-%d %H:%M UTC")
+    );
     let _ = writeln!(out, "| Severity | **{}** |\n", filing.severity());
 
-    let _ = writeln!(out, "### Scopes\n\n| Scope | Risk | Allows | |\n|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "### Scopes\n\n| Scope | Risk | Allows | |\n|---|---|---|---|"
+    );
     let gained = first.gained_scopes();
     for scope in state.scopes.as_slice() {
         let mark = if first.kind == ChangeKind::Elevated && gained.contains(&scope.as_str()) {
@@ -134,7 +155,11 @@ fn body(filing: &Filing, draft: &Draft) -> String {
         );
     }
 
-    let _ = writeln!(out, "\n### Justification request\n\n{}\n", md(&draft.text.capabilities));
+    let _ = writeln!(
+        out,
+        "\n### Justification request\n\n{}\n",
+        md(&draft.text.capabilities)
+    );
     for (i, q) in draft.text.questions.iter().enumerate() {
         let _ = writeln!(out, "{}. {}", i + 1, md(q));
     }
@@ -175,7 +200,11 @@ fn display_app_name(name: &str, fallback: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-    let base = if cleaned.is_empty() { fallback.to_owned() } else { cleaned };
+    let base = if cleaned.is_empty() {
+        fallback.to_owned()
+    } else {
+        cleaned
+    };
     if base.chars().count() > MAX_TITLE_APP_NAME {
         let short: String = base.chars().take(MAX_TITLE_APP_NAME - 1).collect();
         format!("{short}…")
@@ -215,7 +244,10 @@ mod tests {
 
     #[test]
     fn markdown_specials_are_escaped() {
-        assert_eq!(md("[click](http://x) **now** | <b>"), "\\[click\\](http://x) \\*\\*now\\*\\* \\| \\<b\\>");
+        assert_eq!(
+            md("[click](http://x) **now** | <b>"),
+            "\\[click\\](http://x) \\*\\*now\\*\\* \\| \\<b\\>"
+        );
     }
 
     #[test]

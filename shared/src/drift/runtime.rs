@@ -49,9 +49,14 @@ impl DriftRuntime {
         let common = CommonSettings::from_env(&env)?;
         let settings = DriftSettings::from_env(&env)?;
         let team_id = settings.linear_team_id.clone().ok_or_else(|| {
-            StartupError::Missing("setting LINEAR_TEAM_ID: required to file Linear issues".to_owned())
+            StartupError::Missing(
+                "setting LINEAR_TEAM_ID: required to file Linear issues".to_owned(),
+            )
         })?;
-        let secrets = Arc::new(SecretStore::new(common.secret_source.clone(), common.secrets_ttl));
+        let secrets = Arc::new(SecretStore::new(
+            common.secret_source.clone(),
+            common.secrets_ttl,
+        ));
         let credentials = secrets.current().await?;
         let database_url = credentials.database_url.clone().ok_or_else(|| {
             StartupError::Missing("credential database_url is missing from the secret".to_owned())
@@ -85,7 +90,9 @@ impl DriftRuntime {
                 },
             )),
             (None, Some(_)) => {
-                tracing::warn!("openai_api_key is set but OPENAI_MODEL is not: drafts use the template");
+                tracing::warn!(
+                    "openai_api_key is set but OPENAI_MODEL is not: drafts use the template"
+                );
                 None
             }
             _ => {
@@ -111,10 +118,9 @@ impl DriftRuntime {
             // A frozen Lambda's idle connection may have been closed by the server or a proxy.
             tracing::info!("postgres connection was closed; reconnecting");
             let credentials = self.secrets.current().await?;
-            let url = credentials
-                .database_url
-                .clone()
-                .ok_or_else(|| RunError::Startup(StartupError::Missing("database_url".to_owned())))?;
+            let url = credentials.database_url.clone().ok_or_else(|| {
+                RunError::Startup(StartupError::Missing("database_url".to_owned()))
+            })?;
             *store = connect_store(&url, &self.common).await?;
         }
         let deps = DriftDeps {

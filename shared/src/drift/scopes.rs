@@ -106,9 +106,16 @@ mod tests {
     fn scopes_are_trimmed_split_deduplicated_and_ordered() {
         let scopes = Scopes::normalise(
             Provider::Slack,
-            ["  chat:write ", "channels:read,chat:write", "users:read channels:read"],
+            [
+                "  chat:write ",
+                "channels:read,chat:write",
+                "users:read channels:read",
+            ],
         );
-        assert_eq!(scopes.as_slice(), ["channels:read", "chat:write", "users:read"]);
+        assert_eq!(
+            scopes.as_slice(),
+            ["channels:read", "chat:write", "users:read"]
+        );
     }
 
     #[test]
@@ -127,7 +134,10 @@ mod tests {
 
     #[test]
     fn google_short_aliases_expand_and_urls_keep_their_case() {
-        let s = Scopes::normalise(Provider::Google, ["email", "https://www.googleapis.com/auth/Drive"]);
+        let s = Scopes::normalise(
+            Provider::Google,
+            ["email", "https://www.googleapis.com/auth/Drive"],
+        );
         assert_eq!(
             s.as_slice(),
             [

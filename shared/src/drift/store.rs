@@ -74,7 +74,9 @@ pub struct FiledIssue {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("inventory row {key} is malformed, {error}; nothing was recorded and the baseline did not move")]
+    #[error(
+        "inventory row {key} is malformed, {error}; nothing was recorded and the baseline did not move"
+    )]
     MalformedRow { key: String, error: FieldError },
     #[error(
         "today's inventory is empty but the baseline holds {baseline} grants; refusing to mark them all revoked (did the sync job fail?). Nothing was recorded"

@@ -104,7 +104,11 @@ where
         max_revoked_percent: deps.settings.max_revoked_percent,
     };
     tracing::Span::current().record("run_id", tracing::field::display(run.run_id));
-    let outcome = deps.store.record_run(&run).await.map_err(DriftError::Record)?;
+    let outcome = deps
+        .store
+        .record_run(&run)
+        .await
+        .map_err(DriftError::Record)?;
     let mut report = RunReport {
         run_id: run.run_id,
         started_at: now,
@@ -175,7 +179,12 @@ where
         .filter(|(_, f)| f.draft.is_none())
         .map(|(i, f)| {
             let quota_gone = &quota_gone;
-            async move { (i, draft_one(deps.llm, f, deps.deadline_margin, quota_gone).await) }
+            async move {
+                (
+                    i,
+                    draft_one(deps.llm, f, deps.deadline_margin, quota_gone).await,
+                )
+            }
         });
     let drafted: Vec<(usize, Draft)> = stream::iter(jobs)
         .buffer_unordered(deps.settings.llm_concurrency)
@@ -226,7 +235,9 @@ async fn draft_one<L: StructuredLlm>(
         Err(e) => {
             if e == LlmError::InsufficientQuota {
                 quota_gone.store(true, Ordering::Relaxed);
-                tracing::error!("model account has insufficient quota: drafts fall back to the template until someone tops it up");
+                tracing::error!(
+                    "model account has insufficient quota: drafts fall back to the template until someone tops it up"
+                );
             } else {
                 tracing::warn!(filing = %filing.id, error = %e, "model unavailable; using the template");
             }
@@ -249,7 +260,8 @@ where
     for filing in pending {
         let Some(draft) = &filing.draft else { continue };
         if out_of_time(deps.deadline_margin) {
-            report.stopped_early = Some("invocation deadline near; the rest stays pending".to_owned());
+            report.stopped_early =
+                Some("invocation deadline near; the rest stays pending".to_owned());
             break;
         }
         let issue = render::issue_for(filing, draft);
@@ -296,7 +308,9 @@ where
     if filing.attempts > 0 {
         match deps.tracker.find_issue(filing.id).await {
             Ok(Some(existing)) => {
-                deps.store.mark_filed(filing.id, &existing, Utc::now()).await?;
+                deps.store
+                    .mark_filed(filing.id, &existing, Utc::now())
+                    .await?;
                 tracing::info!(filing = %filing.id, issue = %existing.identifier, "found the issue an earlier attempt created");
                 return Ok(Ok(summary(existing, true)));
             }
@@ -345,7 +359,10 @@ fn summarise<S, T, L>(deps: &DriftDeps<'_, S, T, L>, report: &RunReport) {
         "oauth-drift",
         &[
             Metric::count("Runs", 1),
-            Metric::count("GrantsFlagged", report.changes.new + report.changes.elevated),
+            Metric::count(
+                "GrantsFlagged",
+                report.changes.new + report.changes.elevated,
+            ),
             Metric::count("GrantsRevoked", report.changes.revoked),
             Metric::count("IssuesFiled", report.filed.len() as u64),
             Metric::count("FilingFailures", report.failed.len() as u64),

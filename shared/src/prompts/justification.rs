@@ -146,7 +146,9 @@ fn check_field(name: &str, value: &str, max: usize) -> Result<(), InvalidDraft> 
         return Err(InvalidDraft(format!("`{name}` is empty")));
     }
     if trimmed.chars().count() > max {
-        return Err(InvalidDraft(format!("`{name}` is longer than {max} characters")));
+        return Err(InvalidDraft(format!(
+            "`{name}` is longer than {max} characters"
+        )));
     }
     let lower = trimmed.to_ascii_lowercase();
     for banned in ["http://", "https://", "www.", "](", "![", "<", "@"] {
@@ -165,7 +167,13 @@ pub fn template_draft(changes: &[Change], reason: &str) -> Draft {
     let mut risky: Vec<(&str, catalog::Severity, &str)> = first
         .gained_scopes()
         .into_iter()
-        .map(|s| (s, catalog::scope_risk(provider, s), catalog::scope_description(provider, s)))
+        .map(|s| {
+            (
+                s,
+                catalog::scope_risk(provider, s),
+                catalog::scope_description(provider, s),
+            )
+        })
         .collect();
     risky.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let known: Vec<&str> = risky
@@ -184,7 +192,10 @@ pub fn template_draft(changes: &[Change], reason: &str) -> Draft {
             risky.len()
         )
     } else {
-        format!("This application {verb}. With these scopes it can {}.", known.join("; "))
+        format!(
+            "This application {verb}. With these scopes it can {}.",
+            known.join("; ")
+        )
     };
     let mut questions = vec![
         "What business purpose does this application serve, and who uses it?".to_owned(),
@@ -192,15 +203,20 @@ pub fn template_draft(changes: &[Change], reason: &str) -> Draft {
         "Who owns the relationship with the vendor, and what company data will it handle?"
             .to_owned(),
     ];
-    if first.consent_widened() || first.current().consent == crate::drift::grant::ConsentType::Admin {
-        questions.push("Why was this approved for the whole organisation rather than individual users?".to_owned());
+    if first.consent_widened() || first.current().consent == crate::drift::grant::ConsentType::Admin
+    {
+        questions.push(
+            "Why was this approved for the whole organisation rather than individual users?"
+                .to_owned(),
+        );
     }
     Draft {
         text: JustificationText {
             capabilities,
             questions,
-            consequence: "Without an answer, the security team will review the grant and may revoke it."
-                .to_owned(),
+            consequence:
+                "Without an answer, the security team will review the grant and may revoke it."
+                    .to_owned(),
         },
         source: DraftSource::Template {
             reason: reason.to_owned(),
@@ -237,6 +253,9 @@ mod tests {
     #[test]
     fn the_prompt_hash_is_stable_and_short() {
         assert_eq!(PROMPT_HASH.len(), 16);
-        assert_eq!(*PROMPT_HASH, super::super::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA));
+        assert_eq!(
+            *PROMPT_HASH,
+            super::super::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA)
+        );
     }
 }
