@@ -31,21 +31,21 @@ MSG
     exit 1
   fi
   pg_dir="$(mktemp -d -t secops-pg.XXXXXX)"
-  pg_port=55432
-  while port_open 127.0.0.1 "$pg_port"; do pg_port=$((pg_port + 1)); done
   # initdb refuses to run as root: run the cluster as the postgres user when we are root.
-  as_user=()
+  run_pg() { if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
   if [ "$(id -u)" = "0" ]; then
     id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
     chown postgres "$pg_dir"
-    as_user=(runuser -u postgres --)
   fi
-  "${as_user[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >"$pg_dir/initdb.log" 2>&1 \
+  # Clean up on any exit from here on, including a failed start.
+  trap 'run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$pg_dir"' EXIT
+  pg_port=55432
+  while port_open 127.0.0.1 "$pg_port"; do pg_port=$((pg_port + 1)); done
+  run_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >"$pg_dir/initdb.log" 2>&1 \
     || { cat "$pg_dir/initdb.log" >&2; exit 1; }
-  "${as_user[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+  run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
     -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
     || { cat "$pg_dir/server.log" >&2; exit 1; }
-  trap '"${as_user[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1; rm -rf "$pg_dir"' EXIT
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
   echo "postgres: started a throwaway cluster on port $pg_port (stopped on exit)" >&2
 fi

@@ -16,6 +16,7 @@ fn run(day: u32) -> RunStart {
         started_at: Utc.with_ymd_and_hms(2026, 11, day, 6, 0, 0).unwrap(),
         group_threshold: 10,
         max_revoked_percent: 50,
+        max_inventory_age: Some(chrono::Duration::hours(36)),
     }
 }
 
@@ -181,6 +182,44 @@ async fn mass_revocation_is_refused<S: DriftStore>(store: &S) {
     assert_eq!(store.baseline().await.unwrap().len(), 40);
 }
 
+async fn a_stale_inventory_is_refused<S: DriftStore>(store: &S) {
+    store.replace_inventory(&day1()).await.unwrap();
+    store.record_run(&run(1)).await.unwrap();
+    let mut stale: Vec<_> = day2().iter().map(|g| g.to_raw()).collect();
+    let three_days_before = run(2).started_at - chrono::Duration::hours(72);
+    for row in &mut stale {
+        row.last_seen = Some(three_days_before);
+    }
+    store.write_raw_inventory(&stale).await.unwrap();
+    let err = store.record_run(&run(2)).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::StaleInventory { max_hours: 36, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("is the sync job running?"));
+    assert_eq!(store.baseline().await.unwrap().len(), 5);
+}
+
+async fn a_grant_failing_repeatedly_does_not_starve_new_ones<S: DriftStore>(store: &S) {
+    store.replace_inventory(&day1()).await.unwrap();
+    store.record_run(&run(1)).await.unwrap();
+    store.replace_inventory(&day2()).await.unwrap();
+    store.record_run(&run(2)).await.unwrap();
+    let first = store.pending_filings(10).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(
+        first[0].severity() >= first[1].severity(),
+        "most severe first"
+    );
+    store.mark_attempt(first[0].id, Utc::now()).await.unwrap();
+    store.mark_failed(first[0].id, "rejected").await.unwrap();
+    let next = store.pending_filings(1).await.unwrap();
+    assert_eq!(
+        next[0].id, first[1].id,
+        "the never-tried filing comes before the failing one"
+    );
+}
+
 async fn one_app_across_many_principals_is_one_filing<S: DriftStore>(store: &S) {
     store.replace_inventory(&day1()).await.unwrap();
     store.record_run(&run(1)).await.unwrap();
@@ -266,6 +305,8 @@ contract!(
     a_rerun_the_same_day_records_nothing,
     a_malformed_inventory_row_changes_nothing,
     an_empty_inventory_is_refused,
+    a_stale_inventory_is_refused,
+    a_grant_failing_repeatedly_does_not_starve_new_ones,
     mass_revocation_is_refused,
     one_app_across_many_principals_is_one_filing,
     a_filing_moves_from_pending_to_filed,

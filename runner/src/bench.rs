@@ -236,6 +236,7 @@ async fn bench_size(client: &mut Client, store_url: &str, n: u64, churn: f64) ->
             started_at: Utc::now(),
             group_threshold: 10,
             max_revoked_percent: 50,
+            max_inventory_age: None,
         })
         .await?;
     let rust_ms = t.elapsed().as_secs_f64() * 1000.0;

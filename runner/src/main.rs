@@ -14,6 +14,7 @@ use secops_shared::db;
 use secops_shared::drift::dry_run::{DryRunTracker, NoModel};
 use secops_shared::drift::file_store::FileStore;
 use secops_shared::drift::import::{self, ImportFormat};
+use secops_shared::drift::inventory::InventoryGrant;
 use secops_shared::drift::pg_store::PgStore;
 use secops_shared::drift::ports::{IssueTracker, StructuredLlm};
 use secops_shared::drift::runtime::DriftRuntime;
@@ -113,7 +114,15 @@ async fn main() -> Result<()> {
                     print::report(&report, &[]);
                     Ok(())
                 } else {
-                    let store = LocalStore::open(&state).await?;
+                    let LocalStore::File(store) = LocalStore::open(&state).await? else {
+                        // A dry run records its changes and marks its filings done: against the
+                        // real database that would swallow filings Linear never saw.
+                        bail!(
+                            "a dry run uses the embedded store, but a database is configured \
+                             (DATABASE_URL or database_url in the credentials): unset it for a dry \
+                             run, or pass --live to file for real"
+                        );
+                    };
                     dry_run(&store, &out).await.map(|_| ())
                 }
             }
@@ -167,20 +176,7 @@ impl LocalStore {
     }
 
     async fn import(&self, files: &[PathBuf], format: Option<ImportFormat>) -> Result<u64> {
-        let mut grants = Vec::new();
-        for file in files {
-            grants.extend(import::import_file(file, format)?);
-        }
-        // Files are validated one by one; across files a grant may only appear once.
-        let mut seen = std::collections::HashSet::new();
-        for g in &grants {
-            if !seen.insert(&g.grant.key) {
-                bail!(
-                    "grant {} appears in more than one file; nothing imported",
-                    g.grant.key
-                );
-            }
-        }
+        let grants = read_inventory_files(files, format)?;
         Ok(match self {
             LocalStore::File(s) => s.replace_inventory(&grants).await?,
             LocalStore::Postgres(s) => s.replace_inventory(&grants).await?,
@@ -188,8 +184,30 @@ impl LocalStore {
     }
 }
 
-/// A dry run: the real workflow with the dry-run tracker, and the model when one is configured.
-async fn dry_run(store: &LocalStore, out: &std::path::Path) -> Result<RunReport> {
+/// Validate every file before anything is written; across files a grant may appear only once.
+fn read_inventory_files(
+    files: &[PathBuf],
+    format: Option<ImportFormat>,
+) -> Result<Vec<InventoryGrant>> {
+    let mut grants = Vec::new();
+    for file in files {
+        grants.extend(import::import_file(file, format)?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for g in &grants {
+        if !seen.insert(&g.grant.key) {
+            bail!(
+                "grant {} appears in more than one file; nothing imported",
+                g.grant.key
+            );
+        }
+    }
+    Ok(grants)
+}
+
+/// A dry run on the embedded store: the real workflow with the dry-run tracker, and the model
+/// when one is configured.
+async fn dry_run(store: &FileStore, out: &std::path::Path) -> Result<RunReport> {
     let env = Env::process();
     let common = CommonSettings::from_env(&env)?;
     let settings = DriftSettings::from_env(&env)?;
@@ -208,19 +226,9 @@ async fn dry_run(store: &LocalStore, out: &std::path::Path) -> Result<RunReport>
         )),
         _ => None,
     };
-    let report = match (store, openai) {
-        (LocalStore::File(s), Some(llm)) => {
-            run_local(s, &tracker, Some(&llm), &settings, &common).await?
-        }
-        (LocalStore::File(s), None) => {
-            run_local::<_, _, NoModel>(s, &tracker, None, &settings, &common).await?
-        }
-        (LocalStore::Postgres(s), Some(llm)) => {
-            run_local(s, &tracker, Some(&llm), &settings, &common).await?
-        }
-        (LocalStore::Postgres(s), None) => {
-            run_local::<_, _, NoModel>(s, &tracker, None, &settings, &common).await?
-        }
+    let report = match openai {
+        Some(llm) => run_local(store, &tracker, Some(&llm), &settings, &common).await?,
+        None => run_local::<_, _, NoModel>(store, &tracker, None, &settings, &common).await?,
     };
     print::report(&report, &tracker.filed());
     println!(
@@ -252,7 +260,7 @@ async fn run_local<S: DriftStore, T: IssueTracker, L: StructuredLlm>(
 async fn demo(out: &std::path::Path, sample: &std::path::Path) -> Result<()> {
     let state_dir = tempdir_for_demo()?;
     let state = state_dir.join("drift-state.json");
-    let store = LocalStore::File(FileStore::new(&state));
+    let store = FileStore::new(&state);
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
     }
@@ -268,7 +276,9 @@ async fn demo(out: &std::path::Path, sample: &std::path::Path) -> Result<()> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         files.sort();
-        let n = store.import(&files, None).await?;
+        let n = store
+            .replace_inventory(&read_inventory_files(&files, None)?)
+            .await?;
         println!(
             "\n=== {day}: imported {n} grants from {} ===",
             dir.display()

@@ -128,6 +128,8 @@ pub struct DriftSettings {
     pub llm_timeout: Duration,
     pub group_threshold: usize,
     pub max_revoked_percent: u8,
+    /// Refuse to run on an inventory not refreshed for this long; `None` (0) disables it.
+    pub max_inventory_age_hours: Option<u32>,
     pub max_filings_per_run: usize,
 }
 
@@ -143,6 +145,14 @@ impl DriftSettings {
             llm_timeout: Duration::from_secs(env.bounded("LLM_TIMEOUT_SECS", 20, 1..=120)?),
             group_threshold: env.bounded("DRIFT_GROUP_THRESHOLD", 10, 1..=100_000)? as usize,
             max_revoked_percent: env.bounded("DRIFT_MAX_REVOKED_PERCENT", 50, 1..=100)? as u8,
+            max_inventory_age_hours: match env.bounded(
+                "DRIFT_MAX_INVENTORY_AGE_HOURS",
+                36,
+                0..=24 * 365,
+            )? {
+                0 => None,
+                hours => Some(hours as u32),
+            },
             max_filings_per_run: env.bounded("DRIFT_MAX_FILINGS_PER_RUN", 200, 1..=10_000)?
                 as usize,
         })

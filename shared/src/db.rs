@@ -50,13 +50,18 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
     include_str!("../../infra/migrations/0001_oauth_drift.sql"),
 )];
 
-/// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets use TLS (rustls, the
-/// Mozilla roots plus an optional CA bundle such as the RDS one) unless the URL says
-/// `sslmode=disable` explicitly.
+/// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,
+/// certificates checked against the Mozilla roots plus an optional CA bundle such as the RDS
+/// one) unless the URL says `sslmode=disable` explicitly.
 pub async fn connect(url: &SecretString, ca_bundle: Option<&Path>) -> Result<Client, DbError> {
-    let config = Config::from_str(url.expose_secret()).map_err(|_| DbError::BadUrl)?;
+    let mut config = Config::from_str(url.expose_secret()).map_err(|_| DbError::BadUrl)?;
     let target = describe(&config);
     let local = config.get_hosts().iter().all(is_local);
+    if !local && config.get_ssl_mode() == SslMode::Prefer {
+        // `prefer` (the default) would fall back to plaintext if the server, or someone in the
+        // path, declined TLS.
+        config.ssl_mode(SslMode::Require);
+    }
     if local || config.get_ssl_mode() == SslMode::Disable {
         if !local {
             tracing::warn!(%target, "connecting to a remote Postgres without TLS because the URL says sslmode=disable");

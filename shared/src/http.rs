@@ -1,7 +1,7 @@
 //! Outbound HTTP: one `reqwest` client (rustls, timeouts) and one retry policy for every
 //! connector. 429, 5xx, 408 and transport timeouts are retried with exponential backoff and full
-//! jitter; `Retry-After` is honoured; no attempt starts that could not finish before the
-//! invocation's deadline. Other 4xx are returned to the connector at once.
+//! jitter; `Retry-After` is honoured; no wait is started that would end past the invocation's
+//! deadline, and no attempt is allowed to run past it. Other 4xx are returned at once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -177,21 +177,20 @@ pub async fn send_with_retry(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = match make().send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                let headers = resp.headers().clone();
-                match resp.bytes().await {
-                    Ok(body) => Ok(HttpResponse {
-                        status,
-                        headers,
-                        body,
-                    }),
-                    Err(e) => Err(e),
+        let attempt_result = match time_left() {
+            Some(left) => match tokio::time::timeout(left, send_once(make())).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(HttpError::Deadline {
+                        service,
+                        attempts: attempt,
+                        last: "the request was still running at the deadline".to_owned(),
+                    });
                 }
-            }
-            Err(e) => Err(e),
+            },
+            None => send_once(make()).await,
         };
+        let outcome = attempt_result;
         let (wait, last) = match outcome {
             Ok(response) => match classify(&response) {
                 Verdict::Done => return Ok(response),
@@ -232,6 +231,18 @@ pub async fn send_with_retry(
         tracing::debug!(service, attempt, wait_ms = wait.as_millis() as u64, %last, "retrying");
         tokio::time::sleep(wait).await;
     }
+}
+
+async fn send_once(request: RequestBuilder) -> Result<HttpResponse, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn is_transient(e: &reqwest::Error) -> bool {
@@ -322,6 +333,26 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_request_still_running_at_the_deadline_is_abandoned() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(30));
+        let started = Instant::now();
+        let deadline = Some(Instant::now() + Duration::from_millis(300));
+        let err = with_deadline(
+            deadline,
+            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[tokio::test]

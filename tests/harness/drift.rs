@@ -45,6 +45,7 @@ pub fn settings() -> DriftSettings {
         llm_timeout: Duration::from_secs(2),
         group_threshold: 10,
         max_revoked_percent: 50,
+        max_inventory_age_hours: Some(36),
         max_filings_per_run: 200,
     }
 }

@@ -12,9 +12,11 @@ use uuid::Uuid;
 use super::diff::{self, Change, Snapshot};
 use super::filing::{self, Filing};
 use super::grant::{Grant, GrantKey, GrantState};
-use super::inventory::RawGrant;
+use super::inventory::{FieldError, RawGrant};
+use super::scopes::Scopes;
 use super::store::{
     DriftStore, FiledIssue, MAX_LISTED_REVOKED, RecordOutcome, RunStart, StoreError, check_guards,
+    drain_order,
 };
 use crate::prompts::justification::Draft;
 
@@ -141,19 +143,34 @@ fn filing_row(state: &mut State, id: Uuid) -> Result<&mut FilingRow, StoreError>
 fn record(state: &mut State, run: &RunStart) -> Result<RecordOutcome, StoreError> {
     let mut today = Snapshot::new();
     for raw in &state.inventory {
+        let key = format!("{}/{}/{}", raw.provider, raw.client_id, raw.principal);
         let parsed = raw
             .clone()
             .parse()
             .map_err(|error| StoreError::MalformedRow {
-                key: format!("{}/{}/{}", raw.provider, raw.client_id, raw.principal),
+                key: key.clone(),
                 error,
             })?;
-        today.insert(parsed.grant.key, parsed.grant.state);
+        if today.insert(parsed.grant.key, parsed.grant.state).is_some() {
+            return Err(StoreError::MalformedRow {
+                key,
+                error: FieldError {
+                    field: "principal",
+                    message: "the same grant appears twice".to_owned(),
+                },
+            });
+        }
     }
+    let newest_seen = state.inventory.iter().filter_map(|r| r.last_seen).max();
+    // Re-normalised on read, so a catalog update (canonical spellings) is not reported as drift.
     let mut yesterday: Snapshot = state
         .baseline
         .iter()
-        .map(|b| (b.key.clone(), b.state.clone()))
+        .map(|b| {
+            let mut s = b.state.clone();
+            s.scopes = Scopes::normalise(b.key.provider, s.scopes.as_slice());
+            (b.key.clone(), s)
+        })
         .collect();
     let mut outcome = RecordOutcome {
         bootstrap: yesterday.is_empty(),
@@ -181,12 +198,7 @@ fn record(state: &mut State, run: &RunStart) -> Result<RecordOutcome, StoreError
             - outcome.counts.reduced
             - outcome.counts.metadata
     };
-    check_guards(
-        outcome.baseline_size_before,
-        outcome.inventory_size,
-        outcome.counts.revoked,
-        run.max_revoked_percent,
-    )?;
+    check_guards(run, &outcome, newest_seen)?;
 
     let first_seen: std::collections::HashMap<&GrantKey, DateTime<Utc>> = state
         .baseline
@@ -279,14 +291,15 @@ impl DriftStore for FileStore {
 
     async fn pending_filings(&self, limit: usize) -> Result<Vec<Filing>, StoreError> {
         self.read(|state| {
-            let mut pending: Vec<&FilingRow> =
-                state.filings.iter().filter(|f| f.filed.is_none()).collect();
-            pending.sort_by_key(|f| f.detected_at);
-            pending
-                .into_iter()
-                .take(limit)
+            let mut pending: Vec<Filing> = state
+                .filings
+                .iter()
+                .filter(|f| f.filed.is_none())
                 .map(|row| to_filing(state, row))
-                .collect()
+                .collect();
+            pending.sort_by(drain_order);
+            pending.truncate(limit);
+            pending
         })
         .await
     }

@@ -80,19 +80,13 @@ impl RawGrant {
             .map_err(|m: String| field_error("consent_type", m))?;
         let principal = normalise_principal(&self.principal, consent)?;
         check_text("principal", &principal)?;
-        let app_name = self.app_name.trim().to_owned();
-        if app_name.chars().any(char::is_control) {
-            return Err(field_error("app_name", "contains control characters"));
-        }
-        for scope in &self.scopes {
-            if scope.chars().any(|c| c.is_control() && !c.is_whitespace()) {
-                return Err(field_error("scopes", "contains control characters"));
-            }
-        }
+        // App names and publishers are chosen by whoever registered the app: a stray control
+        // character must not be able to stop the audit, so it is blanked rather than refused.
+        let app_name = without_controls(&self.app_name);
         let scopes = Scopes::normalise(provider, &self.scopes);
         let publisher = self
             .publisher
-            .map(|p| p.trim().to_owned())
+            .map(|p| without_controls(&p))
             .filter(|p| !p.is_empty());
         Ok(InventoryGrant {
             grant: Grant {
@@ -132,6 +126,14 @@ impl InventoryGrant {
     }
 }
 
+fn without_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 fn check_text(field: &'static str, value: &str) -> Result<(), FieldError> {
     if value.len() > MAX_FIELD_LEN {
         return Err(field_error(
@@ -145,14 +147,11 @@ fn check_text(field: &'static str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Users are recorded by lower-cased email (or id); org-wide grants under `*`.
+/// Users are recorded by email with ASCII letters lower-cased (or by id); org-wide grants under
+/// `*` (an empty principal with admin consent means org-wide too).
 fn normalise_principal(raw: &str, consent: ConsentType) -> Result<String, FieldError> {
     let trimmed = raw.trim();
-    let org_wide = matches!(
-        trimmed.to_ascii_lowercase().as_str(),
-        "*" | "org" | "org-wide" | "organization" | "organisation" | "tenant"
-    );
-    if org_wide || (trimmed.is_empty() && consent == ConsentType::Admin) {
+    if trimmed == ORG_WIDE_PRINCIPAL || (trimmed.is_empty() && consent == ConsentType::Admin) {
         return Ok(ORG_WIDE_PRINCIPAL.to_owned());
     }
     if trimmed.is_empty() {
@@ -162,7 +161,8 @@ fn normalise_principal(raw: &str, consent: ConsentType) -> Result<String, FieldE
         ));
     }
     if trimmed.contains('@') {
-        Ok(trimmed.to_lowercase())
+        // ASCII only, like the table's CHECK: keys must read back exactly as stored.
+        Ok(trimmed.to_ascii_lowercase())
     } else {
         Ok(trimmed.to_owned())
     }
@@ -231,6 +231,18 @@ mod tests {
         .parse()
         .unwrap_err();
         assert_eq!(err.field, "client_id");
+    }
+
+    #[test]
+    fn control_characters_in_an_app_name_are_blanked_not_fatal() {
+        let g = RawGrant {
+            app_name: "Evil\tApp\u{7}".into(),
+            ..raw()
+        }
+        .parse()
+        .unwrap()
+        .grant;
+        assert_eq!(g.state.app_name, "Evil App");
     }
 
     #[test]

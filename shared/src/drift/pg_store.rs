@@ -17,7 +17,7 @@ use super::catalog::Severity;
 use super::diff::{self, Change, ChangeKind, MergeStep};
 use super::filing::{self, Filing};
 use super::grant::{ConsentType, Grant, GrantKey, GrantState, Provider};
-use super::inventory::RawGrant;
+use super::inventory::{FieldError, RawGrant};
 use super::scopes::Scopes;
 use super::store::{
     ChangeCounts, DriftStore, FiledIssue, MAX_LISTED_REVOKED, RecordOutcome, RunStart, StoreError,
@@ -98,24 +98,48 @@ fn inventory_grant(row: &Row) -> Result<Grant, StoreError> {
         last_seen: row.get(8),
     };
     let key = format!("{}/{}/{}", raw.provider, raw.client_id, raw.principal);
-    raw.parse()
+    let (client_id, principal) = (raw.client_id.clone(), raw.principal.clone());
+    let grant = raw
+        .parse()
         .map(|g| g.grant)
-        .map_err(|error| StoreError::MalformedRow { key, error })
+        .map_err(|error| StoreError::MalformedRow {
+            key: key.clone(),
+            error,
+        })?;
+    // The merge relies on rows arriving in the order of their parsed keys, so a stored key must
+    // already be in the form parsing gives it.
+    for (field, stored, canonical) in [
+        ("client_id", &client_id, &grant.key.client_id),
+        ("principal", &principal, &grant.key.principal),
+    ] {
+        if stored != canonical {
+            return Err(StoreError::MalformedRow {
+                key,
+                error: FieldError {
+                    field,
+                    message: format!("is not in canonical form (store it as {canonical:?})"),
+                },
+            });
+        }
+    }
+    Ok(grant)
 }
 
 fn baseline_grant(row: &Row) -> Result<Grant, StoreError> {
     let provider: &str = row.get(0);
     let consent: &str = row.get(5);
     let corrupt = |what: String| StoreError::Corrupt(format!("baseline: {what}"));
+    let provider = provider.parse::<Provider>().map_err(corrupt)?;
     Ok(Grant {
         key: GrantKey {
-            provider: provider.parse::<Provider>().map_err(corrupt)?,
+            provider,
             client_id: row.get(1),
             principal: row.get(2),
         },
         state: GrantState {
             app_name: row.get(3),
-            scopes: Scopes::from_normalised(row.get(4)),
+            // Re-normalised, so a catalog update (canonical spellings) is not reported as drift.
+            scopes: Scopes::normalise(provider, row.get::<_, Vec<String>>(4)),
             consent: consent.parse::<ConsentType>().map_err(corrupt)?,
             publisher: row.get(6),
             verified: row.get(7),
@@ -516,48 +540,17 @@ impl DriftStore for PgStore {
     #[tracing::instrument(skip_all, fields(run_id = %run.run_id))]
     async fn record_run(&self, run: &RunStart) -> Result<RecordOutcome, StoreError> {
         let mut client = self.client.lock().await;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .start()
+        // A session lock taken before the transaction starts, so a run that waited for another
+        // sees that run's baseline in its snapshot.
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&DRIFT_LOCK_KEY])
             .await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DRIFT_LOCK_KEY])
-            .await?;
-        tx.execute(
-            "INSERT INTO oauth_drift_runs (run_id, started_at) VALUES ($1, $2)",
-            &[&run.run_id, &run.started_at],
-        )
-        .await?;
-        let baseline_size: i64 = tx
-            .query_one("SELECT count(*) FROM oauth_grant_baseline", &[])
-            .await?
-            .get(0);
-        let mut outcome = RecordOutcome {
-            bootstrap: baseline_size == 0,
-            baseline_size_before: baseline_size as u64,
-            ..RecordOutcome::default()
-        };
-        if outcome.bootstrap {
-            bootstrap(&tx, run, &mut outcome).await?;
-        } else {
-            merge(&tx, run, &mut outcome).await?;
-        }
-        check_guards(
-            outcome.baseline_size_before,
-            outcome.inventory_size,
-            outcome.counts.revoked,
-            run.max_revoked_percent,
-        )?;
-        if !outcome.bootstrap {
-            apply_changes(&tx, run).await?;
-            outcome.filings_created = queue_filings(&tx, run).await?;
-        }
-        tx.execute(
-            "UPDATE oauth_drift_runs SET recorded_at = now(), bootstrap = $2 WHERE run_id = $1",
-            &[&run.run_id, &outcome.bootstrap],
-        )
-        .await?;
-        tx.commit().await?;
+        let result = record_in_transaction(&mut client, run).await;
+        let unlock = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&DRIFT_LOCK_KEY])
+            .await;
+        let outcome = result?;
+        unlock?;
         Ok(outcome)
     }
 
@@ -568,7 +561,12 @@ impl DriftStore for PgStore {
             .query(
                 "SELECT filing_id, run_id, detected_at, draft, attempts, last_error
                    FROM oauth_grant_filings WHERE status = 'pending'
-                  ORDER BY detected_at, filing_id LIMIT $1",
+                  -- the same order as store::drain_order
+                  ORDER BY attempts,
+                           CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+                                         WHEN 'medium' THEN 2 ELSE 3 END,
+                           detected_at, filing_id
+                  LIMIT $1",
                 &[&limit],
             )
             .await?;
@@ -718,6 +716,54 @@ impl DriftStore for PgStore {
             .await?;
         rows.iter().map(|r| change_from_row(r, 0)).collect()
     }
+}
+
+/// Diff, record, queue and move the baseline in one repeatable-read transaction.
+async fn record_in_transaction(
+    client: &mut Client,
+    run: &RunStart,
+) -> Result<RecordOutcome, StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .start()
+        .await?;
+    tx.execute(
+        "INSERT INTO oauth_drift_runs (run_id, started_at) VALUES ($1, $2)",
+        &[&run.run_id, &run.started_at],
+    )
+    .await?;
+    let sizes = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM oauth_grant_baseline),
+                    (SELECT max(last_seen) FROM oauth_grant_inventory)",
+            &[],
+        )
+        .await?;
+    let baseline_size: i64 = sizes.get(0);
+    let newest_seen: Option<DateTime<Utc>> = sizes.get(1);
+    let mut outcome = RecordOutcome {
+        bootstrap: baseline_size == 0,
+        baseline_size_before: baseline_size as u64,
+        ..RecordOutcome::default()
+    };
+    if outcome.bootstrap {
+        bootstrap(&tx, run, &mut outcome).await?;
+    } else {
+        merge(&tx, run, &mut outcome).await?;
+    }
+    check_guards(run, &outcome, newest_seen)?;
+    if !outcome.bootstrap {
+        apply_changes(&tx, run).await?;
+        outcome.filings_created = queue_filings(&tx, run).await?;
+    }
+    tx.execute(
+        "UPDATE oauth_drift_runs SET recorded_at = now(), bootstrap = $2 WHERE run_id = $1",
+        &[&run.run_id, &outcome.bootstrap],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 fn found(updated: u64, filing: Uuid) -> Result<(), StoreError> {

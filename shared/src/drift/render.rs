@@ -81,10 +81,11 @@ fn body(filing: &Filing, draft: &Draft) -> String {
         filing.run_id
     );
     let _ = writeln!(out, "| | |\n|---|---|");
+    // Code spans: attacker-chosen text shows as written, and URLs in it are not made links.
     let _ = writeln!(
         out,
-        "| App | {} |",
-        md(&display_app_name(&state.app_name, "(no name)"))
+        "| App | `{}` |",
+        code(&display_app_name(&state.app_name, "(no name)"))
     );
     let _ = writeln!(
         out,
@@ -116,7 +117,7 @@ fn body(filing: &Filing, draft: &Draft) -> String {
     let publisher = match (state.publisher.as_deref(), state.verified) {
         (None, None) => "unknown".to_owned(),
         (None, Some(_)) => format!("unknown ({verified})"),
-        (Some(p), _) => format!("{} ({verified})", md(p)),
+        (Some(p), _) => format!("`{}` ({verified})", code(p)),
     };
     let _ = writeln!(out, "| Publisher | {publisher} |");
     let _ = writeln!(

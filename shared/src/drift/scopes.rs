@@ -15,7 +15,8 @@ pub struct Scopes(Vec<String>);
 
 impl Scopes {
     /// Normalise raw scope strings for `provider`. Each item may itself hold several scopes
-    /// separated by whitespace or commas (how exports join them).
+    /// separated by whitespace or commas (how exports join them); control characters separate
+    /// too, so no scope carries one.
     pub fn normalise<I, S>(provider: Provider, raw: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -25,7 +26,7 @@ impl Scopes {
         for item in raw {
             for piece in item
                 .as_ref()
-                .split(|c: char| c.is_whitespace() || c == ',')
+                .split(|c: char| c.is_whitespace() || c.is_control() || c == ',')
                 .filter(|p| !p.is_empty())
             {
                 set.insert(normalise_one(provider, piece));

@@ -24,6 +24,9 @@ pub struct RunStart {
     pub group_threshold: usize,
     /// Refuse a run that would mark more than this share of the baseline revoked.
     pub max_revoked_percent: u8,
+    /// Refuse a run whose newest inventory row was seen longer ago than this (a stalled sync
+    /// job would otherwise look like a quiet day). `None` disables the check.
+    pub max_inventory_age: Option<chrono::Duration>,
 }
 
 /// How many changes of each kind a run recorded.
@@ -91,6 +94,13 @@ pub enum StoreError {
         percent: u64,
         max: u8,
     },
+    #[error(
+        "today's inventory was last refreshed at {newest}, more than {max_hours} h before this run; is the sync job running? (DRIFT_MAX_INVENTORY_AGE_HOURS) Nothing was recorded"
+    )]
+    StaleInventory {
+        newest: DateTime<Utc>,
+        max_hours: i64,
+    },
     #[error("inventory is not in key order at {key} (are the table's key constraints in place?)")]
     OutOfOrder { key: String },
     #[error("no filing {0} in the store")]
@@ -107,25 +117,45 @@ pub enum StoreError {
 /// legitimately lose half its grants in a day).
 const GUARD_MIN_BASELINE: u64 = 20;
 
-/// The sanity checks every store applies before committing a run.
+/// The sanity checks every store applies before committing a run: a broken or stalled sync job
+/// must not look like a mass revocation or a quiet day.
 pub fn check_guards(
-    baseline: u64,
-    inventory: u64,
-    revoked: u64,
-    max_revoked_percent: u8,
+    run: &RunStart,
+    outcome: &RecordOutcome,
+    newest_seen: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
-    if inventory == 0 && baseline > 0 {
+    let (baseline, revoked) = (outcome.baseline_size_before, outcome.counts.revoked);
+    if outcome.inventory_size == 0 && baseline > 0 {
         return Err(StoreError::EmptyInventory { baseline });
     }
-    if baseline >= GUARD_MIN_BASELINE && revoked * 100 > baseline * u64::from(max_revoked_percent) {
+    if let (Some(max_age), Some(newest)) = (run.max_inventory_age, newest_seen)
+        && run.started_at - newest > max_age
+    {
+        return Err(StoreError::StaleInventory {
+            newest,
+            max_hours: max_age.num_hours(),
+        });
+    }
+    let max = run.max_revoked_percent;
+    if baseline >= GUARD_MIN_BASELINE && revoked * 100 > baseline * u64::from(max) {
         return Err(StoreError::TooManyRevoked {
             revoked,
             baseline,
             percent: revoked * 100 / baseline,
-            max: max_revoked_percent,
+            max,
         });
     }
     Ok(())
+}
+
+/// The order pending filings are drained in: never tried first (so filings that keep failing
+/// cannot starve new ones), then the most severe, then the oldest.
+pub fn drain_order(a: &Filing, b: &Filing) -> std::cmp::Ordering {
+    a.attempts
+        .cmp(&b.attempts)
+        .then_with(|| b.severity().cmp(&a.severity()))
+        .then_with(|| a.detected_at.cmp(&b.detected_at))
+        .then_with(|| a.id.cmp(&b.id))
 }
 
 /// Storage for the drift audit.

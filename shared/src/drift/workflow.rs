@@ -102,6 +102,10 @@ where
         started_at: now,
         group_threshold: deps.settings.group_threshold,
         max_revoked_percent: deps.settings.max_revoked_percent,
+        max_inventory_age: deps
+            .settings
+            .max_inventory_age_hours
+            .map(|h| chrono::Duration::hours(i64::from(h))),
     };
     tracing::Span::current().record("run_id", tracing::field::display(run.run_id));
     let outcome = deps
@@ -186,16 +190,18 @@ where
                 )
             }
         });
-    let drafted: Vec<(usize, Draft)> = stream::iter(jobs)
-        .buffer_unordered(deps.settings.llm_concurrency)
-        .collect()
-        .await;
-    for (i, draft) in drafted {
+    let mut drafts = stream::iter(jobs).buffer_unordered(deps.settings.llm_concurrency);
+    let mut drafted: Vec<(usize, Draft)> = Vec::new();
+    while let Some((i, draft)) = drafts.next().await {
         deps.store.save_draft(pending[i].id, &draft).await?;
         match draft.source {
             prompt::DraftSource::Model { .. } => report.drafted_by_model += 1,
             prompt::DraftSource::Template { .. } => report.drafted_by_template += 1,
         }
+        drafted.push((i, draft));
+    }
+    drop(drafts);
+    for (i, draft) in drafted {
         pending[i].draft = Some(draft);
     }
     Ok(())
