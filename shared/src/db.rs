@@ -8,7 +8,8 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokio_postgres::config::{Host, SslMode};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Config, NoTls, Socket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -66,29 +67,22 @@ pub async fn connect(url: &SecretString, ca_bundle: Option<&Path>) -> Result<Cli
         if !local {
             tracing::warn!(%target, "connecting to a remote Postgres without TLS because the URL says sslmode=disable");
         }
-        let (client, connection) =
-            config
-                .connect(NoTls)
-                .await
-                .map_err(|source| DbError::Connect {
-                    target: target.clone(),
-                    source,
-                })?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "postgres connection closed with an error");
-            }
-        });
-        return Ok(client);
+        return connect_with(&config, NoTls, target).await;
     }
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca_bundle)?);
+    connect_with(&config, tls, target).await
+}
+
+/// Connect and drive the connection in the background.
+async fn connect_with<T>(config: &Config, tls: T, target: String) -> Result<Client, DbError>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
     let (client, connection) = config
         .connect(tls)
         .await
-        .map_err(|source| DbError::Connect {
-            target: target.clone(),
-            source,
-        })?;
+        .map_err(|source| DbError::Connect { target, source })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::error!(error = %e, "postgres connection closed with an error");
