@@ -311,3 +311,29 @@ contract!(
     one_app_across_many_principals_is_one_filing,
     a_filing_moves_from_pending_to_filed,
 );
+
+#[tokio::test]
+async fn postgres_refuses_a_key_that_is_not_in_canonical_form() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    store.replace_inventory(&day1()).await.unwrap();
+    store.record_run(&run(1)).await.unwrap();
+    // A non-breaking space passes the table's ASCII checks but would be trimmed by parsing,
+    // which would put the row out of key order; it must be refused by name instead.
+    let mut rows: Vec<_> = day1().iter().map(|g| g.to_raw()).collect();
+    rows.push(raw(
+        "google",
+        "odd\u{a0}",
+        "x@example.com",
+        &[OPENID],
+        "user",
+    ));
+    store.write_raw_inventory(&rows).await.unwrap();
+    let err = store.record_run(&run(2)).await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::MalformedRow { .. }), "{message}");
+    assert!(
+        message.contains("`client_id`: is not in canonical form"),
+        "{message}"
+    );
+}

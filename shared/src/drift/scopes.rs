@@ -35,16 +35,6 @@ impl Scopes {
         Scopes(set.into_iter().collect())
     }
 
-    /// Wrap scopes that are already normalised (read back from the baseline).
-    /// Re-sorting and deduplicating is cheap insurance against a hand-edited row.
-    pub fn from_normalised(mut scopes: Vec<String>) -> Self {
-        if !scopes.is_sorted() {
-            scopes.sort();
-        }
-        scopes.dedup();
-        Scopes(scopes)
-    }
-
     pub fn as_slice(&self) -> &[String] {
         &self.0
     }
