@@ -45,11 +45,18 @@ pub enum DbError {
 }
 
 /// Versioned migrations, applied in order. Never edit one that has shipped: add the next.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "oauth_drift",
-    include_str!("../../infra/migrations/0001_oauth_drift.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "oauth_drift",
+        include_str!("../../infra/migrations/0001_oauth_drift.sql"),
+    ),
+    (
+        2,
+        "privileged_review",
+        include_str!("../../infra/migrations/0002_privileged_review.sql"),
+    ),
+];
 
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,
 /// certificates checked against the Mozilla roots plus an optional CA bundle such as the RDS

@@ -207,14 +207,15 @@ pub async fn send_with_retry(
                     (wait, format!("HTTP {}", response.status))
                 }
             },
+            // URLs are left out of errors and logs: some (Slack's response_url) are credentials.
             Err(e) if is_transient(&e) && attempt < policy.max_attempts => {
-                (policy.backoff(attempt - 1), e.to_string())
+                (policy.backoff(attempt - 1), e.without_url().to_string())
             }
             Err(source) => {
                 return Err(HttpError::Transport {
                     service,
                     attempts: attempt,
-                    source,
+                    source: source.without_url(),
                 });
             }
         };

@@ -8,5 +8,7 @@ pub mod db;
 pub mod drift;
 pub mod http;
 pub mod prompts;
+pub mod review;
 pub mod secrets;
+pub mod slack;
 pub mod telemetry;

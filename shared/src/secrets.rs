@@ -21,6 +21,17 @@ pub struct Credentials {
     pub linear_api_key: Option<SecretString>,
     /// OpenAI (or compatible) API key. Without it, drafts come from the deterministic template.
     pub openai_api_key: Option<SecretString>,
+    /// Axiom API token (`xaat-...`, datasets: query + ingest) or personal token (`xapt-...`,
+    /// then `AXIOM_ORG_ID` is required and edge endpoints cannot be used).
+    pub axiom_token: Option<SecretString>,
+    /// Slack bot token (`xoxb-...`).
+    pub slack_bot_token: Option<SecretString>,
+    /// Slack signing secret that verifies interactivity requests.
+    pub slack_signing_secret: Option<SecretString>,
+    /// The previous signing secret, still accepted while a rotation is under way.
+    pub slack_signing_secret_previous: Option<SecretString>,
+    /// Key that signs the optional outbound review webhook.
+    pub review_webhook_secret: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -30,18 +41,43 @@ impl std::fmt::Debug for Credentials {
             .field("database_url", &state(&self.database_url))
             .field("linear_api_key", &state(&self.linear_api_key))
             .field("openai_api_key", &state(&self.openai_api_key))
+            .field("axiom_token", &state(&self.axiom_token))
+            .field("slack_bot_token", &state(&self.slack_bot_token))
+            .field("slack_signing_secret", &state(&self.slack_signing_secret))
+            .field(
+                "slack_signing_secret_previous",
+                &state(&self.slack_signing_secret_previous),
+            )
+            .field("review_webhook_secret", &state(&self.review_webhook_secret))
             .finish()
     }
 }
 
 /// The keys a secret may hold; anything else is reported by name (never by value).
-const KNOWN_KEYS: &[&str] = &["database_url", "linear_api_key", "openai_api_key"];
+const KNOWN_KEYS: &[&str] = &[
+    "database_url",
+    "linear_api_key",
+    "openai_api_key",
+    "axiom_token",
+    "slack_bot_token",
+    "slack_signing_secret",
+    "slack_signing_secret_previous",
+    "review_webhook_secret",
+];
 
 /// The environment variables a local run may use instead of a secret.
 pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database_url"),
     ("LINEAR_API_KEY", "linear_api_key"),
     ("OPENAI_API_KEY", "openai_api_key"),
+    ("AXIOM_TOKEN", "axiom_token"),
+    ("SLACK_BOT_TOKEN", "slack_bot_token"),
+    ("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+    (
+        "SLACK_SIGNING_SECRET_PREVIOUS",
+        "slack_signing_secret_previous",
+    ),
+    ("REVIEW_WEBHOOK_SECRET", "review_webhook_secret"),
 ];
 
 /// Where credentials come from.

@@ -70,6 +70,7 @@ impl DriftWorld {
             database_url: Some(SecretString::from(db.url.clone())),
             linear_api_key: Some(SecretString::from("lin_api_test_key")),
             openai_api_key: Some(SecretString::from("sk-test-key")),
+            ..Credentials::default()
         }));
         let client = http::build_client(Duration::from_secs(5));
         let tracker = LinearClient::new(

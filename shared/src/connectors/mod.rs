@@ -1,5 +1,6 @@
 //! Connectors: concrete clients for external services, each with an injectable base URL, the
 //! shared HTTP client and retry policy, and typed errors.
 
+pub mod axiom;
 pub mod linear;
 pub mod openai;

@@ -2,6 +2,7 @@
 //! recorded with everything the prompt produced, so a reviewer can tell which wording wrote it.
 
 pub mod justification;
+pub mod risk_scoring;
 
 use sha2::{Digest, Sha256};
 

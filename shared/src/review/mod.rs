@@ -1,0 +1,12 @@
+//! The privileged-grant anomaly review: grants read from an audit source, scored by rules and a
+//! model, auto-resolved when routine, sent to people when not.
+
+pub mod adapters;
+pub mod card;
+pub mod event;
+pub mod history;
+pub mod ports;
+pub mod risk;
+pub mod source;
+pub mod store;
+pub mod workflow;

@@ -1,0 +1,60 @@
+//! The review workflow's ports: where grants are read, where review events are written, and
+//! where cards are posted. Axiom and Slack implement them (see `adapters`); tests and dry runs
+//! use fakes.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// One row of the audit source.
+pub type Row = Map<String, Value>;
+
+/// A failed call to an outside service, after its own retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service}: {message}")]
+pub struct PortError {
+    pub service: &'static str,
+    pub message: String,
+}
+
+/// Reads audit events.
+pub trait AuditSource: Send + Sync {
+    /// Every row the query selects with a time in `[start, end)`, complete (never truncated).
+    fn rows_between(
+        &self,
+        apl: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Row>, PortError>> + Send;
+}
+
+/// Writes structured review events back to the audit store.
+pub trait AuditLog: Send + Sync {
+    fn record(&self, events: &[Value]) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// A posted chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// Posts and updates review cards.
+pub trait ReviewChat: Send + Sync {
+    fn post(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> impl Future<Output = Result<Posted, PortError>> + Send;
+
+    fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}

@@ -1,0 +1,442 @@
+//! The scheduled review run: read new privileged grants since the checkpoint, score them, record
+//! them with their first side effect and the new checkpoint (one transaction), then drain the
+//! outbox: post cards, write review events.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::card;
+use super::event::{MappingError, PrivilegedGrant};
+use super::history::{self, HistoryIndex};
+use super::ports::{AuditLog, AuditSource, PortError, ReviewChat};
+use super::risk::{self, Assessment, Features, RiskConfig, RiskLevel};
+use super::source::GrantSource;
+use super::store::{
+    NewReview, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, Task, TaskKind,
+};
+use crate::drift::ports::{JsonRequest, StructuredLlm};
+use crate::http;
+use crate::prompts::risk_scoring as prompt;
+use crate::telemetry::{self, Metric, MetricsSink};
+
+/// Settings of the review workflow.
+#[derive(Debug, Clone)]
+pub struct ReviewSettings {
+    pub source: GrantSource,
+    pub risk: RiskConfig,
+    /// Events can reach Axiom this long after their time: each run re-reads this far behind
+    /// the checkpoint (deduplicated by event id), so late events are still reviewed.
+    pub ingest_lag: chrono::Duration,
+    /// The newest events are left for the next run, so a window never ends at a moving edge.
+    pub query_delay: chrono::Duration,
+    /// How far back the very first run reads.
+    pub initial_lookback: chrono::Duration,
+    /// How much earlier history the features draw on.
+    pub history: chrono::Duration,
+    pub review_channel: String,
+    pub llm_concurrency: usize,
+    pub max_tasks_per_run: i64,
+}
+
+pub struct ReviewDeps<'a, A, L, C, M> {
+    pub store: &'a ReviewStore,
+    pub source: &'a A,
+    pub log: &'a L,
+    pub chat: &'a C,
+    pub llm: Option<&'a M>,
+    pub settings: &'a ReviewSettings,
+    pub deadline_margin: Duration,
+    pub metrics: MetricsSink,
+    pub metrics_namespace: &'a str,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewReport {
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub events_read: usize,
+    pub already_reviewed: usize,
+    pub reviewed: usize,
+    pub auto_resolved: usize,
+    pub sent_for_review: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub model_fallbacks: usize,
+    pub tasks_done: usize,
+    pub tasks_failed: Vec<String>,
+    pub pending: u64,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// The mapping does not fit the events: nothing recorded, the checkpoint did not move.
+    #[error("{0}; nothing was recorded and the checkpoint did not move")]
+    Mapping(#[from] MappingError),
+    #[error("reading the audit source failed: {0}; the checkpoint did not move")]
+    Source(PortError),
+    #[error(transparent)]
+    Store(#[from] ReviewStoreError),
+}
+
+/// The structured event written to the audit store for every decision.
+pub fn review_event(
+    review_id: Uuid,
+    grant: &PrivilegedGrant,
+    assessment: &Assessment,
+    decision: &str,
+    reviewer: &str,
+    decided_at: DateTime<Utc>,
+    note: &str,
+) -> Value {
+    json!({
+        "_time": decided_at.to_rfc3339(),
+        "type": "privileged_grant_review",
+        "review_id": review_id.to_string(),
+        "event_id": grant.event_id,
+        "decision": decision,
+        "reviewer": reviewer,
+        "decided_at": decided_at.to_rfc3339(),
+        "note": note,
+        "level": assessment.level.as_str(),
+        "score": assessment.score,
+        "reasons": assessment.reasons,
+        "model": assessment.model,
+        "prompt_hash": assessment.prompt_hash,
+        "grantor": grant.grantor,
+        "grantee": grant.grantee,
+        "role": grant.role,
+        "target": grant.target,
+        "source": grant.source,
+    })
+}
+
+/// One scheduled run.
+#[tracing::instrument(skip_all)]
+pub async fn run_review<A, L, C, M>(
+    deps: &ReviewDeps<'_, A, L, C, M>,
+    now: DateTime<Utc>,
+) -> Result<ReviewReport, ReviewError>
+where
+    A: AuditSource,
+    L: AuditLog,
+    C: ReviewChat,
+    M: StructuredLlm,
+{
+    let started = Instant::now();
+    let s = deps.settings;
+    let dataset = s.source.dataset.clone();
+    let mut report = ReviewReport::default();
+    let checkpoint = deps
+        .store
+        .checkpoint(&dataset)
+        .await?
+        .unwrap_or(now - s.initial_lookback);
+    let (start, end) = (checkpoint - s.ingest_lag, now - s.query_delay);
+    if end > start {
+        report.window_start = Some(start);
+        report.window_end = Some(end);
+        let apl = s.source.apl();
+        let rows = deps
+            .source
+            .rows_between(&apl, start, end)
+            .await
+            .map_err(ReviewError::Source)?;
+        report.events_read = rows.len();
+        let mut seen = HashSet::new();
+        let mut batch = Vec::new();
+        for row in &rows {
+            let grant = s.source.mapping.apply(row)?;
+            if seen.insert(grant.event_id.clone()) {
+                batch.push(grant);
+            }
+        }
+        let ids: Vec<String> = batch.iter().map(|g| g.event_id.clone()).collect();
+        let known = deps.store.known_events(&ids).await?;
+        report.already_reviewed = known.len();
+        batch.retain(|g| !known.contains(&g.event_id));
+
+        let (reviews, tasks) = if batch.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let history = history_for(deps, &batch, start).await?;
+            assess_batch(deps, &batch, &history, now, &mut report).await
+        };
+        report.reviewed = deps
+            .store
+            .record_batch(&dataset, &reviews, &tasks, end, now)
+            .await?;
+    }
+    drain_outbox(deps, &mut report).await?;
+    report.pending = deps.store.pending_count().await?;
+    report.total_ms = started.elapsed().as_millis() as u64;
+    summarise(deps, &report);
+    Ok(report)
+}
+
+/// Earlier grants (one query for the whole batch) and earlier decisions.
+async fn history_for<A, L, C, M>(
+    deps: &ReviewDeps<'_, A, L, C, M>,
+    batch: &[PrivilegedGrant],
+    window_start: DateTime<Utc>,
+) -> Result<HistoryIndex, ReviewError>
+where
+    A: AuditSource,
+{
+    let s = deps.settings;
+    let rows = deps
+        .source
+        .rows_between(&s.source.apl(), window_start - s.history, window_start)
+        .await
+        .map_err(ReviewError::Source)?;
+    let earlier = rows
+        .iter()
+        .map(|r| s.source.mapping.apply(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let grantees: Vec<String> = batch.iter().map(|g| g.grantee.clone()).collect();
+    let decisions = deps.store.decision_counts(&grantees).await?;
+    Ok(HistoryIndex::from_grants(&earlier).with_decisions(decisions))
+}
+
+/// Score every grant (model calls a few at a time) and build the reviews and first tasks.
+async fn assess_batch<A, L, C, M>(
+    deps: &ReviewDeps<'_, A, L, C, M>,
+    batch: &[PrivilegedGrant],
+    history: &HistoryIndex,
+    now: DateTime<Utc>,
+    report: &mut ReviewReport,
+) -> (Vec<NewReview>, Vec<NewTask>)
+where
+    M: StructuredLlm,
+{
+    let s = deps.settings;
+    let per_grantor = history::grants_per_grantor(batch);
+    let jobs = batch.iter().map(|grant| {
+        let features = risk::features(
+            grant,
+            &history.history_for(grant),
+            history::grantor_count(&per_grantor, grant),
+            &s.risk,
+        );
+        async move {
+            let verdict = ask_model(deps.llm, grant, &features, deps.deadline_margin).await;
+            let assessment = risk::assess(&features, verdict, &prompt::PROMPT_HASH);
+            (grant, features, assessment)
+        }
+    });
+    let assessed: Vec<(&PrivilegedGrant, Features, Assessment)> = stream::iter(jobs)
+        .buffered(s.llm_concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut reviews = Vec::with_capacity(assessed.len());
+    let mut tasks = Vec::with_capacity(assessed.len());
+    for (grant, features, assessment) in assessed {
+        let review_id = Uuid::new_v4();
+        match assessment.level {
+            RiskLevel::Low => report.low += 1,
+            RiskLevel::Medium => report.medium += 1,
+            RiskLevel::High => report.high += 1,
+        }
+        if assessment.model.is_none() {
+            report.model_fallbacks += 1;
+        }
+        let status = if assessment.auto_resolves() {
+            report.auto_resolved += 1;
+            let note = format!(
+                "auto-resolved: low risk (score {}) by rules and model",
+                assessment.score
+            );
+            tasks.push(NewTask {
+                review_id,
+                kind: TaskKind::AxiomEvent,
+                dedupe_key: format!("{review_id}:axiom_event:auto_resolved"),
+                payload: review_event(
+                    review_id,
+                    grant,
+                    &assessment,
+                    "auto_resolved",
+                    "auto",
+                    now,
+                    &note,
+                ),
+            });
+            tracing::info!(event_id = %grant.event_id, grantee = %grant.grantee, role = %grant.role, %note);
+            ReviewStatus::AutoResolved
+        } else {
+            report.sent_for_review += 1;
+            tasks.push(NewTask {
+                review_id,
+                kind: TaskKind::SlackCard,
+                dedupe_key: format!("{review_id}:slack_card"),
+                payload: json!({
+                    "channel": s.review_channel,
+                    "text": card::card_text(grant, &assessment),
+                    "blocks": card::review_card(review_id, grant, &features, &assessment),
+                }),
+            });
+            ReviewStatus::AwaitingReview
+        };
+        reviews.push(NewReview {
+            review_id,
+            grant: grant.clone(),
+            features,
+            assessment,
+            status,
+        });
+    }
+    (reviews, tasks)
+}
+
+async fn ask_model<M: StructuredLlm>(
+    llm: Option<&M>,
+    grant: &PrivilegedGrant,
+    features: &Features,
+    margin: Duration,
+) -> Result<(risk::ModelVerdict, String), String> {
+    let Some(llm) = llm else {
+        return Err("no model configured".to_owned());
+    };
+    if http::time_left().is_some_and(|left| left <= margin) {
+        return Err("no time left for the model".to_owned());
+    }
+    let user = prompt::user_message(grant, features);
+    let request = JsonRequest {
+        system: prompt::SYSTEM_PROMPT,
+        user: &user,
+        schema_name: prompt::SCHEMA_NAME,
+        schema: &prompt::SCHEMA,
+        max_output_tokens: 400,
+    };
+    let raw = llm
+        .complete_json(&request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let verdict = prompt::validate(&raw).map_err(|e| format!("invalid answer: {e}"))?;
+    Ok((verdict, llm.model().to_owned()))
+}
+
+/// Perform pending side effects; failures stay pending for the next run (or the worker).
+pub async fn drain_outbox<A, L, C, M>(
+    deps: &ReviewDeps<'_, A, L, C, M>,
+    report: &mut ReviewReport,
+) -> Result<(), ReviewError>
+where
+    L: AuditLog,
+    C: ReviewChat,
+{
+    for task in deps
+        .store
+        .pending_tasks(deps.settings.max_tasks_per_run)
+        .await?
+    {
+        if http::time_left().is_some_and(|left| left <= deps.deadline_margin) {
+            break;
+        }
+        match perform(deps, &task).await {
+            Ok(posted) => {
+                let posted = posted.as_ref().map(|p| (p.channel.as_str(), p.ts.as_str()));
+                deps.store.complete_task(&task, posted, Utc::now()).await?;
+                report.tasks_done += 1;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::warn!(task = task.task_id, kind = %task.kind, error = %message, "review side effect failed; it stays pending");
+                deps.store.fail_task(&task, &message).await?;
+                report
+                    .tasks_failed
+                    .push(format!("{} {}: {message}", task.kind, task.review_id));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn field<'v>(payload: &'v Value, name: &'static str) -> Result<&'v str, PortError> {
+    payload[name].as_str().ok_or_else(|| PortError {
+        service: "outbox",
+        message: format!("task payload has no `{name}`"),
+    })
+}
+
+async fn perform<A, L, C, M>(
+    deps: &ReviewDeps<'_, A, L, C, M>,
+    task: &Task,
+) -> Result<Option<super::ports::Posted>, PortError>
+where
+    L: AuditLog,
+    C: ReviewChat,
+{
+    let p = &task.payload;
+    match task.kind {
+        TaskKind::AxiomEvent => deps.log.record(std::slice::from_ref(p)).await.map(|_| None),
+        TaskKind::SlackCard => deps
+            .chat
+            .post(field(p, "channel")?, field(p, "text")?, &p["blocks"])
+            .await
+            .map(Some),
+        TaskKind::EscalationPost => deps
+            .chat
+            .post(field(p, "channel")?, field(p, "text")?, &p["blocks"])
+            .await
+            .map(|_| None),
+        TaskKind::CardUpdate => deps
+            .chat
+            .update(
+                field(p, "channel")?,
+                field(p, "ts")?,
+                field(p, "text")?,
+                &p["blocks"],
+            )
+            .await
+            .map(|_| None),
+        TaskKind::Webhook => Err(PortError {
+            service: "webhook",
+            message: "outbound webhooks are sent by the decision worker".to_owned(),
+        }),
+    }
+}
+
+fn summarise<A, L, C, M>(deps: &ReviewDeps<'_, A, L, C, M>, r: &ReviewReport) {
+    tracing::info!(
+        window_start = ?r.window_start,
+        window_end = ?r.window_end,
+        events_read = r.events_read,
+        already_reviewed = r.already_reviewed,
+        reviewed = r.reviewed,
+        auto_resolved = r.auto_resolved,
+        sent_for_review = r.sent_for_review,
+        high = r.high,
+        medium = r.medium,
+        low = r.low,
+        model_fallbacks = r.model_fallbacks,
+        tasks_done = r.tasks_done,
+        tasks_failed = r.tasks_failed.len(),
+        pending = r.pending,
+        total_ms = r.total_ms,
+        "review run summary"
+    );
+    let line = telemetry::emf_line(
+        deps.metrics_namespace,
+        "privileged-review",
+        &[
+            Metric::count("Runs", 1),
+            Metric::count("GrantsReviewed", r.reviewed as u64),
+            Metric::count("AutoResolved", r.auto_resolved as u64),
+            Metric::count("SentForReview", r.sent_for_review as u64),
+            Metric::count("ModelFallbacks", r.model_fallbacks as u64),
+            Metric::count("SideEffectFailures", r.tasks_failed.len() as u64),
+            Metric::count("SideEffectsPending", r.pending),
+            Metric::millis("Duration", u128::from(r.total_ms)),
+        ],
+        &[],
+    );
+    telemetry::emit(deps.metrics, &line);
+}

@@ -1,0 +1,594 @@
+//! Slack Web API client: posts and updates messages (review cards), reads user-group members
+//! (who may decide), and answers a click through its `response_url`.
+//!
+//! Slack answers API errors with HTTP 200 and `{"ok": false, "error": "<code>"}`; those codes
+//! are mapped to [`SlackError`] so callers can tell a channel that will never work
+//! ([`SlackError::ChannelUnusable`]) from a refused token or a passing outage. HTTP 429 (and a
+//! `ratelimited` code) is waited out when Slack's `Retry-After` fits the retry policy; 5xx and
+//! transport failures are retried by [`crate::http::send_with_retry`]. A refused token makes the
+//! secret be re-read once (it may have been rotated).
+//!
+//! `chat.postMessage` has no idempotency key: a retry after a 5xx or a timeout may post twice.
+//! Callers record the returned `ts` before doing anything else.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{StatusCode, Url};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
+use crate::secrets::SecretStore;
+
+/// Slack's Web API.
+pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
+
+const SERVICE: &str = "slack";
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The pseudo-method named in errors about a `response_url` post.
+pub const RESPONSE_URL: &str = "response_url";
+
+/// Error codes meaning the token is not (or no longer) accepted.
+const AUTH_CODES: &[&str] = &[
+    "invalid_auth",
+    "token_revoked",
+    "token_expired",
+    "not_authed",
+    "account_inactive",
+];
+
+/// Error codes meaning this channel cannot take our messages until someone fixes it.
+const CHANNEL_CODES: &[&str] = &["channel_not_found", "not_in_channel", "is_archived"];
+
+/// Error codes meaning "slow down" inside a reply body.
+const RATE_LIMIT_CODES: &[&str] = &["ratelimited", "rate_limited"];
+
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    /// [`DEFAULT_API_BASE`] outside tests; methods are appended as `{api_base}/{method}`.
+    pub api_base: String,
+    pub retry: RetryPolicy,
+    /// How long a user group's member list is trusted.
+    pub group_cache_ttl: Duration,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            api_base: DEFAULT_API_BASE.to_owned(),
+            retry: RetryPolicy::default(),
+            group_cache_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where a posted message lives, for `chat.update` later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedMessage {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// Why a Slack call failed. No variant carries the bot token or a `response_url`.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("slack: no slack_bot_token in the credentials")]
+    MissingToken,
+    /// Still rate limited after the retries, or Slack asked for a longer wait than the retry
+    /// policy allows; `retry_after` is Slack's `Retry-After` when it sent one.
+    #[error("slack: rate limited (retry after: {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    /// `channel_not_found`, `not_in_channel` or `is_archived`: retrying will not help; the caller
+    /// marks the target undeliverable.
+    #[error("slack: channel {channel} cannot take messages: {code}")]
+    ChannelUnusable { channel: String, code: String },
+    /// The bot token was refused, even after re-reading the secret.
+    #[error("slack: the bot token was refused ({code}), even after re-reading the secret")]
+    Auth { code: String },
+    /// Any other `ok: false` (or an unexpected HTTP 4xx).
+    #[error("slack: {method} failed: {code}")]
+    Api { method: &'static str, code: String },
+    /// 5xx, transport failure or the invocation deadline, after the retries.
+    #[error("slack unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl SlackError {
+    /// Whether the same call may well succeed later (rate limits, outages).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SlackError::RateLimited { .. } | SlackError::Unavailable(_)
+        )
+    }
+}
+
+/// A Slack Web API client for one workspace (one bot token).
+pub struct SlackClient {
+    http: reqwest::Client,
+    secrets: Arc<SecretStore>,
+    config: SlackConfig,
+    /// Member ids by user-group id, with when they were fetched.
+    groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+}
+
+/// A request body, encoded once and re-sent as is on every attempt.
+struct Body {
+    content_type: &'static str,
+    bytes: Bytes,
+}
+
+impl Body {
+    fn json(value: &Value) -> Self {
+        Self {
+            content_type: JSON_UTF8,
+            bytes: Bytes::from(value.to_string()),
+        }
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Self {
+        let encoded = serde_urlencoded::to_string(pairs).expect("string pairs always form-encode");
+        Self {
+            content_type: FORM,
+            bytes: Bytes::from(encoded),
+        }
+    }
+}
+
+/// The `{ok, error}` envelope of every Web API reply.
+#[derive(Deserialize)]
+struct Envelope {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl SlackClient {
+    pub fn new(http: reqwest::Client, secrets: Arc<SecretStore>, config: SlackConfig) -> Self {
+        Self {
+            http,
+            secrets,
+            config,
+            groups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &SlackConfig {
+        &self.config
+    }
+
+    /// `chat.postMessage`. `text` is always sent: it is the notification and accessibility
+    /// fallback for `blocks`. A `Value::Null` `blocks` posts text only.
+    #[tracing::instrument(skip_all, fields(channel = channel))]
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<PostedMessage, SlackError> {
+        const METHOD: &str = "chat.postMessage";
+        let mut body = json!({ "channel": channel, "text": text });
+        if !blocks.is_null() {
+            body["blocks"] = blocks.clone();
+        }
+        let reply = self.call(METHOD, Some(channel), Body::json(&body)).await?;
+        let field = |name: &str| reply.get(name).and_then(Value::as_str).map(str::to_owned);
+        let ts = field("ts").ok_or_else(|| SlackError::Api {
+            method: METHOD,
+            code: "reply_without_ts".to_owned(),
+        })?;
+        let posted = PostedMessage {
+            channel: field("channel").unwrap_or_else(|| channel.to_owned()),
+            ts,
+        };
+        tracing::info!(channel = %posted.channel, ts = %posted.ts, "posted Slack message");
+        Ok(posted)
+    }
+
+    /// `chat.update` of a message this bot posted. A `Value::Null` `blocks` keeps the old
+    /// blocks (Slack's rule when `blocks` is left out); `json!([])` clears them.
+    #[tracing::instrument(skip_all, fields(channel = channel, ts = ts))]
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), SlackError> {
+        let mut body = json!({ "channel": channel, "ts": ts, "text": text });
+        if !blocks.is_null() {
+            body["blocks"] = blocks.clone();
+        }
+        self.call("chat.update", Some(channel), Body::json(&body))
+            .await
+            .map(drop)
+    }
+
+    /// The user ids in a user group (`usergroups.users.list`), cached per group for
+    /// `group_cache_ttl`.
+    #[tracing::instrument(skip_all, fields(usergroup = usergroup))]
+    pub async fn usergroup_members(&self, usergroup: &str) -> Result<Vec<String>, SlackError> {
+        const METHOD: &str = "usergroups.users.list";
+        if let Some((at, members)) = self.cached_groups().get(usergroup)
+            && at.elapsed() < self.config.group_cache_ttl
+        {
+            return Ok(members.clone());
+        }
+        let reply = self
+            .call(METHOD, None, Body::form(&[("usergroup", usergroup)]))
+            .await?;
+        let members: Vec<String> = reply
+            .get("users")
+            .cloned()
+            .and_then(|users| serde_json::from_value(users).ok())
+            .ok_or_else(|| SlackError::Api {
+                method: METHOD,
+                code: "reply_without_users".to_owned(),
+            })?;
+        self.cached_groups()
+            .insert(usergroup.to_owned(), (Instant::now(), members.clone()));
+        Ok(members)
+    }
+
+    /// POST `body` (e.g. `{"response_type":"ephemeral","replace_original":false,"text":…}`) to
+    /// an interaction's `response_url`. The bot token is never sent there: the URL is itself the
+    /// credential.
+    ///
+    /// The URL must be `https`; plain `http` is accepted only on the same scheme, host and port
+    /// as `api_base` (a local fake in tests). Any other host is accepted: the URL comes from a
+    /// request whose signature was verified. The URL never appears in the errors returned
+    /// (caveat: `crate::http::send_with_retry` logs a transport error, URL included, at DEBUG
+    /// before retrying).
+    #[tracing::instrument(skip_all)]
+    pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
+        let url = self.checked_response_url(response_url)?;
+        let body = Body::json(body);
+        let make = || {
+            self.http
+                .post(url.clone())
+                .header(CONTENT_TYPE, body.content_type)
+                .body(body.bytes.clone())
+        };
+        let response = self.send(make, true).await?;
+        if let Some(wait) = rate_limit_of(&response) {
+            return Err(SlackError::RateLimited { retry_after: wait });
+        }
+        let envelope: Option<Envelope> = serde_json::from_slice(&response.body).ok();
+        match envelope {
+            Some(Envelope { ok: false, error }) => Err(SlackError::Api {
+                method: RESPONSE_URL,
+                code: error.unwrap_or_else(|| "unknown_error".to_owned()),
+            }),
+            // Slack answers a plain `ok` (or `{"ok":true}`) on success.
+            _ if response.status.is_success() => Ok(()),
+            _ => Err(SlackError::Api {
+                method: RESPONSE_URL,
+                code: error_code_of(&response),
+            }),
+        }
+    }
+
+    fn checked_response_url(&self, response_url: &str) -> Result<Url, SlackError> {
+        let refused = |code: &str| SlackError::Api {
+            method: RESPONSE_URL,
+            code: code.to_owned(),
+        };
+        let url = Url::parse(response_url).map_err(|_| refused("invalid_response_url"))?;
+        let same_origin_as_api =
+            Url::parse(&self.config.api_base).is_ok_and(|api| api.origin() == url.origin());
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if same_origin_as_api => Ok(url),
+            _ => Err(refused("insecure_response_url")),
+        }
+    }
+
+    /// One Web API method: token, retries, one re-read of a refused token, and the reply mapped
+    /// to `Ok(reply)` (with `"ok": true`) or a [`SlackError`].
+    #[tracing::instrument(skip_all, fields(method = method))]
+    async fn call(
+        &self,
+        method: &'static str,
+        channel: Option<&str>,
+        body: Body,
+    ) -> Result<Value, SlackError> {
+        let url = format!("{}/{method}", self.config.api_base.trim_end_matches('/'));
+        let mut reread = false;
+        loop {
+            let auth = self.authorization().await?;
+            let make = || {
+                self.http
+                    .post(&url)
+                    .header(AUTHORIZATION, auth.clone())
+                    .header(CONTENT_TYPE, body.content_type)
+                    .body(body.bytes.clone())
+            };
+            let response = Box::pin(self.send(make, false)).await?;
+            let code = match interpret(method, &response) {
+                Ok(reply) => return Ok(reply),
+                Err(Failure::Slack(e)) => return Err(e),
+                Err(Failure::Code(code)) => code,
+            };
+            if AUTH_CODES.contains(&code.as_str()) {
+                if reread {
+                    return Err(SlackError::Auth { code });
+                }
+                // The token may have been rotated since it was cached.
+                self.secrets.invalidate().await;
+                reread = true;
+                continue;
+            }
+            return Err(match channel {
+                Some(channel) if CHANNEL_CODES.contains(&code.as_str()) => {
+                    tracing::warn!(channel, %code, "Slack channel cannot take messages");
+                    SlackError::ChannelUnusable {
+                        channel: channel.to_owned(),
+                        code,
+                    }
+                }
+                _ => SlackError::Api { method, code },
+            });
+        }
+    }
+
+    async fn authorization(&self) -> Result<HeaderValue, SlackError> {
+        // Boxed: fetching from Secrets Manager nests the AWS SDK's futures deeply.
+        let current = Box::pin(self.secrets.current());
+        let credentials = current
+            .await
+            .map_err(|e| SlackError::Unavailable(format!("cannot read credentials: {e}")))?;
+        let token = credentials
+            .slack_bot_token
+            .as_ref()
+            .map(|t| t.expose_secret().trim())
+            .filter(|t| !t.is_empty())
+            .ok_or(SlackError::MissingToken)?;
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| SlackError::Auth {
+                code: "token_not_usable_in_a_header".to_owned(),
+            })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Send with the shared retry policy. A rate limit is waited out only when Slack's wait
+    /// fits within the policy's `max_delay`; otherwise the 429 comes back at once.
+    async fn send(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        hide_url: bool,
+    ) -> Result<HttpResponse, SlackError> {
+        let policy = self.config.retry;
+        let last_rate_limit = Mutex::new(None);
+        let classify = |response: &HttpResponse| {
+            let rate_limit = rate_limit_of(response);
+            *lock(&last_rate_limit) = rate_limit;
+            match rate_limit {
+                Some(Some(wait)) if wait > policy.max_delay => Verdict::Done,
+                Some(wait) => Verdict::Retry(wait),
+                None => match http::default_verdict(response) {
+                    Verdict::Retry(wait) => Verdict::Retry(wait.map(|w| w.min(policy.max_delay))),
+                    Verdict::Done => Verdict::Done,
+                },
+            }
+        };
+        let result = http::send_with_retry(SERVICE, policy, make, classify).await;
+        let rate_limited = *lock(&last_rate_limit);
+        result.map_err(|e| give_up(e, rate_limited, hide_url))
+    }
+
+    fn cached_groups(&self) -> MutexGuard<'_, HashMap<String, (Instant, Vec<String>)>> {
+        lock(&self.groups)
+    }
+}
+
+enum Failure {
+    /// `ok: false` with this code; the caller decides what it means.
+    Code(String),
+    Slack(SlackError),
+}
+
+/// A Web API reply: the body when `ok`, else why not.
+fn interpret(method: &'static str, response: &HttpResponse) -> Result<Value, Failure> {
+    if let Some(wait) = rate_limit_of(response) {
+        return Err(Failure::Slack(SlackError::RateLimited {
+            retry_after: wait,
+        }));
+    }
+    let reply: Option<Value> = serde_json::from_slice(&response.body).ok();
+    let envelope = reply.as_ref().and_then(|r| Envelope::deserialize(r).ok());
+    match envelope {
+        Some(Envelope { ok: true, .. }) if response.status.is_success() => {
+            Ok(reply.unwrap_or(Value::Null))
+        }
+        Some(Envelope { ok: false, error }) => Err(Failure::Code(
+            error.unwrap_or_else(|| "unknown_error".to_owned()),
+        )),
+        _ if response.status.is_success() => Err(Failure::Slack(SlackError::Unavailable(format!(
+            "{method}: unexpected reply: {}",
+            response.excerpt()
+        )))),
+        _ => Err(Failure::Slack(SlackError::Api {
+            method,
+            code: error_code_of(response),
+        })),
+    }
+}
+
+/// `Some(wait)` when the response says "rate limited" (HTTP 429, or a `ratelimited` code),
+/// with Slack's `Retry-After` if given.
+fn rate_limit_of(response: &HttpResponse) -> Option<Option<Duration>> {
+    let limited = response.status == StatusCode::TOO_MANY_REQUESTS
+        || serde_json::from_slice::<Envelope>(&response.body).is_ok_and(|e| {
+            !e.ok
+                && e.error
+                    .as_deref()
+                    .is_some_and(|code| RATE_LIMIT_CODES.contains(&code))
+        });
+    limited.then(|| http::retry_after(&response.headers))
+}
+
+/// A short error code from a non-2xx reply: the body when it looks like one (`expired_url`),
+/// else `http_<status>`.
+fn error_code_of(response: &HttpResponse) -> String {
+    let text = String::from_utf8_lossy(&response.body);
+    let text = text.trim();
+    let looks_like_code = !text.is_empty()
+        && text.len() <= 64
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if looks_like_code {
+        text.to_owned()
+    } else {
+        format!("http_{}", response.status.as_u16())
+    }
+}
+
+/// Retries ran out (or the deadline came). `rate_limited` is set if the last answer was a rate
+/// limit. With `hide_url` (a `response_url`, itself a credential) transport details are given
+/// without the URL that reqwest would otherwise quote.
+fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>, hide_url: bool) -> SlackError {
+    match (error, rate_limited) {
+        (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
+            SlackError::RateLimited { retry_after }
+        }
+        (
+            HttpError::Transport {
+                service,
+                attempts,
+                source,
+            },
+            _,
+        ) if hide_url => SlackError::Unavailable(format!(
+            "{service}: request failed after {attempts} attempt(s): {}",
+            error_chain(&source.without_url())
+        )),
+        // `last` may quote a transport error, and so the URL.
+        (
+            HttpError::Deadline {
+                service, attempts, ..
+            },
+            _,
+        ) if hide_url => SlackError::Unavailable(format!(
+            "{service}: stopped retrying to stay within the invocation deadline ({attempts} attempt(s))"
+        )),
+        (other, _) => SlackError::Unavailable(other.to_string()),
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> HttpResponse {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_recognised_by_status_or_code() {
+        let by_status = response(429, &[("retry-after", "3")], "");
+        assert_eq!(
+            rate_limit_of(&by_status),
+            Some(Some(Duration::from_secs(3)))
+        );
+        let by_code = response(200, &[], r#"{"ok":false,"error":"ratelimited"}"#);
+        assert_eq!(rate_limit_of(&by_code), Some(None));
+        let other = response(200, &[], r#"{"ok":false,"error":"channel_not_found"}"#);
+        assert_eq!(rate_limit_of(&other), None);
+    }
+
+    #[test]
+    fn ok_false_is_a_failure_code_even_on_http_200() {
+        let reply = response(200, &[], r#"{"ok":false,"error":"msg_too_long"}"#);
+        assert!(matches!(
+            interpret("chat.postMessage", &reply),
+            Err(Failure::Code(code)) if code == "msg_too_long"
+        ));
+    }
+
+    #[test]
+    fn a_non_json_success_reply_is_unavailable_and_a_bare_4xx_is_an_api_error() {
+        let html = response(200, &[], "<html>maintenance</html>");
+        assert!(matches!(
+            interpret("chat.update", &html),
+            Err(Failure::Slack(SlackError::Unavailable(_)))
+        ));
+        let gone = response(404, &[], "expired_url");
+        assert!(matches!(
+            interpret("chat.update", &gone),
+            Err(Failure::Slack(SlackError::Api { code, .. })) if code == "expired_url"
+        ));
+        let page = response(403, &[], "<html>Forbidden</html>");
+        assert_eq!(error_code_of(&page), "http_403");
+    }
+
+    #[test]
+    fn response_urls_must_be_https_unless_they_point_at_the_configured_api_host() {
+        let client = SlackClient::new(
+            reqwest::Client::new(),
+            Arc::new(SecretStore::fixed(Default::default())),
+            SlackConfig {
+                api_base: "http://127.0.0.1:4000/api".to_owned(),
+                ..SlackConfig::default()
+            },
+        );
+        assert!(
+            client
+                .checked_response_url("https://hooks.slack.com/actions/T1/2/abc")
+                .is_ok()
+        );
+        assert!(
+            client
+                .checked_response_url("http://127.0.0.1:4000/response/1")
+                .is_ok()
+        );
+        for refused in [
+            "http://127.0.0.1:4001/response/1",
+            "http://hooks.slack.com/actions/T1/2/abc",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            let err = client.checked_response_url(refused).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    SlackError::Api {
+                        method: RESPONSE_URL,
+                        ..
+                    }
+                ),
+                "{refused}: {err}"
+            );
+            assert!(!err.to_string().contains(refused), "{err}");
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! A stateful fake of the Slack Web API: channels, the messages posted to them and their
+//! updates, user groups, and the replies sent to interaction `response_url`s, all readable back
+//! by tests. Trouble (rate limits, outages, a revoked token, archived channels, a bot removed
+//! from a channel) is switched on by name. Methods live at `{uri}/api/<method>`, response URLs
+//! at `{uri}/response/<id>`.
+//!
+//! Like Slack, API errors are HTTP 200 with `{"ok": false, "error": "<code>"}`. Stricter than
+//! Slack in one way: `chat.postMessage` without a non-empty `text` is refused with `no_text`,
+//! because the contract says the fallback text is always sent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Map, Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// A message as the fake stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeMessage {
+    pub channel: String,
+    pub ts: String,
+    /// The text and blocks it was posted with (`Value::Null` when posted without blocks).
+    pub text: String,
+    pub blocks: Value,
+    /// Every `chat.update` in order, as `(text, blocks)`; blocks are `Value::Null` when the
+    /// update left them out.
+    pub updates: Vec<(String, Value)>,
+}
+
+impl FakeMessage {
+    /// What a user sees now: the last update's text and blocks, else the original ones. An
+    /// update without blocks keeps the blocks shown before it.
+    pub fn shown(&self) -> (&str, &Value) {
+        let mut shown = (self.text.as_str(), &self.blocks);
+        for (text, blocks) in &self.updates {
+            shown.0 = text;
+            if !blocks.is_null() {
+                shown.1 = blocks;
+            }
+        }
+        shown
+    }
+}
+
+/// A request as the fake received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenRequest {
+    /// `/api/chat.postMessage`, `/response/abc`, …
+    pub path: String,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Channel {
+    archived: bool,
+    bot_is_member: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+enum Tokens {
+    #[default]
+    Any,
+    Only(String),
+    Nothing,
+}
+
+#[derive(Default)]
+struct World {
+    channels: HashMap<String, Channel>,
+    messages: Vec<FakeMessage>,
+    usergroups: HashMap<String, Vec<String>>,
+    responses: Vec<(String, Value)>,
+    seen: Vec<SeenRequest>,
+    /// Retry-After seconds of the next rate-limited answers, in order.
+    rate_limits: Vec<u64>,
+    failures: Vec<u16>,
+    tokens: Tokens,
+    posted: u64,
+}
+
+/// Fake Slack behind a local HTTP server.
+pub struct FakeSlack {
+    server: MockServer,
+    world: Arc<Mutex<World>>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let world = Arc::new(Mutex::new(World::default()));
+        Mock::given(any())
+            .respond_with(Responder(world.clone()))
+            .mount(&server)
+            .await;
+        Self { server, world }
+    }
+
+    /// For `SlackConfig::api_base`.
+    pub fn api_base(&self) -> String {
+        format!("{}/api", self.server.uri())
+    }
+
+    /// A response URL served by this fake (plain http on the same host as `api_base`).
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/response/{id}", self.server.uri())
+    }
+
+    /// A channel that exists and has the bot in it. Others answer `channel_not_found`.
+    pub fn add_channel(&self, channel: &str) {
+        self.world().channels.insert(
+            channel.to_owned(),
+            Channel {
+                archived: false,
+                bot_is_member: true,
+            },
+        );
+    }
+
+    /// Posting or updating in this channel answers `is_archived` from now on.
+    pub fn archive(&self, channel: &str) {
+        self.change_channel(channel, |c| c.archived = true);
+    }
+
+    /// Posting in this channel answers `not_in_channel` from now on.
+    pub fn remove_bot_from(&self, channel: &str) {
+        self.change_channel(channel, |c| c.bot_is_member = false);
+    }
+
+    /// A user group and its members (replacing any previous members).
+    pub fn set_usergroup(&self, id: &str, members: &[&str]) {
+        self.world().usergroups.insert(
+            id.to_owned(),
+            members.iter().map(|m| (*m).to_owned()).collect(),
+        );
+    }
+
+    /// The next `n` requests, whatever they ask, answer HTTP 429 with `Retry-After: 0`.
+    pub fn rate_limit_next(&self, n: usize) {
+        self.rate_limit_next_with_retry_after(n, 0);
+    }
+
+    /// The next `n` requests answer HTTP 429 with `Retry-After: <secs>`.
+    pub fn rate_limit_next_with_retry_after(&self, n: usize, secs: u64) {
+        self.world()
+            .rate_limits
+            .extend(std::iter::repeat_n(secs, n));
+    }
+
+    /// The next `n` requests, whatever they ask, answer this HTTP status and change nothing.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        self.world().failures.extend(std::iter::repeat_n(status, n));
+    }
+
+    /// Every token is refused with `invalid_auth` from now on (until
+    /// [`Self::accept_only_token`]).
+    pub fn revoke_token(&self) {
+        self.world().tokens = Tokens::Nothing;
+    }
+
+    /// Only this bot token is accepted from now on; others get `invalid_auth`.
+    pub fn accept_only_token(&self, token: &str) {
+        self.world().tokens = Tokens::Only(token.to_owned());
+    }
+
+    /// Every message posted, in posting order.
+    pub fn messages(&self) -> Vec<FakeMessage> {
+        self.world().messages.clone()
+    }
+
+    /// Every JSON body posted to a response URL, as `(path, body)`, in order.
+    pub fn responses(&self) -> Vec<(String, Value)> {
+        self.world().responses.clone()
+    }
+
+    /// Requests received for this Web API method (`"chat.postMessage"`), refused ones included.
+    pub fn calls(&self, method: &str) -> usize {
+        let path = format!("/api/{method}");
+        self.world().seen.iter().filter(|r| r.path == path).count()
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.world().seen.clone()
+    }
+
+    fn change_channel(&self, channel: &str, change: impl FnOnce(&mut Channel)) {
+        let mut world = self.world();
+        let state = world
+            .channels
+            .get_mut(channel)
+            .unwrap_or_else(|| panic!("channel {channel} was never added to the fake"));
+        change(state);
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        lock(&self.world)
+    }
+}
+
+fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn header(request: &Request, name: &str) -> Option<String> {
+    request
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+struct Responder(Arc<Mutex<World>>);
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut world = lock(&self.0);
+        let path = request.url.path().to_owned();
+        world.seen.push(SeenRequest {
+            path: path.clone(),
+            authorization: header(request, "authorization"),
+            content_type: header(request, "content-type"),
+            body: String::from_utf8_lossy(&request.body).into_owned(),
+        });
+        if !world.failures.is_empty() {
+            let status = world.failures.remove(0);
+            return ResponseTemplate::new(status).set_body_string("Internal Server Error");
+        }
+        if !world.rate_limits.is_empty() {
+            let secs = world.rate_limits.remove(0);
+            return ResponseTemplate::new(429)
+                .insert_header("retry-after", secs.to_string().as_str())
+                .set_body_json(json!({ "ok": false, "error": "ratelimited" }));
+        }
+        if let Some(id) = path.strip_prefix("/response/") {
+            return world.respond_to_interaction(id, request);
+        }
+        let Some(method) = path.strip_prefix("/api/") else {
+            return ResponseTemplate::new(404).set_body_string("Not Found");
+        };
+        if let Err(code) = world.authorize(header(request, "authorization").as_deref()) {
+            return fail(code);
+        }
+        let args = arguments(request);
+        match method {
+            "chat.postMessage" => world.post_message(&args),
+            "chat.update" => world.update_message(&args),
+            "usergroups.users.list" => world.usergroup_users(request),
+            _ => fail("unknown_method"),
+        }
+    }
+}
+
+impl World {
+    fn authorize(&self, authorization: Option<&str>) -> Result<(), &'static str> {
+        let token = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or("not_authed")?;
+        match &self.tokens {
+            Tokens::Any => Ok(()),
+            Tokens::Only(accepted) if accepted == token => Ok(()),
+            _ => Err("invalid_auth"),
+        }
+    }
+
+    /// `Ok` when the bot may write in `channel`, else Slack's error code.
+    fn writable(&self, channel: Option<&str>, posting: bool) -> Result<String, &'static str> {
+        let id = channel.ok_or("channel_not_found")?;
+        let state = self.channels.get(id).ok_or("channel_not_found")?;
+        if state.archived {
+            return Err("is_archived");
+        }
+        if posting && !state.bot_is_member {
+            return Err("not_in_channel");
+        }
+        Ok(id.to_owned())
+    }
+
+    fn post_message(&mut self, args: &Map<String, Value>) -> ResponseTemplate {
+        let channel = match self.writable(args.get("channel").and_then(Value::as_str), true) {
+            Ok(channel) => channel,
+            Err(code) => return fail(code),
+        };
+        let (text, blocks) = match content(args) {
+            Ok(content) => content,
+            Err(code) => return fail(code),
+        };
+        if text.is_empty() {
+            return fail("no_text");
+        }
+        self.posted += 1;
+        let ts = format!("1700000000.{:06}", self.posted * 100);
+        let message = json!({ "type": "message", "text": text, "blocks": blocks, "ts": ts });
+        self.messages.push(FakeMessage {
+            channel: channel.clone(),
+            ts: ts.clone(),
+            text,
+            blocks,
+            updates: Vec::new(),
+        });
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "ok": true, "channel": channel, "ts": ts, "message": message }))
+    }
+
+    fn update_message(&mut self, args: &Map<String, Value>) -> ResponseTemplate {
+        let channel = match self.writable(args.get("channel").and_then(Value::as_str), false) {
+            Ok(channel) => channel,
+            Err(code) => return fail(code),
+        };
+        let (text, blocks) = match content(args) {
+            Ok(content) => content,
+            Err(code) => return fail(code),
+        };
+        if text.is_empty() && blocks.is_null() {
+            return fail("no_text");
+        }
+        let ts = args.get("ts").and_then(Value::as_str).unwrap_or_default();
+        let Some(message) = self
+            .messages
+            .iter_mut()
+            .find(|m| m.channel == channel && m.ts == ts)
+        else {
+            return fail("message_not_found");
+        };
+        message.updates.push((text.clone(), blocks));
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "ok": true, "channel": channel, "ts": ts, "text": text }))
+    }
+
+    fn usergroup_users(&self, request: &Request) -> ResponseTemplate {
+        // Form or query encoded only: whether Slack takes a JSON body here is unverified.
+        let mut pairs = query_pairs(request, request.url.query().unwrap_or_default());
+        if is_form(request) {
+            pairs.extend(query_pairs(
+                request,
+                &String::from_utf8_lossy(&request.body),
+            ));
+        }
+        let Some(group) = pairs
+            .into_iter()
+            .find_map(|(k, v)| (k == "usergroup").then_some(v))
+        else {
+            return fail("invalid_arguments");
+        };
+        match self.usergroups.get(&group) {
+            Some(users) => {
+                ResponseTemplate::new(200).set_body_json(json!({ "ok": true, "users": users }))
+            }
+            None => fail("no_such_subteam"),
+        }
+    }
+
+    fn respond_to_interaction(&mut self, id: &str, request: &Request) -> ResponseTemplate {
+        match serde_json::from_slice::<Value>(&request.body) {
+            Ok(body) if body.is_object() => {
+                self.responses.push((format!("/response/{id}"), body));
+                ResponseTemplate::new(200).set_body_string("ok")
+            }
+            _ => ResponseTemplate::new(400).set_body_string("invalid_payload"),
+        }
+    }
+}
+
+/// A message's `text` (empty when absent) and `blocks` (`Null` when absent), or Slack's code.
+fn content(args: &Map<String, Value>) -> Result<(String, Value), &'static str> {
+    let text = args
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if text.chars().count() > 40_000 {
+        return Err("msg_too_long");
+    }
+    let blocks = match args.get("blocks") {
+        None | Some(Value::Null) => Value::Null,
+        Some(blocks @ Value::Array(_)) => blocks.clone(),
+        // Form-encoded calls carry blocks as a JSON string.
+        Some(Value::String(encoded)) => match serde_json::from_str(encoded) {
+            Ok(blocks @ Value::Array(_)) => blocks,
+            _ => return Err("invalid_blocks"),
+        },
+        Some(_) => return Err("invalid_blocks"),
+    };
+    Ok((text, blocks))
+}
+
+/// The method's arguments from a JSON or form body.
+fn arguments(request: &Request) -> Map<String, Value> {
+    if is_form(request) {
+        let body = String::from_utf8_lossy(&request.body);
+        return query_pairs(request, &body)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+    }
+    serde_json::from_slice::<Value>(&request.body)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+fn is_form(request: &Request) -> bool {
+    header(request, "content-type")
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Decode `a=1&b=2` as a form (the request's URL lends its parser).
+fn query_pairs(request: &Request, encoded: &str) -> Vec<(String, String)> {
+    let mut url = request.url.clone();
+    url.set_query(Some(encoded));
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn fail(code: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "ok": false, "error": code }))
+}

@@ -1,0 +1,806 @@
+//! The Slack connector against the stateful fake: the cards people see in their channels, the
+//! members of the reviewer group, the replies to a click, and what the workflow is told when
+//! Slack pushes back. Then a signed click, verified and parsed as the HTTP function will.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secops_shared::http::{RetryPolicy, build_client};
+use secops_shared::secrets::{Credentials, SecretSource, SecretStore};
+use secops_shared::slack::client::{RESPONSE_URL, SlackClient, SlackConfig, SlackError};
+use secops_shared::slack::interaction::{self, Action, BlockAction};
+use secops_shared::slack::signature::{self, SignatureError};
+use secops_tests::fake_slack::FakeSlack;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "xoxb-test-bot-token";
+const CHANNEL: &str = "C0SECREVIEW";
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+fn config(fake: &FakeSlack) -> SlackConfig {
+    SlackConfig {
+        api_base: fake.api_base(),
+        retry: fast_retry(),
+        group_cache_ttl: Duration::from_secs(300),
+    }
+}
+
+fn token_store(token: &str) -> Arc<SecretStore> {
+    Arc::new(SecretStore::fixed(Credentials {
+        slack_bot_token: Some(SecretString::from(token)),
+        ..Credentials::default()
+    }))
+}
+
+fn client_with(config: SlackConfig, secrets: Arc<SecretStore>) -> SlackClient {
+    SlackClient::new(build_client(Duration::from_secs(5)), secrets, config)
+}
+
+fn client(fake: &FakeSlack) -> SlackClient {
+    client_with(config(fake), token_store(TOKEN))
+}
+
+async fn fake_with_channel() -> FakeSlack {
+    let fake = FakeSlack::start().await;
+    fake.add_channel(CHANNEL);
+    fake
+}
+
+fn card(finding: &str) -> Value {
+    json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": format!("*Finding {finding}*") } },
+        { "type": "actions", "block_id": "decision", "elements": [
+            { "type": "button", "action_id": "approve", "value": format!("{finding}|run42"),
+              "style": "primary", "text": { "type": "plain_text", "text": "Approve" } },
+            { "type": "button", "action_id": "reject", "value": format!("{finding}|run42"),
+              "style": "danger", "text": { "type": "plain_text", "text": "Reject" } }
+        ] }
+    ])
+}
+
+fn decided(by: &str) -> Value {
+    json!([{ "type": "section", "text": { "type": "mrkdwn", "text": format!("Approved by <@{by}>") } }])
+}
+
+#[tokio::test]
+async fn a_posted_card_shows_its_text_and_blocks_and_an_update_replaces_them() {
+    let fake = fake_with_channel().await;
+    let slack = client(&fake);
+
+    let posted = slack
+        .post_message(CHANNEL, "Finding SEC-123 needs review", &card("SEC-123"))
+        .await
+        .unwrap();
+    slack
+        .update_message(CHANNEL, &posted.ts, "SEC-123 approved", &decided("U1"))
+        .await
+        .unwrap();
+
+    assert_eq!(posted.channel, CHANNEL);
+    assert_eq!(posted.ts, "1700000000.000100");
+    let messages = fake.messages();
+    assert_eq!(messages.len(), 1, "an update posts nothing new");
+    let message = &messages[0];
+    assert_eq!(
+        (message.channel.as_str(), message.ts.as_str()),
+        (CHANNEL, posted.ts.as_str())
+    );
+    assert_eq!(message.text, "Finding SEC-123 needs review");
+    assert_eq!(message.blocks, card("SEC-123"));
+    assert_eq!(
+        message.updates,
+        [("SEC-123 approved".to_owned(), decided("U1"))]
+    );
+    assert_eq!(message.shown(), ("SEC-123 approved", &decided("U1")));
+}
+
+#[tokio::test]
+async fn each_posted_message_gets_a_later_ts() {
+    let fake = fake_with_channel().await;
+    let slack = client(&fake);
+
+    let first = slack
+        .post_message(CHANNEL, "one", &Value::Null)
+        .await
+        .unwrap();
+    let second = slack
+        .post_message(CHANNEL, "two", &Value::Null)
+        .await
+        .unwrap();
+
+    assert_eq!(first.ts, "1700000000.000100");
+    assert_eq!(second.ts, "1700000000.000200");
+    assert_eq!(fake.messages()[1].blocks, Value::Null, "text only");
+}
+
+#[tokio::test]
+async fn the_fallback_text_is_sent_with_the_blocks_as_utf8_json_with_the_bot_token() {
+    let fake = fake_with_channel().await;
+    let slack = client(&fake);
+    let posted = slack
+        .post_message(CHANNEL, "Finding SEC-9 — révision", &card("SEC-9"))
+        .await
+        .unwrap();
+    slack
+        .update_message(CHANNEL, &posted.ts, "SEC-9 rejected", &json!([]))
+        .await
+        .unwrap();
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        assert!(
+            body["text"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(body["blocks"].is_array(), "{body}");
+        assert_eq!(
+            request.content_type.as_deref(),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some("Bearer xoxb-test-bot-token")
+        );
+    }
+    assert_eq!(fake.messages()[0].text, "Finding SEC-9 — révision");
+    assert_eq!(
+        fake.messages()[0].shown(),
+        ("SEC-9 rejected", &json!([])),
+        "an empty blocks array clears the buttons"
+    );
+}
+
+#[tokio::test]
+async fn an_update_without_blocks_keeps_the_buttons_shown() {
+    let fake = fake_with_channel().await;
+    let slack = client(&fake);
+    let posted = slack
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap();
+
+    slack
+        .update_message(CHANNEL, &posted.ts, "card (edited)", &Value::Null)
+        .await
+        .unwrap();
+
+    let sent: Value = serde_json::from_str(&fake.requests()[1].body).unwrap();
+    assert!(sent.get("blocks").is_none(), "{sent}");
+    assert_eq!(
+        fake.messages()[0].shown(),
+        ("card (edited)", &card("SEC-1"))
+    );
+}
+
+#[tokio::test]
+async fn posting_to_an_unknown_channel_reports_it_unusable_with_channel_not_found() {
+    let fake = fake_with_channel().await;
+
+    let err = client(&fake)
+        .post_message("C0GONE", "hello", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    let SlackError::ChannelUnusable { channel, code } = &err else {
+        panic!("expected ChannelUnusable, got {err}");
+    };
+    assert_eq!(
+        (channel.as_str(), code.as_str()),
+        ("C0GONE", "channel_not_found")
+    );
+    assert!(!err.is_transient());
+    assert!(fake.messages().is_empty());
+    assert_eq!(fake.calls("chat.postMessage"), 1, "not retried");
+}
+
+#[tokio::test]
+async fn posting_to_a_channel_the_bot_was_removed_from_reports_not_in_channel() {
+    let fake = fake_with_channel().await;
+    fake.remove_bot_from(CHANNEL);
+
+    let err = client(&fake)
+        .post_message(CHANNEL, "hello", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::ChannelUnusable { channel, code }
+            if channel == CHANNEL && code == "not_in_channel"),
+        "{err}"
+    );
+    assert!(fake.messages().is_empty());
+}
+
+#[tokio::test]
+async fn posting_to_an_archived_channel_reports_is_archived() {
+    let fake = fake_with_channel().await;
+    fake.archive(CHANNEL);
+
+    let err = client(&fake)
+        .post_message(CHANNEL, "hello", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::ChannelUnusable { channel, code }
+            if channel == CHANNEL && code == "is_archived"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("slack: channel {CHANNEL} cannot take messages: is_archived")
+    );
+}
+
+#[tokio::test]
+async fn updating_a_card_in_a_channel_archived_since_reports_it_unusable() {
+    let fake = fake_with_channel().await;
+    let slack = client(&fake);
+    let posted = slack
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap();
+    fake.archive(CHANNEL);
+
+    let err = slack
+        .update_message(CHANNEL, &posted.ts, "decided", &decided("U1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::ChannelUnusable { code, .. } if code == "is_archived"),
+        "{err}"
+    );
+    assert!(fake.messages()[0].updates.is_empty());
+}
+
+#[tokio::test]
+async fn updating_a_message_that_does_not_exist_is_an_api_error_naming_the_code() {
+    let fake = fake_with_channel().await;
+
+    let err = client(&fake)
+        .update_message(CHANNEL, "1699999999.000001", "x", &decided("U1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::Api { method: "chat.update", code } if code == "message_not_found"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "slack: chat.update failed: message_not_found"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_post_is_retried_and_the_card_is_posted_once() {
+    let fake = fake_with_channel().await;
+    fake.rate_limit_next(2);
+
+    let posted = client(&fake)
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap();
+
+    assert_eq!(fake.calls("chat.postMessage"), 3);
+    let messages = fake.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].ts, posted.ts);
+}
+
+#[tokio::test]
+async fn a_rate_limit_outlasting_the_retries_is_reported_as_rate_limited() {
+    let fake = fake_with_channel().await;
+    fake.rate_limit_next(10);
+
+    let err = client(&fake)
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, SlackError::RateLimited { retry_after: Some(d) } if d.is_zero()),
+        "{err}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(fake.calls("chat.postMessage"), 3, "the policy's attempts");
+    assert!(fake.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_policy_allows_is_handed_back_at_once() {
+    let fake = fake_with_channel().await;
+    fake.rate_limit_next_with_retry_after(1, 30);
+
+    let err = client(&fake)
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, SlackError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(30)),
+        "{err}"
+    );
+    assert_eq!(fake.calls("chat.postMessage"), 1);
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_and_the_card_is_posted() {
+    let fake = fake_with_channel().await;
+    fake.fail_next(1, 503);
+
+    client(&fake)
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap();
+
+    assert_eq!(fake.calls("chat.postMessage"), 2);
+    assert_eq!(fake.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_persistent_server_error_is_reported_as_unavailable_after_three_attempts() {
+    let fake = fake_with_channel().await;
+    fake.fail_next(10, 500);
+
+    let err = client(&fake)
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    let SlackError::Unavailable(message) = &err else {
+        panic!("expected Unavailable, got {err}");
+    };
+    assert!(message.contains("500"), "{message}");
+    assert!(err.is_transient());
+    assert_eq!(fake.calls("chat.postMessage"), 3);
+    assert!(fake.messages().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_slack_is_reported_as_unavailable() {
+    let config = SlackConfig {
+        api_base: "http://127.0.0.1:1/api".to_owned(),
+        retry: fast_retry(),
+        group_cache_ttl: Duration::from_secs(300),
+    };
+
+    let err = client_with(config, token_store(TOKEN))
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, SlackError::Unavailable(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_picked_up_after_invalid_auth_and_the_post_succeeds() {
+    let fake = fake_with_channel().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials.json");
+    std::fs::write(&path, r#"{"slack_bot_token":"xoxb-old"}"#).unwrap();
+    let secrets = Arc::new(SecretStore::new(
+        SecretSource::File(path.clone()),
+        Duration::from_secs(300),
+    ));
+    let slack = client_with(config(&fake), secrets);
+    slack
+        .post_message(CHANNEL, "first", &Value::Null)
+        .await
+        .unwrap();
+
+    fake.revoke_token();
+    std::fs::write(&path, r#"{"slack_bot_token":"xoxb-new"}"#).unwrap();
+    fake.accept_only_token("xoxb-new");
+    slack
+        .post_message(CHANNEL, "second", &Value::Null)
+        .await
+        .unwrap();
+
+    let sent: Vec<Option<String>> = fake
+        .requests()
+        .into_iter()
+        .map(|r| r.authorization)
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            Some("Bearer xoxb-old".to_owned()),
+            Some("Bearer xoxb-old".to_owned()),
+            Some("Bearer xoxb-new".to_owned()),
+        ]
+    );
+    let texts: Vec<String> = fake.messages().into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, ["first", "second"]);
+}
+
+#[tokio::test]
+async fn a_token_refused_even_after_rereading_is_an_auth_error_that_does_not_show_it() {
+    let fake = fake_with_channel().await;
+    fake.revoke_token();
+
+    let err = client(&fake)
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::Auth { code } if code == "invalid_auth"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.calls("chat.postMessage"),
+        2,
+        "one try, one after re-reading"
+    );
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn a_missing_token_is_reported_before_calling_slack() {
+    let fake = fake_with_channel().await;
+    let no_token = Arc::new(SecretStore::fixed(Credentials::default()));
+
+    let err = client_with(config(&fake), no_token)
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, SlackError::MissingToken), "{err}");
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn no_error_ever_shows_the_bot_token() {
+    let fake = fake_with_channel().await;
+    fake.remove_bot_from(CHANNEL);
+    let slack = client(&fake);
+    let mut errors = Vec::new();
+
+    errors.push(
+        slack
+            .post_message("C0GONE", "x", &Value::Null)
+            .await
+            .unwrap_err(),
+    );
+    errors.push(
+        slack
+            .post_message(CHANNEL, "x", &Value::Null)
+            .await
+            .unwrap_err(),
+    );
+    errors.push(slack.usergroup_members("S0NONE").await.unwrap_err());
+    fake.fail_next(3, 502);
+    errors.push(
+        slack
+            .post_message(CHANNEL, "x", &Value::Null)
+            .await
+            .unwrap_err(),
+    );
+    fake.rate_limit_next(3);
+    errors.push(
+        slack
+            .update_message(CHANNEL, "1.2", "x", &Value::Null)
+            .await
+            .unwrap_err(),
+    );
+    fake.revoke_token();
+    errors.push(
+        slack
+            .post_message(CHANNEL, "x", &Value::Null)
+            .await
+            .unwrap_err(),
+    );
+    let bad = "xoxb-with\nnewline";
+    errors.push(
+        client_with(config(&fake), token_store(bad))
+            .post_message(CHANNEL, "x", &Value::Null)
+            .await
+            .unwrap_err(),
+    );
+
+    assert_eq!(errors.len(), 7);
+    for err in &errors {
+        let shown = format!("{err} | {err:?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+        assert!(!shown.contains("xoxb-with"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn usergroup_members_are_fetched_once_within_the_cache_ttl_and_again_after_it() {
+    let fake = FakeSlack::start().await;
+    fake.set_usergroup("S0REVIEWERS", &["U1", "U2"]);
+    let ttl = Duration::from_millis(200);
+    let slack = client_with(
+        SlackConfig {
+            group_cache_ttl: ttl,
+            ..config(&fake)
+        },
+        token_store(TOKEN),
+    );
+
+    let first = slack.usergroup_members("S0REVIEWERS").await.unwrap();
+    fake.set_usergroup("S0REVIEWERS", &["U1", "U2", "U3"]);
+    let cached = slack.usergroup_members("S0REVIEWERS").await.unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    let fresh = slack.usergroup_members("S0REVIEWERS").await.unwrap();
+
+    assert_eq!(first, ["U1", "U2"]);
+    assert_eq!(cached, first, "within the TTL the cached list is used");
+    assert_eq!(fresh, ["U1", "U2", "U3"]);
+    assert_eq!(fake.calls("usergroups.users.list"), 2);
+    let request = &fake.requests()[0];
+    assert_eq!(request.body, "usergroup=S0REVIEWERS");
+    assert_eq!(
+        request.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+}
+
+#[tokio::test]
+async fn each_usergroup_is_cached_separately() {
+    let fake = FakeSlack::start().await;
+    fake.set_usergroup("S0A", &["U1"]);
+    fake.set_usergroup("S0B", &["U2"]);
+    let slack = client(&fake);
+
+    assert_eq!(slack.usergroup_members("S0A").await.unwrap(), ["U1"]);
+    assert_eq!(slack.usergroup_members("S0B").await.unwrap(), ["U2"]);
+    assert_eq!(slack.usergroup_members("S0A").await.unwrap(), ["U1"]);
+
+    assert_eq!(fake.calls("usergroups.users.list"), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_usergroup_is_an_api_error_and_is_not_cached() {
+    let fake = FakeSlack::start().await;
+    let slack = client(&fake);
+
+    let err = slack.usergroup_members("S0NONE").await.unwrap_err();
+    fake.set_usergroup("S0NONE", &["U9"]);
+    let later = slack.usergroup_members("S0NONE").await.unwrap();
+
+    assert!(
+        matches!(&err, SlackError::Api { method: "usergroups.users.list", code } if code == "no_such_subteam"),
+        "{err}"
+    );
+    assert_eq!(later, ["U9"]);
+}
+
+#[tokio::test]
+async fn respond_posts_the_reply_to_the_response_url_without_the_bot_token() {
+    let fake = FakeSlack::start().await;
+    let reply = json!({
+        "response_type": "ephemeral",
+        "replace_original": false,
+        "text": "You cannot approve your own grant."
+    });
+
+    client(&fake)
+        .respond(&fake.response_url("T0CAG-1234-abcd"), &reply)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        fake.responses(),
+        [("/response/T0CAG-1234-abcd".to_owned(), reply)]
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(request.authorization, None);
+    assert_eq!(
+        request.content_type.as_deref(),
+        Some("application/json; charset=utf-8")
+    );
+    assert!(!request.body.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn a_response_url_reply_is_retried_through_a_server_error() {
+    let fake = FakeSlack::start().await;
+    fake.fail_next(1, 500);
+
+    client(&fake)
+        .respond(&fake.response_url("r1"), &json!({ "text": "Approved" }))
+        .await
+        .unwrap();
+
+    assert_eq!(fake.responses().len(), 1);
+}
+
+#[tokio::test]
+async fn a_plain_http_response_url_elsewhere_is_refused_without_being_called() {
+    let fake = FakeSlack::start().await;
+
+    let err = client(&fake)
+        .respond(
+            "http://hooks.example.test/actions/1",
+            &json!({ "text": "x" }),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::Api { method: RESPONSE_URL, code } if code == "insecure_response_url"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("hooks.example.test"), "{err}");
+    assert!(fake.requests().is_empty());
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn neither_the_token_nor_a_response_url_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let fake = fake_with_channel().await;
+    let slack = client(&fake);
+
+    slack
+        .post_message(CHANNEL, "card", &card("SEC-1"))
+        .await
+        .unwrap();
+    fake.fail_next(2, 500);
+    slack
+        .respond(
+            &fake.response_url("secret-path-xyz"),
+            &json!({ "text": "ok" }),
+        )
+        .await
+        .unwrap();
+    fake.revoke_token();
+    slack
+        .post_message(CHANNEL, "card", &Value::Null)
+        .await
+        .unwrap_err();
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("posted Slack message"),
+        "the capture works: {logs}"
+    );
+    assert!(!logs.contains(TOKEN), "{logs}");
+    assert!(!logs.contains("secret-path-xyz"), "{logs}");
+}
+
+/// `application/x-www-form-urlencoded`, as Slack encodes `payload=`.
+fn form_encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(byte as char);
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+fn signed_click(secret: &str, now: i64) -> (Vec<u8>, String, String) {
+    let payload = json!({
+        "type": "block_actions",
+        "token": "deprecated-verification-token",
+        "user": { "id": "U0REVIEWER", "username": "dana", "name": "dana", "team_id": "T0CAG" },
+        "team": { "id": "T0CAG", "domain": "acme" },
+        "container": { "type": "message", "message_ts": "1700000000.000100",
+                       "channel_id": CHANNEL, "is_ephemeral": false },
+        "channel": { "id": CHANNEL, "name": "sec-reviews" },
+        "message": { "ts": "1700000000.000100", "text": "Finding SEC-123" },
+        "trigger_id": "123.456.abc",
+        "response_url": "https://hooks.slack.com/actions/T0CAG/1/xyz",
+        "actions": [{ "type": "button", "action_id": "approve", "block_id": "decision",
+                      "value": "SEC-123|run42", "action_ts": "1700000042.000001",
+                      "text": { "type": "plain_text", "text": "Approve" } }]
+    });
+    let body = format!("payload={}", form_encode(&payload.to_string())).into_bytes();
+    let signature = signature::sign(secret, now, &body);
+    (body, now.to_string(), signature)
+}
+
+#[test]
+fn a_signed_click_is_verified_on_its_raw_bytes_and_parsed_into_the_decision() {
+    let now = 1_700_000_050;
+    let current = SecretString::from("current-signing-secret");
+    let previous = SecretString::from("previous-signing-secret");
+    let (body, timestamp, sig) = signed_click("previous-signing-secret", now - 8);
+
+    let raw = interaction::raw_body(&body, false).unwrap();
+    signature::verify(
+        &[&current, &previous],
+        Some(&timestamp),
+        Some(&sig),
+        &raw,
+        now,
+    )
+    .unwrap();
+    let click = interaction::parse_block_actions(&raw).unwrap();
+
+    assert_eq!(
+        click,
+        BlockAction {
+            user_id: "U0REVIEWER".into(),
+            user_name: "dana".into(),
+            team_id: Some("T0CAG".into()),
+            channel_id: Some(CHANNEL.into()),
+            message_ts: Some("1700000000.000100".into()),
+            response_url: Some("https://hooks.slack.com/actions/T0CAG/1/xyz".into()),
+            trigger_id: Some("123.456.abc".into()),
+            action: Action {
+                action_id: "approve".into(),
+                block_id: Some("decision".into()),
+                value: Some("SEC-123|run42".into()),
+                action_ts: Some("1700000042.000001".into()),
+            },
+        }
+    );
+}
+
+#[test]
+fn a_click_replayed_after_five_minutes_or_signed_by_someone_else_is_refused() {
+    let now = 1_700_000_000;
+    let secret = SecretString::from("current-signing-secret");
+    let (body, timestamp, sig) = signed_click("current-signing-secret", now - 301);
+    assert_eq!(
+        signature::verify(&[&secret], Some(&timestamp), Some(&sig), &body, now),
+        Err(SignatureError::Stale { age_secs: 301 })
+    );
+    let (body, timestamp, sig) = signed_click("attacker-secret", now);
+    assert_eq!(
+        signature::verify(&[&secret], Some(&timestamp), Some(&sig), &body, now),
+        Err(SignatureError::Mismatch)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_response_url_is_unavailable_without_the_url_in_the_error() {
+    let config = SlackConfig {
+        api_base: "http://127.0.0.1:1/api".to_owned(),
+        retry: fast_retry(),
+        group_cache_ttl: Duration::from_secs(300),
+    };
+
+    let err = client_with(config, token_store(TOKEN))
+        .respond(
+            "http://127.0.0.1:1/response/secret-path-xyz",
+            &json!({ "text": "x" }),
+        )
+        .await
+        .unwrap_err();
+
+    let SlackError::Unavailable(message) = &err else {
+        panic!("expected Unavailable, got {err}");
+    };
+    assert!(!message.contains("secret-path-xyz"), "{message}");
+    assert!(message.contains("attempt"), "{message}");
+}
