@@ -8,3 +8,4 @@ pub mod fake_linear;
 pub mod fake_openai;
 pub mod fake_slack;
 pub mod grants;
+pub mod review;
