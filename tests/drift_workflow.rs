@@ -297,7 +297,7 @@ async fn an_exhausted_model_quota_is_asked_once_then_the_template_is_used() {
     today.extend((0..5).map(|i| google(&format!("extra{i}"), "zed@example.com", &[OPENID])));
     world.inventory(today).await;
     let mut settings = world.settings.clone();
-    settings.llm_concurrency = 1;
+    settings.llm.concurrency = 1;
     let world = DriftWorld { settings, ..world };
 
     let report = world.run_drift().await;

@@ -213,19 +213,13 @@ async fn dry_run(store: &FileStore, out: &std::path::Path) -> Result<RunReport> 
     let settings = DriftSettings::from_env(&env)?;
     let tracker = DryRunTracker::new(out);
     let credentials = local_credentials().await?;
-    let openai = match (&settings.openai_model, &credentials.openai_api_key) {
-        (Some(model), Some(_)) => Some(connectors::openai::OpenAiClient::new(
-            http::build_client(common.http_timeout),
-            std::sync::Arc::new(SecretStore::fixed((*credentials).clone())),
-            connectors::openai::OpenAiConfig {
-                base_url: settings.openai_base_url.clone(),
-                model: model.clone(),
-                timeout: settings.llm_timeout,
-                retry: common.retry,
-            },
-        )),
-        _ => None,
-    };
+    let openai = connectors::openai::configured(
+        &settings.llm,
+        http::build_client(common.http_timeout),
+        std::sync::Arc::new(SecretStore::fixed((*credentials).clone())),
+        &credentials,
+        common.retry,
+    );
     let report = match openai {
         Some(llm) => run_local(store, &tracker, Some(&llm), &settings, &common).await?,
         None => run_local::<_, _, NoModel>(store, &tracker, None, &settings, &common).await?,

@@ -114,6 +114,27 @@ impl CommonSettings {
     }
 }
 
+/// The language model every workflow may use (OpenAI or a compatible endpoint).
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub base_url: String,
+    /// No default: without a model (or without a key) the workflows run on rules and templates.
+    pub model: Option<String>,
+    pub concurrency: usize,
+    pub timeout: Duration,
+}
+
+impl LlmSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            base_url: env.text_or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            model: env.text("OPENAI_MODEL"),
+            concurrency: env.bounded("LLM_CONCURRENCY", 4, 1..=32)? as usize,
+            timeout: Duration::from_secs(env.bounded("LLM_TIMEOUT_SECS", 20, 1..=120)?),
+        })
+    }
+}
+
 /// Settings of the OAuth grant drift audit.
 #[derive(Debug, Clone)]
 pub struct DriftSettings {
@@ -121,11 +142,8 @@ pub struct DriftSettings {
     /// Required to file for real; a dry run does without.
     pub linear_team_id: Option<String>,
     pub linear_project_id: Option<String>,
-    pub openai_base_url: String,
-    /// No default: without a model (or without a key) drafts come from the template.
-    pub openai_model: Option<String>,
-    pub llm_concurrency: usize,
-    pub llm_timeout: Duration,
+    /// Without a model (or without a key) drafts come from the template.
+    pub llm: LlmSettings,
     pub group_threshold: usize,
     pub max_revoked_percent: u8,
     /// Refuse to run on an inventory not refreshed for this long; `None` (0) disables it.
@@ -139,10 +157,7 @@ impl DriftSettings {
             linear_api_url: env.text_or("LINEAR_API_URL", "https://api.linear.app/graphql"),
             linear_team_id: env.text("LINEAR_TEAM_ID"),
             linear_project_id: env.text("LINEAR_PROJECT_ID"),
-            openai_base_url: env.text_or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            openai_model: env.text("OPENAI_MODEL"),
-            llm_concurrency: env.bounded("LLM_CONCURRENCY", 4, 1..=32)? as usize,
-            llm_timeout: Duration::from_secs(env.bounded("LLM_TIMEOUT_SECS", 20, 1..=120)?),
+            llm: LlmSettings::from_env(env)?,
             group_threshold: env.bounded("DRIFT_GROUP_THRESHOLD", 10, 1..=100_000)? as usize,
             max_revoked_percent: env.bounded("DRIFT_MAX_REVOKED_PERCENT", 50, 1..=100)? as u8,
             max_inventory_age_hours: match env.bounded(
@@ -176,7 +191,7 @@ mod tests {
     fn defaults_apply_when_nothing_is_set() {
         let s = DriftSettings::from_env(&env(&[])).unwrap();
         assert_eq!(s.group_threshold, 10);
-        assert_eq!(s.openai_model, None);
+        assert_eq!(s.llm.model, None);
         assert!(matches!(
             CommonSettings::from_env(&env(&[])).unwrap().secret_source,
             SecretSource::Environment

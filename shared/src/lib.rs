@@ -9,6 +9,7 @@ pub mod drift;
 pub mod http;
 pub mod prompts;
 pub mod review;
+pub mod runtime;
 pub mod secrets;
 pub mod slack;
 pub mod telemetry;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secops_shared::config::DriftSettings;
+use secops_shared::config::{DriftSettings, LlmSettings};
 use secops_shared::connectors::linear::{LinearClient, LinearConfig};
 use secops_shared::connectors::openai::{OpenAiClient, OpenAiConfig};
 use secops_shared::drift::dry_run::NoModel;
@@ -39,10 +39,12 @@ pub fn settings() -> DriftSettings {
         linear_api_url: String::new(),
         linear_team_id: Some(TEAM_ID.to_owned()),
         linear_project_id: None,
-        openai_base_url: String::new(),
-        openai_model: Some(MODEL.to_owned()),
-        llm_concurrency: 4,
-        llm_timeout: Duration::from_secs(2),
+        llm: LlmSettings {
+            base_url: String::new(),
+            model: Some(MODEL.to_owned()),
+            concurrency: 4,
+            timeout: Duration::from_secs(2),
+        },
         group_threshold: 10,
         max_revoked_percent: 50,
         max_inventory_age_hours: Some(36),

@@ -120,7 +120,14 @@ impl ReviewWorld {
     }
 
     /// A privileged grant lands in the audit dataset.
-    pub fn audit_event(&self, id: &str, time: DateTime<Utc>, grantor: &str, grantee: &str, role: &str) {
+    pub fn audit_event(
+        &self,
+        id: &str,
+        time: DateTime<Utc>,
+        grantor: &str,
+        grantee: &str,
+        role: &str,
+    ) {
         self.axiom.add_events(
             AUDIT_DATASET,
             vec![json!({
@@ -170,7 +177,9 @@ impl ReviewWorld {
             metrics: MetricsSink::Off,
             metrics_namespace: "test",
         };
-        run_review(&deps, now).await.expect("the review run succeeds")
+        run_review(&deps, now)
+            .await
+            .expect("the review run succeeds")
     }
 
     /// Review events written back to Axiom.

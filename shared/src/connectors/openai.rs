@@ -70,6 +70,37 @@ pub struct OpenAiClient {
     endpoint: String,
 }
 
+/// The model client when both a model and a key are configured; otherwise `None` (the workflows
+/// then use their rules and templates), with a log line saying why.
+pub fn configured(
+    settings: &crate::config::LlmSettings,
+    http: reqwest::Client,
+    secrets: Arc<SecretStore>,
+    credentials: &Credentials,
+    retry: RetryPolicy,
+) -> Option<OpenAiClient> {
+    match (&settings.model, &credentials.openai_api_key) {
+        (Some(model), Some(_)) => Some(OpenAiClient::new(
+            http,
+            secrets,
+            OpenAiConfig {
+                base_url: settings.base_url.clone(),
+                model: model.clone(),
+                timeout: settings.timeout,
+                retry,
+            },
+        )),
+        (None, Some(_)) => {
+            tracing::warn!("openai_api_key is set but OPENAI_MODEL is not: no model is used");
+            None
+        }
+        _ => {
+            tracing::info!("no model configured: rules and templates only");
+            None
+        }
+    }
+}
+
 impl OpenAiClient {
     pub fn new(http: reqwest::Client, secrets: Arc<SecretStore>, config: OpenAiConfig) -> Self {
         let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));

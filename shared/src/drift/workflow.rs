@@ -190,7 +190,7 @@ where
                 )
             }
         });
-    let mut drafts = stream::iter(jobs).buffer_unordered(deps.settings.llm_concurrency);
+    let mut drafts = stream::iter(jobs).buffer_unordered(deps.settings.llm.concurrency);
     let mut drafted: Vec<(usize, Draft)> = Vec::new();
     while let Some((i, draft)) = drafts.next().await {
         deps.store.save_draft(pending[i].id, &draft).await?;

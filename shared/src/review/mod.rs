@@ -3,10 +3,12 @@
 
 pub mod adapters;
 pub mod card;
+pub mod config;
 pub mod event;
 pub mod history;
 pub mod ports;
 pub mod risk;
+pub mod runtime;
 pub mod source;
 pub mod store;
 pub mod workflow;

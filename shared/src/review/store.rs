@@ -173,6 +173,11 @@ impl ReviewStore {
         }
     }
 
+    /// Whether the connection has gone (the server or a proxy closed it).
+    pub async fn is_closed(&self) -> bool {
+        self.client.lock().await.is_closed()
+    }
+
     pub async fn checkpoint(
         &self,
         source: &str,
