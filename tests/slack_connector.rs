@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use secops_shared::http::{RetryPolicy, build_client};
 use secops_shared::secrets::{Credentials, SecretSource, SecretStore};
-use secops_shared::slack::client::{RESPONSE_URL, SlackClient, SlackConfig, SlackError};
+use secops_shared::slack::client::{RESPONSE_URL, SlackClient, SlackConfig, SlackError, SlackUser};
 use secops_shared::slack::interaction::{self, Action, BlockAction};
 use secops_shared::slack::signature::{self, SignatureError};
 use secops_tests::fake_slack::FakeSlack;
@@ -578,6 +578,84 @@ async fn an_unknown_usergroup_is_an_api_error_and_is_not_cached() {
         "{err}"
     );
     assert_eq!(later, ["U9"]);
+}
+
+#[tokio::test]
+async fn a_users_identity_gives_their_profile_email_and_name() {
+    let fake = FakeSlack::start().await;
+    fake.set_user("U0REVIEWER", "dana", Some("dana@acme.test"));
+
+    let user = client(&fake).user_identity("U0REVIEWER").await.unwrap();
+
+    assert_eq!(
+        user,
+        SlackUser {
+            id: "U0REVIEWER".into(),
+            name: "dana".into(),
+            email: Some("dana@acme.test".into()),
+        }
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(request.path, "/api/users.info");
+    assert_eq!(request.body, "user=U0REVIEWER");
+    assert_eq!(
+        request.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_user_without_a_visible_email_has_none() {
+    let fake = FakeSlack::start().await;
+    fake.set_user("U0NOSCOPE", "eve", None);
+
+    let user = client(&fake).user_identity("U0NOSCOPE").await.unwrap();
+
+    assert_eq!((user.name.as_str(), user.email), ("eve", None));
+}
+
+#[tokio::test]
+async fn a_users_identity_is_fetched_once_within_the_cache_ttl_and_again_after_it() {
+    let fake = FakeSlack::start().await;
+    fake.set_user("U1", "dana", Some("dana@acme.test"));
+    let ttl = Duration::from_millis(200);
+    let slack = client_with(
+        SlackConfig {
+            group_cache_ttl: ttl,
+            ..config(&fake)
+        },
+        token_store(TOKEN),
+    );
+
+    let first = slack.user_identity("U1").await.unwrap();
+    fake.set_user("U1", "dana", Some("dana@new.acme.test"));
+    let cached = slack.user_identity("U1").await.unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    let fresh = slack.user_identity("U1").await.unwrap();
+
+    assert_eq!(cached, first, "within the TTL the cached identity is used");
+    assert_eq!(fresh.email.as_deref(), Some("dana@new.acme.test"));
+    assert_eq!(fake.calls("users.info"), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_user_is_an_api_error_and_is_not_cached() {
+    let fake = FakeSlack::start().await;
+    let slack = client(&fake);
+
+    let err = slack.user_identity("U0NOBODY").await.unwrap_err();
+    fake.set_user("U0NOBODY", "late", None);
+    let later = slack.user_identity("U0NOBODY").await.unwrap();
+
+    assert!(
+        matches!(&err, SlackError::Api { method: "users.info", code } if code == "user_not_found"),
+        "{err}"
+    );
+    assert_eq!(later.name, "late");
 }
 
 #[tokio::test]

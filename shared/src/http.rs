@@ -65,7 +65,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Full jitter: uniform in [0, min(cap, base * 2^retry)].
-    fn backoff(&self, retry: u32) -> Duration {
+    pub fn backoff(&self, retry: u32) -> Duration {
         let exp = self
             .base_delay
             .saturating_mul(2u32.saturating_pow(retry))

@@ -1,5 +1,5 @@
 //! A stateful fake of the Slack Web API: channels, the messages posted to them and their
-//! updates, user groups, and the replies sent to interaction `response_url`s, all readable back
+//! updates, user groups, users (`users.info`), and the replies sent to interaction `response_url`s, all readable back
 //! by tests. Trouble (rate limits, outages, a revoked token, archived channels, a bot removed
 //! from a channel) is switched on by name. Methods live at `{uri}/api/<method>`, response URLs
 //! at `{uri}/response/<id>`.
@@ -72,6 +72,8 @@ struct World {
     channels: HashMap<String, Channel>,
     messages: Vec<FakeMessage>,
     usergroups: HashMap<String, Vec<String>>,
+    /// `(name, email)` by user id.
+    users: HashMap<String, (String, Option<String>)>,
     responses: Vec<(String, Value)>,
     seen: Vec<SeenRequest>,
     /// Retry-After seconds of the next rate-limited answers, in order.
@@ -135,6 +137,15 @@ impl FakeSlack {
             id.to_owned(),
             members.iter().map(|m| (*m).to_owned()).collect(),
         );
+    }
+
+    /// A user `users.info` knows (replacing any previous one); `email: None` answers like
+    /// Slack without the `users:read.email` scope: no `email` in the profile. Others answer
+    /// `user_not_found`.
+    pub fn set_user(&self, id: &str, name: &str, email: Option<&str>) {
+        self.world()
+            .users
+            .insert(id.to_owned(), (name.to_owned(), email.map(str::to_owned)));
     }
 
     /// The next `n` requests, whatever they ask, answer HTTP 429 with `Retry-After: 0`.
@@ -248,6 +259,7 @@ impl Respond for Responder {
             "chat.postMessage" => world.post_message(&args),
             "chat.update" => world.update_message(&args),
             "usergroups.users.list" => world.usergroup_users(request),
+            "users.info" => world.users_info(request),
             _ => fail("unknown_method"),
         }
     }
@@ -352,6 +364,24 @@ impl World {
         }
     }
 
+    fn users_info(&self, request: &Request) -> ResponseTemplate {
+        let Some(id) = form_or_query_argument(request, "user") else {
+            return fail("invalid_arguments");
+        };
+        let Some((name, email)) = self.users.get(&id) else {
+            return fail("user_not_found");
+        };
+        let mut profile = json!({ "real_name": name, "display_name": name });
+        if let Some(email) = email {
+            profile["email"] = json!(email);
+        }
+        ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "user": { "id": id, "name": name, "real_name": name, "is_bot": false,
+                      "profile": profile }
+        }))
+    }
+
     fn respond_to_interaction(&mut self, id: &str, request: &Request) -> ResponseTemplate {
         match serde_json::from_slice::<Value>(&request.body) {
             Ok(body) if body.is_object() => {
@@ -399,6 +429,20 @@ fn arguments(request: &Request) -> Map<String, Value> {
         .ok()
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default()
+}
+
+/// One argument from the query or a form body (read methods take either).
+fn form_or_query_argument(request: &Request, name: &str) -> Option<String> {
+    let mut pairs = query_pairs(request, request.url.query().unwrap_or_default());
+    if is_form(request) {
+        pairs.extend(query_pairs(
+            request,
+            &String::from_utf8_lossy(&request.body),
+        ));
+    }
+    pairs
+        .into_iter()
+        .find_map(|(k, v)| (k == name).then_some(v))
 }
 
 fn is_form(request: &Request) -> bool {

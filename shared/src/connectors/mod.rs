@@ -2,5 +2,7 @@
 //! shared HTTP client and retry policy, and typed errors.
 
 pub mod axiom;
+pub mod eventbridge;
 pub mod linear;
 pub mod openai;
+pub mod webhook;

@@ -79,3 +79,43 @@ impl ReviewChat for SlackClient {
             .map_err(slack_error)
     }
 }
+
+impl super::decision::Directory for SlackClient {
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, PortError> {
+        self.usergroup_members(group).await.map_err(slack_error)
+    }
+
+    async fn email_of(&self, user_id: &str) -> Result<Option<String>, PortError> {
+        self.user_identity(user_id)
+            .await
+            .map(|u| u.email)
+            .map_err(slack_error)
+    }
+}
+
+impl super::interactions::ClickReplies for SlackClient {
+    async fn ephemeral(&self, response_url: &str, text: &str) -> Result<(), PortError> {
+        let body = serde_json::json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": text,
+        });
+        self.respond(response_url, &body).await.map_err(slack_error)
+    }
+}
+
+impl super::ports::DecisionWebhook for crate::connectors::webhook::WebhookSender {
+    async fn deliver(&self, delivery_id: &str, body: &Value) -> Result<(), PortError> {
+        crate::connectors::webhook::WebhookSender::deliver(
+            self,
+            delivery_id,
+            body,
+            Utc::now().timestamp(),
+        )
+        .await
+        .map_err(|e| PortError {
+            service: "webhook",
+            message: e.to_string(),
+        })
+    }
+}

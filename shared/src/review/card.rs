@@ -108,6 +108,28 @@ pub fn review_card(
     Value::Array(blocks)
 }
 
+/// The escalated review, re-posted for the escalation group: Approve or Revoke only.
+pub fn escalation_card(
+    review_id: Uuid,
+    grant: &PrivilegedGrant,
+    features: &Features,
+    assessment: &Assessment,
+    headline: &str,
+) -> Value {
+    let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": headline}})];
+    let Value::Array(card) = review_card(review_id, grant, features, assessment) else {
+        unreachable!("review_card builds an array");
+    };
+    blocks.extend(card);
+    if let Some(Value::Array(buttons)) = blocks
+        .last_mut()
+        .and_then(|actions| actions.get_mut("elements"))
+    {
+        buttons.retain(|b| b["action_id"] != ESCALATE);
+    }
+    Value::Array(blocks)
+}
+
 /// The card after a decision: the same facts, the buttons replaced by who decided what.
 pub fn decided_card(
     grant: &PrivilegedGrant,

@@ -3,6 +3,7 @@
 
 use chrono_tz::Tz;
 
+use super::decision::ReviewerPolicy;
 use super::event::FieldMapping;
 use super::risk::RiskConfig;
 use super::source::Preset;
@@ -19,6 +20,11 @@ pub struct ReviewConfig {
     pub slack_api_base: String,
     pub workflow: ReviewSettings,
     pub llm: LlmSettings,
+    pub policy: ReviewerPolicy,
+    /// Where revoke and escalate decisions are sent (signed), if anywhere.
+    pub webhook_url: Option<String>,
+    /// The event bus that hands decisions to the review worker.
+    pub event_bus: String,
 }
 
 fn list(
@@ -91,6 +97,7 @@ impl ReviewConfig {
         })?;
         let minutes = |n: u64| chrono::Duration::minutes(n as i64);
         let llm = LlmSettings::from_env(env)?;
+        let webhook_url = env.text("REVIEW_WEBHOOK_URL");
         Ok(Self {
             axiom_url: env.text_or("AXIOM_URL", "https://api.axiom.co"),
             axiom_org_id: env.text("AXIOM_ORG_ID"),
@@ -129,8 +136,27 @@ impl ReviewConfig {
                 max_tasks_per_run: env.bounded("REVIEW_MAX_TASKS_PER_RUN", 200, 1..=10_000)? as i64,
             },
             llm,
+            policy: ReviewerPolicy {
+                reviewer_groups: ids(env.text("REVIEW_REVIEWER_GROUPS")),
+                reviewer_allowlist: ids(env.text("REVIEW_REVIEWER_ALLOWLIST")),
+                escalation_groups: ids(env.text("REVIEW_ESCALATION_GROUPS")),
+                escalation_channel: env.text("REVIEW_ESCALATION_CHANNEL"),
+                webhook_enabled: webhook_url.is_some(),
+            },
+            webhook_url,
+            event_bus: env.text_or("EVENT_BUS_NAME", "default"),
         })
     }
+}
+
+/// A comma-separated list of Slack ids.
+fn ids(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// `event_id` and `time` must name something: without them there is no dedupe and no window.

@@ -4,8 +4,10 @@
 pub mod adapters;
 pub mod card;
 pub mod config;
+pub mod decision;
 pub mod event;
 pub mod history;
+pub mod interactions;
 pub mod ports;
 pub mod risk;
 pub mod runtime;

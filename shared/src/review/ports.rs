@@ -58,3 +58,25 @@ pub trait ReviewChat: Send + Sync {
         blocks: &Value,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// The organisation's own automation, told about revoke and escalate decisions.
+pub trait DecisionWebhook: Send + Sync {
+    /// Deliver `body`; `delivery_id` stays the same on every retry so the receiver can dedupe.
+    fn deliver(
+        &self,
+        delivery_id: &str,
+        body: &Value,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// For deployments without a webhook.
+pub struct NoWebhook;
+
+impl DecisionWebhook for NoWebhook {
+    async fn deliver(&self, _: &str, _: &Value) -> Result<(), PortError> {
+        Err(PortError {
+            service: "webhook",
+            message: "no webhook URL is configured".to_owned(),
+        })
+    }
+}

@@ -7,6 +7,7 @@ use tokio::sync::Mutex;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
+use super::ports::NoWebhook;
 use super::store::ReviewStore;
 use super::workflow::{ReviewDeps, ReviewError, ReviewReport, run_review};
 use crate::config::Env;
@@ -90,6 +91,8 @@ impl ReviewRuntime {
             log: &self.log,
             chat: &self.chat,
             llm: self.openai.as_ref(),
+            // The scheduled run only sends webhooks when the decision worker is behind.
+            webhook: None::<&NoWebhook>,
             settings: &self.config.workflow,
             deadline_margin: common.deadline_margin,
             metrics: self.metrics,

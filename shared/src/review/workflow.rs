@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::card;
 use super::event::{MappingError, PrivilegedGrant};
 use super::history::{self, HistoryIndex};
-use super::ports::{AuditLog, AuditSource, PortError, ReviewChat};
+use super::ports::{AuditLog, AuditSource, DecisionWebhook, PortError, ReviewChat};
 use super::risk::{self, Assessment, Features, RiskConfig, RiskLevel};
 use super::source::GrantSource;
 use super::store::{
@@ -44,12 +44,13 @@ pub struct ReviewSettings {
     pub max_tasks_per_run: i64,
 }
 
-pub struct ReviewDeps<'a, A, L, C, M> {
+pub struct ReviewDeps<'a, A, L, C, M, W> {
     pub store: &'a ReviewStore,
     pub source: &'a A,
     pub log: &'a L,
     pub chat: &'a C,
     pub llm: Option<&'a M>,
+    pub webhook: Option<&'a W>,
     pub settings: &'a ReviewSettings,
     pub deadline_margin: Duration,
     pub metrics: MetricsSink,
@@ -120,8 +121,8 @@ pub fn review_event(
 
 /// One scheduled run.
 #[tracing::instrument(skip_all)]
-pub async fn run_review<A, L, C, M>(
-    deps: &ReviewDeps<'_, A, L, C, M>,
+pub async fn run_review<A, L, C, M, W>(
+    deps: &ReviewDeps<'_, A, L, C, M, W>,
     now: DateTime<Utc>,
 ) -> Result<ReviewReport, ReviewError>
 where
@@ -129,6 +130,7 @@ where
     L: AuditLog,
     C: ReviewChat,
     M: StructuredLlm,
+    W: DecisionWebhook,
 {
     let started = Instant::now();
     let s = deps.settings;
@@ -174,7 +176,18 @@ where
             .record_batch(&dataset, &reviews, &tasks, end, now)
             .await?;
     }
-    drain_outbox(deps, &mut report).await?;
+    let drained = Outbox {
+        store: deps.store,
+        log: deps.log,
+        chat: deps.chat,
+        webhook: deps.webhook,
+        max_tasks: s.max_tasks_per_run,
+        deadline_margin: deps.deadline_margin,
+    }
+    .drain()
+    .await?;
+    report.tasks_done = drained.done;
+    report.tasks_failed = drained.failed;
     report.pending = deps.store.pending_count().await?;
     report.total_ms = started.elapsed().as_millis() as u64;
     summarise(deps, &report);
@@ -182,8 +195,8 @@ where
 }
 
 /// Earlier grants (one query for the whole batch) and earlier decisions.
-async fn history_for<A, L, C, M>(
-    deps: &ReviewDeps<'_, A, L, C, M>,
+async fn history_for<A, L, C, M, W>(
+    deps: &ReviewDeps<'_, A, L, C, M, W>,
     batch: &[PrivilegedGrant],
     window_start: DateTime<Utc>,
 ) -> Result<HistoryIndex, ReviewError>
@@ -206,8 +219,8 @@ where
 }
 
 /// Score every grant (model calls a few at a time) and build the reviews and first tasks.
-async fn assess_batch<A, L, C, M>(
-    deps: &ReviewDeps<'_, A, L, C, M>,
+async fn assess_batch<A, L, C, M, W>(
+    deps: &ReviewDeps<'_, A, L, C, M, W>,
     batch: &[PrivilegedGrant],
     history: &HistoryIndex,
     now: DateTime<Utc>,
@@ -323,40 +336,82 @@ async fn ask_model<M: StructuredLlm>(
     Ok((verdict, llm.model().to_owned()))
 }
 
-/// Perform pending side effects; failures stay pending for the next run (or the worker).
-pub async fn drain_outbox<A, L, C, M>(
-    deps: &ReviewDeps<'_, A, L, C, M>,
-    report: &mut ReviewReport,
-) -> Result<(), ReviewError>
-where
-    L: AuditLog,
-    C: ReviewChat,
-{
-    for task in deps
-        .store
-        .pending_tasks(deps.settings.max_tasks_per_run)
-        .await?
-    {
-        if http::time_left().is_some_and(|left| left <= deps.deadline_margin) {
-            break;
-        }
-        match perform(deps, &task).await {
-            Ok(posted) => {
-                let posted = posted.as_ref().map(|p| (p.channel.as_str(), p.ts.as_str()));
-                deps.store.complete_task(&task, posted, Utc::now()).await?;
-                report.tasks_done += 1;
+/// The outbox drain: performs pending side effects; failures stay pending for the next run
+/// (or the decision worker). Used by the scheduled run and by the worker alike.
+pub struct Outbox<'a, L, C, W> {
+    pub store: &'a ReviewStore,
+    pub log: &'a L,
+    pub chat: &'a C,
+    pub webhook: Option<&'a W>,
+    pub max_tasks: i64,
+    pub deadline_margin: Duration,
+}
+
+/// What one drain did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainReport {
+    pub done: usize,
+    pub failed: Vec<String>,
+}
+
+impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
+    pub async fn drain(&self) -> Result<DrainReport, ReviewStoreError> {
+        let mut report = DrainReport::default();
+        for task in self.store.pending_tasks(self.max_tasks).await? {
+            if http::time_left().is_some_and(|left| left <= self.deadline_margin) {
+                break;
             }
-            Err(e) => {
-                let message = e.to_string();
-                tracing::warn!(task = task.task_id, kind = %task.kind, error = %message, "review side effect failed; it stays pending");
-                deps.store.fail_task(&task, &message).await?;
-                report
-                    .tasks_failed
-                    .push(format!("{} {}: {message}", task.kind, task.review_id));
+            match self.perform(&task).await {
+                Ok(posted) => {
+                    let posted = posted.as_ref().map(|p| (p.channel.as_str(), p.ts.as_str()));
+                    self.store.complete_task(&task, posted, Utc::now()).await?;
+                    report.done += 1;
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    tracing::warn!(task = task.task_id, kind = %task.kind, error = %message, "review side effect failed; it stays pending");
+                    self.store.fail_task(&task, &message).await?;
+                    report
+                        .failed
+                        .push(format!("{} {}: {message}", task.kind, task.review_id));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// One side effect. A posted card (or its escalation re-post) is remembered with the
+    /// review, so later decisions update the card people see.
+    async fn perform(&self, task: &Task) -> Result<Option<super::ports::Posted>, PortError> {
+        let p = &task.payload;
+        match task.kind {
+            TaskKind::AxiomEvent => self.log.record(std::slice::from_ref(p)).await.map(|_| None),
+            TaskKind::SlackCard | TaskKind::EscalationPost => self
+                .chat
+                .post(field(p, "channel")?, field(p, "text")?, &p["blocks"])
+                .await
+                .map(Some),
+            TaskKind::CardUpdate => self
+                .chat
+                .update(
+                    field(p, "channel")?,
+                    field(p, "ts")?,
+                    field(p, "text")?,
+                    &p["blocks"],
+                )
+                .await
+                .map(|_| None),
+            TaskKind::Webhook => {
+                let webhook = self.webhook.ok_or_else(|| PortError {
+                    service: "webhook",
+                    message: "no webhook is configured in this function".to_owned(),
+                })?;
+                // Stable across retries: the receiver dedupes on it.
+                let delivery_id = format!("{}-{}", task.review_id, task.task_id);
+                webhook.deliver(&delivery_id, p).await.map(|_| None)
             }
         }
     }
-    Ok(())
 }
 
 fn field<'v>(payload: &'v Value, name: &'static str) -> Result<&'v str, PortError> {
@@ -366,45 +421,7 @@ fn field<'v>(payload: &'v Value, name: &'static str) -> Result<&'v str, PortErro
     })
 }
 
-async fn perform<A, L, C, M>(
-    deps: &ReviewDeps<'_, A, L, C, M>,
-    task: &Task,
-) -> Result<Option<super::ports::Posted>, PortError>
-where
-    L: AuditLog,
-    C: ReviewChat,
-{
-    let p = &task.payload;
-    match task.kind {
-        TaskKind::AxiomEvent => deps.log.record(std::slice::from_ref(p)).await.map(|_| None),
-        TaskKind::SlackCard => deps
-            .chat
-            .post(field(p, "channel")?, field(p, "text")?, &p["blocks"])
-            .await
-            .map(Some),
-        TaskKind::EscalationPost => deps
-            .chat
-            .post(field(p, "channel")?, field(p, "text")?, &p["blocks"])
-            .await
-            .map(|_| None),
-        TaskKind::CardUpdate => deps
-            .chat
-            .update(
-                field(p, "channel")?,
-                field(p, "ts")?,
-                field(p, "text")?,
-                &p["blocks"],
-            )
-            .await
-            .map(|_| None),
-        TaskKind::Webhook => Err(PortError {
-            service: "webhook",
-            message: "outbound webhooks are sent by the decision worker".to_owned(),
-        }),
-    }
-}
-
-fn summarise<A, L, C, M>(deps: &ReviewDeps<'_, A, L, C, M>, r: &ReviewReport) {
+fn summarise<A, L, C, M, W>(deps: &ReviewDeps<'_, A, L, C, M, W>, r: &ReviewReport) {
     tracing::info!(
         window_start = ?r.window_start,
         window_end = ?r.window_end,

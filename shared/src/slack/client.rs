@@ -1,5 +1,6 @@
 //! Slack Web API client: posts and updates messages (review cards), reads user-group members
-//! (who may decide), and answers a click through its `response_url`.
+//! (who may decide) and a user's identity (so nobody reviews their own grant), and answers a
+//! click through its `response_url`.
 //!
 //! Slack answers API errors with HTTP 200 and `{"ok": false, "error": "<code>"}`; those codes
 //! are mapped to [`SlackError`] so callers can tell a channel that will never work
@@ -55,7 +56,7 @@ pub struct SlackConfig {
     /// [`DEFAULT_API_BASE`] outside tests; methods are appended as `{api_base}/{method}`.
     pub api_base: String,
     pub retry: RetryPolicy,
-    /// How long a user group's member list is trusted.
+    /// How long a user group's member list, or a user's identity, is trusted.
     pub group_cache_ttl: Duration,
 }
 
@@ -74,6 +75,16 @@ impl Default for SlackConfig {
 pub struct PostedMessage {
     pub channel: String,
     pub ts: String,
+}
+
+/// Who a Slack user is (`users.info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackUser {
+    pub id: String,
+    /// The user's `name` (their handle), not the display or real name.
+    pub name: String,
+    /// The profile email; `None` without the `users:read.email` scope, or for bots.
+    pub email: Option<String>,
 }
 
 /// Why a Slack call failed. No variant carries the bot token or a `response_url`.
@@ -117,6 +128,8 @@ pub struct SlackClient {
     config: SlackConfig,
     /// Member ids by user-group id, with when they were fetched.
     groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// Identities by user id, with when they were fetched.
+    users: Mutex<HashMap<String, (Instant, SlackUser)>>,
 }
 
 /// A request body, encoded once and re-sent as is on every attempt.
@@ -157,6 +170,7 @@ impl SlackClient {
             secrets,
             config,
             groups: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
         }
     }
 
@@ -235,6 +249,31 @@ impl SlackClient {
         self.cached_groups()
             .insert(usergroup.to_owned(), (Instant::now(), members.clone()));
         Ok(members)
+    }
+
+    /// The user's profile email (scope `users:read.email`) and name (`users.info`), cached per
+    /// user for `group_cache_ttl` like user groups. An unknown user is
+    /// [`SlackError::Api`] with `user_not_found`.
+    #[tracing::instrument(skip_all, fields(user = user_id))]
+    pub async fn user_identity(&self, user_id: &str) -> Result<SlackUser, SlackError> {
+        const METHOD: &str = "users.info";
+        if let Some((at, user)) = lock(&self.users).get(user_id)
+            && at.elapsed() < self.config.group_cache_ttl
+        {
+            return Ok(user.clone());
+        }
+        let reply = self
+            .call(METHOD, None, Body::form(&[("user", user_id)]))
+            .await?;
+        let user = reply
+            .get("user")
+            .and_then(slack_user)
+            .ok_or_else(|| SlackError::Api {
+                method: METHOD,
+                code: "reply_without_user".to_owned(),
+            })?;
+        lock(&self.users).insert(user_id.to_owned(), (Instant::now(), user.clone()));
+        Ok(user)
     }
 
     /// POST `body` (e.g. `{"response_type":"ephemeral","replace_original":false,"text":…}`) to
@@ -422,6 +461,17 @@ fn interpret(method: &'static str, response: &HttpResponse) -> Result<Value, Fai
     }
 }
 
+/// A `users.info` `user` object; an empty email counts as none.
+fn slack_user(user: &Value) -> Option<SlackUser> {
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+    let email = text(user.pointer("/profile/email")).filter(|e| !e.is_empty());
+    Some(SlackUser {
+        id: text(user.get("id"))?,
+        name: text(user.get("name")).unwrap_or_default(),
+        email,
+    })
+}
+
 /// `Some(wait)` when the response says "rate limited" (HTTP 429, or a `ratelimited` code),
 /// with Slack's `Retry-After` if given.
 fn rate_limit_of(response: &HttpResponse) -> Option<Option<Duration>> {
@@ -549,6 +599,23 @@ mod tests {
         ));
         let page = response(403, &[], "<html>Forbidden</html>");
         assert_eq!(error_code_of(&page), "http_403");
+    }
+
+    #[test]
+    fn a_users_info_user_gives_its_id_name_and_email_and_an_empty_email_is_none() {
+        let user = json!({ "id": "U1", "name": "dana", "real_name": "Dana Scully",
+                           "profile": { "email": "dana@acme.test", "real_name": "Dana Scully" } });
+        assert_eq!(
+            slack_user(&user),
+            Some(SlackUser {
+                id: "U1".into(),
+                name: "dana".into(),
+                email: Some("dana@acme.test".into()),
+            })
+        );
+        let no_email = json!({ "id": "U2", "name": "bot", "profile": { "email": "" } });
+        assert_eq!(slack_user(&no_email).unwrap().email, None);
+        assert_eq!(slack_user(&json!({ "name": "no-id" })), None);
     }
 
     #[test]

@@ -1,0 +1,197 @@
+//! The Slack interactivity endpoint's logic (one URL for every button of the project): verify
+//! the signature on the raw bytes before parsing anything, route the click, answer within
+//! Slack's 3 seconds, and hand slow follow-up work to the event bus.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::decision::{Click, ClickOutcome, Directory, ReviewAction, ReviewerPolicy, handle_click};
+use super::ports::PortError;
+use super::store::ReviewStore;
+use crate::connectors::eventbridge::{BusEvent, EventPublisher};
+use crate::secrets::SecretStore;
+use crate::slack::interaction::{self, BlockAction};
+use crate::slack::signature;
+
+/// The bus event that wakes the review worker.
+pub const REVIEW_SOURCE: &str = "secops.review";
+pub const REVIEW_DECIDED: &str = "ReviewDecided";
+
+/// Sends the clicker a message only they see.
+pub trait ClickReplies: Send + Sync {
+    fn ephemeral(
+        &self,
+        response_url: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// An HTTP answer for API Gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    fn ok() -> Self {
+        Reply {
+            status: 200,
+            body: String::new(),
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Self {
+        Reply {
+            status,
+            body: message.to_owned(),
+        }
+    }
+}
+
+/// What the endpoint needs.
+pub struct InteractionDeps<'a, D, R, P> {
+    pub secrets: &'a SecretStore,
+    pub store: &'a ReviewStore,
+    pub directory: &'a D,
+    pub replies: &'a R,
+    pub bus: &'a P,
+    pub policy: &'a ReviewerPolicy,
+    pub review_channel: &'a str,
+}
+
+/// Handle one request: `timestamp` and `signature` are Slack's `X-Slack-Request-Timestamp` and
+/// `X-Slack-Signature` headers; `raw_body` the exact bytes Slack sent (base64 already decoded).
+#[tracing::instrument(skip_all)]
+pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher>(
+    deps: &InteractionDeps<'_, D, R, P>,
+    timestamp: Option<&str>,
+    signature_header: Option<&str>,
+    raw_body: &[u8],
+    now: DateTime<Utc>,
+) -> Reply {
+    let credentials = match deps.secrets.current().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the signing secrets");
+            return Reply::error(500, "internal error");
+        }
+    };
+    let secrets: Vec<_> = [
+        credentials.slack_signing_secret.as_ref(),
+        credentials.slack_signing_secret_previous.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Err(e) = signature::verify(
+        &secrets,
+        timestamp,
+        signature_header,
+        raw_body,
+        now.timestamp(),
+    ) {
+        tracing::warn!(error = ?e, "refused an unverified Slack request");
+        return Reply::error(401, "invalid request signature");
+    }
+    let action = match interaction::parse_block_actions(raw_body) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "signed request is not a block action");
+            return Reply::error(400, "expected a block_actions payload");
+        }
+    };
+    match ReviewAction::from_action_id(&action.action.action_id) {
+        Some(review_action) => review_click(deps, &action, review_action, now).await,
+        None => {
+            tracing::info!(action_id = %action.action.action_id, "no handler for this action; ignored");
+            Reply::ok()
+        }
+    }
+}
+
+async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher>(
+    deps: &InteractionDeps<'_, D, R, P>,
+    action: &BlockAction,
+    review_action: ReviewAction,
+    now: DateTime<Utc>,
+) -> Reply {
+    let Some(review_id) = action
+        .action
+        .value
+        .as_deref()
+        .and_then(|v| Uuid::parse_str(v).ok())
+    else {
+        return Reply::error(400, "the button carries no review id");
+    };
+    let click = Click {
+        review_id,
+        action: review_action,
+        user_id: action.user_id.clone(),
+        channel_id: action.channel_id.clone(),
+        message_ts: action.message_ts.clone(),
+    };
+    let outcome = handle_click(
+        deps.store,
+        deps.directory,
+        deps.policy,
+        deps.review_channel,
+        &click,
+        now,
+    )
+    .await;
+    let tell = match outcome {
+        Ok(ClickOutcome::Decided(decision)) => {
+            let event = BusEvent {
+                source: REVIEW_SOURCE.to_owned(),
+                detail_type: REVIEW_DECIDED.to_owned(),
+                detail: json!({"review_id": review_id, "decision": decision.as_str()}),
+            };
+            // The decision and its follow-up tasks are already recorded: if the bus is down,
+            // the next scheduled run performs them.
+            if let Err(e) = deps.bus.publish(&[event]).await {
+                tracing::warn!(error = %e, "could not wake the review worker; the scheduled run will deliver");
+            }
+            None
+        }
+        Ok(ClickOutcome::Refused(why)) => Some(why),
+        Ok(ClickOutcome::AlreadyDecided(what)) => Some(what),
+        Ok(ClickOutcome::UnknownReview) => Some("This review is not known here.".to_owned()),
+        Err(e) => {
+            tracing::error!(error = %e, "recording the decision failed");
+            return Reply::error(500, "internal error");
+        }
+    };
+    if let (Some(text), Some(url)) = (tell, action.response_url.as_deref())
+        && let Err(e) = deps.replies.ephemeral(url, &text).await
+    {
+        tracing::warn!(error = %e, "could not tell the clicker");
+    }
+    Reply::ok()
+}
+
+/// Used by tests and tooling: the body Slack would send for a click.
+pub fn click_body(
+    user_id: &str,
+    action_id: &str,
+    value: &str,
+    channel: &str,
+    ts: &str,
+    response_url: &str,
+) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id, "team_id": "T1"},
+        "team": {"id": "T1", "domain": "acme"},
+        "channel": {"id": channel, "name": "reviews"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+        "message": {"ts": ts, "text": "card"},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "privileged_review", "value": value, "action_ts": "1"}],
+        "response_url": response_url,
+        "trigger_id": "t1",
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form-encodable")
+}

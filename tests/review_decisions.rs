@@ -1,0 +1,305 @@
+//! A reviewer's click, end to end: signed request → decision (first wins) → worker → review
+//! event in Axiom, card updated, webhook, escalation. Real Postgres; fake Slack and Axiom.
+
+use chrono::Utc;
+use secops_shared::connectors::webhook;
+use secops_shared::review::card::{APPROVE, ESCALATE, REVOKE};
+use secops_shared::slack::signature::sign;
+use secops_tests::review::{
+    DecisionWorld, ESCALATION_CHANNEL, REVIEW_CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET,
+};
+
+#[tokio::test]
+async fn an_allowed_reviewer_approves_and_the_decision_reaches_axiom_and_the_card() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    let status = world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    assert_eq!(status, 200);
+    let woken = world.bus.take();
+    assert_eq!(woken.len(), 1);
+    assert_eq!(woken[0].detail["review_id"], review.to_string());
+
+    let drained = world.run_worker().await;
+    assert!(drained.failed.is_empty(), "{:?}", drained.failed);
+
+    let decisions: Vec<_> = world
+        .review
+        .review_events()
+        .into_iter()
+        .filter(|e| e["decision"] == "approved")
+        .collect();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0]["reviewer"], "U0ANNA");
+    assert_eq!(decisions[0]["review_id"], review.to_string());
+    // Break-glass, and a first grant from a grantor with no history: two signals, so high.
+    assert_eq!(decisions[0]["level"], "high");
+    let card = world.review.cards().pop().unwrap();
+    let (_, shown) = card.shown();
+    let shown = shown.to_string();
+    assert!(shown.contains("Approved* by <@U0ANNA>"), "{shown}");
+    assert!(
+        !shown.contains("review_approve"),
+        "buttons are removed: {shown}"
+    );
+    assert!(
+        world.webhook_deliveries().await.is_empty(),
+        "approvals are not sent to the webhook"
+    );
+}
+
+#[tokio::test]
+async fn a_request_with_a_bad_signature_is_refused_and_changes_nothing() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    let body = secops_shared::review::interactions::click_body(
+        "U0ANNA",
+        APPROVE,
+        &review.to_string(),
+        REVIEW_CHANNEL,
+        &ts,
+        "http://x",
+    );
+    let now = Utc::now();
+
+    let wrong_secret = sign("not-the-secret", now.timestamp(), body.as_bytes());
+    let stale = sign(SIGNING_SECRET, now.timestamp() - 301, body.as_bytes());
+    let good = sign(SIGNING_SECRET, now.timestamp(), body.as_bytes());
+    let tampered = body.replace("review_approve", "review_revoke");
+
+    assert_eq!(
+        world
+            .send(
+                &now.timestamp().to_string(),
+                &wrong_secret,
+                body.as_bytes(),
+                now
+            )
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        world
+            .send(
+                &(now.timestamp() - 301).to_string(),
+                &stale,
+                body.as_bytes(),
+                now
+            )
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        world
+            .send(
+                &now.timestamp().to_string(),
+                &good,
+                tampered.as_bytes(),
+                now
+            )
+            .await
+            .status,
+        401
+    );
+    world.run_worker().await;
+    assert!(world.bus.take().is_empty());
+    assert!(
+        world
+            .review
+            .review_events()
+            .iter()
+            .all(|e| e["decision"] != "approved" && e["decision"] != "revoked")
+    );
+}
+
+#[tokio::test]
+async fn someone_outside_the_reviewer_group_is_told_no_and_nothing_changes() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    assert_eq!(
+        world
+            .click("U0EVE", APPROVE, review, REVIEW_CHANNEL, &ts)
+            .await,
+        200
+    );
+
+    assert_eq!(
+        world.told("U0EVE"),
+        ["You are not an allowed reviewer for privileged grants."]
+    );
+    assert!(world.bus.take().is_empty());
+    // Still decidable by a real reviewer.
+    world
+        .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    assert_eq!(world.bus.take().len(), 1);
+}
+
+#[tokio::test]
+async fn the_grantee_cannot_review_their_own_grant() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("anna@example.com").await;
+
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    assert_eq!(
+        world.told("U0ANNA"),
+        ["You cannot review a grant made to you."]
+    );
+    assert!(world.bus.take().is_empty());
+}
+
+#[tokio::test]
+async fn the_first_decision_wins_and_a_second_click_is_told_who_decided() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world
+        .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world.run_worker().await;
+
+    assert_eq!(
+        world.told("U0BOB"),
+        ["Already decided by <@U0ANNA>: approved."]
+    );
+    let decided: Vec<_> = world
+        .review
+        .review_events()
+        .into_iter()
+        .filter(|e| e["decision"] == "approved" || e["decision"] == "revoked")
+        .collect();
+    assert_eq!(decided.len(), 1, "one decision, one review event");
+    assert_eq!(
+        world.review.cards().pop().unwrap().updates.len(),
+        1,
+        "the card is updated once"
+    );
+}
+
+#[tokio::test]
+async fn a_revoke_is_sent_to_the_webhook_signed_and_exactly_once() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    world
+        .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world.run_worker().await;
+    world.run_worker().await;
+
+    let deliveries = world.webhook_deliveries().await;
+    assert_eq!(deliveries.len(), 1);
+    let d = &deliveries[0];
+    let header = |name: &str| d.headers.get(name).unwrap().to_str().unwrap().to_owned();
+    let now = Utc::now().timestamp();
+    assert!(webhook::verify(
+        WEBHOOK_SECRET,
+        &header(webhook::TIMESTAMP_HEADER),
+        &header(webhook::SIGNATURE_HEADER),
+        &d.body,
+        now
+    ));
+    let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
+    assert_eq!(
+        (body["decision"].as_str(), body["reviewer"].as_str()),
+        (Some("revoked"), Some("U0BOB"))
+    );
+}
+
+#[tokio::test]
+async fn an_escalated_review_goes_to_the_escalation_group_who_can_still_decide_it() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    world
+        .click("U0ANNA", ESCALATE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world.run_worker().await;
+
+    let escalation = world
+        .review
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.channel == ESCALATION_CHANNEL)
+        .expect("the review is re-posted for the escalation group");
+    assert!(
+        escalation.text.contains("<!subteam^S0ESCALATION>"),
+        "{}",
+        escalation.text
+    );
+    let buttons = escalation.blocks.to_string();
+    assert!(buttons.contains("review_approve") && !buttons.contains("review_escalate"));
+
+    // A regular reviewer can no longer decide; the escalation group can.
+    world
+        .click("U0BOB", APPROVE, review, ESCALATION_CHANNEL, &escalation.ts)
+        .await;
+    assert_eq!(
+        world.told("U0BOB"),
+        ["This review was escalated: only the escalation group can decide it."]
+    );
+    world
+        .click("U0CISO", REVOKE, review, ESCALATION_CHANNEL, &escalation.ts)
+        .await;
+    world.run_worker().await;
+
+    let decisions: Vec<String> = world
+        .review
+        .review_events()
+        .iter()
+        .filter_map(|e| e["decision"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(decisions, ["escalated", "revoked"]);
+    assert_eq!(
+        world.webhook_deliveries().await.len(),
+        2,
+        "escalate and revoke both reach the webhook"
+    );
+}
+
+#[tokio::test]
+async fn axiom_down_during_a_decision_delays_the_review_event_but_never_loses_or_doubles_it() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    world.review.axiom.down();
+
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    let first = world.run_worker().await;
+    assert_eq!(first.failed.len(), 1, "{:?}", first.failed);
+    assert!(
+        world
+            .review
+            .review_events()
+            .iter()
+            .all(|e| e["decision"] != "approved")
+    );
+
+    world.review.axiom.up();
+    world.run_worker().await;
+    world.run_worker().await;
+
+    let approved = world
+        .review
+        .review_events()
+        .into_iter()
+        .filter(|e| e["decision"] == "approved")
+        .count();
+    assert_eq!(approved, 1);
+}
