@@ -9,3 +9,4 @@ pub mod fake_openai;
 pub mod fake_slack;
 pub mod grants;
 pub mod review;
+pub mod startup;

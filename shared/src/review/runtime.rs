@@ -7,12 +7,14 @@ use tokio::sync::Mutex;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
-use super::ports::NoWebhook;
+use super::interactions::{InteractionDeps, Reply, handle_request};
 use super::store::ReviewStore;
-use super::workflow::{ReviewDeps, ReviewError, ReviewReport, run_review};
+use super::workflow::{DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review};
 use crate::config::Env;
 use crate::connectors::axiom::{AxiomClient, AxiomConfig};
+use crate::connectors::eventbridge::{EventBridgePublisher, EventBusConfig};
 use crate::connectors::openai::{self, OpenAiClient};
+use crate::connectors::webhook::{WebhookConfig, WebhookSender};
 use crate::http;
 use crate::runtime::{Foundation, StartupError};
 use crate::slack::client::{SlackClient, SlackConfig};
@@ -26,6 +28,7 @@ pub struct ReviewRuntime {
     log: AxiomReviewLog,
     chat: SlackClient,
     openai: Option<OpenAiClient>,
+    webhook: Option<WebhookSender>,
     metrics: MetricsSink,
 }
 
@@ -36,26 +39,7 @@ impl ReviewRuntime {
         foundation.require("axiom_token", |c| &c.axiom_token)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let store = Mutex::new(ReviewStore::new(foundation.database().await?));
-        let axiom = |()| {
-            AxiomClient::new(
-                foundation.http.clone(),
-                foundation.secrets.clone(),
-                AxiomConfig {
-                    org_id: config.axiom_org_id.clone(),
-                    retry: foundation.common.retry,
-                    ..AxiomConfig::new(config.axiom_url.clone())
-                },
-            )
-        };
-        let chat = SlackClient::new(
-            foundation.http.clone(),
-            foundation.secrets.clone(),
-            SlackConfig {
-                api_base: config.slack_api_base.clone(),
-                retry: foundation.common.retry,
-                ..SlackConfig::default()
-            },
-        );
+        let chat = slack_client(&foundation, &config);
         let openai = openai::configured(
             &config.llm,
             foundation.http.clone(),
@@ -63,10 +47,12 @@ impl ReviewRuntime {
             &foundation.credentials,
             foundation.common.retry,
         );
+        let webhook = webhook_sender(&foundation, &config)?;
         Ok(Self {
-            source: axiom(()),
+            webhook,
+            source: axiom_client(&foundation, &config),
             log: AxiomReviewLog {
-                client: axiom(()),
+                client: axiom_client(&foundation, &config),
                 dataset: config.events_dataset.clone(),
             },
             foundation,
@@ -92,7 +78,7 @@ impl ReviewRuntime {
             chat: &self.chat,
             llm: self.openai.as_ref(),
             // The scheduled run only sends webhooks when the decision worker is behind.
-            webhook: None::<&NoWebhook>,
+            webhook: self.webhook.as_ref(),
             settings: &self.config.workflow,
             deadline_margin: common.deadline_margin,
             metrics: self.metrics,
@@ -108,4 +94,167 @@ pub enum RunError {
     Review(#[from] ReviewError),
     #[error(transparent)]
     Startup(#[from] StartupError),
+}
+
+/// The Slack interactivity endpoint's cold start: no Axiom or model, just what a click needs.
+pub struct InteractionsRuntime {
+    foundation: Foundation,
+    pub config: ReviewConfig,
+    store: Mutex<ReviewStore>,
+    slack: SlackClient,
+    bus: EventBridgePublisher,
+}
+
+/// Slack wants an answer within 3 seconds; in-request calls stop in time to give one.
+pub const ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+impl InteractionsRuntime {
+    pub async fn start() -> Result<Self, StartupError> {
+        let config = ReviewConfig::from_env(&Env::process())?;
+        let foundation = Foundation::start().await?;
+        foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
+        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
+        let store = Mutex::new(ReviewStore::new(foundation.database().await?));
+        let slack = slack_client(&foundation, &config);
+        let bus = EventBridgePublisher::from_env(EventBusConfig {
+            bus_name: config.event_bus.clone(),
+            retry: foundation.common.retry,
+        })
+        .await;
+        Ok(Self {
+            foundation,
+            config,
+            store,
+            slack,
+            bus,
+        })
+    }
+
+    /// One request: Slack's signature headers and the exact body bytes.
+    pub async fn handle(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        raw_body: &[u8],
+    ) -> Result<Reply, StartupError> {
+        let mut store = self.store.lock().await;
+        if store.is_closed().await {
+            *store = ReviewStore::new(self.foundation.database().await?);
+        }
+        let deps = InteractionDeps {
+            secrets: &self.foundation.secrets,
+            store: &store,
+            directory: &self.slack,
+            replies: &self.slack,
+            bus: &self.bus,
+            policy: &self.config.policy,
+            review_channel: &self.config.workflow.review_channel,
+        };
+        let deadline = Some(Instant::now() + ACK_BUDGET);
+        Ok(http::with_deadline(
+            deadline,
+            handle_request(&deps, timestamp, signature, raw_body, Utc::now()),
+        )
+        .await)
+    }
+}
+
+/// The review worker's cold start: performs the follow-up side effects of decisions.
+pub struct WorkerRuntime {
+    foundation: Foundation,
+    store: Mutex<ReviewStore>,
+    log: AxiomReviewLog,
+    slack: SlackClient,
+    webhook: Option<WebhookSender>,
+    max_tasks: i64,
+}
+
+impl WorkerRuntime {
+    pub async fn start() -> Result<Self, StartupError> {
+        let config = ReviewConfig::from_env(&Env::process())?;
+        let foundation = Foundation::start().await?;
+        foundation.require("axiom_token", |c| &c.axiom_token)?;
+        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
+        let webhook = webhook_sender(&foundation, &config)?;
+        Ok(Self {
+            store: Mutex::new(ReviewStore::new(foundation.database().await?)),
+            log: AxiomReviewLog {
+                client: axiom_client(&foundation, &config),
+                dataset: config.events_dataset.clone(),
+            },
+            slack: slack_client(&foundation, &config),
+            webhook,
+            max_tasks: config.workflow.max_tasks_per_run,
+            foundation,
+        })
+    }
+
+    /// Drain every pending follow-up (not only the one that woke us: nothing waits for the
+    /// next scheduled run that this invocation can do now).
+    pub async fn drain(&self, deadline: Option<Instant>) -> Result<DrainReport, RunError> {
+        let mut store = self.store.lock().await;
+        if store.is_closed().await {
+            *store = ReviewStore::new(self.foundation.database().await?);
+        }
+        let outbox = Outbox {
+            store: &store,
+            log: &self.log,
+            chat: &self.slack,
+            webhook: self.webhook.as_ref(),
+            max_tasks: self.max_tasks,
+            deadline_margin: self.foundation.common.deadline_margin,
+        };
+        let report = http::with_deadline(deadline, outbox.drain())
+            .await
+            .map_err(|e| RunError::Review(e.into()))?;
+        tracing::info!(
+            done = report.done,
+            failed = report.failed.len(),
+            "review worker summary"
+        );
+        Ok(report)
+    }
+}
+
+/// The signed webhook, when a URL is configured (its secret is then required).
+fn webhook_sender(
+    foundation: &Foundation,
+    config: &ReviewConfig,
+) -> Result<Option<WebhookSender>, StartupError> {
+    let Some(url) = &config.webhook_url else {
+        return Ok(None);
+    };
+    foundation.require("review_webhook_secret", |c| &c.review_webhook_secret)?;
+    Ok(Some(WebhookSender::new(
+        foundation.http.clone(),
+        foundation.secrets.clone(),
+        WebhookConfig {
+            url: url.clone(),
+            retry: foundation.common.retry,
+        },
+    )))
+}
+
+fn slack_client(foundation: &Foundation, config: &ReviewConfig) -> SlackClient {
+    SlackClient::new(
+        foundation.http.clone(),
+        foundation.secrets.clone(),
+        SlackConfig {
+            api_base: config.slack_api_base.clone(),
+            retry: foundation.common.retry,
+            ..SlackConfig::default()
+        },
+    )
+}
+
+fn axiom_client(foundation: &Foundation, config: &ReviewConfig) -> AxiomClient {
+    AxiomClient::new(
+        foundation.http.clone(),
+        foundation.secrets.clone(),
+        AxiomConfig {
+            org_id: config.axiom_org_id.clone(),
+            retry: foundation.common.retry,
+            ..AxiomConfig::new(config.axiom_url.clone())
+        },
+    )
 }

@@ -1,0 +1,48 @@
+//! Lambda function: the project's one Slack interactivity URL (API Gateway HTTP API). Verifies
+//! the signature on the raw body before anything else, records the decision, answers within
+//! Slack's 3 seconds and leaves the slow follow-up to the review worker.
+
+use lambda_http::{Body, Error, Request, Response, run, service_fn, tracing};
+use secops_shared::review::runtime::InteractionsRuntime;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let runtime = match InteractionsRuntime::start().await {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "slack-interactions cannot start");
+            return Err(e.into());
+        }
+    };
+    let runtime = &runtime;
+    run(service_fn(move |request: Request| async move {
+        handle(runtime, request).await
+    }))
+    .await
+}
+
+async fn handle(runtime: &InteractionsRuntime, request: Request) -> Result<Response<Body>, Error> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    // lambda_http has already decoded an API Gateway base64 body: these are the bytes Slack signed.
+    let reply = match runtime
+        .handle(
+            header("x-slack-request-timestamp"),
+            header("x-slack-signature"),
+            request.body().as_ref(),
+        )
+        .await
+    {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(error = %e, "could not reach the database");
+            return Ok(Response::builder()
+                .status(500)
+                .body(Body::from("internal error"))?);
+        }
+    };
+    Ok(Response::builder()
+        .status(reply.status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::from(reply.body))?)
+}
