@@ -303,3 +303,23 @@ async fn axiom_down_during_a_decision_delays_the_review_event_but_never_loses_or
         .count();
     assert_eq!(approved, 1);
 }
+
+#[tokio::test]
+async fn without_escalation_groups_the_reviewers_decide_escalated_reviews() {
+    let mut world = DecisionWorld::new().await;
+    world.policy.escalation_groups.clear();
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    world.click("U0ANNA", ESCALATE, review, REVIEW_CHANNEL, &ts).await;
+    world.click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts).await;
+    world.run_worker().await;
+
+    assert!(world.told("U0BOB").is_empty());
+    let decisions: Vec<String> = world
+        .review
+        .review_events()
+        .iter()
+        .filter_map(|e| e["decision"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(decisions, ["escalated", "approved"]);
+}

@@ -36,7 +36,8 @@ pub struct ReviewerPolicy {
     pub reviewer_groups: Vec<String>,
     /// Slack user ids who may decide open reviews, groups aside.
     pub reviewer_allowlist: Vec<String>,
-    /// Slack user group ids whose members may decide escalated reviews.
+    /// Slack user group ids whose members may decide escalated reviews (when empty, the
+    /// reviewers decide them too).
     pub escalation_groups: Vec<String>,
     /// Where escalated reviews are re-posted (the review channel when unset).
     pub escalation_channel: Option<String>,
@@ -121,7 +122,9 @@ async fn authorise<D: Directory>(
 ) -> Result<(), String> {
     let unverifiable =
         |e: PortError| format!("Your permission could not be checked ({e}); please try again.");
-    let escalated = review.status == ReviewStatus::Escalated;
+    // Without escalation groups configured, escalated reviews stay with the reviewers.
+    let escalated =
+        review.status == ReviewStatus::Escalated && !policy.escalation_groups.is_empty();
     let groups = if escalated {
         &policy.escalation_groups
     } else {
