@@ -48,6 +48,8 @@ CREATE TABLE privileged_review_outbox (
     status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done')),
     attempts    integer NOT NULL DEFAULT 0,
     last_error  text,
+    -- a drain that took the task owns it until then; a crashed drain's tasks come back after it
+    claimed_until timestamptz,
     created_at  timestamptz NOT NULL,
     done_at     timestamptz
 );

@@ -342,8 +342,13 @@ impl DecisionWorld {
 
     /// The worker, woken by the bus: performs every pending follow-up.
     pub async fn run_worker(&self) -> DrainReport {
+        self.run_worker_with(&self.review.store).await
+    }
+
+    /// The worker on its own database connection (as a second Lambda instance would be).
+    pub async fn run_worker_with(&self, store: &ReviewStore) -> DrainReport {
         Outbox {
-            store: &self.review.store,
+            store,
             log: &self.review.log,
             chat: &self.review.chat,
             webhook: Some(&self.webhook),

@@ -294,15 +294,33 @@ impl ReviewStore {
         Ok(recorded.len())
     }
 
-    pub async fn pending_tasks(&self, limit: i64) -> Result<Vec<Task>, ReviewStoreError> {
+    /// Take up to `limit` pending tasks for `lease`: a worker and a scheduled run draining at
+    /// the same moment never get the same task, and a drain that dies gives its tasks back
+    /// when the lease runs out.
+    pub async fn claim_tasks(
+        &self,
+        limit: i64,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Task>, ReviewStoreError> {
+        let lease_secs = lease.as_secs_f64();
         let client = self.client.lock().await;
         let rows = client
             .query(
-                "SELECT task_id, review_id, kind, payload, attempts FROM privileged_review_outbox
-                  WHERE status = 'pending' ORDER BY attempts, task_id LIMIT $1",
-                &[&limit],
+                "UPDATE privileged_review_outbox o
+                    SET claimed_until = now() + make_interval(secs => $2)
+                  WHERE o.task_id IN (
+                        SELECT task_id FROM privileged_review_outbox
+                         WHERE status = 'pending'
+                           AND (claimed_until IS NULL OR claimed_until < now())
+                         ORDER BY attempts, task_id
+                         LIMIT $1
+                           FOR UPDATE SKIP LOCKED)
+              RETURNING o.task_id, o.review_id, o.kind, o.payload, o.attempts",
+                &[&limit, &lease_secs],
             )
             .await?;
+        let mut rows = rows;
+        rows.sort_by_key(|r| (r.get::<_, i32>(4), r.get::<_, i64>(0)));
         rows.iter()
             .map(|r| {
                 let kind: &str = r.get(2);
@@ -316,6 +334,19 @@ impl ReviewStore {
                 })
             })
             .collect()
+    }
+
+    /// Give back tasks taken but not attempted.
+    pub async fn release_tasks(&self, task_ids: &[i64]) -> Result<(), ReviewStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "UPDATE privileged_review_outbox SET claimed_until = NULL WHERE task_id = ANY($1)",
+                &[&task_ids],
+            )
+            .await?;
+        Ok(())
     }
 
     pub async fn pending_count(&self) -> Result<u64, ReviewStoreError> {
@@ -340,7 +371,8 @@ impl ReviewStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         tx.execute(
-            "UPDATE privileged_review_outbox SET status = 'done', done_at = $2, last_error = NULL
+            "UPDATE privileged_review_outbox
+                SET status = 'done', done_at = $2, last_error = NULL, claimed_until = NULL
               WHERE task_id = $1",
             &[&task.task_id, &now],
         )
@@ -361,7 +393,8 @@ impl ReviewStore {
             .lock()
             .await
             .execute(
-                "UPDATE privileged_review_outbox SET attempts = attempts + 1, last_error = $2
+                "UPDATE privileged_review_outbox
+                    SET attempts = attempts + 1, last_error = $2, claimed_until = NULL
                   WHERE task_id = $1",
                 &[&task.task_id, &error],
             )

@@ -336,6 +336,10 @@ async fn ask_model<M: StructuredLlm>(
     Ok((verdict, llm.model().to_owned()))
 }
 
+/// How long a drain owns the tasks it took: longer than any function runs (the review run's
+/// timeout is 5 minutes), so only a drain that died loses its tasks, for this long.
+const TASK_LEASE: Duration = Duration::from_secs(6 * 60);
+
 /// The outbox drain: performs pending side effects; failures stay pending for the next run
 /// (or the decision worker). Used by the scheduled run and by the worker alike.
 pub struct Outbox<'a, L, C, W> {
@@ -357,10 +361,15 @@ pub struct DrainReport {
 impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
     pub async fn drain(&self) -> Result<DrainReport, ReviewStoreError> {
         let mut report = DrainReport::default();
-        for task in self.store.pending_tasks(self.max_tasks).await? {
+        let tasks = self.store.claim_tasks(self.max_tasks, TASK_LEASE).await?;
+        for (i, task) in tasks.iter().enumerate() {
             if http::time_left().is_some_and(|left| left <= self.deadline_margin) {
+                // Give the rest back now rather than when the lease runs out.
+                let rest: Vec<i64> = tasks[i..].iter().map(|t| t.task_id).collect();
+                self.store.release_tasks(&rest).await?;
                 break;
             }
+            let task = task.clone();
             match self.perform(&task).await {
                 Ok(posted) => {
                     let posted = posted.as_ref().map(|p| (p.channel.as_str(), p.ts.as_str()));
