@@ -310,8 +310,12 @@ async fn without_escalation_groups_the_reviewers_decide_escalated_reviews() {
     world.policy.escalation_groups.clear();
     let (review, ts) = world.card_awaiting_review("carol@example.com").await;
 
-    world.click("U0ANNA", ESCALATE, review, REVIEW_CHANNEL, &ts).await;
-    world.click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts).await;
+    world
+        .click("U0ANNA", ESCALATE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world
+        .click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
     world.run_worker().await;
 
     assert!(world.told("U0BOB").is_empty());
@@ -328,12 +332,26 @@ async fn without_escalation_groups_the_reviewers_decide_escalated_reviews() {
 async fn two_drains_at_once_perform_each_follow_up_once() {
     let world = DecisionWorld::new().await;
     let (review, ts) = world.card_awaiting_review("carol@example.com").await;
-    world.click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts).await;
+    world
+        .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
+        .await;
     let other = secops_shared::review::store::ReviewStore::new(world.review.db.client().await);
 
     let (a, b) = tokio::join!(world.run_worker(), world.run_worker_with(&other));
 
-    assert_eq!(a.done + b.done, 3, "review event, card update, webhook: {a:?} {b:?}");
+    assert_eq!(
+        a.done + b.done,
+        3,
+        "review event, card update, webhook: {a:?} {b:?}"
+    );
     assert_eq!(world.webhook_deliveries().await.len(), 1);
-    assert_eq!(world.review.review_events().iter().filter(|e| e["decision"] == "revoked").count(), 1);
+    assert_eq!(
+        world
+            .review
+            .review_events()
+            .iter()
+            .filter(|e| e["decision"] == "revoked")
+            .count(),
+        1
+    );
 }

@@ -1,13 +1,18 @@
 //! Local runner: runs a workflow once on this machine. Dry-run by default (issues are printed
 //! and written as JSON, nothing is sent) with an embedded file store; with `DATABASE_URL` it uses
 //! Postgres, and with `--live` it files for real.
+//!
+//! The privileged-grant review's dry run reads a sample file, prints the cards and review events
+//! instead of sending them, and keeps its state in a scratch database next to `DATABASE_URL`'s
+//! (the review store is Postgres-only), dropped at the end.
 
 mod print;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use secops_shared::config::{CommonSettings, DriftSettings, Env};
 use secops_shared::db;
@@ -20,7 +25,16 @@ use secops_shared::drift::ports::{IssueTracker, StructuredLlm};
 use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::store::DriftStore;
 use secops_shared::drift::workflow::{DriftDeps, RunReport, run_drift};
+use secops_shared::review::config::ReviewConfig;
+use secops_shared::review::dry_run::{
+    FileAuditSource, RecordedCard, RecordingChat, RecordingLog, ScratchDatabase, StandInModel,
+};
+use secops_shared::review::ports::NoWebhook;
+use secops_shared::review::runtime::{InteractionsRuntime, ReviewRuntime};
+use secops_shared::review::store::ReviewStore;
+use secops_shared::review::workflow::{ReviewDeps, ReviewReport, run_review};
 use secops_shared::secrets::{Credentials, SecretStore};
+use secops_shared::slack::interaction;
 use secops_shared::telemetry::MetricsSink;
 use secops_shared::{connectors, http};
 
@@ -43,6 +57,47 @@ enum Command {
     Drift {
         #[command(subcommand)]
         command: DriftCommand,
+    },
+    /// The privileged-grant review.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+}
+
+/// The bundled review sample.
+const REVIEW_SAMPLE: &str = "infra/sample/privileged-review/events.json";
+
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// Run the scheduled review once. By default a dry run: grants come from a sample file,
+    /// cards and review events are printed instead of sent, and the state lives in a scratch
+    /// database (`secops_review_dry_<pid>`) created next to DATABASE_URL's and dropped at the end.
+    Run {
+        /// Run for real: Postgres, Axiom, Slack and (if configured) the model from your settings.
+        #[arg(long, conflicts_with_all = ["sample", "now", "stand_in_model"])]
+        live: bool,
+        /// Audit rows to review: a JSON array in the configured preset's shape, each with an
+        /// RFC 3339 `_time` [default: infra/sample/privileged-review/events.json].
+        #[arg(long)]
+        sample: Option<PathBuf>,
+        /// The run's clock (RFC 3339) [default: the sample's newest row plus five minutes].
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        /// Instead of a configured model, a stand-in that answers "low" to everything, so the
+        /// rules alone decide and routine grants resolve themselves (and get a review event).
+        #[arg(long)]
+        stand_in_model: bool,
+    },
+    /// Replay a Slack button click through the interactivity endpoint's code, exactly as the
+    /// Lambda runs it. This talks to the configured services: it records the decision in the
+    /// DATABASE_URL database, answers the clicker through Slack and publishes to EventBridge.
+    /// Slack's signature must verify with the configured signing secret, and its timestamp must
+    /// be within five minutes of now, as in production.
+    ReplayClick {
+        /// An API Gateway HTTP API (v2) event: `headers` with x-slack-request-timestamp and
+        /// x-slack-signature, `body`, and `isBase64Encoded`.
+        file: PathBuf,
     },
 }
 
@@ -126,6 +181,24 @@ async fn main() -> Result<()> {
                     dry_run(&store, &out).await.map(|_| ())
                 }
             }
+        },
+        Command::Review { command } => match command {
+            ReviewCommand::Run { live: true, .. } => {
+                let runtime = ReviewRuntime::start(MetricsSink::Off).await?;
+                let report = runtime.run_once(None).await?;
+                print::review_report(&report);
+                Ok(())
+            }
+            ReviewCommand::Run {
+                sample,
+                now,
+                stand_in_model,
+                ..
+            } => {
+                let sample = sample.unwrap_or_else(|| REVIEW_SAMPLE.into());
+                review_dry_run(&sample, now, stand_in_model).await
+            }
+            ReviewCommand::ReplayClick { file } => replay_click(&file).await,
         },
     }
 }
@@ -287,4 +360,218 @@ fn tempdir_for_demo() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("secops-demo-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Review settings for a dry run: the environment's, with what a demo lacks filled in (a made-up
+/// channel, and a first run reading the last day so the bundled sample is in the window).
+fn dry_run_env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| match name {
+            "REVIEW_SLACK_CHANNEL" => Some("C0DRYRUN".to_owned()),
+            "REVIEW_INITIAL_LOOKBACK_HOURS" => Some("24".to_owned()),
+            _ => None,
+        })
+}
+
+/// The review once on a sample, in a scratch database that is dropped whatever happens.
+async fn review_dry_run(sample: &Path, now: Option<DateTime<Utc>>, stand_in: bool) -> Result<()> {
+    let credentials = local_credentials().await?;
+    let Some(url) = credentials.database_url.clone() else {
+        bail!(
+            "a review dry run needs a Postgres server (the review store is Postgres-only): set \
+             DATABASE_URL, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres. The dry \
+             run creates a scratch database next to that one and drops it at the end; your own \
+             tables are not touched."
+        );
+    };
+    let source = FileAuditSource::from_file(sample)
+        .context("reading the review sample (run from the repository root, or pass --sample)")?;
+    let now = match (now, source.span()) {
+        (Some(now), _) => now,
+        (None, Some((_, newest))) => newest + chrono::Duration::minutes(5),
+        (None, None) => Utc::now(),
+    };
+    let config = ReviewConfig::from_env(&Env(dry_run_env))?;
+    let common = CommonSettings::from_env(&Env::process())?;
+    let ca = common.database_ca_bundle.as_deref();
+    let name = format!("secops_review_dry_{}", std::process::id());
+    let scratch = ScratchDatabase::create(&url, &name, ca)
+        .await
+        .with_context(|| {
+            format!(
+                "creating the scratch database {name} on DATABASE_URL's server (the dry run \
+                 needs the CREATEDB privilege there)"
+            )
+        })?;
+    // Printing waits until the database is gone: a closed pipe (`| head`) must not leave it.
+    let result = review_in(
+        &scratch,
+        &source,
+        &config,
+        &common,
+        &credentials,
+        now,
+        stand_in,
+    )
+    .await;
+    let dropped = scratch.drop_now().await;
+    let run = result?;
+    dropped.with_context(|| format!("dropping the scratch database {name}; drop it by hand"))?;
+    println!(
+        "Review dry run: {} ({} rows), now {now}, in the scratch database {name}.\n{}",
+        sample.display(),
+        source.len(),
+        run.model
+    );
+    print::review_cards(&run.cards);
+    print::review_events(&run.events);
+    print::review_report(&run.report);
+    println!(
+        "(dry run: nothing was sent; the scratch database {name} was dropped. Cards would go to \
+         channel {} and review events to the Axiom dataset {}.)",
+        config.workflow.review_channel, config.events_dataset
+    );
+    Ok(())
+}
+
+/// What a dry run produced.
+struct DryRun {
+    model: String,
+    cards: Vec<RecordedCard>,
+    events: Vec<serde_json::Value>,
+    report: ReviewReport,
+}
+
+/// What a dry run's review reads from and writes to.
+struct DryRunParts<'a> {
+    store: ReviewStore,
+    source: &'a FileAuditSource,
+    log: RecordingLog,
+    chat: RecordingChat,
+    config: &'a ReviewConfig,
+    common: &'a CommonSettings,
+}
+
+impl DryRunParts<'_> {
+    fn deps<'a, M>(
+        &'a self,
+        llm: Option<&'a M>,
+    ) -> ReviewDeps<'a, FileAuditSource, RecordingLog, RecordingChat, M, NoWebhook> {
+        ReviewDeps {
+            store: &self.store,
+            source: self.source,
+            log: &self.log,
+            chat: &self.chat,
+            llm,
+            webhook: None,
+            settings: &self.config.workflow,
+            deadline_margin: self.common.deadline_margin,
+            metrics: MetricsSink::Off,
+            metrics_namespace: &self.common.metrics_namespace,
+        }
+    }
+}
+
+async fn review_in(
+    scratch: &ScratchDatabase,
+    source: &FileAuditSource,
+    config: &ReviewConfig,
+    common: &CommonSettings,
+    credentials: &Credentials,
+    now: DateTime<Utc>,
+    stand_in: bool,
+) -> Result<DryRun> {
+    let parts = DryRunParts {
+        store: ReviewStore::new(
+            scratch
+                .connect(common.database_ca_bundle.as_deref())
+                .await?,
+        ),
+        source,
+        log: RecordingLog::default(),
+        chat: RecordingChat::default(),
+        config,
+        common,
+    };
+    let openai = if stand_in {
+        None
+    } else {
+        connectors::openai::configured(
+            &config.llm,
+            http::build_client(common.http_timeout),
+            Arc::new(SecretStore::fixed(credentials.clone())),
+            credentials,
+            common.retry,
+        )
+    };
+    let (model, report) = if stand_in {
+        let model = "Model: the dry-run stand-in (answers \"low\"; the rules alone decide).";
+        (
+            model.to_owned(),
+            run_review(&parts.deps(Some(&StandInModel)), now).await?,
+        )
+    } else if let Some(llm) = &openai {
+        let model = format!(
+            "Model: {} (the sample's grants were sent to it).",
+            llm.model()
+        );
+        (model, run_review(&parts.deps(Some(llm)), now).await?)
+    } else {
+        let model = "Model: none configured, so the rules decide and every grant gets a card \
+                     (set OPENAI_MODEL and OPENAI_API_KEY, or pass --stand-in-model).";
+        (
+            model.to_owned(),
+            run_review(&parts.deps::<NoModel>(None), now).await?,
+        )
+    };
+    Ok(DryRun {
+        model,
+        cards: parts.chat.cards(),
+        events: parts.log.events(),
+        report,
+    })
+}
+
+/// One recorded API Gateway event through the interactivity endpoint's code.
+async fn replay_click(file: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let event: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an API Gateway event (JSON)", file.display()))?;
+    // API Gateway HTTP APIs lower-case header names; accept any case all the same.
+    let header = |name: &str| {
+        event["headers"].as_object().and_then(|headers| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str())
+        })
+    };
+    let body = event["body"].as_str().unwrap_or_default();
+    let is_base64 = event["isBase64Encoded"].as_bool().unwrap_or(false);
+    let raw = interaction::raw_body(body.as_bytes(), is_base64)?;
+    let runtime = InteractionsRuntime::start().await?;
+    let reply = runtime
+        .handle(
+            header("x-slack-request-timestamp"),
+            header("x-slack-signature"),
+            &raw,
+        )
+        .await?;
+    println!("status {}", reply.status);
+    if !reply.body.is_empty() {
+        println!("{}", reply.body);
+    }
+    if reply.status == 401 {
+        println!(
+            "(the signature did not verify: it must match the configured signing secret, and \
+             x-slack-request-timestamp must be within five minutes of now)"
+        );
+    }
+    if reply.status >= 400 {
+        bail!("the endpoint answered {}", reply.status);
+    }
+    Ok(())
 }

@@ -1,8 +1,12 @@
-//! Printing run reports and would-be issues for people at a terminal.
+//! Printing run reports, would-be issues and would-be review cards for people at a terminal.
 
+use chrono::{DateTime, Utc};
 use secops_shared::drift::render::NewIssue;
 use secops_shared::drift::store::FiledIssue;
 use secops_shared::drift::workflow::RunReport;
+use secops_shared::review::dry_run::RecordedCard;
+use secops_shared::review::workflow::ReviewReport;
+use serde_json::Value;
 
 const RULE: &str = "────────────────────────────────────────────────────────────────────────";
 
@@ -62,5 +66,132 @@ pub fn report(report: &RunReport, issues: &[(FiledIssue, NewIssue)]) {
     }
     if let Some(why) = &report.stopped_early {
         println!("  stopped early: {why}");
+    }
+}
+
+/// The review cards a dry run would have posted, each as a reader would see it in Slack.
+pub fn review_cards(cards: &[RecordedCard]) {
+    for (i, card) in cards.iter().enumerate() {
+        println!(
+            "{RULE}\nCard {} of {} to channel {} (ts {}){}\n{}\n",
+            i + 1,
+            cards.len(),
+            card.channel,
+            card.ts,
+            if card.updates > 0 {
+                format!(", updated {} time(s)", card.updates)
+            } else {
+                String::new()
+            },
+            card.text
+        );
+        for block in card.blocks.as_array().into_iter().flatten() {
+            for line in block_lines(block) {
+                println!("  {line}");
+            }
+        }
+    }
+}
+
+/// One Block Kit block as plain lines: the header, `Label  value` for fields, text as written
+/// (Slack's escapes included), buttons in brackets.
+fn block_lines(block: &Value) -> Vec<String> {
+    let text = |v: &Value| v["text"].as_str().unwrap_or_default().to_owned();
+    match block["type"].as_str().unwrap_or_default() {
+        "header" => vec![text(&block["text"]).to_uppercase()],
+        "section" => {
+            let mut lines: Vec<String> = text(&block["text"]).lines().map(str::to_owned).collect();
+            for field in block["fields"].as_array().into_iter().flatten() {
+                let field = text(field);
+                lines.push(match field.split_once('\n') {
+                    Some((label, value)) => {
+                        let label = label.trim_matches('*');
+                        let mut value = value.replace('\n', " ");
+                        if label == "Flags" {
+                            // Bold markers the card puts around each flag (not event text).
+                            value = value.replace('*', "");
+                        }
+                        format!("{label:<11} {value}")
+                    }
+                    None => field,
+                });
+            }
+            lines
+        }
+        "context" => block["elements"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect(),
+        "actions" => vec![
+            block["elements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|button| format!("[{}]", text(&button["text"])))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The review events a dry run would have written to Axiom.
+pub fn review_events(events: &[Value]) {
+    println!("{RULE}\nReview events: {}", events.len());
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    for e in events {
+        println!(
+            "review event: {} by {} · event {} · {} got {} on {} (granted by {}) · {} risk, score {} · model {}",
+            s(&e["decision"]),
+            s(&e["reviewer"]),
+            s(&e["event_id"]),
+            s(&e["grantee"]),
+            s(&e["role"]),
+            s(&e["target"]),
+            s(&e["grantor"]),
+            s(&e["level"]),
+            e["score"],
+            e["model"].as_str().unwrap_or("none"),
+        );
+        println!("  note: {}", s(&e["note"]));
+    }
+}
+
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "?".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A review run's summary.
+pub fn review_report(r: &ReviewReport) {
+    println!("{RULE}");
+    if r.window_start.is_none() {
+        println!("Nothing to read yet: the checkpoint is at the edge of the query delay.");
+    } else {
+        println!(
+            "Window {} to {}: {} event(s) read, {} already reviewed.",
+            when(r.window_start),
+            when(r.window_end),
+            r.events_read,
+            r.already_reviewed
+        );
+    }
+    println!(
+        "Reviewed {} grant(s): {} resolved automatically, {} sent for review (high {}, medium {}, low {}); {} without a usable model answer.",
+        r.reviewed, r.auto_resolved, r.sent_for_review, r.high, r.medium, r.low, r.model_fallbacks
+    );
+    println!(
+        "Side effects: {} done, {} failed, {} still pending. Took {} ms.",
+        r.tasks_done,
+        r.tasks_failed.len(),
+        r.pending,
+        r.total_ms
+    );
+    for failed in &r.tasks_failed {
+        println!("  failed: {failed}");
     }
 }

@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod card;
 pub mod config;
 pub mod decision;
+pub mod dry_run;
 pub mod event;
 pub mod history;
 pub mod interactions;
