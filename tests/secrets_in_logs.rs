@@ -1,9 +1,6 @@
 //! Secrets never reach the logs: a full drift run, with every service refusing the credentials,
 //! is logged at TRACE level and the output is searched for each secret value.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use chrono::Utc;
 use secops_shared::db;
 use secops_shared::drift::pg_store::PgStore;
@@ -16,28 +13,9 @@ const DB_PASSWORD: &str = "Pg-S3cret-Passw0rd";
 const LINEAR_KEY: &str = "lin_api_test_key";
 const OPENAI_KEY: &str = "sk-test-key";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_secret_appears_in_the_logs_of_a_failing_run() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = secops_tests::logs::LogCapture::start();
 
     let world = DriftWorld::new().await;
     // Trust auth ignores the password, so the URL can carry one for the test to look for.
@@ -81,7 +59,7 @@ async fn no_secret_appears_in_the_logs_of_a_failing_run() {
 
     assert_eq!(report.failed.len(), 1, "Linear refused the key");
     assert_eq!(report.drafted_by_template, 1, "OpenAI refused the key");
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("filing failed"),
         "the failure is logged:\n{logs}"

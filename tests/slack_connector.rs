@@ -2,8 +2,7 @@
 //! members of the reviewer group, the replies to a click, and what the workflow is told when
 //! Slack pushes back. Then a signed click, verified and parsed as the HTTP function will.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secops_shared::http::{RetryPolicy, build_client};
@@ -718,28 +717,9 @@ async fn a_plain_http_response_url_elsewhere_is_refused_without_being_called() {
     assert!(fake.requests().is_empty());
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn neither_the_token_nor_a_response_url_reaches_the_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = secops_tests::logs::LogCapture::start();
     let fake = fake_with_channel().await;
     let slack = client(&fake);
 
@@ -761,7 +741,7 @@ async fn neither_the_token_nor_a_response_url_reaches_the_logs() {
         .await
         .unwrap_err();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("posted Slack message"),
         "the capture works: {logs}"

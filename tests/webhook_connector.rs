@@ -2,8 +2,7 @@
 //! gets (a signed JSON body it can verify and dedupe), and what the workflow is told when the
 //! receiver pushes back.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secops_shared::connectors::webhook::{
@@ -281,33 +280,9 @@ async fn a_receiver_refuses_a_wrong_secret_a_tampered_body_and_a_stale_timestamp
     ));
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn neither_the_secret_the_signature_nor_the_urls_query_reaches_the_logs() {
-    // With a single dispatcher registered, tracing asks the registering thread's default
-    // whether a callsite is enabled and caches the answer for every thread: a log line first
-    // reached by another test (no subscriber) would stay off here. A second live dispatcher
-    // makes it ask every dispatcher, this test's capture included.
-    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = secops_tests::logs::LogCapture::start();
     let server = receiver(&[500, 401]).await;
     let url = format!("{}{HOOK}?token=query-secret-xyz", server.uri());
     let webhook = sender_to(url, secret_store(Some(SECRET)));
@@ -323,7 +298,7 @@ async fn neither_the_secret_the_signature_nor_the_urls_query_reaches_the_logs() 
         "{refused}"
     );
     let signature = header(&received(&server).await[0], SIGNATURE_HEADER).to_owned();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("webhook delivered"),
         "the capture works: {logs}"

@@ -5,17 +5,20 @@
 //! Uses `BENCH_DATABASE_URL` (or `TEST_DATABASE_URL`, or the local trust server) to create and
 //! drop a scratch database.
 
+mod measure;
+
+use measure::{peak_rss_mib, reset_peak_rss};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
 use futures_util::pin_mut;
-use secops_shared::db;
+use secops_shared::db::ScratchDatabase;
 use secops_shared::drift::pg_store::PgStore;
 use secops_shared::drift::store::{DriftStore, RunStart};
+use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls};
 
 const SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/calendar.readonly",
@@ -156,19 +159,6 @@ async fn load(client: &mut Client, table: &str, n: u64, churn: f64, today: bool)
     Ok(())
 }
 
-/// VmHWM of this process, in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Reset VmHWM so the next reading covers only what follows (Linux `clear_refs` value 5).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 const SQL_BASELINE: &str = "
 BEGIN;
 CREATE TEMP TABLE sql_changes (provider text, client_id text, principal text, kind text,
@@ -191,7 +181,12 @@ INSERT INTO sql_baseline SELECT provider, client_id, principal, app_name, scopes
   FROM oauth_grant_inventory;
 COMMIT;";
 
-async fn bench_size(client: &mut Client, store_url: &str, n: u64, churn: f64) -> Result<()> {
+async fn bench_size(
+    client: &mut Client,
+    scratch: &ScratchDatabase,
+    n: u64,
+    churn: f64,
+) -> Result<()> {
     client
         .batch_execute(
             "TRUNCATE oauth_grant_inventory, oauth_grant_baseline, oauth_grant_changes, oauth_grant_filings, oauth_drift_runs;
@@ -227,7 +222,7 @@ async fn bench_size(client: &mut Client, store_url: &str, n: u64, churn: f64) ->
     let sql_ms = t.elapsed().as_secs_f64() * 1000.0;
 
     eprintln!("[{n}] product pass (PgStore::record_run; filing stubbed)…");
-    let store = PgStore::new(db::connect(&store_url.to_owned().into(), None).await?);
+    let store = PgStore::new(scratch.connect(None).await?);
     reset_peak_rss();
     let t = Instant::now();
     let outcome = store
@@ -263,32 +258,23 @@ async fn main() -> Result<()> {
         .or_else(|_| std::env::var("TEST_DATABASE_URL"))
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let name = format!("secops_bench_{}", std::process::id());
-    let (admin_client, conn) = tokio_postgres::connect(&admin, NoTls)
+    let scratch = ScratchDatabase::create(&admin.clone().into(), &name, None)
         .await
-        .with_context(|| format!("connecting to {admin} (set BENCH_DATABASE_URL)"))?;
-    tokio::spawn(conn);
-    admin_client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let url = format!(
-        "{}/{name}",
-        admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
-    );
+        .with_context(|| {
+            format!("creating a scratch database next to {admin} (set BENCH_DATABASE_URL)")
+        })?;
     let result = async {
-        let mut client = db::connect(&url.clone().into(), None).await?;
-        db::migrate(&mut client).await?;
+        let mut client = scratch.connect(None).await?;
         println!(
             "drift daily pass vs pure-SQL baseline (same database, same run); churn {:.1}%",
             args.churn * 100.0
         );
         for &n in &args.sizes {
-            bench_size(&mut client, &url, n, args.churn).await?;
+            bench_size(&mut client, &scratch, n, args.churn).await?;
         }
         anyhow::Ok(())
     }
     .await;
-    admin_client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    scratch.drop_now().await?;
     result
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use secops_shared::config::{CommonSettings, DriftSettings, Env};
 use secops_shared::db;
+use secops_shared::db::ScratchDatabase;
 use secops_shared::drift::dry_run::{DryRunTracker, NoModel};
 use secops_shared::drift::file_store::FileStore;
 use secops_shared::drift::import::{self, ImportFormat};
@@ -27,7 +28,7 @@ use secops_shared::drift::store::DriftStore;
 use secops_shared::drift::workflow::{DriftDeps, RunReport, run_drift};
 use secops_shared::review::config::ReviewConfig;
 use secops_shared::review::dry_run::{
-    FileAuditSource, RecordedCard, RecordingChat, RecordingLog, ScratchDatabase, StandInModel,
+    FileAuditSource, RecordedCard, RecordingChat, RecordingLog, StandInModel,
 };
 use secops_shared::review::ports::NoWebhook;
 use secops_shared::review::runtime::{InteractionsRuntime, ReviewRuntime};

@@ -12,14 +12,16 @@
 //! `--serial-sample` events and scaled linearly: a serial run over all events would take
 //! events × latency and tell nothing more.
 
+mod measure;
+
+use measure::{peak_rss_mib, reset_peak_rss};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
+use secops_shared::db::ScratchDatabase;
 use secops_shared::drift::ports::StructuredLlm;
-use secops_shared::review::dry_run::{
-    FileAuditSource, RecordingChat, RecordingLog, ScratchDatabase, SlowModel,
-};
+use secops_shared::review::dry_run::{FileAuditSource, RecordingChat, RecordingLog, SlowModel};
 use secops_shared::review::ports::{NoWebhook, Row};
 use secops_shared::review::risk::RiskConfig;
 use secops_shared::review::source::Preset;
@@ -159,20 +161,6 @@ fn settings(concurrency: usize, n: usize) -> ReviewSettings {
         // Every review queues one side effect: the run drains them all.
         max_tasks_per_run: n as i64 + 1,
     }
-}
-
-/// VmHWM of this process, in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Reset VmHWM to the current RSS so the next reading covers only what follows (Linux
-/// `clear_refs` value 5).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 struct Timed {

@@ -25,6 +25,18 @@ impl Env<fn(&str) -> Option<String>> {
     }
 }
 
+impl Env<Box<dyn Fn(&str) -> Option<String>>> {
+    /// Fixed values (tests, tools).
+    pub fn from_pairs(pairs: &'static [(&'static str, &'static str)]) -> Self {
+        Env(Box::new(move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }))
+    }
+}
+
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// The value, with surrounding whitespace removed; empty counts as unset.
     pub fn text(&self, name: &str) -> Option<String> {
@@ -179,12 +191,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env(move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        Env::from_pairs(pairs)
     }
 
     #[test]

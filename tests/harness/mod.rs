@@ -8,5 +8,6 @@ pub mod fake_linear;
 pub mod fake_openai;
 pub mod fake_slack;
 pub mod grants;
+pub mod logs;
 pub mod review;
 pub mod startup;

@@ -29,3 +29,45 @@ pub fn assert_refused_clearly(ok: bool, logs: &str, cannot_start: &str, names: &
     assert!(logs.contains(names), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+/// The start-up tests every review function shares: `review_startup_tests!("name", BIN)`.
+#[macro_export]
+macro_rules! review_startup_tests {
+    ($name:literal, $bin:expr) => {
+        #[test]
+        fn a_missing_review_channel_stops_the_cold_start_with_a_clear_line() {
+            let (ok, logs) = $crate::startup::cold_start($bin, &[]);
+            $crate::startup::assert_refused_clearly(
+                ok,
+                &logs,
+                concat!($name, " cannot start"),
+                "REVIEW_SLACK_CHANNEL",
+            );
+        }
+
+        #[test]
+        fn a_missing_credential_is_named_without_printing_the_others() {
+            let dir = tempfile::tempdir().unwrap();
+            let secret = dir.path().join("secret.json");
+            std::fs::write(
+                &secret,
+                r#"{"database_url": "postgres://u:DO_NOT_PRINT@db.invalid/x"}"#,
+            )
+            .unwrap();
+            let (ok, logs) = $crate::startup::cold_start(
+                $bin,
+                &[
+                    ("REVIEW_SLACK_CHANNEL", "C1"),
+                    ("SECOPS_SECRETS_FILE", secret.to_str().unwrap()),
+                ],
+            );
+            $crate::startup::assert_refused_clearly(
+                ok,
+                &logs,
+                concat!($name, " cannot start"),
+                "is missing from the secret",
+            );
+            assert!(!logs.contains("DO_NOT_PRINT"), "{logs}");
+        }
+    };
+}

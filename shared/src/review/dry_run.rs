@@ -10,12 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tokio_postgres::Client;
 
 use super::ports::{AuditLog, AuditSource, PortError, Posted, ReviewChat, Row};
-use crate::db::{self, DbError};
 use crate::drift::ports::{JsonRequest, LlmError, StructuredLlm};
 
 /// Why a sample could not be loaded.
@@ -220,112 +217,6 @@ impl StructuredLlm for SlowModel {
     }
 }
 
-/// A throwaway database on the server of an existing connection string: created, migrated,
-/// and dropped (with its open connections) by [`ScratchDatabase::drop_now`].
-pub struct ScratchDatabase {
-    admin: Client,
-    name: String,
-    url: SecretString,
-}
-
-impl ScratchDatabase {
-    /// Create and migrate `name` (lower-case letters, digits and `_` only) next to the database
-    /// `admin_url` names. Needs the CREATEDB privilege.
-    pub async fn create(
-        admin_url: &SecretString,
-        name: &str,
-        ca_bundle: Option<&Path>,
-    ) -> Result<Self, DbError> {
-        assert!(
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-            "scratch database names are plain identifiers"
-        );
-        let admin = db::connect(admin_url, ca_bundle).await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await?;
-        let url = SecretString::from(with_database(admin_url.expose_secret(), name));
-        let scratch = Self {
-            admin,
-            name: name.to_owned(),
-            url,
-        };
-        let migrated = async {
-            let mut client = scratch.connect(ca_bundle).await?;
-            db::migrate(&mut client).await?;
-            Ok::<_, DbError>(())
-        }
-        .await;
-        match migrated {
-            Ok(()) => Ok(scratch),
-            Err(e) => {
-                scratch.drop_now().await.ok();
-                Err(e)
-            }
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// A new connection to the scratch database.
-    pub async fn connect(&self, ca_bundle: Option<&Path>) -> Result<Client, DbError> {
-        db::connect(&self.url, ca_bundle).await
-    }
-
-    /// Drop the database. Connections already released get up to half a second to close on
-    /// their own; whatever is still connected after that is closed by the server.
-    pub async fn drop_now(self) -> Result<(), DbError> {
-        for _ in 0..20 {
-            let open: i64 = self
-                .admin
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
-                    &[&self.name],
-                )
-                .await?
-                .get(0);
-            if open == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        self.admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await?;
-        Ok(())
-    }
-}
-
-/// The same connection string naming database `name` instead: a URL's path is replaced (its
-/// query kept); a `key=value` string gets `dbname=name` appended, which wins over an earlier one.
-pub fn with_database(url: &str, name: &str) -> String {
-    let Some((scheme, rest)) = ["postgres://", "postgresql://"]
-        .iter()
-        .find_map(|s| url.strip_prefix(s).map(|rest| (*s, rest)))
-    else {
-        return format!("{url} dbname={name}");
-    };
-    let (location, query) = match rest.split_once('?') {
-        Some((l, q)) => (l, Some(q)),
-        None => (rest, None),
-    };
-    // The path starts at the first '/' after the user info (a password may hold '/').
-    let host_from = location.rfind('@').map_or(0, |at| at + 1);
-    let host_end = location[host_from..]
-        .find('/')
-        .map_or(location.len(), |i| host_from + i);
-    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    format!("{scheme}{}/{name}{query}", &location[..host_end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,22 +286,6 @@ mod tests {
     #[test]
     fn the_stand_in_answer_is_a_valid_verdict() {
         assert!(crate::prompts::risk_scoring::validate(STAND_IN_ANSWER).is_ok());
-    }
-
-    #[test]
-    fn the_database_name_is_replaced_in_either_form() {
-        assert_eq!(
-            with_database("postgres://u:p/w@db:5432/app?sslmode=require", "x"),
-            "postgres://u:p/w@db:5432/x?sslmode=require"
-        );
-        assert_eq!(
-            with_database("postgresql://postgres@127.0.0.1", "x"),
-            "postgresql://postgres@127.0.0.1/x"
-        );
-        assert_eq!(
-            with_database("host=db dbname=app", "x"),
-            "host=db dbname=app dbname=x"
-        );
     }
 
     #[test]
