@@ -31,7 +31,7 @@ use secops_shared::review::dry_run::{
     FileAuditSource, RecordedCard, RecordingChat, RecordingLog, StandInModel,
 };
 use secops_shared::review::ports::NoWebhook;
-use secops_shared::review::runtime::{InteractionsRuntime, ReviewRuntime};
+use secops_shared::review::runtime::{InteractionsRuntime, ReviewRuntime, WorkerRuntime};
 use secops_shared::review::store::ReviewStore;
 use secops_shared::review::workflow::{ReviewDeps, ReviewReport, run_review};
 use secops_shared::secrets::{Credentials, SecretStore};
@@ -90,15 +90,21 @@ enum ReviewCommand {
         #[arg(long)]
         stand_in_model: bool,
     },
-    /// Replay a Slack button click through the interactivity endpoint's code, exactly as the
-    /// Lambda runs it. This talks to the configured services: it records the decision in the
-    /// DATABASE_URL database, answers the clicker through Slack and publishes to EventBridge.
+    /// Replay a Slack button click through the interactivity endpoint's code, as the Lambda
+    /// runs it, then run the review worker in-process on the decision (unless
+    /// --via-event-bus). This talks to the configured services: it records the decision in the
+    /// DATABASE_URL database, answers the clicker through Slack, and the worker writes to
+    /// Axiom, updates the card and calls the webhook.
     /// Slack's signature must verify with the configured signing secret, and its timestamp must
     /// be within five minutes of now, as in production.
     ReplayClick {
         /// An API Gateway HTTP API (v2) event: `headers` with x-slack-request-timestamp and
         /// x-slack-signature, `body`, and `isBase64Encoded`.
         file: PathBuf,
+        /// Publish the decision to EventBridge (EVENT_BUS_NAME) as the Lambda does, instead of
+        /// running the worker here.
+        #[arg(long)]
+        via_event_bus: bool,
     },
 }
 
@@ -199,7 +205,10 @@ async fn main() -> Result<()> {
                 let sample = sample.unwrap_or_else(|| REVIEW_SAMPLE.into());
                 review_dry_run(&sample, now, stand_in_model).await
             }
-            ReviewCommand::ReplayClick { file } => replay_click(&file).await,
+            ReviewCommand::ReplayClick {
+                file,
+                via_event_bus,
+            } => replay_click(&file, via_event_bus).await,
         },
     }
 }
@@ -536,7 +545,7 @@ async fn review_in(
 }
 
 /// One recorded API Gateway event through the interactivity endpoint's code.
-async fn replay_click(file: &Path) -> Result<()> {
+async fn replay_click(file: &Path, via_event_bus: bool) -> Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let event: serde_json::Value = serde_json::from_str(&text)
@@ -553,7 +562,11 @@ async fn replay_click(file: &Path) -> Result<()> {
     let body = event["body"].as_str().unwrap_or_default();
     let is_base64 = event["isBase64Encoded"].as_bool().unwrap_or(false);
     let raw = interaction::raw_body(body.as_bytes(), is_base64)?;
-    let runtime = InteractionsRuntime::start().await?;
+    let runtime = if via_event_bus {
+        InteractionsRuntime::start().await?
+    } else {
+        InteractionsRuntime::start_in_process().await?
+    };
     let reply = runtime
         .handle(
             header("x-slack-request-timestamp"),
@@ -573,6 +586,19 @@ async fn replay_click(file: &Path) -> Result<()> {
     }
     if reply.status >= 400 {
         bail!("the endpoint answered {}", reply.status);
+    }
+    let handed_over = runtime.take_handed_over();
+    if !handed_over.is_empty() {
+        println!("decision recorded; running the review worker in-process…");
+        let report = WorkerRuntime::start().await?.drain(None).await?;
+        println!(
+            "worker: {} follow-up(s) done, {} failed (they stay pending for the next run)",
+            report.done,
+            report.failed.len()
+        );
+        for failure in &report.failed {
+            println!("  {failure}");
+        }
     }
     Ok(())
 }

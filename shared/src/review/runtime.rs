@@ -12,7 +12,9 @@ use super::store::ReviewStore;
 use super::workflow::{DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review};
 use crate::config::Env;
 use crate::connectors::axiom::{AxiomClient, AxiomConfig};
-use crate::connectors::eventbridge::{EventBridgePublisher, EventBusConfig};
+use crate::connectors::eventbridge::{
+    BusError, BusEvent, EventBridgePublisher, EventBusConfig, EventPublisher, InMemoryPublisher,
+};
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::connectors::webhook::{WebhookConfig, WebhookSender};
 use crate::http;
@@ -102,25 +104,65 @@ pub struct InteractionsRuntime {
     pub config: ReviewConfig,
     store: Mutex<ReviewStore>,
     slack: SlackClient,
-    bus: EventBridgePublisher,
+    bus: Bus,
+}
+
+/// Where decisions are handed over: the project's EventBridge bus in AWS, or memory in a local
+/// run (which then runs the worker itself).
+pub enum Bus {
+    EventBridge(EventBridgePublisher),
+    InProcess(InMemoryPublisher),
+}
+
+impl EventPublisher for Bus {
+    async fn publish(&self, events: &[BusEvent]) -> Result<(), BusError> {
+        match self {
+            Bus::EventBridge(p) => p.publish(events).await,
+            Bus::InProcess(p) => p.publish(events).await,
+        }
+    }
 }
 
 /// Slack wants an answer within 3 seconds; in-request calls stop in time to give one.
 pub const ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2_500);
 
 impl InteractionsRuntime {
+    /// In Lambda: decisions go to the EventBridge bus.
     pub async fn start() -> Result<Self, StartupError> {
+        Self::start_with(false).await
+    }
+
+    /// In a local run: decisions are kept in memory; see [`Self::take_handed_over`].
+    pub async fn start_in_process() -> Result<Self, StartupError> {
+        Self::start_with(true).await
+    }
+
+    /// Decisions handed over since the last call (in-process runs only).
+    pub fn take_handed_over(&self) -> Vec<BusEvent> {
+        match &self.bus {
+            Bus::InProcess(p) => p.take(),
+            Bus::EventBridge(_) => Vec::new(),
+        }
+    }
+
+    async fn start_with(in_process: bool) -> Result<Self, StartupError> {
         let config = ReviewConfig::from_env(&Env::process())?;
         let foundation = Foundation::start().await?;
         foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let store = Mutex::new(ReviewStore::new(foundation.database().await?));
         let slack = slack_client(&foundation, &config);
-        let bus = EventBridgePublisher::from_env(EventBusConfig {
-            bus_name: config.event_bus.clone(),
-            retry: foundation.common.retry,
-        })
-        .await;
+        let bus = if in_process {
+            Bus::InProcess(InMemoryPublisher::new())
+        } else {
+            Bus::EventBridge(
+                EventBridgePublisher::from_env(EventBusConfig {
+                    bus_name: config.event_bus.clone(),
+                    retry: foundation.common.retry,
+                })
+                .await,
+            )
+        };
         Ok(Self {
             foundation,
             config,
