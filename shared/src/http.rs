@@ -158,6 +158,21 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// The message with its causes: reqwest's own message ("error sending request") hides the
+    /// useful part ("connection refused", a DNS failure) in its source.
+    pub fn with_causes(&self) -> String {
+        use std::error::Error as _;
+        let mut message = self.to_string();
+        // The first source is already part of the message.
+        let mut cause = self.source().and_then(|s| s.source());
+        while let Some(c) = cause {
+            message.push_str(": ");
+            message.push_str(&c.to_string());
+            cause = c.source();
+        }
+        message
+    }
+
     /// The last status seen, if a response came back at all.
     pub fn status(&self) -> Option<StatusCode> {
         match self {

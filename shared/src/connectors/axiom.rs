@@ -18,7 +18,6 @@
 //!
 //! The token is never logged or put in an error.
 
-use std::error::Error as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -522,22 +521,8 @@ fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> AxiomErr
         (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
             AxiomError::RateLimited { retry_after }
         }
-        _ => AxiomError::Unavailable(with_causes(&error)),
+        _ => AxiomError::Unavailable(error.with_causes()),
     }
-}
-
-/// The error and its causes: reqwest's own message hides the useful part (connection refused,
-/// a DNS failure) in its source.
-fn with_causes(error: &HttpError) -> String {
-    let mut message = error.to_string();
-    // The first source is already part of `HttpError`'s message.
-    let mut cause = error.source().and_then(|s| s.source());
-    while let Some(c) = cause {
-        message.push_str(": ");
-        message.push_str(&c.to_string());
-        cause = c.source();
-    }
-    message
 }
 
 /// The final answer's status as an error, unless it is a success.

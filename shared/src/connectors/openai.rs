@@ -13,7 +13,6 @@
 //!
 //! Neither the API key nor the prompt text is ever logged or put in an error.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -331,22 +330,8 @@ fn from_http_error(error: HttpError) -> LlmError {
             status: StatusCode::TOO_MANY_REQUESTS,
             ..
         } => LlmError::RateLimited,
-        _ => LlmError::Unavailable(with_causes(&error)),
+        _ => LlmError::Unavailable(error.with_causes()),
     }
-}
-
-/// The error and its causes: reqwest's own message ("error sending request") hides the useful
-/// part ("connection refused", a DNS failure) in its source.
-fn with_causes(error: &HttpError) -> String {
-    let mut message = error.to_string();
-    // The first source is already part of `HttpError`'s message.
-    let mut cause = error.source().and_then(|s| s.source());
-    while let Some(c) = cause {
-        message.push_str(": ");
-        message.push_str(&c.to_string());
-        cause = c.source();
-    }
-    message
 }
 
 /// Turn the final response into the answer or the error the caller acts on.
