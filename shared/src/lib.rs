@@ -9,6 +9,8 @@ pub mod drift;
 pub mod http;
 pub mod prompts;
 pub mod review;
+pub mod rotation;
+pub mod rows;
 pub mod runtime;
 pub mod secrets;
 pub mod slack;

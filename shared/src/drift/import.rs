@@ -3,7 +3,6 @@
 //! file is imported whole or not at all.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -11,6 +10,8 @@ use serde::Deserialize;
 
 use super::grant::GrantKey;
 use super::inventory::{FieldError, InventoryGrant, RawGrant};
+pub use crate::rows::{ImportError, RowError};
+use crate::rows::{MAX_REPORTED_ERRORS, csv_error_field};
 
 /// The file formats the importer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,56 +57,6 @@ impl ImportFormat {
         }
     }
 }
-
-/// One rejected row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowError {
-    /// 1-based data row (the header is not counted); for CSV also the file line.
-    pub row: usize,
-    pub line: Option<u64>,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for RowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "row {} (line {line}), ", self.row)?,
-            None => write!(f, "row {}, ", self.row)?,
-        }
-        write!(f, "field `{}`: {}", self.field, self.message)
-    }
-}
-
-/// Why an import was refused. Nothing was written.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid {format} file: {message}")]
-    Malformed {
-        path: String,
-        format: &'static str,
-        message: String,
-    },
-    #[error("{path}: {} malformed row(s), nothing imported:\n  {}", .errors.len(), join_errors(.errors))]
-    Rows { path: String, errors: Vec<RowError> },
-}
-
-fn join_errors(errors: &[RowError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n  ")
-}
-
-/// At most this many row errors are reported; the first few are what a person fixes first.
-const MAX_REPORTED_ERRORS: usize = 20;
 
 /// Read and validate a whole file.
 pub fn import_file(
@@ -242,25 +193,6 @@ where
             }
         })
         .collect())
-}
-
-fn csv_error_field(e: &csv::Error) -> (String, String) {
-    match e.kind() {
-        csv::ErrorKind::Deserialize { err, .. } => {
-            let field = err
-                .field()
-                .map_or_else(|| "(row)".to_owned(), |i| format!("column {}", i + 1));
-            let message = err.to_string();
-            // serde names missing fields in the message; surface that name as the field.
-            let named = message
-                .split('`')
-                .nth(1)
-                .filter(|_| message.starts_with("missing field"))
-                .map(str::to_owned);
-            (named.unwrap_or(field), message)
-        }
-        _ => ("(row)".to_owned(), e.to_string()),
-    }
 }
 
 fn json_error_field(e: &serde_json::Error) -> String {

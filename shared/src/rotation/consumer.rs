@@ -1,0 +1,251 @@
+//! Consumers of a key being retired, as a campaign lists them, and the CSV importer that loads
+//! them: every row is validated first, and a file with any bad row imports nothing.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::rows::{ImportError, MAX_REPORTED_ERRORS, RowError, csv_error_field};
+
+/// Where a consumer stands in the rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ConsumerStatus {
+    Pending,
+    Confirmed,
+    /// Not chased, for a reason, possibly until a date.
+    Exempt {
+        reason: String,
+        until: Option<NaiveDate>,
+    },
+}
+
+/// One service, job or partner still to move to the new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    pub campaign: String,
+    pub name: String,
+    pub team: String,
+    /// The team's Slack channel id; without one the team is reported as undeliverable.
+    pub channel: Option<String>,
+    /// The team lead's Slack user id, mentioned once a consumer is urgent.
+    pub team_lead: Option<String>,
+    pub deadline: NaiveDate,
+    pub status: ConsumerStatus,
+}
+
+/// A CSV row: `campaign,consumer,team,channel,team_lead,deadline,status,exempt_reason,exempt_until`.
+#[derive(Debug, Deserialize)]
+struct CsvConsumer {
+    campaign: String,
+    consumer: String,
+    team: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    team_lead: String,
+    deadline: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    exempt_reason: String,
+    #[serde(default)]
+    exempt_until: String,
+}
+
+type FieldResult<T> = Result<T, (&'static str, String)>;
+
+fn required(field: &'static str, value: &str) -> FieldResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        Err((field, "is empty".to_owned()))
+    } else if v.chars().any(char::is_control) {
+        Err((field, "contains control characters".to_owned()))
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+/// An optional Slack id: `prefixes` are the id kinds allowed (channels `C`/`G`, users `U`/`W`).
+fn slack_id(field: &'static str, value: &str, prefixes: &[char]) -> FieldResult<Option<String>> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let well_formed = v.len() >= 7
+        && v.starts_with(prefixes)
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if well_formed {
+        Ok(Some(v.to_owned()))
+    } else {
+        let kinds: String = prefixes.iter().collect();
+        Err((
+            field,
+            format!("{v:?} is not a Slack id (starting with one of {kinds}, e.g. C0123ABCD)"),
+        ))
+    }
+}
+
+fn date(field: &'static str, value: &str) -> FieldResult<NaiveDate> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
+        (
+            field,
+            format!("{:?} is not a date as YYYY-MM-DD", value.trim()),
+        )
+    })
+}
+
+impl CsvConsumer {
+    fn parse(self) -> FieldResult<Consumer> {
+        let status = match self.status.trim().to_ascii_lowercase().as_str() {
+            "" | "pending" => ConsumerStatus::Pending,
+            "confirmed" => ConsumerStatus::Confirmed,
+            "exempt" => ConsumerStatus::Exempt {
+                reason: required("exempt_reason", &self.exempt_reason)?,
+                until: match self.exempt_until.trim() {
+                    "" => None,
+                    d => Some(date("exempt_until", d)?),
+                },
+            },
+            other => {
+                return Err((
+                    "status",
+                    format!("{other:?} is not pending, confirmed or exempt"),
+                ));
+            }
+        };
+        Ok(Consumer {
+            campaign: required("campaign", &self.campaign)?,
+            name: required("consumer", &self.consumer)?,
+            team: required("team", &self.team)?,
+            channel: slack_id("channel", &self.channel, &['C', 'G'])?,
+            team_lead: slack_id("team_lead", &self.team_lead, &['U', 'W'])?,
+            deadline: date("deadline", &self.deadline)?,
+            status,
+        })
+    }
+}
+
+/// Validate a consumers CSV held in memory; `origin` names it in errors.
+pub fn parse_consumers(origin: &str, content: &str) -> Result<Vec<Consumer>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::Headers)
+        .from_reader(content.as_bytes());
+    reader.headers().map_err(|e| ImportError::Malformed {
+        path: origin.to_owned(),
+        format: "CSV",
+        message: e.to_string(),
+    })?;
+    let mut consumers = Vec::new();
+    let mut errors = Vec::new();
+    let mut first_row_of: HashMap<(String, String), usize> = HashMap::new();
+    for (index, record) in reader.deserialize::<CsvConsumer>().enumerate() {
+        let row = index + 1;
+        let parsed = match record {
+            Ok(raw) => raw.parse().map_err(|(field, message)| RowError {
+                row,
+                line: None,
+                field: field.to_owned(),
+                message,
+            }),
+            Err(e) => {
+                let (field, message) = csv_error_field(&e);
+                Err(RowError {
+                    row,
+                    line: e.position().map(|p| p.line()),
+                    field,
+                    message,
+                })
+            }
+        };
+        match parsed {
+            Ok(c) => {
+                let key = (c.campaign.clone(), c.name.to_lowercase());
+                if let Some(first) = first_row_of.insert(key, row) {
+                    errors.push(RowError {
+                        row,
+                        line: None,
+                        field: "consumer".to_owned(),
+                        message: format!(
+                            "{:?} appears twice in campaign {:?} (first in row {first})",
+                            c.name, c.campaign
+                        ),
+                    });
+                } else {
+                    consumers.push(c);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        if errors.len() >= MAX_REPORTED_ERRORS {
+            break;
+        }
+    }
+    if errors.is_empty() {
+        Ok(consumers)
+    } else {
+        Err(ImportError::Rows {
+            path: origin.to_owned(),
+            errors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        "campaign,consumer,team,channel,team_lead,deadline,status,exempt_reason,exempt_until\n";
+
+    #[test]
+    fn a_valid_file_becomes_consumers() {
+        let csv = format!(
+            "{HEADER}stripe-2026,billing-api,payments,C0PAYMENTS,U0LEAD01,2026-11-20,,,\n\
+             stripe-2026,partner-feed,partners,,,2026-11-25,exempt,vendor freeze,2026-12-15\n"
+        );
+        let consumers = parse_consumers("c.csv", &csv).unwrap();
+        assert_eq!(consumers.len(), 2);
+        assert_eq!(consumers[0].channel.as_deref(), Some("C0PAYMENTS"));
+        assert_eq!(consumers[0].status, ConsumerStatus::Pending);
+        assert_eq!(
+            consumers[1].status,
+            ConsumerStatus::Exempt {
+                reason: "vendor freeze".into(),
+                until: NaiveDate::from_ymd_opt(2026, 12, 15)
+            }
+        );
+    }
+
+    #[test]
+    fn every_bad_row_is_named_with_its_field_and_nothing_is_returned() {
+        let csv = format!(
+            "{HEADER}stripe-2026,billing-api,payments,C0PAYMENTS,,2026-11-20,,,\n\
+             stripe-2026,ledger,finance,#finance,,2026-11-20,,,\n\
+             stripe-2026,etl,data,,,20/11/2026,,,\n\
+             stripe-2026,cron,ops,,,2026-11-20,exempt,,\n\
+             stripe-2026,Billing-API,payments,,,2026-11-20,,,\n"
+        );
+        let text = parse_consumers("c.csv", &csv).unwrap_err().to_string();
+        assert!(
+            text.contains("4 malformed row(s), nothing imported"),
+            "{text}"
+        );
+        assert!(text.contains("row 2, field `channel`"), "{text}");
+        assert!(text.contains("row 3, field `deadline`"), "{text}");
+        assert!(text.contains("row 4, field `exempt_reason`"), "{text}");
+        assert!(
+            text.contains("row 5, field `consumer`: \"Billing-API\" appears twice"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let csv = "campaign,consumer,team\nstripe-2026,billing-api,payments\n";
+        let text = parse_consumers("c.csv", csv).unwrap_err().to_string();
+        assert!(text.contains("`deadline`"), "{text}");
+    }
+}
