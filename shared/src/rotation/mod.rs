@@ -3,3 +3,4 @@
 
 pub mod bucket;
 pub mod consumer;
+pub mod message;
