@@ -2,16 +2,14 @@
 //! the inventory contract's columns. All rows are validated before anything is written, so a
 //! file is imported whole or not at all.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::grant::GrantKey;
 use super::inventory::{FieldError, InventoryGrant, RawGrant};
 pub use crate::rows::{ImportError, RowError};
-use crate::rows::{MAX_REPORTED_ERRORS, csv_error_field};
+use crate::rows::{all_or_nothing, read_csv};
 
 /// The file formats the importer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +76,7 @@ pub fn parse_inventory(
     content: &str,
     format: ImportFormat,
 ) -> Result<Vec<InventoryGrant>, ImportError> {
-    let rows: Vec<(Option<u64>, Result<RawGrant, RowError>)> = match format {
+    let rows: Vec<Result<RawGrant, RowError>> = match format {
         ImportFormat::Json => {
             let values: Vec<serde_json::Value> =
                 serde_json::from_str(content).map_err(|e| ImportError::Malformed {
@@ -90,109 +88,47 @@ pub fn parse_inventory(
                 .into_iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    let parsed = serde_json::from_value::<RawGrant>(v).map_err(|e| RowError {
+                    serde_json::from_value::<RawGrant>(v).map_err(|e| RowError {
                         row: i + 1,
                         line: None,
                         field: json_error_field(&e),
                         message: e.to_string(),
-                    });
-                    (None, parsed)
+                    })
                 })
                 .collect()
         }
-        ImportFormat::Csv => read_csv(origin, content, CsvGrant::into_raw)?,
-        ImportFormat::Gam => read_csv(origin, content, GamToken::into_raw)?,
+        ImportFormat::Csv => read_csv(origin, content, |r: CsvGrant| field_result(r.into_raw()))?,
+        ImportFormat::Gam => read_csv(origin, content, |r: GamToken| field_result(r.into_raw()))?,
     };
 
-    let mut errors = Vec::new();
-    let mut grants = Vec::with_capacity(rows.len());
-    let mut first_row_of: HashMap<GrantKey, usize> = HashMap::new();
-    for (index, (line, parsed)) in rows.into_iter().enumerate() {
-        let row = index + 1;
-        let result = parsed.and_then(|raw| {
+    let parsed = rows.into_iter().enumerate().map(|(index, row)| {
+        row.and_then(|raw| {
             raw.parse().map_err(|e| RowError {
-                row,
-                line,
+                row: index + 1,
+                line: None,
                 field: e.field.to_owned(),
                 message: e.message,
             })
-        });
-        match result {
-            Ok(grant) => {
-                if let Some(first) = first_row_of.insert(grant.grant.key.clone(), row) {
-                    errors.push(RowError {
-                        row,
-                        line,
-                        field: "client_id".to_owned(),
-                        message: format!(
-                            "duplicate grant {} (first seen in row {first})",
-                            grant.grant.key
-                        ),
-                    });
-                } else {
-                    grants.push(grant);
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-        if errors.len() >= MAX_REPORTED_ERRORS {
-            break;
-        }
-    }
-    if errors.is_empty() {
-        Ok(grants)
-    } else {
-        Err(ImportError::Rows {
-            path: origin.to_owned(),
-            errors,
         })
-    }
+    });
+    all_or_nothing(
+        origin,
+        parsed,
+        |g: &InventoryGrant| g.grant.key.clone(),
+        |g, first| {
+            (
+                "client_id",
+                format!(
+                    "duplicate grant {} (first seen in row {first})",
+                    g.grant.key
+                ),
+            )
+        },
+    )
 }
 
-type CsvRow = (Option<u64>, Result<RawGrant, RowError>);
-
-fn read_csv<T, F>(origin: &str, content: &str, convert: F) -> Result<Vec<CsvRow>, ImportError>
-where
-    T: for<'de> Deserialize<'de>,
-    F: Fn(T) -> Result<RawGrant, FieldError>,
-{
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::Headers)
-        .from_reader(content.as_bytes());
-    reader.headers().map_err(|e| ImportError::Malformed {
-        path: origin.to_owned(),
-        format: "CSV",
-        message: e.to_string(),
-    })?;
-    Ok(reader
-        .deserialize::<T>()
-        .enumerate()
-        .map(|(i, record)| match record {
-            Ok(t) => {
-                let line = None;
-                let converted = convert(t).map_err(|e| RowError {
-                    row: i + 1,
-                    line,
-                    field: e.field.to_owned(),
-                    message: e.message,
-                });
-                (line, converted)
-            }
-            Err(e) => {
-                let line = e.position().map(|p| p.line());
-                let (field, message) = csv_error_field(&e);
-                (
-                    line,
-                    Err(RowError {
-                        row: i + 1,
-                        line,
-                        field,
-                        message,
-                    }),
-                )
-            }
-        })
-        .collect())
+fn field_result(result: Result<RawGrant, FieldError>) -> Result<RawGrant, (&'static str, String)> {
+    result.map_err(|e| (e.field, e.message))
 }
 
 fn json_error_field(e: &serde_json::Error) -> String {

@@ -1,12 +1,10 @@
 //! Consumers of a key being retired, as a campaign lists them, and the CSV importer that loads
 //! them: every row is validated first, and a file with any bad row imports nothing.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::rows::{ImportError, MAX_REPORTED_ERRORS, RowError, csv_error_field};
+use crate::rows::{ImportError, all_or_nothing, read_csv};
 
 /// Where a consumer stands in the rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,67 +128,21 @@ impl CsvConsumer {
 
 /// Validate a consumers CSV held in memory; `origin` names it in errors.
 pub fn parse_consumers(origin: &str, content: &str) -> Result<Vec<Consumer>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::Headers)
-        .from_reader(content.as_bytes());
-    reader.headers().map_err(|e| ImportError::Malformed {
-        path: origin.to_owned(),
-        format: "CSV",
-        message: e.to_string(),
-    })?;
-    let mut consumers = Vec::new();
-    let mut errors = Vec::new();
-    let mut first_row_of: HashMap<(String, String), usize> = HashMap::new();
-    for (index, record) in reader.deserialize::<CsvConsumer>().enumerate() {
-        let row = index + 1;
-        let parsed = match record {
-            Ok(raw) => raw.parse().map_err(|(field, message)| RowError {
-                row,
-                line: None,
-                field: field.to_owned(),
-                message,
-            }),
-            Err(e) => {
-                let (field, message) = csv_error_field(&e);
-                Err(RowError {
-                    row,
-                    line: e.position().map(|p| p.line()),
-                    field,
-                    message,
-                })
-            }
-        };
-        match parsed {
-            Ok(c) => {
-                let key = (c.campaign.clone(), c.name.to_lowercase());
-                if let Some(first) = first_row_of.insert(key, row) {
-                    errors.push(RowError {
-                        row,
-                        line: None,
-                        field: "consumer".to_owned(),
-                        message: format!(
-                            "{:?} appears twice in campaign {:?} (first in row {first})",
-                            c.name, c.campaign
-                        ),
-                    });
-                } else {
-                    consumers.push(c);
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-        if errors.len() >= MAX_REPORTED_ERRORS {
-            break;
-        }
-    }
-    if errors.is_empty() {
-        Ok(consumers)
-    } else {
-        Err(ImportError::Rows {
-            path: origin.to_owned(),
-            errors,
-        })
-    }
+    let rows = read_csv(origin, content, CsvConsumer::parse)?;
+    all_or_nothing(
+        origin,
+        rows,
+        |c: &Consumer| (c.campaign.clone(), c.name.to_lowercase()),
+        |c, first| {
+            (
+                "consumer",
+                format!(
+                    "{:?} appears twice in campaign {:?} (first in row {first})",
+                    c.name, c.campaign
+                ),
+            )
+        },
+    )
 }
 
 #[cfg(test)]
