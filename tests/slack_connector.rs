@@ -658,6 +658,173 @@ async fn an_unknown_user_is_an_api_error_and_is_not_cached() {
 }
 
 #[tokio::test]
+async fn channel_members_over_several_pages_are_all_returned_in_order() {
+    let fake = FakeSlack::start().await;
+    let members: Vec<String> = (0..450).map(|n| format!("U{n:04}")).collect();
+    let names: Vec<&str> = members.iter().map(String::as_str).collect();
+    fake.set_channel_members(CHANNEL, &names);
+
+    let got = client(&fake).channel_members(CHANNEL).await.unwrap();
+
+    assert_eq!(got, members);
+    assert_eq!(fake.calls("conversations.members"), 3, "200 + 200 + 50");
+    let requests = fake.requests();
+    assert_eq!(requests[0].body, format!("channel={CHANNEL}&limit=200"));
+    assert_eq!(
+        requests[0].content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        requests[1].body,
+        format!("channel={CHANNEL}&limit=200&cursor=offset%3A200")
+    );
+    assert_eq!(
+        requests[2].body,
+        format!("channel={CHANNEL}&limit=200&cursor=offset%3A400")
+    );
+}
+
+#[tokio::test]
+async fn a_channel_needing_more_than_fifty_pages_is_an_api_error_not_an_endless_loop() {
+    let fake = FakeSlack::start().await;
+    let members: Vec<String> = (0..10_001).map(|n| format!("U{n:05}")).collect();
+    let names: Vec<&str> = members.iter().map(String::as_str).collect();
+    fake.set_channel_members(CHANNEL, &names);
+
+    let err = client(&fake).channel_members(CHANNEL).await.unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::Api { method: "conversations.members", code }
+            if code == "too_many_members"),
+        "{err}"
+    );
+    assert_eq!(fake.calls("conversations.members"), 50);
+}
+
+#[tokio::test]
+async fn channel_members_are_fetched_once_within_the_cache_ttl_and_again_after_it() {
+    let fake = FakeSlack::start().await;
+    fake.set_channel_members(CHANNEL, &["U1", "U2"]);
+    let ttl = Duration::from_millis(200);
+    let slack = client_with(
+        SlackConfig {
+            group_cache_ttl: ttl,
+            ..config(&fake)
+        },
+        token_store(TOKEN),
+    );
+
+    let first = slack.channel_members(CHANNEL).await.unwrap();
+    fake.set_channel_members(CHANNEL, &["U1", "U2", "U3"]);
+    let cached = slack.channel_members(CHANNEL).await.unwrap();
+    let calls_while_cached = fake.calls("conversations.members");
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    let fresh = slack.channel_members(CHANNEL).await.unwrap();
+
+    assert_eq!(first, ["U1", "U2"]);
+    assert_eq!(cached, first, "within the TTL the cached list is used");
+    assert_eq!(calls_while_cached, 1, "the second call asked Slack nothing");
+    assert_eq!(fresh, ["U1", "U2", "U3"]);
+    assert_eq!(fake.calls("conversations.members"), 2);
+}
+
+#[tokio::test]
+async fn the_members_of_an_unknown_channel_report_it_unusable_and_are_not_cached() {
+    let fake = FakeSlack::start().await;
+    let slack = client(&fake);
+
+    let err = slack.channel_members("C0GONE").await.unwrap_err();
+    fake.set_channel_members("C0GONE", &["U9"]);
+    let later = slack.channel_members("C0GONE").await.unwrap();
+
+    assert!(
+        matches!(&err, SlackError::ChannelUnusable { channel, code }
+            if channel == "C0GONE" && code == "channel_not_found"),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+    assert_eq!(later, ["U9"]);
+    assert_eq!(fake.calls("conversations.members"), 2, "not retried");
+}
+
+#[tokio::test]
+async fn opening_a_view_sends_the_trigger_id_and_the_view_as_json_with_the_bot_token() {
+    let fake = FakeSlack::start().await;
+    let view = json!({
+        "type": "modal",
+        "callback_id": "rotation_snooze",
+        "title": { "type": "plain_text", "text": "Snooze the reminder" },
+        "blocks": []
+    });
+
+    client(&fake).open_view("123.456.abc", &view).await.unwrap();
+
+    assert_eq!(
+        fake.opened_views(),
+        [("123.456.abc".to_owned(), view.clone())]
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(request.path, "/api/views.open");
+    let body: Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(body, json!({ "trigger_id": "123.456.abc", "view": view }));
+    assert_eq!(
+        request.content_type.as_deref(),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn opening_a_view_with_an_expired_trigger_is_an_api_error_naming_the_code() {
+    let fake = FakeSlack::start().await;
+
+    let err = client(&fake)
+        .open_view("expired.123.abc", &json!({ "type": "modal", "blocks": [] }))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SlackError::Api { method: "views.open", code } if code == "expired_trigger_id"),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+    assert!(fake.opened_views().is_empty());
+    assert_eq!(fake.calls("views.open"), 1, "not retried");
+}
+
+#[tokio::test]
+async fn each_post_to_a_channel_is_timed_as_received_rate_limited_ones_included() {
+    let fake = fake_with_channel().await;
+    fake.add_channel("C0OTHER");
+    let slack = client(&fake);
+    fake.rate_limit_next(1);
+
+    let before = std::time::Instant::now();
+    slack
+        .post_message(CHANNEL, "one", &Value::Null)
+        .await
+        .unwrap();
+    slack
+        .post_message("C0OTHER", "other", &Value::Null)
+        .await
+        .unwrap();
+    slack
+        .post_message(CHANNEL, "two", &Value::Null)
+        .await
+        .unwrap();
+
+    let times = fake.post_times(CHANNEL);
+    assert_eq!(times.len(), 3, "the rate-limited try, then two posts");
+    assert!(times[0] >= before);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(fake.post_times("C0OTHER").len(), 1);
+    assert!(fake.post_times("C0NEVER").is_empty());
+}
+
+#[tokio::test]
 async fn respond_posts_the_reply_to_the_response_url_without_the_bot_token() {
     let fake = FakeSlack::start().await;
     let reply = json!({

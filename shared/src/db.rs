@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "privileged_review",
         include_str!("../../infra/migrations/0002_privileged_review.sql"),
     ),
+    (
+        3,
+        "rotation_chaser",
+        include_str!("../../infra/migrations/0003_rotation_chaser.sql"),
+    ),
 ];
 
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,

@@ -1,5 +1,6 @@
-//! A stateful fake of the Slack Web API: channels, the messages posted to them and their
-//! updates, user groups, users (`users.info`), and the replies sent to interaction `response_url`s, all readable back
+//! A stateful fake of the Slack Web API: channels, their members (`conversations.members`, paged),
+//! the messages posted to them and their updates, user groups, users (`users.info`), the modals
+//! opened (`views.open`), and the replies sent to interaction `response_url`s, all readable back
 //! by tests. Trouble (rate limits, outages, a revoked token, archived channels, a bot removed
 //! from a channel) is switched on by name. Methods live at `{uri}/api/<method>`, response URLs
 //! at `{uri}/response/<id>`.
@@ -10,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 use wiremock::matchers::any;
@@ -67,15 +69,24 @@ enum Tokens {
     Nothing,
 }
 
+/// Slack's page size when `conversations.members` is asked without a `limit`.
+const DEFAULT_MEMBERS_LIMIT: usize = 100;
+
 #[derive(Default)]
 struct World {
     channels: HashMap<String, Channel>,
+    /// Member ids by channel, for `conversations.members`.
+    channel_members: HashMap<String, Vec<String>>,
     messages: Vec<FakeMessage>,
     usergroups: HashMap<String, Vec<String>>,
     /// `(name, email)` by user id.
     users: HashMap<String, (String, Option<String>)>,
     responses: Vec<(String, Value)>,
+    /// `(trigger_id, view)` of every modal opened.
+    views: Vec<(String, Value)>,
     seen: Vec<SeenRequest>,
+    /// `(channel, received)` of every `chat.postMessage` request, refused ones included.
+    post_times: Vec<(String, Instant)>,
     /// Retry-After seconds of the next rate-limited answers, in order.
     rate_limits: Vec<u64>,
     failures: Vec<u16>,
@@ -129,6 +140,20 @@ impl FakeSlack {
     /// Posting in this channel answers `not_in_channel` from now on.
     pub fn remove_bot_from(&self, channel: &str) {
         self.change_channel(channel, |c| c.bot_is_member = false);
+    }
+
+    /// A channel's members for `conversations.members` (replacing any previous ones); the
+    /// channel is added if it was not. A channel added without members has none.
+    pub fn set_channel_members(&self, channel: &str, members: &[&str]) {
+        let mut world = self.world();
+        world.channels.entry(channel.to_owned()).or_insert(Channel {
+            archived: false,
+            bot_is_member: true,
+        });
+        world.channel_members.insert(
+            channel.to_owned(),
+            members.iter().map(|m| (*m).to_owned()).collect(),
+        );
     }
 
     /// A user group and its members (replacing any previous members).
@@ -186,6 +211,23 @@ impl FakeSlack {
         self.world().responses.clone()
     }
 
+    /// Every modal opened, as `(trigger_id, view)`, in order. A trigger id starting with
+    /// `expired` is answered `expired_trigger_id` and opens nothing.
+    pub fn opened_views(&self) -> Vec<(String, Value)> {
+        self.world().views.clone()
+    }
+
+    /// When each `chat.postMessage` to this channel was received, in order: refused, failed and
+    /// rate-limited requests included, since pacing is about what the client sends.
+    pub fn post_times(&self, channel: &str) -> Vec<Instant> {
+        self.world()
+            .post_times
+            .iter()
+            .filter(|(c, _)| c == channel)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
     /// Requests received for this Web API method (`"chat.postMessage"`), refused ones included.
     pub fn calls(&self, method: &str) -> usize {
         let path = format!("/api/{method}");
@@ -227,8 +269,17 @@ struct Responder(Arc<Mutex<World>>);
 
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let received = Instant::now();
         let mut world = lock(&self.0);
         let path = request.url.path().to_owned();
+        if path == "/api/chat.postMessage" {
+            let channel = arguments(request)
+                .get("channel")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            world.post_times.push((channel, received));
+        }
         world.seen.push(SeenRequest {
             path: path.clone(),
             authorization: header(request, "authorization"),
@@ -260,6 +311,8 @@ impl Respond for Responder {
             "chat.update" => world.update_message(&args),
             "usergroups.users.list" => world.usergroup_users(request),
             "users.info" => world.users_info(request),
+            "conversations.members" => world.conversations_members(request),
+            "views.open" => world.open_view(&args),
             _ => fail("unknown_method"),
         }
     }
@@ -380,6 +433,72 @@ impl World {
             "user": { "id": id, "name": name, "real_name": name, "is_bot": false,
                       "profile": profile }
         }))
+    }
+
+    /// One page of members; the cursor is opaque to clients (`offset:<n>` here).
+    fn conversations_members(&self, request: &Request) -> ResponseTemplate {
+        let Some(channel) = form_or_query_argument(request, "channel") else {
+            return fail("invalid_arguments");
+        };
+        if !self.channels.contains_key(&channel) {
+            return fail("channel_not_found");
+        }
+        let limit = match form_or_query_argument(request, "limit") {
+            None => DEFAULT_MEMBERS_LIMIT,
+            Some(limit) => match limit.parse::<usize>() {
+                Ok(limit) if (1..=1000).contains(&limit) => limit,
+                _ => return fail("invalid_limit"),
+            },
+        };
+        let start = match form_or_query_argument(request, "cursor").filter(|c| !c.is_empty()) {
+            None => 0,
+            Some(cursor) => match cursor
+                .strip_prefix("offset:")
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                Some(start) => start,
+                None => return fail("invalid_cursor"),
+            },
+        };
+        let members = self
+            .channel_members
+            .get(&channel)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let end = start.saturating_add(limit).min(members.len());
+        let page = members.get(start..end).unwrap_or_default();
+        let next_cursor = if end < members.len() {
+            format!("offset:{end}")
+        } else {
+            String::new()
+        };
+        ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "members": page,
+            "response_metadata": { "next_cursor": next_cursor }
+        }))
+    }
+
+    fn open_view(&mut self, args: &Map<String, Value>) -> ResponseTemplate {
+        let Some(trigger_id) = args.get("trigger_id").and_then(Value::as_str) else {
+            return fail("invalid_arguments");
+        };
+        let view = match args.get("view") {
+            Some(view @ Value::Object(_)) => view.clone(),
+            // Form-encoded calls carry the view as a JSON string.
+            Some(Value::String(encoded)) => match serde_json::from_str(encoded) {
+                Ok(view @ Value::Object(_)) => view,
+                _ => return fail("invalid_arguments"),
+            },
+            _ => return fail("invalid_arguments"),
+        };
+        if trigger_id.starts_with("expired") {
+            return fail("expired_trigger_id");
+        }
+        self.views.push((trigger_id.to_owned(), view.clone()));
+        let mut shown = view;
+        shown["id"] = json!(format!("V{:08}", self.views.len()));
+        ResponseTemplate::new(200).set_body_json(json!({ "ok": true, "view": shown }))
     }
 
     fn respond_to_interaction(&mut self, id: &str, request: &Request) -> ResponseTemplate {

@@ -10,4 +10,5 @@ pub mod fake_slack;
 pub mod grants;
 pub mod logs;
 pub mod review;
+pub mod rotation;
 pub mod startup;

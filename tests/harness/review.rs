@@ -22,6 +22,7 @@ use secops_shared::review::workflow::{DrainReport, Outbox};
 use secops_shared::review::workflow::{
     ReviewDeps, ReviewError, ReviewReport, ReviewSettings, run_review,
 };
+use secops_shared::rotation::clicks::RotationClicks;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
 use secops_shared::slack::signature::sign;
@@ -336,6 +337,7 @@ impl DecisionWorld {
             bus: &self.bus,
             policy: &self.policy,
             review_channel: REVIEW_CHANNEL,
+            rotation: None::<RotationClicks<'_, SlackClient>>,
         };
         handle_request(&deps, Some(timestamp), Some(signature), body, now).await
     }

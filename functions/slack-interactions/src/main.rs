@@ -1,6 +1,7 @@
 //! Lambda function: the project's one Slack interactivity URL (API Gateway HTTP API). Verifies
-//! the signature on the raw body before anything else, records the decision, answers within
-//! Slack's 3 seconds and leaves the slow follow-up to the review worker.
+//! the signature on the raw body before anything else, then routes: review decisions are
+//! recorded and their slow follow-up left to the review worker; rotation confirmations and
+//! snoozes are recorded and the team's nudge redrawn. Answers within Slack's 3 seconds.
 
 use lambda_http::{Body, Error, Request, Response, run, service_fn, tracing};
 use secops_shared::review::runtime::InteractionsRuntime;
@@ -43,6 +44,6 @@ async fn handle(runtime: &InteractionsRuntime, request: Request) -> Result<Respo
     };
     Ok(Response::builder()
         .status(reply.status)
-        .header("content-type", "text/plain; charset=utf-8")
+        .header("content-type", reply.content_type)
         .body(Body::from(reply.body))?)
 }

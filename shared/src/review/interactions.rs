@@ -12,8 +12,9 @@ use super::decision::{Click, ClickOutcome, Directory, ReviewAction, ReviewerPoli
 use super::ports::PortError;
 use super::store::ReviewStore;
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
+use crate::rotation::clicks::{self, ClickReply, RotationClicks, RotationSlack};
 use crate::secrets::SecretStore;
-use crate::slack::interaction::{self, BlockAction};
+use crate::slack::interaction::{self, BlockAction, Interaction};
 use crate::slack::signature;
 
 /// The bus event that wakes the review worker.
@@ -33,13 +34,17 @@ pub trait ClickReplies: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
+    pub content_type: &'static str,
     pub body: String,
 }
+
+const TEXT: &str = "text/plain; charset=utf-8";
 
 impl Reply {
     fn ok() -> Self {
         Reply {
             status: 200,
+            content_type: TEXT,
             body: String::new(),
         }
     }
@@ -47,13 +52,23 @@ impl Reply {
     fn error(status: u16, message: &str) -> Self {
         Reply {
             status,
+            content_type: TEXT,
             body: message.to_owned(),
+        }
+    }
+
+    /// Keep a modal open with errors shown next to its fields.
+    fn form_errors(errors: &serde_json::Value) -> Self {
+        Reply {
+            status: 200,
+            content_type: "application/json",
+            body: json!({"response_action": "errors", "errors": errors}).to_string(),
         }
     }
 }
 
-/// What the endpoint needs.
-pub struct InteractionDeps<'a, D, R, P> {
+/// What the endpoint needs. `rotation` is `None` where the rotation chaser is not deployed.
+pub struct InteractionDeps<'a, D, R, P, X> {
     pub secrets: &'a SecretStore,
     pub store: &'a ReviewStore,
     pub directory: &'a D,
@@ -61,13 +76,14 @@ pub struct InteractionDeps<'a, D, R, P> {
     pub bus: &'a P,
     pub policy: &'a ReviewerPolicy,
     pub review_channel: &'a str,
+    pub rotation: Option<RotationClicks<'a, X>>,
 }
 
 /// Handle one request: `timestamp` and `signature` are Slack's `X-Slack-Request-Timestamp` and
 /// `X-Slack-Signature` headers; `raw_body` the exact bytes Slack sent (base64 already decoded).
 #[tracing::instrument(skip_all)]
-pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher>(
-    deps: &InteractionDeps<'_, D, R, P>,
+pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X: RotationSlack>(
+    deps: &InteractionDeps<'_, D, R, P, X>,
     timestamp: Option<&str>,
     signature_header: Option<&str>,
     raw_body: &[u8],
@@ -97,13 +113,38 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher>(
         tracing::warn!(error = ?e, "refused an unverified Slack request");
         return Reply::error(401, "invalid request signature");
     }
-    let action = match interaction::parse_block_actions(raw_body) {
-        Ok(a) => a,
+    let action = match interaction::parse_interaction(raw_body) {
+        Ok(Interaction::BlockActions(a)) => a,
+        Ok(Interaction::ViewSubmission(view)) => {
+            return match (&deps.rotation, view.callback_id.as_str()) {
+                (Some(rotation), clicks::SNOOZE_FORM) => {
+                    rotation_reply(deps, None, rotation.on_snooze_form(&view, now).await).await
+                }
+                _ => {
+                    tracing::info!(callback_id = %view.callback_id, "no handler for this form; ignored");
+                    Reply::ok()
+                }
+            };
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "signed request is not a block action");
-            return Reply::error(400, "expected a block_actions payload");
+            tracing::warn!(error = %e, "signed request is not a block action or form submission");
+            return Reply::error(400, "expected a block_actions or view_submission payload");
         }
     };
+    if clicks::is_rotation_action(&action.action.action_id) {
+        return match &deps.rotation {
+            Some(rotation) => {
+                let result = rotation.on_action(&action, now).await;
+                rotation_reply(deps, action.response_url.as_deref(), result).await
+            }
+            None => {
+                tracing::warn!(
+                    "a rotation button was clicked but the chaser is not configured here"
+                );
+                Reply::ok()
+            }
+        };
+    }
     match ReviewAction::from_action_id(&action.action.action_id) {
         Some(review_action) => review_click(deps, &action, review_action, now).await,
         None => {
@@ -113,8 +154,32 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher>(
     }
 }
 
-async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher>(
-    deps: &InteractionDeps<'_, D, R, P>,
+/// Answer a rotation click or form: ephemeral notes go through the `response_url`.
+async fn rotation_reply<D, R: ClickReplies, P, X>(
+    deps: &InteractionDeps<'_, D, R, P, X>,
+    response_url: Option<&str>,
+    result: Result<ClickReply, crate::rotation::store::RotationStoreError>,
+) -> Reply {
+    match result {
+        Ok(ClickReply::Ack) => Reply::ok(),
+        Ok(ClickReply::FormErrors(errors)) => Reply::form_errors(&errors),
+        Ok(ClickReply::Ephemeral(text)) => {
+            if let Some(url) = response_url
+                && let Err(e) = deps.replies.ephemeral(url, &text).await
+            {
+                tracing::warn!(error = %e, "could not tell the clicker");
+            }
+            Reply::ok()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording the rotation click failed");
+            Reply::error(500, "internal error")
+        }
+    }
+}
+
+async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
+    deps: &InteractionDeps<'_, D, R, P, X>,
     action: &BlockAction,
     review_action: ReviewAction,
     now: DateTime<Utc>,

@@ -18,6 +18,9 @@ use crate::connectors::eventbridge::{
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::connectors::webhook::{WebhookConfig, WebhookSender};
 use crate::http;
+use crate::rotation::clicks::RotationClicks;
+use crate::rotation::config::RotationConfig;
+use crate::rotation::store::RotationStore;
 use crate::runtime::{Foundation, StartupError};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::MetricsSink;
@@ -102,6 +105,8 @@ pub enum RunError {
 pub struct InteractionsRuntime {
     foundation: Foundation,
     pub config: ReviewConfig,
+    /// The rotation chaser's buttons arrive at the same URL.
+    pub rotation: RotationConfig,
     store: Mutex<ReviewStore>,
     slack: SlackClient,
     bus: Bus,
@@ -147,6 +152,7 @@ impl InteractionsRuntime {
 
     async fn start_with(in_process: bool) -> Result<Self, StartupError> {
         let config = ReviewConfig::from_env(&Env::process())?;
+        let rotation = RotationConfig::from_env(&Env::process())?;
         let foundation = Foundation::start().await?;
         foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
@@ -166,6 +172,7 @@ impl InteractionsRuntime {
         Ok(Self {
             foundation,
             config,
+            rotation,
             store,
             slack,
             bus,
@@ -191,6 +198,11 @@ impl InteractionsRuntime {
             bus: &self.bus,
             policy: &self.config.policy,
             review_channel: &self.config.workflow.review_channel,
+            rotation: Some(RotationClicks {
+                store: RotationStore::new(store.connection()),
+                slack: &self.slack,
+                settings: &self.rotation.clicks,
+            }),
         };
         let deadline = Some(Instant::now() + ACK_BUDGET);
         Ok(http::with_deadline(

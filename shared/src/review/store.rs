@@ -173,6 +173,11 @@ impl ReviewStore {
         }
     }
 
+    /// The connection, for other stores sharing it (each statement takes it in turn).
+    pub fn connection(&self) -> &Mutex<Client> {
+        &self.client
+    }
+
     /// Whether the connection has gone (the server or a proxy closed it).
     pub async fn is_closed(&self) -> bool {
         self.client.lock().await.is_closed()

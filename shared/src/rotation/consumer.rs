@@ -1,5 +1,6 @@
-//! Consumers of a key being retired, as a campaign lists them, and the CSV importer that loads
-//! them: every row is validated first, and a file with any bad row imports nothing.
+//! Campaigns (a key being retired) and the consumers still to move off it, as the security team
+//! lists them, and the CSV importers that load them: every row is validated first, and a file
+//! with any bad row imports nothing.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -29,8 +30,29 @@ pub struct Consumer {
     pub channel: Option<String>,
     /// The team lead's Slack user id, mentioned once a consumer is urgent.
     pub team_lead: Option<String>,
+    /// The consumer's own deadline; `None` takes the campaign's.
+    pub deadline: Option<NaiveDate>,
+    /// `None` (a blank CSV cell) keeps a known consumer's status; a new one starts pending.
+    pub status: Option<ConsumerStatus>,
+}
+
+/// A key rotation: which key is being retired, which replaces it, and by when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub campaign: String,
+    /// How people name the retired key (never the key material).
+    pub retired_key: String,
+    pub replacement_key: String,
     pub deadline: NaiveDate,
-    pub status: ConsumerStatus,
+}
+
+/// A CSV row: `campaign,retired_key,replacement_key,deadline`.
+#[derive(Debug, Deserialize)]
+struct CsvCampaign {
+    campaign: String,
+    retired_key: String,
+    replacement_key: String,
+    deadline: String,
 }
 
 /// A CSV row: `campaign,consumer,team,channel,team_lead,deadline,status,exempt_reason,exempt_until`.
@@ -43,6 +65,7 @@ struct CsvConsumer {
     channel: String,
     #[serde(default)]
     team_lead: String,
+    #[serde(default)]
     deadline: String,
     #[serde(default)]
     status: String,
@@ -98,15 +121,16 @@ fn date(field: &'static str, value: &str) -> FieldResult<NaiveDate> {
 impl CsvConsumer {
     fn parse(self) -> FieldResult<Consumer> {
         let status = match self.status.trim().to_ascii_lowercase().as_str() {
-            "" | "pending" => ConsumerStatus::Pending,
-            "confirmed" => ConsumerStatus::Confirmed,
-            "exempt" => ConsumerStatus::Exempt {
+            "" => None,
+            "pending" => Some(ConsumerStatus::Pending),
+            "confirmed" => Some(ConsumerStatus::Confirmed),
+            "exempt" => Some(ConsumerStatus::Exempt {
                 reason: required("exempt_reason", &self.exempt_reason)?,
                 until: match self.exempt_until.trim() {
                     "" => None,
                     d => Some(date("exempt_until", d)?),
                 },
-            },
+            }),
             other => {
                 return Err((
                     "status",
@@ -120,10 +144,40 @@ impl CsvConsumer {
             team: required("team", &self.team)?,
             channel: slack_id("channel", &self.channel, &['C', 'G'])?,
             team_lead: slack_id("team_lead", &self.team_lead, &['U', 'W'])?,
-            deadline: date("deadline", &self.deadline)?,
+            deadline: match self.deadline.trim() {
+                "" => None,
+                d => Some(date("deadline", d)?),
+            },
             status,
         })
     }
+}
+
+impl CsvCampaign {
+    fn parse(self) -> FieldResult<Campaign> {
+        Ok(Campaign {
+            campaign: required("campaign", &self.campaign)?,
+            retired_key: required("retired_key", &self.retired_key)?,
+            replacement_key: required("replacement_key", &self.replacement_key)?,
+            deadline: date("deadline", &self.deadline)?,
+        })
+    }
+}
+
+/// Validate a campaigns CSV held in memory; `origin` names it in errors.
+pub fn parse_campaigns(origin: &str, content: &str) -> Result<Vec<Campaign>, ImportError> {
+    let rows = read_csv(origin, content, CsvCampaign::parse)?;
+    all_or_nothing(
+        origin,
+        rows,
+        |c: &Campaign| c.campaign.clone(),
+        |c, first| {
+            (
+                "campaign",
+                format!("{:?} appears twice (first in row {first})", c.campaign),
+            )
+        },
+    )
 }
 
 /// Validate a consumers CSV held in memory; `origin` names it in errors.
@@ -161,13 +215,13 @@ mod tests {
         let consumers = parse_consumers("c.csv", &csv).unwrap();
         assert_eq!(consumers.len(), 2);
         assert_eq!(consumers[0].channel.as_deref(), Some("C0PAYMENTS"));
-        assert_eq!(consumers[0].status, ConsumerStatus::Pending);
+        assert_eq!(consumers[0].status, None);
         assert_eq!(
             consumers[1].status,
-            ConsumerStatus::Exempt {
+            Some(ConsumerStatus::Exempt {
                 reason: "vendor freeze".into(),
                 until: NaiveDate::from_ymd_opt(2026, 12, 15)
-            }
+            })
         );
     }
 
@@ -195,9 +249,30 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_deadline_takes_the_campaigns() {
+        let csv = format!("{HEADER}stripe-2026,billing-api,payments,,,,,,\n");
+        assert_eq!(parse_consumers("c.csv", &csv).unwrap()[0].deadline, None);
+    }
+
+    #[test]
+    fn campaigns_parse_and_name_their_bad_rows() {
+        let ok = "campaign,retired_key,replacement_key,deadline\n\
+                  stripe-2026,stripe-live-2024,stripe-live-2026,2026-11-20\n";
+        let campaigns = parse_campaigns("k.csv", ok).unwrap();
+        assert_eq!(campaigns[0].retired_key, "stripe-live-2024");
+        let bad = "campaign,retired_key,replacement_key,deadline\n\
+                   a,old,new,2026-11-20\n\
+                   b,,new,2026-11-20\n\
+                   a,old,new,2026-11-21\n";
+        let text = parse_campaigns("k.csv", bad).unwrap_err().to_string();
+        assert!(text.contains("row 2, field `retired_key`"), "{text}");
+        assert!(text.contains("row 3, field `campaign`"), "{text}");
+    }
+
+    #[test]
     fn a_missing_column_is_named() {
-        let csv = "campaign,consumer,team\nstripe-2026,billing-api,payments\n";
+        let csv = "campaign,consumer\nstripe-2026,billing-api\n";
         let text = parse_consumers("c.csv", csv).unwrap_err().to_string();
-        assert!(text.contains("`deadline`"), "{text}");
+        assert!(text.contains("`team`"), "{text}");
     }
 }

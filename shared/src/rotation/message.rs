@@ -1,8 +1,10 @@
 //! The nudge a team receives: one message listing its overdue consumers, in the tone of the
 //! latest of them, with a "Confirmed" and a "Snooze" button per consumer. Deterministic text:
-//! the same facts always give the same message.
+//! the same facts always give the same message. A consumer confirmed or snoozed from the
+//! message is redrawn in place without its buttons.
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::bucket::Bucket;
@@ -12,8 +14,28 @@ use crate::review::card::slack_escape;
 pub const CONFIRM: &str = "rotation_confirm";
 pub const SNOOZE: &str = "rotation_snooze";
 
+/// Slack allows 50 blocks per message; each consumer takes two, the opening one.
+pub const MAX_LINES_PER_MESSAGE: usize = 24;
+
+/// What became of a consumer after its nudge was posted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum LineState {
+    #[default]
+    Open,
+    Confirmed {
+        by: String,
+        on: NaiveDate,
+    },
+    Snoozed {
+        by: String,
+        until: NaiveDate,
+        reason: String,
+    },
+}
+
 /// One overdue consumer in a team's nudge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NudgeLine {
     /// Carried by the buttons to find the consumer again.
     pub consumer_ref: String,
@@ -24,10 +46,12 @@ pub struct NudgeLine {
     pub days_overdue: i64,
     pub nudges_so_far: u32,
     pub bucket: Bucket,
+    #[serde(default)]
+    pub state: LineState,
 }
 
 /// Who to mention when the tone calls for it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Escalation {
     pub team_lead: Option<String>,
     pub security_lead: Option<String>,
@@ -72,6 +96,62 @@ fn mentions(bucket: Bucket, escalation: &Escalation) -> Vec<String> {
     out
 }
 
+/// A nudge as posted, kept so a click can redraw it: `part` is `(n, of)` when a team's list
+/// needed more than one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NudgeMessage {
+    pub team: String,
+    pub lines: Vec<NudgeLine>,
+    pub escalation: Escalation,
+    pub part: Option<(usize, usize)>,
+}
+
+impl NudgeMessage {
+    /// The tone of the whole message: its latest consumer's bucket.
+    pub fn bucket(&self) -> Bucket {
+        self.lines
+            .iter()
+            .map(|l| l.bucket)
+            .max()
+            .unwrap_or(Bucket::Gentle)
+    }
+
+    /// `(fallback text, blocks)`.
+    pub fn render(&self) -> (String, Value) {
+        let (mut text, mut blocks) = team_nudge(&self.team, &self.lines, &self.escalation);
+        if let Some((n, of)) = self.part {
+            text = format!("{text}, part {n} of {of}");
+            if let Some(list) = blocks.as_array_mut() {
+                list.insert(
+                    1,
+                    json!({"type": "context", "elements": [
+                        {"type": "mrkdwn", "text": format!("Part {n} of {of} of this team's list")}
+                    ]}),
+                );
+            }
+        }
+        (text, blocks)
+    }
+}
+
+/// What happened to a line, in place of its buttons.
+fn settled(state: &LineState) -> Option<String> {
+    match state {
+        LineState::Open => None,
+        LineState::Confirmed { by, on } => Some(format!(
+            ":white_check_mark: Confirmed on the new key by <@{}> on {}",
+            slack_escape(by),
+            on.format("%Y-%m-%d")
+        )),
+        LineState::Snoozed { by, until, reason } => Some(format!(
+            ":zzz: Snoozed by <@{}> until {}: {}",
+            slack_escape(by),
+            until.format("%Y-%m-%d"),
+            slack_escape(reason)
+        )),
+    }
+}
+
 /// The message for one team: `(fallback text, blocks)`. `lines` must not be empty.
 pub fn team_nudge(team: &str, lines: &[NudgeLine], escalation: &Escalation) -> (String, Value) {
     let worst = lines
@@ -101,6 +181,13 @@ pub fn team_nudge(team: &str, lines: &[NudgeLine], escalation: &Escalation) -> (
                 if line.days_overdue == 1 { "" } else { "s" },
             )}}),
         );
+        if let Some(note) = settled(&line.state) {
+            blocks.push(
+                json!({"type": "context", "block_id": format!("rotation:{}", line.consumer_ref),
+                "elements": [{"type": "mrkdwn", "text": note}]}),
+            );
+            continue;
+        }
         blocks.push(json!({"type": "actions", "block_id": format!("rotation:{}", line.consumer_ref), "elements": [
             {"type": "button", "action_id": CONFIRM, "value": line.consumer_ref, "style": "primary",
              "text": {"type": "plain_text", "text": "Confirmed: on the new key"}},
@@ -130,6 +217,7 @@ mod tests {
             days_overdue: days,
             nudges_so_far: nudges,
             bucket,
+            state: LineState::Open,
         }
     }
 
@@ -186,6 +274,44 @@ mod tests {
         assert!(
             s.contains(CONFIRM) && s.contains(SNOOZE) && s.contains("ref-billing-api"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn settled_lines_lose_their_buttons_and_say_why() {
+        let mut done = line("billing-api", 3, Bucket::Gentle, 2);
+        done.state = LineState::Confirmed {
+            by: "U0ANNA".into(),
+            on: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        };
+        let mut later = line("ledger", 3, Bucket::Gentle, 2);
+        later.state = LineState::Snoozed {
+            by: "U0BOB".into(),
+            until: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            reason: "vendor <freeze>".into(),
+        };
+        let open = line("etl", 3, Bucket::Gentle, 2);
+        let message = NudgeMessage {
+            team: "payments".into(),
+            lines: vec![done, later, open],
+            escalation: Escalation::default(),
+            part: Some((2, 3)),
+        };
+        let (text, blocks) = message.render();
+        assert!(text.ends_with("part 2 of 3"), "{text}");
+        let s = blocks.to_string();
+        assert!(
+            s.contains("Confirmed on the new key by <@U0ANNA> on 2026-11-23"),
+            "{s}"
+        );
+        assert!(
+            s.contains("Snoozed by <@U0BOB> until 2026-11-26: vendor &lt;freeze&gt;"),
+            "{s}"
+        );
+        assert_eq!(
+            s.matches(CONFIRM).count(),
+            1,
+            "only the open line keeps buttons: {s}"
         );
     }
 

@@ -1,6 +1,6 @@
-//! Slack Web API client: posts and updates messages (review cards), reads user-group members
-//! (who may decide) and a user's identity (so nobody reviews their own grant), and answers a
-//! click through its `response_url`.
+//! Slack Web API client: posts and updates messages (review cards), reads user-group and
+//! channel members (who may decide, who is chased) and a user's identity (so nobody reviews their
+//! own grant), answers a click through its `response_url`, and opens a modal for a click.
 //!
 //! Slack answers API errors with HTTP 200 and `{"ok": false, "error": "<code>"}`; those codes
 //! are mapped to [`SlackError`] so callers can tell a channel that will never work
@@ -51,12 +51,19 @@ const CHANNEL_CODES: &[&str] = &["channel_not_found", "not_in_channel", "is_arch
 /// Error codes meaning "slow down" inside a reply body.
 const RATE_LIMIT_CODES: &[&str] = &["ratelimited", "rate_limited"];
 
+/// Members asked for per `conversations.members` page.
+const MEMBERS_PAGE_SIZE: &str = "200";
+
+/// Pages of `conversations.members` read before giving up (10 000 members): a cursor that never
+/// runs out must not keep an invocation looping.
+const MAX_MEMBER_PAGES: usize = 50;
+
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
     /// [`DEFAULT_API_BASE`] outside tests; methods are appended as `{api_base}/{method}`.
     pub api_base: String,
     pub retry: RetryPolicy,
-    /// How long a user group's member list, or a user's identity, is trusted.
+    /// How long a user group's or a channel's member list, or a user's identity, is trusted.
     pub group_cache_ttl: Duration,
 }
 
@@ -128,6 +135,8 @@ pub struct SlackClient {
     config: SlackConfig,
     /// Member ids by user-group id, with when they were fetched.
     groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// Member ids by channel id, with when they were fetched.
+    channels: Mutex<HashMap<String, (Instant, Vec<String>)>>,
     /// Identities by user id, with when they were fetched.
     users: Mutex<HashMap<String, (Instant, SlackUser)>>,
 }
@@ -170,6 +179,7 @@ impl SlackClient {
             secrets,
             config,
             groups: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
         }
     }
@@ -251,6 +261,56 @@ impl SlackClient {
         Ok(members)
     }
 
+    /// The user ids in a channel (`conversations.members`, bot scopes `channels:read` for public
+    /// and `groups:read` for private channels), every page followed, cached per channel for
+    /// `group_cache_ttl`. An unknown channel (or a private one without the bot) is
+    /// [`SlackError::ChannelUnusable`] with `channel_not_found`; more than 50 pages (10 000
+    /// members) is [`SlackError::Api`] with `too_many_members`.
+    #[tracing::instrument(skip_all, fields(channel = channel))]
+    pub async fn channel_members(&self, channel: &str) -> Result<Vec<String>, SlackError> {
+        const METHOD: &str = "conversations.members";
+        if let Some((at, members)) = lock(&self.channels).get(channel)
+            && at.elapsed() < self.config.group_cache_ttl
+        {
+            return Ok(members.clone());
+        }
+        let mut members = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..MAX_MEMBER_PAGES {
+            let mut form = vec![("channel", channel), ("limit", MEMBERS_PAGE_SIZE)];
+            if !cursor.is_empty() {
+                form.push(("cursor", cursor.as_str()));
+            }
+            let reply = self.call(METHOD, Some(channel), Body::form(&form)).await?;
+            let page: Vec<String> = reply
+                .get("members")
+                .cloned()
+                .and_then(|page| serde_json::from_value(page).ok())
+                .ok_or_else(|| SlackError::Api {
+                    method: METHOD,
+                    code: "reply_without_members".to_owned(),
+                })?;
+            members.extend(page);
+            cursor = reply
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                lock(&self.channels).insert(channel.to_owned(), (Instant::now(), members.clone()));
+                return Ok(members);
+            }
+        }
+        tracing::warn!(
+            pages = MAX_MEMBER_PAGES,
+            "Slack channel has more members than we read"
+        );
+        Err(SlackError::Api {
+            method: METHOD,
+            code: "too_many_members".to_owned(),
+        })
+    }
+
     /// The user's profile email (scope `users:read.email`) and name (`users.info`), cached per
     /// user for `group_cache_ttl` like user groups. An unknown user is
     /// [`SlackError::Api`] with `user_not_found`.
@@ -274,6 +334,17 @@ impl SlackClient {
             })?;
         lock(&self.users).insert(user_id.to_owned(), (Instant::now(), user.clone()));
         Ok(user)
+    }
+
+    /// `views.open`: show `view` (a modal) to the user whose click gave `trigger_id`. A trigger
+    /// id lives three seconds, so nothing is retried beyond what every call does; a late one is
+    /// [`SlackError::Api`] with `expired_trigger_id` (or `invalid_trigger_id`).
+    #[tracing::instrument(skip_all)]
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        let body = json!({ "trigger_id": trigger_id, "view": view });
+        self.call("views.open", None, Body::json(&body))
+            .await
+            .map(drop)
     }
 
     /// POST `body` (e.g. `{"response_type":"ephemeral","replace_original":false,"text":…}`) to

@@ -1,14 +1,25 @@
-//! Parsing of Slack interactivity requests (a button clicked on a card) into typed values.
-//! Call it only after [`super::signature::verify`] has accepted the raw body: nothing here
-//! checks who sent the request.
+//! Parsing of Slack interactivity requests (a button clicked on a card, a modal submitted)
+//! into typed values. Call it only after [`super::signature::verify`] has accepted the raw
+//! body: nothing here checks who sent the request.
 //!
 //! Slack POSTs `application/x-www-form-urlencoded` with a single field,
-//! `payload=<URL-encoded JSON>`. Only `block_actions` payloads are understood; the deprecated
-//! verification `token` inside the payload is ignored.
+//! `payload=<URL-encoded JSON>`. Only `block_actions` and `view_submission` payloads are
+//! understood; the deprecated verification `token` inside the payload is ignored.
+
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
+
+/// A verified interactivity request, by payload `type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interaction {
+    /// `block_actions`: an interactive element of a message (or modal) was used.
+    BlockActions(BlockAction),
+    /// `view_submission`: a modal was submitted.
+    ViewSubmission(ViewSubmission),
+}
 
 /// A click on an interactive element of a message, as the workflow needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +51,33 @@ pub struct Action {
     pub action_ts: Option<String>,
 }
 
+/// A submitted modal, as the workflow needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewSubmission {
+    /// The Slack user id of whoever submitted (`U…` or `W…`).
+    pub user_id: String,
+    /// `user.username`, else `user.name`, else empty.
+    pub user_name: String,
+    /// `team.id`, else `user.team_id` (`team` is null for org-wide installs).
+    pub team_id: Option<String>,
+    /// `view.id`.
+    pub view_id: Option<String>,
+    /// `view.callback_id`: which modal this is (empty if the modal set none).
+    pub callback_id: String,
+    /// `view.private_metadata` as the modal was opened with it (empty if none).
+    pub private_metadata: String,
+    /// `view.state.values`: block_id → action_id → the element's value. `None` for an
+    /// input left empty, an unselected select, or an element kind without a string value.
+    pub values: BTreeMap<String, BTreeMap<String, Option<String>>>,
+}
+
+impl ViewSubmission {
+    /// The submitted value of one input element, if it has one.
+    pub fn value(&self, block_id: &str, action_id: &str) -> Option<&str> {
+        self.values.get(block_id)?.get(action_id)?.as_deref()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InteractionError {
     #[error("the request body has no `payload` form field")]
@@ -51,32 +89,113 @@ pub enum InteractionError {
 }
 
 /// Parse a verified interactivity body (`payload=<URL-encoded JSON>`) holding a
-/// `block_actions` payload.
+/// `block_actions` or a `view_submission` payload.
+pub fn parse_interaction(form_body: &[u8]) -> Result<Interaction, InteractionError> {
+    let payload = decode_payload(form_body)?;
+    match payload_type(&payload) {
+        "block_actions" => block_action_from(payload).map(Interaction::BlockActions),
+        "view_submission" => view_submission_from(payload).map(Interaction::ViewSubmission),
+        other => Err(unsupported_type(
+            other,
+            "\"block_actions\" or \"view_submission\"",
+        )),
+    }
+}
+
+/// Parse a verified interactivity body (`payload=<URL-encoded JSON>`) holding a
+/// `block_actions` payload. Any other payload type is [`InteractionError::Unsupported`],
+/// whatever its shape.
 pub fn parse_block_actions(form_body: &[u8]) -> Result<BlockAction, InteractionError> {
+    let payload = decode_payload(form_body)?;
+    match payload_type(&payload) {
+        "block_actions" => block_action_from(payload),
+        other => Err(unsupported_type(other, "\"block_actions\"")),
+    }
+}
+
+/// The JSON of the `payload` form field.
+fn decode_payload(form_body: &[u8]) -> Result<Value, InteractionError> {
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(form_body)
         .map_err(|e| InteractionError::NotJson(format!("not form-encoded: {e}")))?;
     let json = fields
         .into_iter()
         .find_map(|(name, value)| (name == "payload").then_some(value))
         .ok_or(InteractionError::NoPayload)?;
-    let payload: Value = serde_json::from_str(&json).map_err(|e| {
+    serde_json::from_str(&json).map_err(|e| {
         // Positions only: the text is untrusted and may be long.
         InteractionError::NotJson(format!(
             "invalid JSON at line {} column {}",
             e.line(),
             e.column()
         ))
-    })?;
-    let kind = payload.get("type").and_then(Value::as_str).unwrap_or("");
-    if kind != "block_actions" {
-        let shown = if kind.is_empty() { "(no type)" } else { kind };
-        return Err(InteractionError::Unsupported(format!(
-            "payload type {shown:?}, expected \"block_actions\""
-        )));
-    }
+    })
+}
+
+fn payload_type(payload: &Value) -> &str {
+    payload.get("type").and_then(Value::as_str).unwrap_or("")
+}
+
+fn unsupported_type(kind: &str, expected: &str) -> InteractionError {
+    let shown = if kind.is_empty() { "(no type)" } else { kind };
+    InteractionError::Unsupported(format!("payload type {shown:?}, expected {expected}"))
+}
+
+fn block_action_from(payload: Value) -> Result<BlockAction, InteractionError> {
     let raw: RawPayload = serde_json::from_value(payload)
         .map_err(|e| InteractionError::NotJson(format!("unexpected block_actions shape: {e}")))?;
     raw.into_block_action()
+}
+
+fn view_submission_from(payload: Value) -> Result<ViewSubmission, InteractionError> {
+    let raw: RawViewPayload = serde_json::from_value(payload)
+        .map_err(|e| InteractionError::NotJson(format!("unexpected view_submission shape: {e}")))?;
+    raw.into_view_submission()
+}
+
+/// Used by tests and tooling: the body Slack would send when a modal is submitted.
+/// `values` are `(block_id, action_id, element type, value)`; a `"static_select"` or
+/// `"radio_buttons"` value becomes the `selected_option`, any other kind carries it as
+/// `value` (`None` is an input left empty / nothing selected).
+pub fn view_submission_body(
+    user_id: &str,
+    callback_id: &str,
+    private_metadata: &str,
+    values: &[(&str, &str, &str, Option<&str>)],
+) -> String {
+    let mut blocks: Map<String, Value> = Map::new();
+    for &(block_id, action_id, kind, value) in values {
+        let element = match kind {
+            "static_select" | "radio_buttons" => json!({
+                "type": kind,
+                "selected_option": value.map(|v| json!({
+                    "text": {"type": "plain_text", "text": v},
+                    "value": v,
+                })),
+            }),
+            _ => json!({"type": kind, "value": value}),
+        };
+        let block = blocks
+            .entry(block_id)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(actions) = block {
+            actions.insert(action_id.to_owned(), element);
+        }
+    }
+    let payload = json!({
+        "type": "view_submission",
+        "team": {"id": "T1", "domain": "acme"},
+        "user": {"id": user_id, "username": user_id, "name": user_id, "team_id": "T1"},
+        "api_app_id": "A1",
+        "trigger_id": "t1",
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": blocks},
+        },
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form-encodable")
 }
 
 /// The exact bytes Slack signed. API Gateway (HTTP API) may hand the body over base64-encoded
@@ -163,6 +282,76 @@ impl RawPayload {
             },
         })
     }
+}
+
+#[derive(Deserialize)]
+struct RawViewPayload {
+    user: Option<RawUser>,
+    team: Option<IdOnly>,
+    view: Option<RawView>,
+}
+
+#[derive(Deserialize)]
+struct RawView {
+    id: Option<String>,
+    callback_id: Option<String>,
+    private_metadata: Option<String>,
+    state: Option<RawState>,
+}
+
+#[derive(Deserialize)]
+struct RawState {
+    /// block_id → action_id → element state; kept loose, read by [`element_value`].
+    values: Option<BTreeMap<String, BTreeMap<String, Value>>>,
+}
+
+impl RawViewPayload {
+    fn into_view_submission(self) -> Result<ViewSubmission, InteractionError> {
+        let user = self.user.filter(|u| !u.id.is_empty()).ok_or_else(|| {
+            InteractionError::NotJson("view_submission without user.id".to_owned())
+        })?;
+        let view = self
+            .view
+            .ok_or_else(|| InteractionError::NotJson("view_submission without view".to_owned()))?;
+        let callback_id = view.callback_id.ok_or_else(|| {
+            InteractionError::NotJson("view_submission without view.callback_id".to_owned())
+        })?;
+        let values = view
+            .state
+            .and_then(|s| s.values)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(block_id, actions)| {
+                let actions = actions
+                    .into_iter()
+                    .map(|(action_id, element)| (action_id, element_value(&element)))
+                    .collect();
+                (block_id, actions)
+            })
+            .collect();
+        Ok(ViewSubmission {
+            user_name: user.username.or(user.name).unwrap_or_default(),
+            team_id: self.team.and_then(|t| t.id).or(user.team_id),
+            user_id: user.id,
+            view_id: view.id,
+            callback_id,
+            private_metadata: view.private_metadata.unwrap_or_default(),
+            values,
+        })
+    }
+}
+
+/// The submitted value of one element of `view.state.values`.
+fn element_value(element: &Value) -> Option<String> {
+    let value = match element.get("type").and_then(Value::as_str) {
+        Some("static_select" | "radio_buttons") => {
+            element.get("selected_option").and_then(|o| o.get("value"))
+        }
+        // plain_text_input and number_input (a string, null when left empty), and any
+        // other kind that happens to carry a string `value`.
+        _ => element.get("value"),
+    };
+    value.and_then(Value::as_str).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -309,5 +498,211 @@ mod tests {
             raw_body(b"payload=not base64!", true),
             Err(InteractionError::NotJson(_))
         ));
+    }
+
+    /// Shaped like Slack's view_submission payload for the rotation "Snooze" modal.
+    fn snooze() -> Value {
+        json!({
+            "type": "view_submission",
+            "team": { "id": "T1", "domain": "acme" },
+            "user": { "id": "U1", "username": "ann", "name": "ann", "team_id": "T1" },
+            "api_app_id": "A1",
+            "token": "ignored",
+            "trigger_id": "t",
+            "view": {
+                "id": "V123",
+                "type": "modal",
+                "callback_id": "rotation_snooze",
+                "private_metadata": "{\"secret\":\"db-prod\"}",
+                "state": { "values": {
+                    "reason": { "reason_input": { "type": "plain_text_input", "value": "waiting on vendor" } },
+                    "days": { "days_select": {
+                        "type": "static_select",
+                        "selected_option": { "text": { "type": "plain_text", "text": "3 days" }, "value": "3" }
+                    } }
+                } }
+            }
+        })
+    }
+
+    #[test]
+    fn a_modal_submission_is_parsed_into_who_submitted_which_values() {
+        let Interaction::ViewSubmission(parsed) = parse_interaction(&form(&snooze())).unwrap()
+        else {
+            panic!("expected a view submission");
+        };
+        assert_eq!(
+            parsed,
+            ViewSubmission {
+                user_id: "U1".into(),
+                user_name: "ann".into(),
+                team_id: Some("T1".into()),
+                view_id: Some("V123".into()),
+                callback_id: "rotation_snooze".into(),
+                private_metadata: "{\"secret\":\"db-prod\"}".into(),
+                values: BTreeMap::from([
+                    (
+                        "days".to_owned(),
+                        BTreeMap::from([("days_select".to_owned(), Some("3".to_owned()))]),
+                    ),
+                    (
+                        "reason".to_owned(),
+                        BTreeMap::from([(
+                            "reason_input".to_owned(),
+                            Some("waiting on vendor".to_owned()),
+                        )]),
+                    ),
+                ]),
+            }
+        );
+        assert_eq!(
+            parsed.value("reason", "reason_input"),
+            Some("waiting on vendor")
+        );
+        assert_eq!(parsed.value("days", "days_select"), Some("3"));
+        assert_eq!(parsed.value("days", "nope"), None);
+        assert_eq!(parsed.value("nope", "days_select"), None);
+    }
+
+    #[test]
+    fn empty_inputs_other_kinds_and_a_null_team_are_tolerated() {
+        let mut payload = snooze();
+        payload["team"] = Value::Null;
+        let values = &mut payload["view"]["state"]["values"];
+        values["reason"]["reason_input"]["value"] = Value::Null;
+        values["days"]["days_select"]["selected_option"] = Value::Null;
+        values["count"] = json!({ "n": { "type": "number_input", "value": "7" } });
+        values["pick"] = json!({ "r": {
+            "type": "radio_buttons",
+            "selected_option": { "text": { "type": "plain_text", "text": "Yes" }, "value": "yes" }
+        } });
+        values["when"] = json!({ "d": { "type": "datepicker", "selected_date": "2024-01-02" } });
+        values["odd"] = json!({ "x": { "type": "custom", "value": 5 } });
+        payload["view"]
+            .as_object_mut()
+            .unwrap()
+            .remove("private_metadata");
+        let Interaction::ViewSubmission(parsed) = parse_interaction(&form(&payload)).unwrap()
+        else {
+            panic!("expected a view submission");
+        };
+        assert_eq!(
+            parsed.team_id.as_deref(),
+            Some("T1"),
+            "falls back to user.team_id"
+        );
+        assert_eq!(parsed.private_metadata, "");
+        assert_eq!(parsed.values["reason"]["reason_input"], None);
+        assert_eq!(parsed.value("reason", "reason_input"), None);
+        assert_eq!(parsed.values["days"]["days_select"], None);
+        assert_eq!(parsed.value("count", "n"), Some("7"));
+        assert_eq!(parsed.value("pick", "r"), Some("yes"));
+        assert_eq!(parsed.values["when"]["d"], None);
+        assert_eq!(parsed.values["odd"]["x"], None);
+    }
+
+    #[test]
+    fn a_malformed_view_is_refused_clearly() {
+        let mut payload = snooze();
+        payload["view"]
+            .as_object_mut()
+            .unwrap()
+            .remove("callback_id");
+        let err = parse_interaction(&form(&payload)).unwrap_err();
+        assert!(
+            matches!(&err, InteractionError::NotJson(m) if m.contains("view.callback_id")),
+            "{err}"
+        );
+
+        let mut payload = snooze();
+        payload.as_object_mut().unwrap().remove("view");
+        let err = parse_interaction(&form(&payload)).unwrap_err();
+        assert!(
+            matches!(&err, InteractionError::NotJson(m) if m.contains("view")),
+            "{err}"
+        );
+
+        let mut payload = snooze();
+        payload.as_object_mut().unwrap().remove("user");
+        let err = parse_interaction(&form(&payload)).unwrap_err();
+        assert!(
+            matches!(&err, InteractionError::NotJson(m) if m.contains("user.id")),
+            "{err}"
+        );
+
+        let mut payload = snooze();
+        payload["view"]["state"]["values"] = json!({ "reason": "not an object" });
+        let err = parse_interaction(&form(&payload)).unwrap_err();
+        assert!(matches!(&err, InteractionError::NotJson(_)), "{err}");
+    }
+
+    #[test]
+    fn parse_interaction_dispatches_on_the_payload_type() {
+        let parsed = parse_interaction(&form(&click())).unwrap();
+        assert_eq!(
+            parsed,
+            Interaction::BlockActions(parse_block_actions(&form(&click())).unwrap())
+        );
+        assert!(matches!(
+            parse_interaction(&form(&snooze())).unwrap(),
+            Interaction::ViewSubmission(_)
+        ));
+    }
+
+    #[test]
+    fn unknown_interaction_types_are_still_unsupported() {
+        for payload in [
+            json!({ "type": "shortcut", "user": { "id": "U1" } }),
+            json!({ "type": "view_closed", "user": { "id": "U1" }, "view": {} }),
+            json!({ "user": { "id": "U1" } }),
+        ] {
+            let err = parse_interaction(&form(&payload)).unwrap_err();
+            let shown = payload["type"].as_str().unwrap_or("(no type)");
+            assert!(
+                matches!(&err, InteractionError::Unsupported(m)
+                    if m.contains(shown) && m.contains("expected \"block_actions\"")),
+                "{err}"
+            );
+        }
+        // parse_block_actions refuses a (well-formed) submission by type, not by shape.
+        let err = parse_block_actions(&form(&snooze())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported Slack interaction: payload type \"view_submission\", expected \"block_actions\""
+        );
+    }
+
+    #[test]
+    fn the_builder_round_trips_through_parse_interaction() {
+        let body = view_submission_body(
+            "U7",
+            "rotation_snooze",
+            "secret=db-prod&run=42",
+            &[
+                (
+                    "reason",
+                    "reason_input",
+                    "plain_text_input",
+                    Some("vendor & co"),
+                ),
+                ("days", "days_select", "static_select", Some("3")),
+                ("days", "note", "plain_text_input", None),
+                ("other", "sel", "static_select", None),
+            ],
+        );
+        let Interaction::ViewSubmission(parsed) = parse_interaction(body.as_bytes()).unwrap()
+        else {
+            panic!("expected a view submission");
+        };
+        assert_eq!(parsed.user_id, "U7");
+        assert_eq!(parsed.user_name, "U7");
+        assert_eq!(parsed.team_id.as_deref(), Some("T1"));
+        assert_eq!(parsed.callback_id, "rotation_snooze");
+        assert_eq!(parsed.private_metadata, "secret=db-prod&run=42");
+        assert_eq!(parsed.value("reason", "reason_input"), Some("vendor & co"));
+        assert_eq!(parsed.value("days", "days_select"), Some("3"));
+        assert_eq!(parsed.values["days"]["note"], None);
+        assert_eq!(parsed.values["other"]["sel"], None);
+        assert_eq!(parsed.values.len(), 3);
     }
 }

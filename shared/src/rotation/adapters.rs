@@ -1,0 +1,64 @@
+//! The rotation ports on Slack: nudges and digests are posted with `chat.postMessage`, and a
+//! channel Slack refuses is told apart from a passing failure.
+
+use serde_json::Value;
+
+use super::clicks::RotationSlack;
+use super::sweep::{DeliveryError, RotationChat};
+use crate::review::ports::{PortError, Posted};
+use crate::slack::client::{SlackClient, SlackError};
+
+fn port(e: SlackError) -> PortError {
+    PortError {
+        service: "slack",
+        message: e.to_string(),
+    }
+}
+
+impl RotationChat for SlackClient {
+    async fn post(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<Posted, DeliveryError> {
+        match self.post_message(channel, text, blocks).await {
+            Ok(p) => Ok(Posted {
+                channel: p.channel,
+                ts: p.ts,
+            }),
+            Err(SlackError::ChannelUnusable { code, .. }) => Err(DeliveryError::Unusable(code)),
+            Err(e) => Err(DeliveryError::Failed(e.to_string())),
+        }
+    }
+}
+
+impl RotationSlack for SlackClient {
+    async fn channel_members(&self, channel: &str) -> Result<Vec<String>, PortError> {
+        SlackClient::channel_members(self, channel)
+            .await
+            .map_err(port)
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, PortError> {
+        self.usergroup_members(group).await.map_err(port)
+    }
+
+    async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), PortError> {
+        SlackClient::open_view(self, trigger_id, view)
+            .await
+            .map_err(port)
+    }
+
+    async fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), PortError> {
+        self.update_message(channel, ts, text, blocks)
+            .await
+            .map_err(port)
+    }
+}

@@ -1,0 +1,407 @@
+//! "Confirmed: on the new key" and "Snooze" on a team's nudge, as the Slack interactivity
+//! endpoint hands them over (already verified). Only members of the consumer's team channel or
+//! of the security group may act (configurable), and permission is checked again when the
+//! snooze form is submitted. The first confirmation wins; the nudge is redrawn in place.
+
+use std::future::Future;
+
+use chrono::{DateTime, Days, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::message::{CONFIRM, LineState, SNOOZE};
+use super::store::{ClickWrite, ConsumerRecord, RotationStore, RotationStoreError};
+use crate::review::card::slack_escape;
+use crate::review::ports::PortError;
+use crate::slack::interaction::{BlockAction, ViewSubmission};
+
+/// The snooze form's `callback_id`, and its fields.
+pub const SNOOZE_FORM: &str = "rotation_snooze_form";
+const REASON_BLOCK: &str = "reason";
+const REASON_INPUT: &str = "reason_input";
+const DAYS_BLOCK: &str = "days";
+const DAYS_SELECT: &str = "days_select";
+/// Longest snooze reason kept.
+pub const MAX_REASON_CHARS: usize = 300;
+
+/// What the clicks need from Slack.
+pub trait RotationSlack: Send + Sync {
+    fn channel_members(
+        &self,
+        channel: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    fn group_members(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    fn open_view(
+        &self,
+        trigger_id: &str,
+        view: &Value,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Who may confirm or snooze a consumer.
+#[derive(Debug, Clone)]
+pub struct ConfirmPolicy {
+    /// Members of the consumer's team channel.
+    pub team_channel: bool,
+    /// Members of these Slack user groups (the security team).
+    pub security_groups: Vec<String>,
+}
+
+impl Default for ConfirmPolicy {
+    fn default() -> Self {
+        Self {
+            team_channel: true,
+            security_groups: Vec::new(),
+        }
+    }
+}
+
+/// Settings for the clicks.
+#[derive(Debug, Clone)]
+pub struct ClickSettings {
+    pub policy: ConfirmPolicy,
+    /// The longest snooze offered, in days.
+    pub max_snooze_days: u32,
+    /// Snoozes end on a date counted in this timezone.
+    pub timezone: Tz,
+}
+
+impl Default for ClickSettings {
+    fn default() -> Self {
+        Self {
+            policy: ConfirmPolicy::default(),
+            max_snooze_days: 7,
+            timezone: Tz::UTC,
+        }
+    }
+}
+
+/// How to answer Slack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClickReply {
+    /// Done: the redrawn message is the feedback.
+    Ack,
+    /// Tell the clicker only.
+    Ephemeral(String),
+    /// Keep the snooze form open with these errors by block id.
+    FormErrors(Value),
+}
+
+/// Where the clicked nudge lives, carried through the snooze form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FormContext {
+    consumer_id: i64,
+    channel: Option<String>,
+    ts: Option<String>,
+}
+
+/// The rotation side of the interactivity endpoint.
+pub struct RotationClicks<'a, S> {
+    pub store: RotationStore<'a>,
+    pub slack: &'a S,
+    pub settings: &'a ClickSettings,
+}
+
+/// Whether this block action belongs to the rotation chaser.
+pub fn is_rotation_action(action_id: &str) -> bool {
+    action_id == CONFIRM || action_id == SNOOZE
+}
+
+impl<S: RotationSlack> RotationClicks<'_, S> {
+    /// A "Confirmed" or "Snooze" button.
+    #[tracing::instrument(skip_all, fields(action = %action.action.action_id, user = %action.user_id))]
+    pub async fn on_action(
+        &self,
+        action: &BlockAction,
+        now: DateTime<Utc>,
+    ) -> Result<ClickReply, RotationStoreError> {
+        let Some(id) = action
+            .action
+            .value
+            .as_deref()
+            .and_then(|v| v.parse::<i64>().ok())
+        else {
+            return Ok(ClickReply::Ephemeral(
+                "This button does not name a consumer.".to_owned(),
+            ));
+        };
+        let Some(consumer) = self.store.consumer(id).await? else {
+            return Ok(ClickReply::Ephemeral(
+                "This consumer is no longer tracked.".to_owned(),
+            ));
+        };
+        if let Some(already) = already_confirmed(&consumer) {
+            return Ok(ClickReply::Ephemeral(already));
+        }
+        if let Err(why) = self.authorise(&action.user_id, &consumer).await {
+            tracing::info!(%why, "rotation click refused");
+            return Ok(ClickReply::Ephemeral(why));
+        }
+        if action.action.action_id == SNOOZE {
+            let context = FormContext {
+                consumer_id: id,
+                channel: action.channel_id.clone(),
+                ts: action.message_ts.clone(),
+            };
+            let Some(trigger) = action.trigger_id.as_deref() else {
+                return Ok(ClickReply::Ephemeral(
+                    "Slack sent no form trigger; please click Snooze again.".to_owned(),
+                ));
+            };
+            let form = snooze_form(&consumer, &context, self.settings.max_snooze_days);
+            return Ok(match self.slack.open_view(trigger, &form).await {
+                Ok(()) => ClickReply::Ack,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not open the snooze form");
+                    ClickReply::Ephemeral(format!(
+                        "The snooze form could not be opened ({e}); please try again."
+                    ))
+                }
+            });
+        }
+        match self.store.confirm(id, &action.user_id, now).await? {
+            ClickWrite::Done => {
+                tracing::info!(consumer = id, "consumer confirmed on the new key");
+                self.redraw(
+                    action.channel_id.as_deref(),
+                    action.message_ts.as_deref(),
+                    now,
+                )
+                .await?;
+                Ok(ClickReply::Ack)
+            }
+            ClickWrite::AlreadyConfirmed { by, .. } => Ok(ClickReply::Ephemeral(format!(
+                "Already confirmed{}.",
+                by.map(|b| format!(" by <@{}>", slack_escape(&b)))
+                    .unwrap_or_default()
+            ))),
+            ClickWrite::Unknown => Ok(ClickReply::Ephemeral(
+                "This consumer is no longer tracked.".to_owned(),
+            )),
+        }
+    }
+
+    /// The submitted snooze form.
+    #[tracing::instrument(skip_all, fields(user = %view.user_id))]
+    pub async fn on_snooze_form(
+        &self,
+        view: &ViewSubmission,
+        now: DateTime<Utc>,
+    ) -> Result<ClickReply, RotationStoreError> {
+        let form_error = |block: &str, text: String| ClickReply::FormErrors(json!({ block: text }));
+        let Ok(context) = serde_json::from_str::<FormContext>(&view.private_metadata) else {
+            return Ok(form_error(
+                REASON_BLOCK,
+                "This form is out of date; close it and click Snooze again.".to_owned(),
+            ));
+        };
+        let Some(consumer) = self.store.consumer(context.consumer_id).await? else {
+            return Ok(form_error(
+                REASON_BLOCK,
+                "This consumer is no longer tracked.".to_owned(),
+            ));
+        };
+        if let Some(already) = already_confirmed(&consumer) {
+            return Ok(form_error(REASON_BLOCK, already));
+        }
+        if let Err(why) = self.authorise(&view.user_id, &consumer).await {
+            tracing::info!(%why, "snooze refused");
+            return Ok(form_error(REASON_BLOCK, why));
+        }
+        let reason = view
+            .value(REASON_BLOCK, REASON_INPUT)
+            .map(str::trim)
+            .unwrap_or_default();
+        if reason.is_empty() {
+            return Ok(form_error(
+                REASON_BLOCK,
+                "Say why the move has to wait.".to_owned(),
+            ));
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Ok(form_error(
+                REASON_BLOCK,
+                format!("Keep the reason under {MAX_REASON_CHARS} characters."),
+            ));
+        }
+        let max = self.settings.max_snooze_days;
+        let days = match view.value(DAYS_BLOCK, DAYS_SELECT).map(str::parse::<u32>) {
+            Some(Ok(d)) if (1..=max).contains(&d) => d,
+            _ => {
+                return Ok(form_error(
+                    DAYS_BLOCK,
+                    format!("Choose between 1 and {max} days."),
+                ));
+            }
+        };
+        let today = now.with_timezone(&self.settings.timezone).date_naive();
+        let until = today + Days::new(u64::from(days));
+        match self
+            .store
+            .snooze(context.consumer_id, &view.user_id, until, reason, now)
+            .await?
+        {
+            ClickWrite::Done => {
+                tracing::info!(consumer = context.consumer_id, %until, "consumer snoozed");
+                self.redraw(context.channel.as_deref(), context.ts.as_deref(), now)
+                    .await?;
+                Ok(ClickReply::Ack)
+            }
+            ClickWrite::AlreadyConfirmed { .. } => Ok(form_error(
+                REASON_BLOCK,
+                "This consumer has been confirmed in the meantime.".to_owned(),
+            )),
+            ClickWrite::Unknown => Ok(form_error(
+                REASON_BLOCK,
+                "This consumer is no longer tracked.".to_owned(),
+            )),
+        }
+    }
+
+    /// Fails closed: if membership cannot be checked, the click is refused.
+    async fn authorise(&self, user: &str, consumer: &ConsumerRecord) -> Result<(), String> {
+        let policy = &self.settings.policy;
+        let unverifiable =
+            |e: PortError| format!("Your permission could not be checked ({e}); please try again.");
+        if policy.team_channel
+            && let Some(channel) = &consumer.channel
+        {
+            let members = self
+                .slack
+                .channel_members(channel)
+                .await
+                .map_err(unverifiable)?;
+            if members.iter().any(|m| m == user) {
+                return Ok(());
+            }
+        }
+        for group in &policy.security_groups {
+            let members = self
+                .slack
+                .group_members(group)
+                .await
+                .map_err(unverifiable)?;
+            if members.iter().any(|m| m == user) {
+                return Ok(());
+            }
+        }
+        let who = match (policy.team_channel, policy.security_groups.is_empty()) {
+            (true, false) => "members of the team's channel or the security group",
+            (true, true) => "members of the team's channel",
+            (false, false) => "the security group",
+            (false, true) => "nobody (no confirmers are configured)",
+        };
+        Err(format!(
+            "Only {who} can confirm or snooze {}.",
+            slack_escape(&consumer.name)
+        ))
+    }
+
+    /// Redraw the clicked nudge with each consumer's current state. The decision is already
+    /// recorded: a failed update is logged, not reported to the clicker as a failure.
+    async fn redraw(
+        &self,
+        channel: Option<&str>,
+        ts: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RotationStoreError> {
+        let (Some(channel), Some(ts)) = (channel, ts) else {
+            return Ok(());
+        };
+        let Some(mut message) = self.store.nudge_message(channel, ts).await? else {
+            tracing::warn!(%channel, %ts, "the clicked message is not a recorded nudge");
+            return Ok(());
+        };
+        let ids: Vec<i64> = message
+            .lines
+            .iter()
+            .filter_map(|l| l.consumer_ref.parse().ok())
+            .collect();
+        let today = now.with_timezone(&self.settings.timezone).date_naive();
+        let states = self.store.line_states(&ids, today).await?;
+        for line in &mut message.lines {
+            line.state = line
+                .consumer_ref
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| states.get(&id).cloned())
+                .unwrap_or(LineState::Open);
+        }
+        let (text, blocks) = message.render();
+        if let Err(e) = self.slack.update(channel, ts, &text, &blocks).await {
+            tracing::warn!(error = %e, "could not redraw the nudge");
+        }
+        Ok(())
+    }
+}
+
+fn already_confirmed(consumer: &ConsumerRecord) -> Option<String> {
+    (consumer.status == "confirmed").then(|| match &consumer.confirmed_by {
+        Some(by) if by.starts_with(['U', 'W']) => {
+            format!("Already confirmed by <@{}>.", slack_escape(by))
+        }
+        _ => "Already confirmed.".to_owned(),
+    })
+}
+
+/// The snooze form: a required reason and a number of days up to `max_days`.
+fn snooze_form(consumer: &ConsumerRecord, context: &FormContext, max_days: u32) -> Value {
+    let options: Vec<Value> = (1..=max_days)
+        .map(|d| {
+            json!({"text": {"type": "plain_text", "text": format!("{d} day{}", if d == 1 { "" } else { "s" })},
+                   "value": d.to_string()})
+        })
+        .collect();
+    let name: String = consumer.name.chars().take(120).collect();
+    json!({
+        "type": "modal",
+        "callback_id": SNOOZE_FORM,
+        "private_metadata": serde_json::to_string(context).unwrap_or_default(),
+        "title": {"type": "plain_text", "text": "Snooze reminders"},
+        "submit": {"type": "plain_text", "text": "Snooze"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!(
+                "Pause reminders for *{}* ({}). The security lead's digest still lists it.",
+                slack_escape(&name), slack_escape(&consumer.team))}},
+            {"type": "input", "block_id": REASON_BLOCK, "label": {"type": "plain_text", "text": "Why does the move have to wait?"},
+             "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": true,
+                         "max_length": MAX_REASON_CHARS}},
+            {"type": "input", "block_id": DAYS_BLOCK, "label": {"type": "plain_text", "text": "For how long?"},
+             "element": {"type": "static_select", "action_id": DAYS_SELECT, "options": options,
+                         "initial_option": options.first().cloned().unwrap_or(Value::Null)}}
+        ]
+    })
+}
+
+/// Used by tests and tooling: the values the snooze form submits.
+pub fn snooze_form_values<'a>(
+    reason: Option<&'a str>,
+    days: Option<&'a str>,
+) -> [(&'static str, &'static str, &'static str, Option<&'a str>); 2] {
+    [
+        (REASON_BLOCK, REASON_INPUT, "plain_text_input", reason),
+        (DAYS_BLOCK, DAYS_SELECT, "static_select", days),
+    ]
+}
+
+/// Used by tests and tooling: the form's private metadata for a click on a nudge.
+pub fn snooze_form_context(consumer_id: i64, channel: &str, ts: &str) -> String {
+    serde_json::to_string(&FormContext {
+        consumer_id,
+        channel: Some(channel.to_owned()),
+        ts: Some(ts.to_owned()),
+    })
+    .unwrap_or_default()
+}

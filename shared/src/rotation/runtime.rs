@@ -1,0 +1,81 @@
+//! Composition for live rotation sweeps (the scheduled Lambda and the local runner's `--live`).
+
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio::sync::Mutex;
+use tokio_postgres::Client;
+
+use super::config::RotationConfig;
+use super::store::RotationStore;
+use super::sweep::{SweepDeps, SweepError, SweepReport, run_sweep};
+use crate::config::Env;
+use crate::http;
+use crate::runtime::{Foundation, StartupError};
+use crate::slack::client::{SlackClient, SlackConfig};
+use crate::telemetry::MetricsSink;
+
+pub struct RotationRuntime {
+    foundation: Foundation,
+    pub config: RotationConfig,
+    db: Mutex<Client>,
+    slack: SlackClient,
+    metrics: MetricsSink,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+}
+
+impl RotationRuntime {
+    pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
+        let config = RotationConfig::from_env(&Env::process())?;
+        config.require_digest_target()?;
+        let foundation = Foundation::start().await?;
+        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
+        let db = Mutex::new(foundation.database().await?);
+        let slack = SlackClient::new(
+            foundation.http.clone(),
+            foundation.secrets.clone(),
+            SlackConfig {
+                api_base: config.slack_api_base.clone(),
+                retry: foundation.common.retry,
+                ..SlackConfig::default()
+            },
+        );
+        Ok(Self {
+            foundation,
+            config,
+            db,
+            slack,
+            metrics,
+        })
+    }
+
+    /// One sweep, stopping new teams in time for `deadline`.
+    pub async fn run_once(&self, deadline: Option<Instant>) -> Result<SweepReport, RunError> {
+        {
+            let mut db = self.db.lock().await;
+            if db.is_closed() {
+                tracing::info!("postgres connection was closed; reconnecting");
+                *db = self.foundation.database().await?;
+            }
+        }
+        let mut settings = self.config.sweep.clone();
+        settings.deadline_margin = settings
+            .deadline_margin
+            .max(self.foundation.common.deadline_margin);
+        let deps = SweepDeps {
+            store: RotationStore::new(&self.db),
+            chat: &self.slack,
+            settings: &settings,
+            metrics: self.metrics,
+            metrics_namespace: &self.foundation.common.metrics_namespace,
+        };
+        Ok(http::with_deadline(deadline, run_sweep(&deps, Utc::now())).await?)
+    }
+}

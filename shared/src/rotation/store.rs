@@ -1,0 +1,585 @@
+//! Rotation storage in Postgres: importing campaigns and consumers, the sweep's reads, the
+//! claim that makes a nudge happen at most once per interval, and the clicks' writes. Every
+//! write that must not half-happen is one statement or one transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, Row};
+
+use super::consumer::{Campaign, Consumer, ConsumerStatus};
+use super::message::{LineState, NudgeMessage};
+use crate::rows::{ImportError, RowError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationStoreError {
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("stored rotation data is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub campaigns: usize,
+    pub consumers_added: usize,
+    pub consumers_updated: usize,
+}
+
+/// A consumer still to chase: overdue, pending (or its exemption lapsed), possibly snoozed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outstanding {
+    pub consumer_id: i64,
+    pub campaign: String,
+    pub name: String,
+    pub team: String,
+    pub channel: Option<String>,
+    pub team_lead: Option<String>,
+    pub retired_key: String,
+    pub deadline: NaiveDate,
+    pub days_overdue: i64,
+    pub nudge_count: u32,
+    /// Snoozed until a date after today: not nudged, still counted.
+    pub snoozed_until: Option<NaiveDate>,
+    /// Not nudged within the cadence interval, and no nudge of it in flight.
+    pub due: bool,
+}
+
+/// A consumer as a click needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    pub consumer_id: i64,
+    pub campaign: String,
+    pub name: String,
+    pub team: String,
+    pub channel: Option<String>,
+    pub status: String,
+    pub confirmed_by: Option<String>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
+/// A confirmation, for the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub name: String,
+    pub team: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The result of a confirm or snooze write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClickWrite {
+    Done,
+    AlreadyConfirmed {
+        by: Option<String>,
+        at: Option<DateTime<Utc>>,
+    },
+    Unknown,
+}
+
+/// The conditions under which a consumer is chased today (`$1` is today's date): pending, or
+/// exempt until a date now past; deadline before today.
+const CHASEABLE: &str = "(c.status = 'pending' OR (c.status = 'exempt' AND c.exempt_until < $1))
+     AND c.deadline < $1";
+
+/// Not snoozed past today.
+const AWAKE: &str = "(c.snoozed_until IS NULL OR c.snoozed_until <= $1)";
+
+/// Due for a nudge (`$2` is the cadence cutoff: now minus the interval): not nudged since, and
+/// no nudge started since (a sweep that died mid-send counts as having nudged).
+const DUE: &str = "(c.last_nudged_at IS NULL OR c.last_nudged_at <= $2)
+     AND (c.nudge_started_at IS NULL OR c.nudge_started_at <= $2)";
+
+/// Rotation storage over one connection, shared (each statement takes the connection in
+/// turn, so the privileged-review store can use the same one); cheap to create per use.
+pub struct RotationStore<'c> {
+    client: &'c Mutex<Client>,
+}
+
+fn count(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+/// A row of the columns [`RotationStore::outstanding`] and [`RotationStore::claim`] select.
+fn outstanding_row(r: &Row) -> Outstanding {
+    Outstanding {
+        consumer_id: r.get(0),
+        campaign: r.get(1),
+        name: r.get(2),
+        team: r.get(3),
+        channel: r.get(4),
+        team_lead: r.get(5),
+        retired_key: r.get(6),
+        deadline: r.get(7),
+        days_overdue: r.get(8),
+        nudge_count: count(r.get(9)),
+        snoozed_until: r.get(10),
+        due: r.get(11),
+    }
+}
+
+impl<'c> RotationStore<'c> {
+    pub fn new(client: &'c Mutex<Client>) -> Self {
+        Self { client }
+    }
+
+    /// Every outstanding consumer as of `today`, latest first within each team; `due` uses
+    /// `cutoff` (now minus the nudge interval).
+    pub async fn outstanding(
+        &self,
+        today: NaiveDate,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<Outstanding>, RotationStoreError> {
+        let sql = format!(
+            "SELECT c.consumer_id, c.campaign, c.name, c.team, c.channel, c.team_lead,
+                    k.retired_key, c.deadline, ($1::date - c.deadline)::bigint, c.nudge_count,
+                    CASE WHEN c.snoozed_until > $1 THEN c.snoozed_until END,
+                    ({DUE})
+               FROM rotation_consumers c JOIN rotation_campaigns k USING (campaign)
+              WHERE {CHASEABLE}
+              ORDER BY c.team, c.channel, c.deadline, lower(c.name)"
+        );
+        let rows = self
+            .client
+            .lock()
+            .await
+            .query(&sql, &[&today, &cutoff])
+            .await?;
+        Ok(rows.iter().map(outstanding_row).collect())
+    }
+
+    /// Take these consumers for a nudge: only those still chaseable, awake and due at this
+    /// moment come back (the re-check just before sending), with their current facts.
+    pub async fn claim(
+        &self,
+        ids: &[i64],
+        today: NaiveDate,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outstanding>, RotationStoreError> {
+        let sql = format!(
+            "UPDATE rotation_consumers c SET nudge_started_at = $4
+               FROM rotation_campaigns k
+              WHERE k.campaign = c.campaign AND c.consumer_id = ANY($3)
+                AND {CHASEABLE} AND {AWAKE} AND {DUE}
+          RETURNING c.consumer_id, c.campaign, c.name, c.team, c.channel, c.team_lead,
+                    k.retired_key, c.deadline, ($1::date - c.deadline)::bigint, c.nudge_count,
+                    NULL::date, true"
+        );
+        let rows = self
+            .client
+            .lock()
+            .await
+            .query(&sql, &[&today, &cutoff, &ids, &now])
+            .await?;
+        let mut claimed: Vec<Outstanding> = rows.iter().map(outstanding_row).collect();
+        claimed.sort_by(|a, b| {
+            (a.deadline, a.name.to_lowercase()).cmp(&(b.deadline, b.name.to_lowercase()))
+        });
+        Ok(claimed)
+    }
+
+    /// Give back a claim whose message was not delivered, so the next run tries again.
+    pub async fn release(
+        &self,
+        ids: &[i64],
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), RotationStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "UPDATE rotation_consumers SET nudge_started_at = NULL
+                  WHERE consumer_id = ANY($1) AND nudge_started_at = $2",
+                &[&ids, &claimed_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Record a delivered nudge and count it against each consumer it listed, in one
+    /// statement.
+    pub async fn record_nudge(
+        &self,
+        channel: &str,
+        ts: &str,
+        message: &NudgeMessage,
+        ids: &[i64],
+        sent_at: DateTime<Utc>,
+    ) -> Result<(), RotationStoreError> {
+        let body = serde_json::to_value(message)
+            .map_err(|e| RotationStoreError::Corrupt(e.to_string()))?;
+        self.client
+            .lock()
+            .await
+            .execute(
+                "WITH nudge AS (
+                     INSERT INTO rotation_nudges (team, channel, slack_ts, bucket, message, consumer_ids, sent_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (channel, slack_ts) DO NOTHING)
+                 UPDATE rotation_consumers
+                    SET nudge_count = nudge_count + 1, last_nudged_at = $7,
+                        nudge_started_at = NULL, updated_at = $7
+                  WHERE consumer_id = ANY($6)",
+                &[
+                    &message.team,
+                    &channel,
+                    &ts,
+                    &message.bucket().as_str(),
+                    &body,
+                    &ids,
+                    &sent_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The nudge posted as `(channel, ts)`, to redraw it after a click.
+    pub async fn nudge_message(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<NudgeMessage>, RotationStoreError> {
+        let row = self
+            .client
+            .lock()
+            .await
+            .query_opt(
+                "SELECT message FROM rotation_nudges WHERE channel = $1 AND slack_ts = $2",
+                &[&channel, &ts],
+            )
+            .await?;
+        row.map(|r| {
+            serde_json::from_value(r.get::<_, Value>(0))
+                .map_err(|e| RotationStoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
+    /// What became of these consumers (confirmed, snoozed or still open), by id.
+    pub async fn line_states(
+        &self,
+        ids: &[i64],
+        today: NaiveDate,
+    ) -> Result<HashMap<i64, LineState>, RotationStoreError> {
+        let rows = self.client.lock().await.query(
+                "SELECT consumer_id, status, confirmed_by, confirmed_at, snoozed_until, snoozed_by, snooze_reason
+                   FROM rotation_consumers WHERE consumer_id = ANY($1)",
+                &[&ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let status: &str = r.get(1);
+                let snoozed_until: Option<NaiveDate> = r.get(4);
+                let state = match (status, snoozed_until) {
+                    ("confirmed", _) => LineState::Confirmed {
+                        by: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                        on: r
+                            .get::<_, Option<DateTime<Utc>>>(3)
+                            .map_or(today, |t| t.date_naive()),
+                    },
+                    (_, Some(until)) if until > today => LineState::Snoozed {
+                        by: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                        until,
+                        reason: r.get::<_, Option<String>>(6).unwrap_or_default(),
+                    },
+                    _ => LineState::Open,
+                };
+                (r.get(0), state)
+            })
+            .collect())
+    }
+
+    pub async fn consumer(&self, id: i64) -> Result<Option<ConsumerRecord>, RotationStoreError> {
+        let row = self.client.lock().await.query_opt(
+                "SELECT consumer_id, campaign, name, team, channel, status, confirmed_by, confirmed_at
+                   FROM rotation_consumers WHERE consumer_id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.map(|r| ConsumerRecord {
+            consumer_id: r.get(0),
+            campaign: r.get(1),
+            name: r.get(2),
+            team: r.get(3),
+            channel: r.get(4),
+            status: r.get(5),
+            confirmed_by: r.get(6),
+            confirmed_at: r.get(7),
+        }))
+    }
+
+    /// Mark a consumer confirmed; the first confirmation wins.
+    pub async fn confirm(
+        &self,
+        id: i64,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ClickWrite, RotationStoreError> {
+        let changed = self
+            .client
+            .lock()
+            .await
+            .execute(
+                "UPDATE rotation_consumers
+                    SET status = 'confirmed', confirmed_by = $2, confirmed_at = $3,
+                        snoozed_until = NULL, updated_at = $3
+                  WHERE consumer_id = $1 AND status <> 'confirmed'",
+                &[&id, &by, &at],
+            )
+            .await?;
+        self.settled(id, changed).await
+    }
+
+    /// Pause chasing a consumer until `until` (chasing resumes on that date).
+    pub async fn snooze(
+        &self,
+        id: i64,
+        by: &str,
+        until: NaiveDate,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ClickWrite, RotationStoreError> {
+        let changed = self
+            .client
+            .lock()
+            .await
+            .execute(
+                "UPDATE rotation_consumers
+                    SET snoozed_until = $2, snooze_reason = $3, snoozed_by = $4, updated_at = $5
+                  WHERE consumer_id = $1 AND status <> 'confirmed'",
+                &[&id, &until, &reason, &by, &at],
+            )
+            .await?;
+        self.settled(id, changed).await
+    }
+
+    async fn settled(&self, id: i64, changed: u64) -> Result<ClickWrite, RotationStoreError> {
+        if changed == 1 {
+            return Ok(ClickWrite::Done);
+        }
+        Ok(match self.consumer(id).await? {
+            Some(c) => ClickWrite::AlreadyConfirmed {
+                by: c.confirmed_by,
+                at: c.confirmed_at,
+            },
+            None => ClickWrite::Unknown,
+        })
+    }
+
+    /// Confirmations recorded after `since` (all of them when `None`), oldest first.
+    pub async fn confirmations_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Confirmation>, RotationStoreError> {
+        let rows = self.client.lock().await.query(
+                "SELECT name, team, coalesce(confirmed_by, ''), confirmed_at FROM rotation_consumers
+                  WHERE status = 'confirmed' AND ($1::timestamptz IS NULL OR confirmed_at > $1)
+                  ORDER BY confirmed_at, lower(name)",
+                &[&since],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Confirmation {
+                name: r.get(0),
+                team: r.get(1),
+                by: r.get(2),
+                at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// When the last digest went out.
+    pub async fn last_digest_sent(&self) -> Result<Option<DateTime<Utc>>, RotationStoreError> {
+        let row = self
+            .client
+            .lock()
+            .await
+            .query_one("SELECT max(sent_at) FROM rotation_digests", &[])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Take the digest of `date`: false when it was sent already, or another sweep is sending
+    /// it (a claim older than `stale_before` is taken over).
+    pub async fn claim_digest(
+        &self,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, RotationStoreError> {
+        let changed = self
+            .client
+            .lock()
+            .await
+            .execute(
+                "INSERT INTO rotation_digests (digest_date, claimed_at) VALUES ($1, $2)
+                 ON CONFLICT (digest_date) DO UPDATE SET claimed_at = $2
+                  WHERE rotation_digests.sent_at IS NULL AND rotation_digests.claimed_at <= $3",
+                &[&date, &now, &stale_before],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn complete_digest(
+        &self,
+        date: NaiveDate,
+        channel: &str,
+        ts: &str,
+        summary: &Value,
+        sent_at: DateTime<Utc>,
+    ) -> Result<(), RotationStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "UPDATE rotation_digests SET sent_at = $2, channel = $3, slack_ts = $4, summary = $5
+                  WHERE digest_date = $1",
+                &[&date, &sent_at, &channel, &ts, summary],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Give the digest back after a failed send, so a rerun sends it.
+    pub async fn release_digest(&self, date: NaiveDate) -> Result<(), RotationStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "DELETE FROM rotation_digests WHERE digest_date = $1 AND sent_at IS NULL",
+                &[&date],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Load campaigns and consumers in one transaction. Consumers are matched on (campaign,
+/// name, case-insensitively): known ones are updated, keeping their nudge history; a blank
+/// status keeps the current one (an explicit status replaces it). A consumer whose campaign is
+/// neither in `campaigns` nor already stored is a row error, and nothing is written.
+pub async fn import(
+    client: &mut Client,
+    origin: &str,
+    campaigns: &[Campaign],
+    consumers: &[Consumer],
+    now: DateTime<Utc>,
+) -> Result<ImportSummary, RotationStoreError> {
+    let tx = client.transaction().await?;
+    for c in campaigns {
+        tx.execute(
+            "INSERT INTO rotation_campaigns (campaign, retired_key, replacement_key, deadline, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (campaign) DO UPDATE SET retired_key = $2, replacement_key = $3,
+                 deadline = $4, updated_at = $5",
+            &[&c.campaign, &c.retired_key, &c.replacement_key, &c.deadline, &now],
+        )
+        .await?;
+    }
+    let known: HashMap<String, NaiveDate> = tx
+        .query("SELECT campaign, deadline FROM rotation_campaigns", &[])
+        .await?
+        .iter()
+        .map(|r: &Row| (r.get(0), r.get(1)))
+        .collect();
+    let unknown: Vec<RowError> = consumers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !known.contains_key(&c.campaign))
+        .map(|(i, c)| RowError {
+            row: i + 1,
+            line: None,
+            field: "campaign".to_owned(),
+            message: format!(
+                "{:?} is not a known campaign: import it first (`rotation import --campaigns`)",
+                c.campaign
+            ),
+        })
+        .take(crate::rows::MAX_REPORTED_ERRORS)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ImportError::Rows {
+            path: origin.to_owned(),
+            errors: unknown,
+        }
+        .into());
+    }
+    let mut summary = ImportSummary {
+        campaigns: campaigns.len(),
+        ..ImportSummary::default()
+    };
+    let upsert = tx
+        .prepare(
+            "INSERT INTO rotation_consumers AS c (campaign, name, team, channel, team_lead, deadline,
+                 status, exempt_reason, exempt_until, confirmed_by, confirmed_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+             ON CONFLICT (campaign, lower(name)) DO UPDATE SET
+                 name = $2, team = $3, channel = $4, team_lead = $5, deadline = $6,
+                 status = CASE WHEN $13 THEN $7 ELSE c.status END,
+                 exempt_reason = CASE WHEN $13 THEN $8 ELSE c.exempt_reason END,
+                 exempt_until = CASE WHEN $13 THEN $9 ELSE c.exempt_until END,
+                 confirmed_by = CASE WHEN $13 AND $7 = 'confirmed' AND c.status <> 'confirmed' THEN $10
+                                     WHEN $13 AND $7 <> 'confirmed' THEN NULL ELSE c.confirmed_by END,
+                 confirmed_at = CASE WHEN $13 AND $7 = 'confirmed' AND c.status <> 'confirmed' THEN $11
+                                     WHEN $13 AND $7 <> 'confirmed' THEN NULL ELSE c.confirmed_at END,
+                 updated_at = $12
+             RETURNING (xmax = 0)",
+        )
+        .await?;
+    for c in consumers {
+        let deadline = c.deadline.unwrap_or(known[&c.campaign]);
+        let explicit_status = c.status.is_some();
+        let (status, reason, until) = match &c.status {
+            None | Some(ConsumerStatus::Pending) => ("pending", None, None),
+            Some(ConsumerStatus::Confirmed) => ("confirmed", None, None),
+            Some(ConsumerStatus::Exempt { reason, until }) => {
+                ("exempt", Some(reason.as_str()), *until)
+            }
+        };
+        let (confirmed_by, confirmed_at) = if status == "confirmed" {
+            (Some("import"), Some(now))
+        } else {
+            (None, None)
+        };
+        let inserted: bool = tx
+            .query_one(
+                &upsert,
+                &[
+                    &c.campaign,
+                    &c.name,
+                    &c.team,
+                    &c.channel,
+                    &c.team_lead,
+                    &deadline,
+                    &status,
+                    &reason,
+                    &until,
+                    &confirmed_by,
+                    &confirmed_at,
+                    &now,
+                    &explicit_status,
+                ],
+            )
+            .await?
+            .get(0);
+        if inserted {
+            summary.consumers_added += 1;
+        } else {
+            summary.consumers_updated += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(summary)
+}

@@ -1,0 +1,256 @@
+//! "Confirmed: on the new key" and "Snooze" clicks, signed as Slack signs them, through the
+//! project's one interactivity endpoint: who may click, what changes, how the nudge is redrawn,
+//! and that chasing stops (or resumes after a snooze).
+
+use secops_shared::rotation::message::{CONFIRM, SNOOZE};
+use secops_tests::fake_slack::FakeMessage;
+use secops_tests::rotation::{RotationWorld, SECURITY_GROUP, at, monday, shown_text};
+use serde_json::Value;
+
+const CAMPAIGN: &str = "stripe-2026,stripe-live-2024,stripe-live-2026,2026-11-10\n";
+const PAYMENTS: &str = "C0PAYMENTS";
+const MEMBER: &str = "U0ANNA00";
+const OUTSIDER: &str = "U0MALLORY";
+const SECURITY: &str = "U0SECTEAM";
+
+/// Two overdue payments consumers, nudged once on Monday.
+async fn nudged_world() -> (RotationWorld, FakeMessage) {
+    let world = RotationWorld::new().await;
+    world.slack.add_channel(PAYMENTS);
+    world
+        .slack
+        .set_channel_members(PAYMENTS, &[MEMBER, "U0BOB000"]);
+    world.slack.set_usergroup(SECURITY_GROUP, &[SECURITY]);
+    world
+        .load(
+            CAMPAIGN,
+            "stripe-2026,billing-api,payments,C0PAYMENTS,,2026-11-20,,,\n\
+             stripe-2026,refunds,payments,C0PAYMENTS,,2026-11-20,,,\n",
+        )
+        .await;
+    assert_eq!(world.sweep(monday()).await.nudged, 2);
+    let nudge = world.nudges().remove(0);
+    (world, nudge)
+}
+
+fn current(world: &RotationWorld, nudge: &FakeMessage) -> String {
+    let now = world
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.ts == nudge.ts && m.channel == nudge.channel)
+        .unwrap();
+    shown_text(&now)
+}
+
+#[tokio::test]
+async fn a_channel_member_confirms_the_message_is_redrawn_and_chasing_stops() {
+    let (world, nudge) = nudged_world().await;
+    let reply = world
+        .click(MEMBER, CONFIRM, "billing-api", &nudge, monday())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(world.state("billing-api").await.0, "confirmed");
+    let shown = current(&world, &nudge);
+    assert!(
+        shown.contains("Confirmed on the new key by <@U0ANNA00> on 2026-11-23"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown.matches(CONFIRM).count(),
+        1,
+        "refunds keeps its buttons: {shown}"
+    );
+    // Tuesday: only refunds is chased.
+    let tuesday = world.sweep(at(2026, 11, 24, 9)).await;
+    assert_eq!(tuesday.nudged, 1);
+    let latest = shown_text(world.nudges().last().unwrap());
+    assert!(
+        latest.contains("*refunds*") && !latest.contains("*billing-api*"),
+        "{latest}"
+    );
+    // A second click is told who was first, and changes nothing.
+    world
+        .click("U0BOB000", CONFIRM, "billing-api", &nudge, monday())
+        .await;
+    assert_eq!(
+        world.told("U0BOB000"),
+        ["Already confirmed by <@U0ANNA00>."]
+    );
+}
+
+#[tokio::test]
+async fn someone_outside_the_channel_and_the_security_group_is_refused_and_nothing_changes() {
+    let (world, nudge) = nudged_world().await;
+    let reply = world
+        .click(OUTSIDER, CONFIRM, "billing-api", &nudge, monday())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(world.state("billing-api").await, ("pending".to_owned(), 1));
+    assert_eq!(
+        world.told(OUTSIDER),
+        [
+            "Only members of the team's channel or the security group can confirm or snooze billing-api."
+        ]
+    );
+    assert_eq!(world.slack.calls("chat.update"), 0);
+}
+
+#[tokio::test]
+async fn the_security_group_may_confirm_for_a_team() {
+    let (world, nudge) = nudged_world().await;
+    world
+        .click(SECURITY, CONFIRM, "refunds", &nudge, monday())
+        .await;
+    assert_eq!(world.state("refunds").await.0, "confirmed");
+}
+
+#[tokio::test]
+async fn a_forged_click_is_refused_before_anything_is_read() {
+    let (world, nudge) = nudged_world().await;
+    let body = secops_shared::review::interactions::click_body(
+        MEMBER,
+        CONFIRM,
+        &world.consumer_id("billing-api").await.to_string(),
+        &nudge.channel,
+        &nudge.ts,
+        &world.slack.response_url(MEMBER),
+    );
+    let reply = world
+        .send_signed_with("not-the-secret", &body, monday())
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(world.state("billing-api").await.0, "pending");
+    assert_eq!(world.slack.calls("conversations.members"), 0);
+}
+
+#[tokio::test]
+async fn snooze_opens_a_form_and_a_submitted_snooze_pauses_chasing_until_it_ends() {
+    let (world, nudge) = nudged_world().await;
+    let reply = world
+        .click(MEMBER, SNOOZE, "refunds", &nudge, monday())
+        .await;
+    assert_eq!(reply.status, 200);
+    let views = world.slack.opened_views();
+    assert_eq!(views.len(), 1);
+    let form = &views[0].1;
+    assert_eq!(form["callback_id"], "rotation_snooze_form");
+    assert_eq!(
+        form["blocks"][2]["element"]["options"]
+            .as_array()
+            .map(Vec::len),
+        Some(7),
+        "1 to 7 days: {form}"
+    );
+
+    // An empty reason keeps the form open with an error next to it.
+    let empty = world
+        .submit_snooze(MEMBER, "refunds", &nudge, Some("  "), Some("3"), monday())
+        .await;
+    assert_eq!(empty.content_type, "application/json");
+    let errors: Value = serde_json::from_str(&empty.body).unwrap();
+    assert_eq!(errors["response_action"], "errors");
+    assert!(errors["errors"]["reason"].is_string(), "{errors}");
+    // More days than allowed is refused too.
+    let long = world
+        .submit_snooze(
+            MEMBER,
+            "refunds",
+            &nudge,
+            Some("vendor freeze"),
+            Some("30"),
+            monday(),
+        )
+        .await;
+    assert!(
+        long.body.contains("Choose between 1 and 7 days"),
+        "{}",
+        long.body
+    );
+    // An outsider cannot snooze.
+    let outsider = world
+        .submit_snooze(OUTSIDER, "refunds", &nudge, Some("x"), Some("3"), monday())
+        .await;
+    assert!(outsider.body.contains("Only members"), "{}", outsider.body);
+
+    let ok = world
+        .submit_snooze(
+            MEMBER,
+            "refunds",
+            &nudge,
+            Some("vendor <freeze>"),
+            Some("3"),
+            monday(),
+        )
+        .await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, ""));
+    let shown = current(&world, &nudge);
+    assert!(
+        shown.contains("Snoozed by <@U0ANNA00> until 2026-11-26: vendor &lt;freeze&gt;"),
+        "{shown}"
+    );
+
+    // Tuesday and Wednesday: refunds is not chased (billing-api is); Thursday it is again.
+    for day in [24, 25] {
+        world.sweep(at(2026, 11, day, 9)).await;
+        let latest = shown_text(world.nudges().last().unwrap());
+        assert!(!latest.contains("*refunds*"), "day {day}: {latest}");
+    }
+    let thursday = world.sweep(at(2026, 11, 26, 9)).await;
+    assert_eq!(thursday.nudged, 2, "{thursday:?}");
+    assert!(shown_text(world.nudges().last().unwrap()).contains("*refunds*"));
+    // The snoozed consumer stayed in the digest meanwhile.
+    assert!(
+        world
+            .digests()
+            .iter()
+            .any(|d| shown_text(d).contains("(1 snoozed)"))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_form_trigger_is_told_not_lost() {
+    let (world, nudge) = nudged_world().await;
+    let id = world.consumer_id("refunds").await.to_string();
+    let mut payload: Value = {
+        let body = secops_shared::review::interactions::click_body(
+            MEMBER,
+            SNOOZE,
+            &id,
+            &nudge.channel,
+            &nudge.ts,
+            &world.slack.response_url(MEMBER),
+        );
+        let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap();
+        serde_json::from_str(&form[0].1).unwrap()
+    };
+    payload["trigger_id"] = Value::from("expired-trigger");
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    world.send(&body, monday()).await;
+    let told = world.told(MEMBER);
+    assert_eq!(told.len(), 1);
+    assert!(told[0].contains("could not be opened"), "{told:?}");
+    assert!(world.slack.opened_views().is_empty());
+}
+
+#[tokio::test]
+async fn updating_the_table_stops_the_chase_too() {
+    let (world, _) = nudged_world().await;
+    world
+        .load(
+            CAMPAIGN,
+            "stripe-2026,billing-api,payments,C0PAYMENTS,,2026-11-20,confirmed,,\n\
+             stripe-2026,refunds,payments,C0PAYMENTS,,2026-11-20,exempt,partner contract,2026-11-30\n",
+        )
+        .await;
+    let tuesday = world.sweep(at(2026, 11, 24, 9)).await;
+    assert_eq!((tuesday.outstanding, tuesday.nudged), (0, 0), "{tuesday:?}");
+    // The exemption lapses after its date: chasing resumes.
+    let december = world.sweep(at(2026, 12, 1, 9)).await;
+    assert_eq!(december.nudged, 1, "{december:?}");
+    assert_eq!(
+        world.state("refunds").await.1,
+        2,
+        "its nudge history was kept"
+    );
+}
