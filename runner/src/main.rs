@@ -7,6 +7,7 @@
 //! (the review store is Postgres-only), dropped at the end.
 
 mod print;
+mod rotation;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,6 +59,11 @@ enum Command {
     Drift {
         #[command(subcommand)]
         command: DriftCommand,
+    },
+    /// The stale-consumer rotation chaser.
+    Rotation {
+        #[command(subcommand)]
+        command: rotation::RotationCommand,
     },
     /// The privileged-grant review.
     Review {
@@ -189,6 +195,7 @@ async fn main() -> Result<()> {
                 }
             }
         },
+        Command::Rotation { command } => rotation::command(command).await,
         Command::Review { command } => match command {
             ReviewCommand::Run { live: true, .. } => {
                 let runtime = ReviewRuntime::start(MetricsSink::Off).await?;
@@ -385,6 +392,22 @@ fn dry_run_env(name: &str) -> Option<String> {
         })
 }
 
+/// A dry run's scratch database next to `url`'s (the caller drops it).
+async fn scratch_database(
+    url: &secops_shared::secrets::SecretString,
+    name: &str,
+    ca: Option<&Path>,
+) -> Result<ScratchDatabase> {
+    ScratchDatabase::create(url, name, ca)
+        .await
+        .with_context(|| {
+            format!(
+                "creating the scratch database {name} on DATABASE_URL's server (the dry run needs \
+             the CREATEDB privilege there)"
+            )
+        })
+}
+
 /// The review once on a sample, in a scratch database that is dropped whatever happens.
 async fn review_dry_run(sample: &Path, now: Option<DateTime<Utc>>, stand_in: bool) -> Result<()> {
     let credentials = local_credentials().await?;
@@ -407,14 +430,7 @@ async fn review_dry_run(sample: &Path, now: Option<DateTime<Utc>>, stand_in: boo
     let common = CommonSettings::from_env(&Env::process())?;
     let ca = common.database_ca_bundle.as_deref();
     let name = format!("secops_review_dry_{}", std::process::id());
-    let scratch = ScratchDatabase::create(&url, &name, ca)
-        .await
-        .with_context(|| {
-            format!(
-                "creating the scratch database {name} on DATABASE_URL's server (the dry run \
-                 needs the CREATEDB privilege there)"
-            )
-        })?;
+    let scratch = scratch_database(&url, &name, ca).await?;
     // Printing waits until the database is gone: a closed pipe (`| head`) must not leave it.
     let result = review_in(
         &scratch,

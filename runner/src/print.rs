@@ -8,7 +8,7 @@ use secops_shared::review::dry_run::RecordedCard;
 use secops_shared::review::workflow::ReviewReport;
 use serde_json::Value;
 
-const RULE: &str = "────────────────────────────────────────────────────────────────────────";
+pub const RULE: &str = "────────────────────────────────────────────────────────────────────────";
 
 /// The issues a dry run produced, then the run's summary.
 pub fn report(report: &RunReport, issues: &[(FiledIssue, NewIssue)]) {
@@ -95,7 +95,7 @@ pub fn review_cards(cards: &[RecordedCard]) {
 
 /// One Block Kit block as plain lines: the header, `Label  value` for fields, text as written
 /// (Slack's escapes included), buttons in brackets.
-fn block_lines(block: &Value) -> Vec<String> {
+pub fn block_lines(block: &Value) -> Vec<String> {
     let text = |v: &Value| v["text"].as_str().unwrap_or_default().to_owned();
     match block["type"].as_str().unwrap_or_default() {
         "header" => vec![text(&block["text"]).to_uppercase()],

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
+/// Re-exported so binaries can name the type without depending on `secrecy` themselves.
+pub use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::sync::RwLock;
 

@@ -1,0 +1,286 @@
+//! `secops-local rotation …`: import campaigns and consumers into the configured database, and
+//! run one sweep, by default as a dry run on the bundled sample in a scratch database (nudges
+//! and the digest are printed, nothing is sent to Slack).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex as StdMutex;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use secops_shared::config::{CommonSettings, Env};
+use secops_shared::db;
+use secops_shared::review::ports::Posted;
+use secops_shared::rotation::config::RotationConfig;
+use secops_shared::rotation::consumer::{Campaign, Consumer, parse_campaigns, parse_consumers};
+use secops_shared::rotation::runtime::RotationRuntime;
+use secops_shared::rotation::store::{self, ImportSummary, RotationStore};
+use secops_shared::rotation::sweep::{
+    DeliveryError, RotationChat, SweepDeps, SweepReport, run_sweep,
+};
+use secops_shared::telemetry::MetricsSink;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::print::block_lines;
+
+const SAMPLE_CAMPAIGNS: &str = "infra/sample/rotation/campaigns.csv";
+const SAMPLE_CONSUMERS: &str = "infra/sample/rotation/consumers.csv";
+/// The moment the bundled sample is described at (a Monday), so its output does not drift.
+const SAMPLE_NOW: &str = "2026-11-23T09:00:00Z";
+
+#[derive(Subcommand)]
+pub enum RotationCommand {
+    /// Load campaigns and/or consumers from CSV into DATABASE_URL's database (migrated first).
+    /// All or nothing: a file with a bad row imports nothing and names every bad row.
+    Import {
+        /// `campaign,retired_key,replacement_key,deadline`.
+        #[arg(long)]
+        campaigns: Option<PathBuf>,
+        /// `campaign,consumer,team,channel,team_lead,deadline,status,exempt_reason,exempt_until`.
+        #[arg(long)]
+        consumers: Option<PathBuf>,
+    },
+    /// Run one sweep. By default a dry run: campaigns and consumers come from CSV files (the
+    /// bundled sample unless given), live in a scratch database (`secops_rotation_dry_<pid>`)
+    /// dropped at the end, and nudges and the digest are printed instead of sent.
+    Run {
+        /// Sweep the configured database and post to Slack for real.
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        campaigns: Option<PathBuf>,
+        #[arg(long)]
+        consumers: Option<PathBuf>,
+        /// The sweep's moment (RFC 3339) [default: 2026-11-23T09:00:00Z for the bundled
+        /// sample, else now].
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+    },
+}
+
+pub async fn command(command: RotationCommand) -> Result<()> {
+    match command {
+        RotationCommand::Import {
+            campaigns,
+            consumers,
+        } => import(campaigns.as_deref(), consumers.as_deref()).await,
+        RotationCommand::Run { live: true, .. } => {
+            let runtime = RotationRuntime::start(MetricsSink::Off).await?;
+            let report = runtime.run_once(None).await?;
+            print_report(&report);
+            Ok(())
+        }
+        RotationCommand::Run {
+            campaigns,
+            consumers,
+            now,
+            ..
+        } => {
+            let bundled = campaigns.is_none() && consumers.is_none();
+            let now = match now {
+                Some(now) => now,
+                None if bundled => SAMPLE_NOW.parse()?,
+                None => Utc::now(),
+            };
+            let campaigns = campaigns.unwrap_or_else(|| SAMPLE_CAMPAIGNS.into());
+            let consumers = consumers.unwrap_or_else(|| SAMPLE_CONSUMERS.into());
+            dry_run(&campaigns, &consumers, now).await
+        }
+    }
+}
+
+fn read_files(
+    campaigns: Option<&Path>,
+    consumers: Option<&Path>,
+) -> Result<(Vec<Campaign>, Vec<Consumer>)> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading {} (run from the repository root for the bundled sample)",
+                path.display()
+            )
+        })
+    };
+    let campaigns = match campaigns {
+        Some(path) => parse_campaigns(&path.display().to_string(), &read(path)?)?,
+        None => Vec::new(),
+    };
+    let consumers = match consumers {
+        Some(path) => parse_consumers(&path.display().to_string(), &read(path)?)?,
+        None => Vec::new(),
+    };
+    Ok((campaigns, consumers))
+}
+
+async fn import(campaigns: Option<&Path>, consumers: Option<&Path>) -> Result<()> {
+    if campaigns.is_none() && consumers.is_none() {
+        bail!("nothing to import: pass --campaigns FILE and/or --consumers FILE");
+    }
+    let (campaign_rows, consumer_rows) = read_files(campaigns, consumers)?;
+    let credentials = crate::local_credentials().await?;
+    let url = credentials
+        .database_url
+        .clone()
+        .context("DATABASE_URL is not set (or database_url is missing from the credentials)")?;
+    let common = CommonSettings::from_env(&Env::process())?;
+    let mut client = db::connect(&url, common.database_ca_bundle.as_deref()).await?;
+    db::migrate(&mut client).await?;
+    let origin = consumers.map_or_else(String::new, |p| p.display().to_string());
+    let summary = store::import(
+        &mut client,
+        &origin,
+        &campaign_rows,
+        &consumer_rows,
+        Utc::now(),
+    )
+    .await?;
+    print_import(&summary);
+    Ok(())
+}
+
+fn print_import(s: &ImportSummary) {
+    println!(
+        "imported {} campaign(s); consumers: {} added, {} updated (nudge history kept)",
+        s.campaigns, s.consumers_added, s.consumers_updated
+    );
+}
+
+/// A message the dry run would have posted.
+struct Recorded {
+    channel: String,
+    text: String,
+    blocks: Value,
+}
+
+/// Keeps messages instead of posting them.
+#[derive(Default)]
+struct RecordingChat {
+    posted: StdMutex<Vec<Recorded>>,
+}
+
+impl RotationChat for RecordingChat {
+    async fn post(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<Posted, DeliveryError> {
+        let mut posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
+        posted.push(Recorded {
+            channel: channel.to_owned(),
+            text: text.to_owned(),
+            blocks: blocks.clone(),
+        });
+        Ok(Posted {
+            channel: channel.to_owned(),
+            ts: format!("dry-run.{:06}", posted.len()),
+        })
+    }
+}
+
+/// Dry-run settings: the environment's, with a made-up security lead when none is set.
+fn dry_run_env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| (name == "ROTATION_SECURITY_LEAD").then(|| "U0SECLEAD".to_owned()))
+}
+
+async fn dry_run(campaigns: &Path, consumers: &Path, now: DateTime<Utc>) -> Result<()> {
+    let (campaign_rows, consumer_rows) = read_files(Some(campaigns), Some(consumers))?;
+    let credentials = crate::local_credentials().await?;
+    let Some(url) = credentials.database_url.clone() else {
+        bail!(
+            "a rotation dry run needs a Postgres server: set DATABASE_URL, e.g. \
+             DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres. The dry run creates a \
+             scratch database next to that one and drops it at the end; your own tables are not \
+             touched."
+        );
+    };
+    let mut config = RotationConfig::from_env(&Env(dry_run_env))?;
+    config.sweep.channel_spacing = std::time::Duration::ZERO;
+    let common = CommonSettings::from_env(&Env::process())?;
+    let ca = common.database_ca_bundle.as_deref();
+    let name = format!("secops_rotation_dry_{}", std::process::id());
+    let scratch = crate::scratch_database(&url, &name, ca).await?;
+    let chat = RecordingChat::default();
+    let result = async {
+        let mut client = scratch.connect(ca).await?;
+        let imported = store::import(
+            &mut client,
+            &consumers.display().to_string(),
+            &campaign_rows,
+            &consumer_rows,
+            now,
+        )
+        .await?;
+        let client = Mutex::new(client);
+        let deps = SweepDeps {
+            store: RotationStore::new(&client),
+            chat: &chat,
+            settings: &config.sweep,
+            metrics: MetricsSink::Off,
+            metrics_namespace: &common.metrics_namespace,
+        };
+        let report = run_sweep(&deps, now).await?;
+        anyhow::Ok((imported, report))
+    }
+    .await;
+    // Printing waits until the database is gone: a closed pipe (`| head`) must not leave it.
+    let dropped = scratch.drop_now().await;
+    let (imported, report) = result?;
+    dropped.with_context(|| format!("dropping the scratch database {name}; drop it by hand"))?;
+    println!(
+        "Rotation dry run: {} and {}, now {now} ({} in {}), in the scratch database {name}.",
+        campaigns.display(),
+        consumers.display(),
+        report.date,
+        config.sweep.timezone
+    );
+    print_import(&imported);
+    let posted = chat.posted.into_inner().unwrap_or_else(|e| e.into_inner());
+    for (i, message) in posted.iter().enumerate() {
+        let what = if config.sweep.digest_to.as_deref() == Some(message.channel.as_str()) {
+            "Digest"
+        } else {
+            "Nudge"
+        };
+        println!(
+            "{}\n{what} {} of {} to {}\n{}\n",
+            crate::print::RULE,
+            i + 1,
+            posted.len(),
+            message.channel,
+            message.text
+        );
+        for block in message.blocks.as_array().into_iter().flatten() {
+            for line in block_lines(block) {
+                println!("  {line}");
+            }
+        }
+    }
+    print_report(&report);
+    println!("(dry run: nothing was sent to Slack; the scratch database {name} was dropped.)");
+    Ok(())
+}
+
+fn print_report(r: &SweepReport) {
+    if let Some(why) = &r.skipped {
+        println!("sweep skipped: {why}");
+        return;
+    }
+    println!(
+        "\nsweep {}: {} outstanding ({} snoozed), {} due, {} nudged in {} message(s), {} deferred, digest: {:?}",
+        r.date, r.outstanding, r.snoozed, r.due, r.nudged, r.messages, r.deferred, r.digest
+    );
+    for u in &r.undeliverable {
+        println!(
+            "  undeliverable: {} ({}): {}, {} consumer(s); retried next run",
+            u.team,
+            u.channel.as_deref().unwrap_or("no channel"),
+            u.reason,
+            u.consumers
+        );
+    }
+}
