@@ -106,6 +106,31 @@ async fn the_security_group_may_confirm_for_a_team() {
 }
 
 #[tokio::test]
+async fn the_security_group_can_act_when_the_team_channel_cannot_be_checked() {
+    let (world, nudge) = nudged_world().await;
+    // A consumer whose team channel Slack no longer knows.
+    world
+        .load(
+            CAMPAIGN,
+            "stripe-2026,orphan-job,gone,C0GONE00,,2026-11-20,,,\n",
+        )
+        .await;
+    world
+        .click(OUTSIDER, CONFIRM, "orphan-job", &nudge, monday())
+        .await;
+    assert!(
+        world.told(OUTSIDER)[0].starts_with("Your permission could not be checked"),
+        "{:?}",
+        world.told(OUTSIDER)
+    );
+    assert_eq!(world.state("orphan-job").await.0, "pending");
+    world
+        .click(SECURITY, CONFIRM, "orphan-job", &nudge, monday())
+        .await;
+    assert_eq!(world.state("orphan-job").await.0, "confirmed");
+}
+
+#[tokio::test]
 async fn a_forged_click_is_refused_before_anything_is_read() {
     let (world, nudge) = nudged_world().await;
     let body = secops_shared::review::interactions::click_body(

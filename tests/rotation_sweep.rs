@@ -453,11 +453,11 @@ async fn the_digest_reports_buckets_teams_criticals_repeats_and_confirmations_on
 }
 
 #[tokio::test]
-async fn an_import_naming_an_unknown_campaign_writes_nothing() {
+async fn an_import_with_one_bad_row_writes_nothing_at_all() {
     let world = RotationWorld::new().await;
     let error = world
         .try_load(
-            "",
+            CAMPAIGN,
             &format!(
                 "{}stripe-2025,ledger,finance,,,2026-11-20,,,\n",
                 row("billing-api", "payments", "", "", "2026-11-20")
@@ -467,19 +467,39 @@ async fn an_import_naming_an_unknown_campaign_writes_nothing() {
         .await
         .unwrap_err();
     assert!(error.contains("nothing imported"), "{error}");
-    assert!(error.contains("row 1, field `campaign`"), "{error}");
     assert!(
-        error.contains("row 2, field `campaign`: \"stripe-2025\""),
+        error.contains("row 2, field `campaign`: \"stripe-2025\" is not a known campaign"),
         "{error}"
     );
-    assert_eq!(
-        world
-            .store()
-            .outstanding(date(2026, 12, 31), monday())
+    let client = world.review_store.connection().lock().await;
+    for table in ["rotation_campaigns", "rotation_consumers"] {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .await
             .unwrap()
-            .len(),
-        0
+            .get(0);
+        assert_eq!(n, 0, "{table} is empty");
+    }
+}
+
+#[tokio::test]
+async fn moving_the_campaign_deadline_moves_every_consumer_without_its_own() {
+    let world = world_with(&[
+        ("follows", "payments", "C0PAYMENTS", "", ""),
+        ("own-date", "payments", "C0PAYMENTS", "", "2026-11-20"),
+    ])
+    .await;
+    assert_eq!(world.sweep(monday()).await.outstanding, 2);
+    world
+        .load(
+            "stripe-2026,stripe-live-2024,stripe-live-2026,2026-12-15\n",
+            "",
+        )
+        .await;
+    let later = world.sweep(at(2026, 11, 24, 9)).await;
+    assert_eq!(
+        later.outstanding, 1,
+        "only own-date is still late: {later:?}"
     );
 }
 

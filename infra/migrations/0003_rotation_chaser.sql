@@ -22,7 +22,8 @@ CREATE TABLE rotation_consumers (
     channel          text CHECK (channel ~ '^[CG][A-Z0-9]{6,}$'),
     -- the team lead's Slack user id, mentioned from the urgent bucket on
     team_lead        text CHECK (team_lead ~ '^[UW][A-Z0-9]{6,}$'),
-    deadline         date NOT NULL,
+    -- the consumer's own deadline; NULL follows the campaign's (so moving it moves them all)
+    deadline         date,
     status           text NOT NULL CHECK (status IN ('pending', 'confirmed', 'exempt')),
     exempt_reason    text,
     -- an exemption with an end date lapses the day after it: chasing resumes
@@ -45,7 +46,7 @@ CREATE TABLE rotation_consumers (
 );
 
 CREATE UNIQUE INDEX rotation_consumers_name ON rotation_consumers (campaign, lower(name));
-CREATE INDEX rotation_consumers_chaseable ON rotation_consumers (deadline) WHERE status <> 'confirmed';
+CREATE INDEX rotation_consumers_chaseable ON rotation_consumers (campaign) WHERE status <> 'confirmed';
 
 -- Every nudge delivered: the message's place in Slack and what it listed, so a click can
 -- redraw it, and the evidence of who was told what and when.

@@ -39,8 +39,16 @@ async fn handle(
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
     let report = runtime.run_once(Some(Instant::now() + left)).await?;
-    if let DigestOutcome::Failed { error } = &report.digest {
-        return Err(format!("the digest was not delivered: {error}").into());
+    match &report.digest {
+        DigestOutcome::Failed { error } => {
+            return Err(format!("the digest was not delivered: {error}").into());
+        }
+        // Another invocation holds today's digest: fail so Lambda's retry checks again (and
+        // takes it over if that invocation died).
+        DigestOutcome::InProgress => {
+            return Err("today's digest is being sent by another invocation".into());
+        }
+        _ => {}
     }
     Ok(report)
 }

@@ -144,11 +144,9 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         if let Some(already) = already_confirmed(&consumer) {
             return Ok(ClickReply::Ephemeral(already));
         }
-        if let Err(why) = self.authorise(&action.user_id, &consumer).await {
-            tracing::info!(%why, "rotation click refused");
-            return Ok(ClickReply::Ephemeral(why));
-        }
         if action.action.action_id == SNOOZE {
+            // The form opens first: Slack's trigger id lives 3 seconds, and a large channel's
+            // membership can take most of that. Permission is checked when the form is sent.
             let context = FormContext {
                 consumer_id: id,
                 channel: action.channel_id.clone(),
@@ -169,6 +167,10 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
                     ))
                 }
             });
+        }
+        if let Err(why) = self.authorise(&action.user_id, &consumer).await {
+            tracing::info!(%why, "rotation click refused");
+            return Ok(ClickReply::Ephemeral(why));
         }
         match self.store.confirm(id, &action.user_id, now).await? {
             ClickWrite::Done => {
@@ -269,32 +271,32 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         }
     }
 
-    /// Fails closed: if membership cannot be checked, the click is refused.
+    /// Fails closed: refused unless one of the allowed memberships is confirmed. A membership
+    /// that cannot be checked (say the team channel is gone) does not stop the other check: that
+    /// is when the security group most needs to act.
     async fn authorise(&self, user: &str, consumer: &ConsumerRecord) -> Result<(), String> {
         let policy = &self.settings.policy;
-        let unverifiable =
-            |e: PortError| format!("Your permission could not be checked ({e}); please try again.");
+        let mut unverified: Option<PortError> = None;
         if policy.team_channel
             && let Some(channel) = &consumer.channel
         {
-            let members = self
-                .slack
-                .channel_members(channel)
-                .await
-                .map_err(unverifiable)?;
-            if members.iter().any(|m| m == user) {
-                return Ok(());
+            match self.slack.channel_members(channel).await {
+                Ok(members) if members.iter().any(|m| m == user) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => unverified = Some(e),
             }
         }
         for group in &policy.security_groups {
-            let members = self
-                .slack
-                .group_members(group)
-                .await
-                .map_err(unverifiable)?;
-            if members.iter().any(|m| m == user) {
-                return Ok(());
+            match self.slack.group_members(group).await {
+                Ok(members) if members.iter().any(|m| m == user) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => unverified = Some(e),
             }
+        }
+        if let Some(e) = unverified {
+            return Err(format!(
+                "Your permission could not be checked ({e}); please try again."
+            ));
         }
         let who = match (policy.team_channel, policy.security_groups.is_empty()) {
             (true, false) => "members of the team's channel or the security group",
@@ -329,7 +331,10 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
             .filter_map(|l| l.consumer_ref.parse().ok())
             .collect();
         let today = now.with_timezone(&self.settings.timezone).date_naive();
-        let states = self.store.line_states(&ids, today).await?;
+        let states = self
+            .store
+            .line_states(&ids, today, self.settings.timezone)
+            .await?;
         for line in &mut message.lines {
             line.state = line
                 .consumer_ref

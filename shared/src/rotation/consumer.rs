@@ -77,12 +77,18 @@ struct CsvConsumer {
 
 type FieldResult<T> = Result<T, (&'static str, String)>;
 
+/// Longest name, team, campaign or key accepted: they are shown in Slack messages, whose
+/// sections hold at most 3,000 characters.
+pub const MAX_TEXT_CHARS: usize = 100;
+
 fn required(field: &'static str, value: &str) -> FieldResult<String> {
     let v = value.trim();
     if v.is_empty() {
         Err((field, "is empty".to_owned()))
     } else if v.chars().any(char::is_control) {
         Err((field, "contains control characters".to_owned()))
+    } else if v.chars().count() > MAX_TEXT_CHARS {
+        Err((field, format!("is longer than {MAX_TEXT_CHARS} characters")))
     } else {
         Ok(v.to_owned())
     }
@@ -244,6 +250,17 @@ mod tests {
         assert!(text.contains("row 4, field `exempt_reason`"), "{text}");
         assert!(
             text.contains("row 5, field `consumer`: \"Billing-API\" appears twice"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn overlong_names_are_refused() {
+        let long = "x".repeat(MAX_TEXT_CHARS + 1);
+        let csv = format!("{HEADER}stripe-2026,{long},payments,,,,,,\n");
+        let text = parse_consumers("c.csv", &csv).unwrap_err().to_string();
+        assert!(
+            text.contains("field `consumer`: is longer than 100 characters"),
             "{text}"
         );
     }

@@ -29,6 +29,10 @@ pub struct Undeliverable {
 /// Everything the digest reports.
 pub struct DigestFacts<'a> {
     pub date: NaiveDate,
+    /// Confirmation dates are shown in this timezone.
+    pub timezone: chrono_tz::Tz,
+    /// Consumers the sweep ran out of time for (the next run continues).
+    pub deferred: usize,
     pub thresholds: Thresholds,
     pub outstanding: &'a [Outstanding],
     pub confirmations: &'a [Confirmation],
@@ -46,13 +50,26 @@ impl DigestFacts<'_> {
     }
 }
 
-fn capped(mut lines: Vec<String>, what: &str) -> String {
+/// Slack refuses a section text over 3,000 characters; this leaves room for the title.
+const SECTION_BUDGET: usize = 2_800;
+
+fn capped(lines: Vec<String>, what: &str) -> String {
     if lines.is_empty() {
         return format!("_No {what}._");
     }
-    let more = lines.len().saturating_sub(LIST_LIMIT);
-    lines.truncate(LIST_LIMIT);
-    let mut text = lines.join("\n");
+    let total = lines.len();
+    let mut kept: Vec<String> = Vec::new();
+    let mut length = 0;
+    for line in lines.into_iter().take(LIST_LIMIT) {
+        // Room for the "…and N more" line too.
+        if length + line.chars().count() + 1 > SECTION_BUDGET - 40 {
+            break;
+        }
+        length += line.chars().count() + 1;
+        kept.push(line);
+    }
+    let more = total - kept.len();
+    let mut text = kept.join("\n");
     if more > 0 {
         text.push_str(&format!("\n…and {more} more"));
     }
@@ -160,11 +177,11 @@ pub fn render_digest(facts: &DigestFacts<'_>) -> (String, Value, Value) {
                 "• *{}* ({}) by {by} on {}",
                 slack_escape(&c.name),
                 slack_escape(&c.team),
-                c.at.format("%Y-%m-%d")
+                c.at.with_timezone(&facts.timezone).format("%Y-%m-%d")
             )
         })
         .collect();
-    let undeliverable_lines = facts
+    let mut undeliverable_lines: Vec<String> = facts
         .undeliverable
         .iter()
         .map(|u| {
@@ -181,6 +198,13 @@ pub fn render_digest(facts: &DigestFacts<'_>) -> (String, Value, Value) {
             )
         })
         .collect();
+    if facts.deferred > 0 {
+        undeliverable_lines.push(format!(
+            "• {} consumer{} not reached before the run's time ran out; the next run continues",
+            facts.deferred,
+            if facts.deferred == 1 { "" } else { "s" }
+        ));
+    }
     let blocks = json!([
         {"type": "section", "text": {"type": "mrkdwn", "text": format!("*{headline}*\n{buckets}")}},
         section("By team", capped(team_lines, "outstanding teams")),
@@ -251,6 +275,8 @@ mod tests {
         }];
         let facts = DigestFacts {
             date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            timezone: chrono_tz::Tz::UTC,
+            deferred: 0,
             thresholds: Thresholds::default(),
             outstanding: &outstanding,
             confirmations: &confirmations,

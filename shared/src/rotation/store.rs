@@ -2,9 +2,10 @@
 //! claim that makes a nudge happen at most once per interval, and the clicks' writes. Every
 //! write that must not half-happen is one statement or one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, Row};
@@ -72,6 +73,15 @@ pub struct Confirmation {
     pub at: DateTime<Utc>,
 }
 
+/// Whether this sweep may send today's digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestClaim {
+    Claimed,
+    AlreadySent,
+    /// Another sweep claimed it moments ago and has not sent it yet.
+    InProgress,
+}
+
 /// The result of a confirm or snooze write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClickWrite {
@@ -84,9 +94,9 @@ pub enum ClickWrite {
 }
 
 /// The conditions under which a consumer is chased today (`$1` is today's date): pending, or
-/// exempt until a date now past; deadline before today.
+/// exempt until a date now past; deadline (its own, else the campaign's) before today.
 const CHASEABLE: &str = "(c.status = 'pending' OR (c.status = 'exempt' AND c.exempt_until < $1))
-     AND c.deadline < $1";
+     AND coalesce(c.deadline, k.deadline) < $1";
 
 /// Not snoozed past today.
 const AWAKE: &str = "(c.snoozed_until IS NULL OR c.snoozed_until <= $1)";
@@ -138,12 +148,13 @@ impl<'c> RotationStore<'c> {
     ) -> Result<Vec<Outstanding>, RotationStoreError> {
         let sql = format!(
             "SELECT c.consumer_id, c.campaign, c.name, c.team, c.channel, c.team_lead,
-                    k.retired_key, c.deadline, ($1::date - c.deadline)::bigint, c.nudge_count,
+                    k.retired_key, coalesce(c.deadline, k.deadline),
+                    ($1::date - coalesce(c.deadline, k.deadline))::bigint, c.nudge_count,
                     CASE WHEN c.snoozed_until > $1 THEN c.snoozed_until END,
                     ({DUE})
                FROM rotation_consumers c JOIN rotation_campaigns k USING (campaign)
               WHERE {CHASEABLE}
-              ORDER BY c.team, c.channel, c.deadline, lower(c.name)"
+              ORDER BY c.team, c.channel, coalesce(c.deadline, k.deadline), lower(c.name)"
         );
         let rows = self
             .client
@@ -169,7 +180,8 @@ impl<'c> RotationStore<'c> {
               WHERE k.campaign = c.campaign AND c.consumer_id = ANY($3)
                 AND {CHASEABLE} AND {AWAKE} AND {DUE}
           RETURNING c.consumer_id, c.campaign, c.name, c.team, c.channel, c.team_lead,
-                    k.retired_key, c.deadline, ($1::date - c.deadline)::bigint, c.nudge_count,
+                    k.retired_key, coalesce(c.deadline, k.deadline),
+                    ($1::date - coalesce(c.deadline, k.deadline))::bigint, c.nudge_count,
                     NULL::date, true"
         );
         let rows = self
@@ -268,6 +280,7 @@ impl<'c> RotationStore<'c> {
         &self,
         ids: &[i64],
         today: NaiveDate,
+        tz: Tz,
     ) -> Result<HashMap<i64, LineState>, RotationStoreError> {
         let rows = self.client.lock().await.query(
                 "SELECT consumer_id, status, confirmed_by, confirmed_at, snoozed_until, snoozed_by, snooze_reason
@@ -285,7 +298,7 @@ impl<'c> RotationStore<'c> {
                         by: r.get::<_, Option<String>>(2).unwrap_or_default(),
                         on: r
                             .get::<_, Option<DateTime<Utc>>>(3)
-                            .map_or(today, |t| t.date_naive()),
+                            .map_or(today, |t| t.with_timezone(&tz).date_naive()),
                     },
                     (_, Some(until)) if until > today => LineState::Snoozed {
                         by: r.get::<_, Option<String>>(5).unwrap_or_default(),
@@ -410,18 +423,16 @@ impl<'c> RotationStore<'c> {
         Ok(row.get(0))
     }
 
-    /// Take the digest of `date`: false when it was sent already, or another sweep is sending
-    /// it (a claim older than `stale_before` is taken over).
+    /// Take the digest of `date`. A claim older than `stale_before` (its sweep died) is taken
+    /// over.
     pub async fn claim_digest(
         &self,
         date: NaiveDate,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
-    ) -> Result<bool, RotationStoreError> {
-        let changed = self
-            .client
-            .lock()
-            .await
+    ) -> Result<DigestClaim, RotationStoreError> {
+        let client = self.client.lock().await;
+        let changed = client
             .execute(
                 "INSERT INTO rotation_digests (digest_date, claimed_at) VALUES ($1, $2)
                  ON CONFLICT (digest_date) DO UPDATE SET claimed_at = $2
@@ -429,7 +440,21 @@ impl<'c> RotationStore<'c> {
                 &[&date, &now, &stale_before],
             )
             .await?;
-        Ok(changed == 1)
+        if changed == 1 {
+            return Ok(DigestClaim::Claimed);
+        }
+        let sent: Option<DateTime<Utc>> = client
+            .query_one(
+                "SELECT sent_at FROM rotation_digests WHERE digest_date = $1",
+                &[&date],
+            )
+            .await?
+            .get(0);
+        Ok(if sent.is_some() {
+            DigestClaim::AlreadySent
+        } else {
+            DigestClaim::InProgress
+        })
     }
 
     pub async fn complete_digest(
@@ -468,7 +493,8 @@ impl<'c> RotationStore<'c> {
 
 /// Load campaigns and consumers in one transaction. Consumers are matched on (campaign,
 /// name, case-insensitively): known ones are updated, keeping their nudge history; a blank
-/// status keeps the current one (an explicit status replaces it). A consumer whose campaign is
+/// status keeps the current one, an explicit status replaces it, and nothing an import says
+/// undoes a confirmation (that takes a deliberate `UPDATE`). A consumer whose campaign is
 /// neither in `campaigns` nor already stored is a row error, and nothing is written.
 pub async fn import(
     client: &mut Client,
@@ -488,16 +514,16 @@ pub async fn import(
         )
         .await?;
     }
-    let known: HashMap<String, NaiveDate> = tx
-        .query("SELECT campaign, deadline FROM rotation_campaigns", &[])
+    let known: HashSet<String> = tx
+        .query("SELECT campaign FROM rotation_campaigns", &[])
         .await?
         .iter()
-        .map(|r: &Row| (r.get(0), r.get(1)))
+        .map(|r: &Row| r.get(0))
         .collect();
     let unknown: Vec<RowError> = consumers
         .iter()
         .enumerate()
-        .filter(|(_, c)| !known.contains_key(&c.campaign))
+        .filter(|(_, c)| !known.contains(&c.campaign))
         .map(|(i, c)| RowError {
             row: i + 1,
             line: None,
@@ -527,19 +553,18 @@ pub async fn import(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
              ON CONFLICT (campaign, lower(name)) DO UPDATE SET
                  name = $2, team = $3, channel = $4, team_lead = $5, deadline = $6,
-                 status = CASE WHEN $13 THEN $7 ELSE c.status END,
-                 exempt_reason = CASE WHEN $13 THEN $8 ELSE c.exempt_reason END,
-                 exempt_until = CASE WHEN $13 THEN $9 ELSE c.exempt_until END,
+                 status = CASE WHEN $13 AND c.status <> 'confirmed' THEN $7 ELSE c.status END,
+                 exempt_reason = CASE WHEN $13 AND c.status <> 'confirmed' THEN $8 ELSE c.exempt_reason END,
+                 exempt_until = CASE WHEN $13 AND c.status <> 'confirmed' THEN $9 ELSE c.exempt_until END,
                  confirmed_by = CASE WHEN $13 AND $7 = 'confirmed' AND c.status <> 'confirmed' THEN $10
-                                     WHEN $13 AND $7 <> 'confirmed' THEN NULL ELSE c.confirmed_by END,
+                                     ELSE c.confirmed_by END,
                  confirmed_at = CASE WHEN $13 AND $7 = 'confirmed' AND c.status <> 'confirmed' THEN $11
-                                     WHEN $13 AND $7 <> 'confirmed' THEN NULL ELSE c.confirmed_at END,
+                                     ELSE c.confirmed_at END,
                  updated_at = $12
              RETURNING (xmax = 0)",
         )
         .await?;
     for c in consumers {
-        let deadline = c.deadline.unwrap_or(known[&c.campaign]);
         let explicit_status = c.status.is_some();
         let (status, reason, until) = match &c.status {
             None | Some(ConsumerStatus::Pending) => ("pending", None, None),
@@ -562,7 +587,7 @@ pub async fn import(
                     &c.team,
                     &c.channel,
                     &c.team_lead,
-                    &deadline,
+                    &c.deadline,
                     &status,
                     &reason,
                     &until,

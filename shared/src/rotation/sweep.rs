@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use super::bucket::{Bucket, Thresholds};
 use super::digest::{DigestFacts, Undeliverable, render_digest};
 use super::message::{Escalation, LineState, MAX_LINES_PER_MESSAGE, NudgeLine, NudgeMessage};
-use super::store::{Outstanding, RotationStore, RotationStoreError};
+use super::store::{DigestClaim, Outstanding, RotationStore, RotationStoreError};
 use crate::http;
 use crate::review::ports::Posted;
 use crate::telemetry::{self, Metric, MetricsSink};
@@ -99,6 +99,9 @@ pub enum DigestOutcome {
     },
     /// Today's digest went out in an earlier run.
     AlreadySent,
+    /// Another sweep is sending it right now (or died doing so: a retry takes it over after
+    /// two minutes).
+    InProgress,
     NothingToReport,
     NotConfigured,
     /// Not sent; the next run tries again.
@@ -375,7 +378,7 @@ async fn nudge_team<C: RotationChat>(
                 result.undeliverable = Some(Undeliverable {
                     team: job.team.clone(),
                     channel: Some(job.channel.clone()),
-                    reason: e.to_string(),
+                    reason: e.to_string().chars().take(120).collect(),
                     consumers: rest.len(),
                 });
                 break;
@@ -404,6 +407,8 @@ async fn send_digest<C: RotationChat>(
     let confirmations = deps.store.confirmations_since(since).await?;
     let facts = DigestFacts {
         date: today,
+        timezone: settings.timezone,
+        deferred: report.deferred,
         thresholds: settings.thresholds,
         outstanding: &outstanding,
         confirmations: &confirmations,
@@ -413,9 +418,17 @@ async fn send_digest<C: RotationChat>(
     if facts.is_empty() {
         return Ok(DigestOutcome::NothingToReport);
     }
-    let stale = now - chrono::Duration::minutes(15);
-    if !deps.store.claim_digest(today, now, stale).await? {
-        return Ok(DigestOutcome::AlreadySent);
+    // The claim's age is real time (the sweep's `now` is when it started): a sweep that died
+    // holding it is taken over by the invocation's retry two minutes on.
+    let claimed_at = Utc::now();
+    match deps
+        .store
+        .claim_digest(today, claimed_at, claimed_at - chrono::Duration::minutes(2))
+        .await?
+    {
+        DigestClaim::Claimed => {}
+        DigestClaim::AlreadySent => return Ok(DigestOutcome::AlreadySent),
+        DigestClaim::InProgress => return Ok(DigestOutcome::InProgress),
     }
     let (text, blocks, summary) = render_digest(&facts);
     match deps.chat.post(target, &text, &blocks).await {
