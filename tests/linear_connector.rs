@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secops_shared::connectors::linear::{LinearClient, LinearConfig};
+use secops_shared::connectors::linear::{LinearClient, LinearConfig, LinearIssue};
 use secops_shared::drift::ports::{IssueTracker, TrackerError};
 use secops_shared::drift::render::NewIssue;
 use secops_shared::http::{RetryPolicy, build_client};
@@ -395,4 +395,280 @@ async fn a_label_created_by_someone_else_meanwhile_is_looked_up_again() {
 
     assert_eq!(id, theirs);
     assert_eq!(fake.labels().len(), 1);
+}
+
+/// A SEC team with Todo, two completed states (Done first by position, added second) and a
+/// canceled one, and issue SEC-123 in Todo carrying a `bug` label.
+struct Audited {
+    fake: FakeLinear,
+    issue_id: String,
+    bug: String,
+}
+
+async fn sec_team_with_an_open_issue() -> Audited {
+    let fake = FakeLinear::start().await;
+    fake.add_team(TEAM, "SEC");
+    fake.add_workflow_state(TEAM, "state-todo", "Todo", "unstarted", 1.0);
+    fake.add_workflow_state(TEAM, "state-shipped", "Shipped", "completed", 5.0);
+    fake.add_workflow_state(TEAM, "state-done", "Done", "completed", 3.0);
+    fake.add_workflow_state(TEAM, "state-canceled", "Canceled", "canceled", 0.0);
+    let bug = fake.add_label("bug", Some(TEAM));
+    let issue_id = fake.add_issue(TEAM, 123, "Rotate the deploy key", "state-todo", &[&bug]);
+    Audited {
+        fake,
+        issue_id,
+        bug,
+    }
+}
+
+#[tokio::test]
+async fn an_issue_is_found_by_its_human_identifier() {
+    let Audited {
+        fake,
+        issue_id,
+        bug,
+    } = sec_team_with_an_open_issue().await;
+    fake.add_issue(TEAM, 12, "Another", "state-todo", &[]);
+
+    let found = client(&fake).issue_by_identifier("SEC-123").await.unwrap();
+
+    assert_eq!(
+        found,
+        Some(LinearIssue {
+            id: issue_id,
+            identifier: "SEC-123".to_owned(),
+            url: "https://linear.app/acme/issue/SEC-123".to_owned(),
+            title: "Rotate the deploy key".to_owned(),
+            team_id: TEAM.to_owned(),
+            team_key: "SEC".to_owned(),
+            state_type: "unstarted".to_owned(),
+            state_name: "Todo".to_owned(),
+            label_ids: vec![bug],
+        })
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_identifier_finds_nothing() {
+    let Audited { fake, .. } = sec_team_with_an_open_issue().await;
+    fake.add_team("team-ops", "OPS");
+    fake.add_workflow_state("team-ops", "state-ops", "Todo", "unstarted", 1.0);
+    fake.add_issue("team-ops", 7, "Elsewhere", "state-ops", &[]);
+    let linear = client(&fake);
+
+    assert_eq!(linear.issue_by_identifier("SEC-7").await.unwrap(), None);
+    assert_eq!(linear.issue_by_identifier("ENG-123").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_malformed_identifier_is_refused_without_calling_linear() {
+    let fake = FakeLinear::start().await;
+    let linear = client(&fake);
+
+    for bad in [
+        "SEC123", "SEC-", "-123", "SEC-0", "SEC-12a", "SEC 12", "SEC-1-2", "",
+    ] {
+        let err = linear.issue_by_identifier(bad).await.unwrap_err();
+        let TrackerError::Rejected { message, .. } = &err else {
+            panic!("expected Rejected for {bad:?}, got {err}");
+        };
+        assert!(
+            message.contains("not a Linear issue identifier"),
+            "{message}"
+        );
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_completed_state_with_the_lowest_position_is_chosen_and_remembered() {
+    let Audited { fake, .. } = sec_team_with_an_open_issue().await;
+    let linear = client(&fake);
+
+    let first = linear.completed_state(TEAM).await.unwrap();
+    let second = linear.completed_state(TEAM).await.unwrap();
+
+    assert_eq!(
+        (first.as_str(), second.as_str()),
+        ("state-done", "state-done")
+    );
+    assert_eq!(fake.requests(), 1, "the second answer came from the cache");
+}
+
+#[tokio::test]
+async fn a_team_without_a_completed_state_is_a_clear_error() {
+    let fake = FakeLinear::start().await;
+    fake.add_team(TEAM, "SEC");
+    fake.add_workflow_state(TEAM, "state-todo", "Todo", "unstarted", 1.0);
+
+    let err = client(&fake).completed_state(TEAM).await.unwrap_err();
+
+    let TrackerError::Rejected { message, .. } = &err else {
+        panic!("expected Rejected, got {err}");
+    };
+    assert!(
+        message.contains("no workflow state of type \"completed\""),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn closing_as_audited_moves_to_done_and_adds_the_label_beside_the_others() {
+    let Audited { fake, issue_id, .. } = sec_team_with_an_open_issue().await;
+    let linear = client(&fake);
+    let issue = linear
+        .issue_by_identifier("SEC-123")
+        .await
+        .unwrap()
+        .unwrap();
+    let done = linear.completed_state(&issue.team_id).await.unwrap();
+    let audited = linear
+        .label_id("audited", Some(&issue.team_id))
+        .await
+        .unwrap();
+
+    linear
+        .close_as_audited(&issue, &done, &audited)
+        .await
+        .unwrap();
+    linear
+        .close_as_audited(&issue, &done, &audited)
+        .await
+        .unwrap();
+
+    assert_eq!(fake.issue_state(&issue_id), "Done");
+    assert_eq!(fake.issue_labels(&issue_id), ["bug", "audited"]);
+}
+
+#[tokio::test]
+async fn a_workspace_label_is_found_and_created_without_a_team() {
+    let fake = FakeLinear::start().await;
+    fake.add_label("audited", Some("team-other"));
+    let linear = client(&fake);
+
+    let created = linear.label_id("audited", None).await.unwrap();
+    let again = linear.label_id("Audited", None).await.unwrap();
+
+    assert_eq!(created, again);
+    assert!(
+        fake.labels()
+            .contains(&(created, "audited".to_owned(), None))
+    );
+}
+
+#[tokio::test]
+async fn commenting_twice_with_the_same_id_leaves_one_comment() {
+    let Audited { fake, issue_id, .. } = sec_team_with_an_open_issue().await;
+    let linear = client(&fake);
+    let comment_id = Uuid::new_v4().to_string();
+    let body = "Audited: merged in https://gitlab.example/sec/app/-/merge_requests/42 (approved by alice, bob)";
+
+    linear
+        .comment_once(&issue_id, &comment_id, body)
+        .await
+        .unwrap();
+    linear
+        .comment_once(&issue_id, &comment_id, body)
+        .await
+        .unwrap();
+
+    assert_eq!(fake.comments(&issue_id), [body]);
+}
+
+#[tokio::test]
+async fn a_comment_whose_reply_was_lost_is_not_posted_twice() {
+    let Audited { fake, issue_id, .. } = sec_team_with_an_open_issue().await;
+    fake.lose_next_comment_response();
+    let linear = client(&fake);
+    let comment_id = Uuid::new_v4().to_string();
+
+    linear
+        .comment_once("SEC-123", &comment_id, "Audited.")
+        .await
+        .unwrap();
+    linear
+        .comment_once("SEC-123", &comment_id, "Audited.")
+        .await
+        .unwrap();
+
+    assert_eq!(fake.comments(&issue_id), ["Audited."]);
+}
+
+#[tokio::test]
+async fn a_comment_id_already_used_on_another_issue_is_refused() {
+    let Audited { fake, issue_id, .. } = sec_team_with_an_open_issue().await;
+    let other = fake.add_issue(TEAM, 124, "Other", "state-todo", &[]);
+    let linear = client(&fake);
+    let comment_id = Uuid::new_v4().to_string();
+    linear
+        .comment_once(&other, &comment_id, "first")
+        .await
+        .unwrap();
+
+    let err = linear
+        .comment_once(&issue_id, &comment_id, "second")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, TrackerError::Rejected { .. }), "{err}");
+    assert!(fake.comments(&issue_id).is_empty());
+    assert_eq!(fake.comments(&other), ["first"]);
+}
+
+#[tokio::test]
+async fn a_comment_id_that_is_not_a_uuid_is_refused_without_calling_linear() {
+    let Audited { fake, issue_id, .. } = sec_team_with_an_open_issue().await;
+
+    let err = client(&fake)
+        .comment_once(&issue_id, "retry-1", "Audited.")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, TrackerError::Rejected { .. }), "{err}");
+    assert_eq!(fake.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_audit_calls_wait_out_rate_limits() {
+    let Audited { fake, issue_id, .. } = sec_team_with_an_open_issue().await;
+    let linear = client(&fake);
+
+    fake.rate_limit_next(2, RateLimitStyle::Http400Ratelimited);
+    let issue = linear
+        .issue_by_identifier("SEC-123")
+        .await
+        .unwrap()
+        .unwrap();
+    fake.rate_limit_next(2, RateLimitStyle::Http429);
+    let done = linear.completed_state(TEAM).await.unwrap();
+    let audited = fake.add_label("audited", None);
+    fake.rate_limit_next(2, RateLimitStyle::Http200ErrorsRatelimited);
+    linear
+        .close_as_audited(&issue, &done, &audited)
+        .await
+        .unwrap();
+    fake.rate_limit_next(2, RateLimitStyle::Http429);
+    linear
+        .comment_once(&issue.id, &Uuid::new_v4().to_string(), "Audited.")
+        .await
+        .unwrap();
+
+    assert_eq!(fake.issue_state(&issue_id), "Done");
+    assert_eq!(fake.issue_labels(&issue_id), ["bug", "audited"]);
+    assert_eq!(fake.comments(&issue_id), ["Audited."]);
+}
+
+#[tokio::test]
+async fn a_rate_limited_comment_reports_rate_limited() {
+    let Audited { fake, issue_id, .. } = sec_team_with_an_open_issue().await;
+    fake.rate_limit_next(10, RateLimitStyle::Http429);
+
+    let err = client(&fake)
+        .comment_once(&issue_id, &Uuid::new_v4().to_string(), "Audited.")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, TrackerError::RateLimited { .. }), "{err}");
+    assert_eq!(fake.requests(), 3, "no lookup after a rate limit");
+    assert!(fake.comments(&issue_id).is_empty());
 }

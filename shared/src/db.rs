@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "rotation_chaser",
         include_str!("../../infra/migrations/0003_rotation_chaser.sql"),
     ),
+    (
+        4,
+        "mr_audit",
+        include_str!("../../infra/migrations/0004_mr_audit.sql"),
+    ),
 ];
 
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,

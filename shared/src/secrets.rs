@@ -33,6 +33,16 @@ pub struct Credentials {
     pub slack_signing_secret_previous: Option<SecretString>,
     /// Key that signs the optional outbound review webhook.
     pub review_webhook_secret: Option<SecretString>,
+    /// GitLab token for the REST API (`glpat-...`, scope `read_api`), sent as `PRIVATE-TOKEN`.
+    pub gitlab_token: Option<SecretString>,
+    /// The secret token GitLab sends as `X-Gitlab-Token` with each webhook delivery.
+    pub gitlab_webhook_token: Option<SecretString>,
+    /// The previous webhook token, still accepted while a rotation is under way.
+    pub gitlab_webhook_token_previous: Option<SecretString>,
+    /// Atlassian account email for Confluence Cloud basic auth.
+    pub confluence_email: Option<SecretString>,
+    /// Atlassian API token for Confluence Cloud basic auth.
+    pub confluence_api_token: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -50,6 +60,14 @@ impl std::fmt::Debug for Credentials {
                 &state(&self.slack_signing_secret_previous),
             )
             .field("review_webhook_secret", &state(&self.review_webhook_secret))
+            .field("gitlab_token", &state(&self.gitlab_token))
+            .field("gitlab_webhook_token", &state(&self.gitlab_webhook_token))
+            .field(
+                "gitlab_webhook_token_previous",
+                &state(&self.gitlab_webhook_token_previous),
+            )
+            .field("confluence_email", &state(&self.confluence_email))
+            .field("confluence_api_token", &state(&self.confluence_api_token))
             .finish()
     }
 }
@@ -64,6 +82,11 @@ const KNOWN_KEYS: &[&str] = &[
     "slack_signing_secret",
     "slack_signing_secret_previous",
     "review_webhook_secret",
+    "gitlab_token",
+    "gitlab_webhook_token",
+    "gitlab_webhook_token_previous",
+    "confluence_email",
+    "confluence_api_token",
 ];
 
 /// The environment variables a local run may use instead of a secret.
@@ -79,6 +102,14 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "slack_signing_secret_previous",
     ),
     ("REVIEW_WEBHOOK_SECRET", "review_webhook_secret"),
+    ("GITLAB_TOKEN", "gitlab_token"),
+    ("GITLAB_WEBHOOK_TOKEN", "gitlab_webhook_token"),
+    (
+        "GITLAB_WEBHOOK_TOKEN_PREVIOUS",
+        "gitlab_webhook_token_previous",
+    ),
+    ("CONFLUENCE_EMAIL", "confluence_email"),
+    ("CONFLUENCE_API_TOKEN", "confluence_api_token"),
 ];
 
 /// Where credentials come from.

@@ -1,6 +1,7 @@
-//! A stateful fake of Linear's GraphQL API: issues and labels live in a small world that tests
-//! read back, and scripted trouble (rate limits, outages, lost replies, refusals) is switched on
-//! by name. It answers the operations the connector sends, nothing more.
+//! A stateful fake of Linear's GraphQL API: teams, workflow states, issues, labels and comments
+//! live in a small world that tests read back, and scripted trouble (rate limits, outages, lost
+//! replies, refusals) is switched on by name. It answers the operations the connector sends,
+//! nothing more.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,22 +10,31 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// The team key behind identifiers like `SEC-1`.
+/// The team key behind identifiers like `SEC-1` for a team the test did not add.
 const TEAM_KEY: &str = "SEC";
+
+/// What `issue_state` reports for an issue created without a state (Linear would put it in the
+/// team's default state).
+pub const DEFAULT_STATE_NAME: &str = "Backlog";
 
 /// An issue as the fake stored it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeIssue {
     pub id: String,
     pub identifier: String,
+    pub number: u64,
     pub url: String,
     pub title: String,
     pub description: String,
     pub priority: i64,
-    /// Names of the labels the issue was created with, in the order given.
+    /// Ids of the issue's labels, in the order they were applied.
+    pub label_ids: Vec<String>,
+    /// Names of the issue's labels, in the order they were applied.
     pub label_names: Vec<String>,
     pub team_id: String,
     pub project_id: Option<String>,
+    /// `None` for the team's default state.
+    pub state_id: Option<String>,
 }
 
 /// How a rate limit is announced; third-party reports disagree, so the fake can do each.
@@ -45,10 +55,37 @@ struct FakeLabel {
     team: Option<String>,
 }
 
+#[derive(Debug, Clone)]
+struct FakeTeam {
+    id: String,
+    key: String,
+}
+
+#[derive(Debug, Clone)]
+struct FakeState {
+    id: String,
+    team_id: String,
+    name: String,
+    kind: String,
+    position: f64,
+}
+
+#[derive(Debug, Clone)]
+struct FakeComment {
+    id: String,
+    /// The issue's id (never its identifier).
+    issue_id: String,
+    body: String,
+}
+
 #[derive(Default)]
 struct World {
+    teams: Vec<FakeTeam>,
+    states: Vec<FakeState>,
     issues: Vec<FakeIssue>,
     labels: Vec<FakeLabel>,
+    comments: Vec<FakeComment>,
+    lost_comment_replies: usize,
     requests: usize,
     create_attempts: usize,
     accepted_key: Option<String>,
@@ -100,6 +137,112 @@ impl FakeLinear {
             .iter()
             .map(|l| (l.id.clone(), l.name.clone(), l.team.clone()))
             .collect()
+    }
+
+    /// A team that exists before the test starts; its key prefixes its issues' identifiers.
+    pub fn add_team(&self, id: &str, key: &str) {
+        self.world().teams.push(FakeTeam {
+            id: id.to_owned(),
+            key: key.to_owned(),
+        });
+    }
+
+    /// A workflow state of the team; `kind` is Linear's state type (`completed`, `started`, ...).
+    pub fn add_workflow_state(
+        &self,
+        team_id: &str,
+        id: &str,
+        name: &str,
+        kind: &str,
+        position: f64,
+    ) {
+        self.world().states.push(FakeState {
+            id: id.to_owned(),
+            team_id: team_id.to_owned(),
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            position,
+        });
+    }
+
+    /// An issue that exists before the test starts, identified `<team key>-<number>`, in the
+    /// state with this id and carrying these labels (ids from [`Self::add_label`]); returns its id.
+    pub fn add_issue(
+        &self,
+        team_id: &str,
+        number: u64,
+        title: &str,
+        state_id: &str,
+        label_ids: &[&str],
+    ) -> String {
+        let mut world = self.world();
+        let identifier = format!("{}-{number}", world.team_key(team_id));
+        let label_names = label_ids
+            .iter()
+            .map(|id| {
+                world
+                    .labels
+                    .iter()
+                    .find(|l| l.id == *id)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_else(|| panic!("add_issue: no label {id}"))
+            })
+            .collect();
+        let id = uuid::Uuid::new_v4().to_string();
+        world.issues.push(FakeIssue {
+            id: id.clone(),
+            url: format!("https://linear.app/acme/issue/{identifier}"),
+            identifier,
+            number,
+            title: title.to_owned(),
+            description: String::new(),
+            priority: 0,
+            label_ids: label_ids.iter().map(|id| (*id).to_owned()).collect(),
+            label_names,
+            team_id: team_id.to_owned(),
+            project_id: None,
+            state_id: Some(state_id.to_owned()),
+        });
+        id
+    }
+
+    /// The name of the issue's workflow state ([`DEFAULT_STATE_NAME`] if it never had one).
+    pub fn issue_state(&self, issue_id: &str) -> String {
+        let world = self.world();
+        let issue = world.issue(issue_id).expect("no such issue");
+        match &issue.state_id {
+            Some(state) => world
+                .states
+                .iter()
+                .find(|s| &s.id == state)
+                .map_or_else(|| state.clone(), |s| s.name.clone()),
+            None => DEFAULT_STATE_NAME.to_owned(),
+        }
+    }
+
+    /// The names of the issue's labels, in the order they were applied.
+    pub fn issue_labels(&self, issue_id: &str) -> Vec<String> {
+        self.world()
+            .issue(issue_id)
+            .expect("no such issue")
+            .label_names
+            .clone()
+    }
+
+    /// The bodies of the comments on the issue, oldest first.
+    pub fn comments(&self, issue_id: &str) -> Vec<String> {
+        self.world()
+            .comments
+            .iter()
+            .filter(|c| c.issue_id == issue_id)
+            .map(|c| c.body.clone())
+            .collect()
+    }
+
+    /// The next `commentCreate` stores the comment but answers HTTP 500, as if the reply were
+    /// lost.
+    pub fn lose_next_comment_response(&self) {
+        self.world().lost_comment_replies += 1;
     }
 
     /// A label that exists before the test starts; returns its id.
@@ -234,6 +377,16 @@ impl Respond for Responder {
             world.find_labels(variables)
         } else if query.contains("issueCreate") {
             world.create_issue(&variables["input"])
+        } else if query.contains("issueUpdate") {
+            world.update_issue(variables)
+        } else if query.contains("commentCreate") {
+            world.create_comment(&variables["input"])
+        } else if query.contains("comment(") {
+            world.find_comment(variables)
+        } else if query.contains("workflowStates(") {
+            world.find_states(&variables["filter"])
+        } else if query.contains("issues(") {
+            world.find_issues(&variables["filter"])
         } else if query.contains("issue(") {
             world.find_issue(variables)
         } else {
@@ -304,27 +457,264 @@ impl World {
                 .ok_or((200, "Entity not found: IssueLabel"))?;
             label_names.push(usable.name.clone());
         }
-        let identifier = format!("{TEAM_KEY}-{}", self.issues.len() + 1);
+        let number = self
+            .issues
+            .iter()
+            .filter(|i| i.team_id == team_id)
+            .map(|i| i.number)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let identifier = format!("{}-{number}", self.team_key(team_id));
         Ok(FakeIssue {
             url: format!("https://linear.app/acme/issue/{identifier}"),
             identifier,
+            number,
             id,
             title: input["title"].as_str().unwrap_or_default().to_owned(),
             description: input["description"].as_str().unwrap_or_default().to_owned(),
             priority: input["priority"].as_i64().unwrap_or(0),
+            label_ids: input["labelIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             label_names,
             team_id: team_id.to_owned(),
             project_id: input["projectId"].as_str().map(str::to_owned),
+            state_id: input["stateId"].as_str().map(str::to_owned),
         })
+    }
+
+    fn team_key(&self, team_id: &str) -> String {
+        self.teams
+            .iter()
+            .find(|t| t.id == team_id)
+            .map_or_else(|| TEAM_KEY.to_owned(), |t| t.key.clone())
+    }
+
+    /// By id or by identifier, as Linear's `id` arguments accept both.
+    fn issue(&self, wanted: &str) -> Option<&FakeIssue> {
+        self.issues
+            .iter()
+            .find(|i| i.id == wanted || i.identifier == wanted)
+    }
+
+    fn issue_index(&self, wanted: &str) -> Option<usize> {
+        self.issues
+            .iter()
+            .position(|i| i.id == wanted || i.identifier == wanted)
+    }
+
+    /// The label's name if it exists and the team may use it.
+    fn usable_label(&self, label_id: &Value, team_id: &str) -> Option<String> {
+        self.labels
+            .iter()
+            .find(|l| {
+                Some(l.id.as_str()) == label_id.as_str()
+                    && l.team.as_deref().is_none_or(|t| t == team_id)
+            })
+            .map(|l| l.name.clone())
+    }
+
+    /// `issues(filter:)` for the comparators the connector uses: `team.key.eq`, `team.id.eq`,
+    /// `number.eq`. Anything else is refused, so a query drifting from the schema shows up.
+    fn find_issues(&self, filter: &Value) -> ResponseTemplate {
+        let Some(fields) = filter.as_object() else {
+            return graphql_error(
+                400,
+                "Variable \"$filter\" of required type \"IssueFilter!\" was not provided.",
+                "graphql error",
+            );
+        };
+        let (mut team_key, mut team_id, mut number) = (None, None, None);
+        for (field, value) in fields {
+            match (field.as_str(), value) {
+                ("team", team) => {
+                    for (team_field, comparator) in team.as_object().into_iter().flatten() {
+                        match (team_field.as_str(), comparator["eq"].as_str()) {
+                            ("key", Some(key)) => team_key = Some(key),
+                            ("id", Some(id)) => team_id = Some(id),
+                            _ => return unsupported_filter(),
+                        }
+                    }
+                }
+                ("number", comparator) if comparator["eq"].is_number() => {
+                    number = comparator["eq"].as_f64();
+                }
+                _ => return unsupported_filter(),
+            }
+        }
+        let nodes: Vec<Value> = self
+            .issues
+            .iter()
+            .filter(|i| team_key.is_none_or(|k| self.team_key(&i.team_id) == k))
+            .filter(|i| team_id.is_none_or(|t| i.team_id == t))
+            .filter(|i| number.is_none_or(|n| i.number as f64 == n))
+            .take(1)
+            .map(|i| self.issue_node(i))
+            .collect();
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "data": { "issues": { "nodes": nodes } } }))
+    }
+
+    fn issue_node(&self, issue: &FakeIssue) -> Value {
+        let state = issue
+            .state_id
+            .as_ref()
+            .and_then(|id| self.states.iter().find(|s| &s.id == id));
+        let state = match state {
+            Some(s) => json!({ "id": s.id, "name": s.name, "type": s.kind }),
+            None => json!({ "id": "state-default", "name": DEFAULT_STATE_NAME, "type": "backlog" }),
+        };
+        json!({
+            "id": issue.id, "identifier": issue.identifier, "url": issue.url, "title": issue.title,
+            "number": issue.number,
+            "team": { "id": issue.team_id, "key": self.team_key(&issue.team_id) },
+            "state": state,
+            "labelIds": issue.label_ids,
+        })
+    }
+
+    /// `workflowStates(filter:)` for `team.id.eq` and `type.eq`, in the order states were added
+    /// (not by position: choosing is the client's job).
+    fn find_states(&self, filter: &Value) -> ResponseTemplate {
+        let Some(fields) = filter.as_object() else {
+            return unsupported_filter();
+        };
+        let (mut team_id, mut kind) = (None, None);
+        for (field, value) in fields {
+            match (
+                field.as_str(),
+                value["id"]["eq"].as_str(),
+                value["eq"].as_str(),
+            ) {
+                ("team", Some(id), _) => team_id = Some(id),
+                ("type", _, Some(k)) => kind = Some(k),
+                _ => return unsupported_filter(),
+            }
+        }
+        let nodes: Vec<Value> = self
+            .states
+            .iter()
+            .filter(|s| team_id.is_none_or(|t| s.team_id == t))
+            .filter(|s| kind.is_none_or(|k| s.kind == k))
+            .map(|s| json!({ "id": s.id, "name": s.name, "position": s.position, "type": s.kind }))
+            .collect();
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "data": { "workflowStates": { "nodes": nodes } } }))
+    }
+
+    /// `issueUpdate`: `stateId`, `addedLabelIds`, `removedLabelIds`, and `labelIds` (which
+    /// replaces the whole set).
+    fn update_issue(&mut self, variables: &Value) -> ResponseTemplate {
+        let wanted = variables["id"].as_str().unwrap_or_default();
+        let input = &variables["input"];
+        let Some(index) = self.issue_index(wanted) else {
+            return graphql_error(200, "Entity not found: Issue", "invalid input");
+        };
+        let team_id = self.issues[index].team_id.clone();
+        if let Some(state_id) = input.get("stateId") {
+            let known = self
+                .states
+                .iter()
+                .any(|s| Some(s.id.as_str()) == state_id.as_str() && s.team_id == team_id);
+            if !known {
+                return graphql_error(200, "Entity not found: WorkflowState", "invalid input");
+            }
+        }
+        let mut labels: Vec<(String, String)> = {
+            let issue = &self.issues[index];
+            issue
+                .label_ids
+                .iter()
+                .cloned()
+                .zip(issue.label_names.iter().cloned())
+                .collect()
+        };
+        if let Some(replacement) = input.get("labelIds") {
+            labels.clear();
+            for id in replacement.as_array().into_iter().flatten() {
+                let Some(name) = self.usable_label(id, &team_id) else {
+                    return graphql_error(200, "Entity not found: IssueLabel", "invalid input");
+                };
+                labels.push((id.as_str().unwrap_or_default().to_owned(), name));
+            }
+        }
+        for id in input["addedLabelIds"].as_array().into_iter().flatten() {
+            let Some(name) = self.usable_label(id, &team_id) else {
+                return graphql_error(200, "Entity not found: IssueLabel", "invalid input");
+            };
+            if !labels.iter().any(|(l, _)| Some(l.as_str()) == id.as_str()) {
+                labels.push((id.as_str().unwrap_or_default().to_owned(), name));
+            }
+        }
+        for id in input["removedLabelIds"].as_array().into_iter().flatten() {
+            labels.retain(|(l, _)| Some(l.as_str()) != id.as_str());
+        }
+        let issue = &mut self.issues[index];
+        if let Some(state_id) = input["stateId"].as_str() {
+            issue.state_id = Some(state_id.to_owned());
+        }
+        (issue.label_ids, issue.label_names) = labels.into_iter().unzip();
+        let node = json!({ "id": issue.id, "identifier": issue.identifier, "url": issue.url });
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "data": { "issueUpdate": { "success": true, "issue": node } } }))
+    }
+
+    /// `commentCreate` under a client-chosen id; a taken id is refused as Linear refuses it.
+    fn create_comment(&mut self, input: &Value) -> ResponseTemplate {
+        let Some(issue_id) = input["issueId"].as_str() else {
+            return graphql_error(
+                200,
+                "Argument Validation Error: issueId is required",
+                "invalid input",
+            );
+        };
+        let Some(issue) = self.issue(issue_id) else {
+            return graphql_error(200, "Entity not found: Issue", "invalid input");
+        };
+        let issue_id = issue.id.clone();
+        let id = input["id"]
+            .as_str()
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        if self.comments.iter().any(|c| c.id == id) {
+            return graphql_error(200, "Entity already exists", "invalid input");
+        }
+        let body = input["body"].as_str().unwrap_or_default().to_owned();
+        self.comments.push(FakeComment {
+            id: id.clone(),
+            issue_id,
+            body: body.clone(),
+        });
+        if self.lost_comment_replies > 0 {
+            self.lost_comment_replies -= 1;
+            return graphql_error(500, "Internal server error", "internal error");
+        }
+        ResponseTemplate::new(200).set_body_json(json!({ "data": { "commentCreate": {
+            "success": true, "comment": { "id": id, "body": body },
+        } } }))
+    }
+
+    /// `comment(id:)`: `Comment!`, so a missing one is an error, as for `issue(id:)`.
+    fn find_comment(&self, variables: &Value) -> ResponseTemplate {
+        let wanted = variables["id"].as_str().unwrap_or_default();
+        let Some(comment) = self.comments.iter().find(|c| c.id == wanted) else {
+            return graphql_error(200, "Entity not found: Comment", "invalid input");
+        };
+        let issue = self
+            .issue(&comment.issue_id)
+            .map(|i| json!({ "id": i.id, "identifier": i.identifier }));
+        ResponseTemplate::new(200).set_body_json(json!({ "data": { "comment": {
+            "id": comment.id, "body": comment.body, "issue": issue,
+        } } }))
     }
 
     fn find_issue(&self, variables: &Value) -> ResponseTemplate {
         let wanted = variables["id"].as_str().unwrap_or_default();
-        match self
-            .issues
-            .iter()
-            .find(|i| i.id == wanted || i.identifier == wanted)
-        {
+        match self.issue(wanted) {
             Some(issue) => ResponseTemplate::new(200).set_body_json(json!({ "data": { "issue": {
                 "id": issue.id, "identifier": issue.identifier, "url": issue.url,
             } } })),
@@ -373,6 +763,14 @@ impl World {
         self.labels.push(label);
         ResponseTemplate::new(200).set_body_json(reply)
     }
+}
+
+fn unsupported_filter() -> ResponseTemplate {
+    graphql_error(
+        400,
+        "This fake does not support that filter",
+        "graphql error",
+    )
 }
 
 fn graphql_error(status: u16, message: &str, kind: &str) -> ResponseTemplate {

@@ -4,6 +4,8 @@
 pub mod db;
 pub mod drift;
 pub mod fake_axiom;
+pub mod fake_confluence;
+pub mod fake_gitlab;
 pub mod fake_linear;
 pub mod fake_openai;
 pub mod fake_slack;

@@ -1,5 +1,7 @@
 //! Linear GraphQL connector: files issues under client-chosen ids (so a retried filing never
-//! makes a second issue), finds them again, and resolves label names to label ids.
+//! makes a second issue), finds them again (by that id or by a human key like `SEC-123`),
+//! resolves label names to label ids, and closes issues as audited with a comment posted under a
+//! client-chosen id (so a retried comment never appears twice).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as SyncMutex};
@@ -37,6 +39,24 @@ const FIND_LABELS: &str = "query($name: String!) { \
 const CREATE_LABEL: &str = "mutation($input: IssueLabelCreateInput!) { \
      issueLabelCreate(input: $input) { success issueLabel { id } } }";
 
+// The filter travels as a variable (`{ team: { key: { eq } }, number: { eq } }`): the schema-backed
+// way to find `SEC-123`, where `issue(id:)` accepting the human key is only third-party lore.
+const FIND_BY_NUMBER: &str = "query($filter: IssueFilter!) { \
+     issues(filter: $filter, first: 1) { \
+     nodes { id identifier url title team { id key } state { name type } labelIds } } }";
+
+const FIND_STATES: &str = "query($filter: WorkflowStateFilter!) { \
+     workflowStates(filter: $filter, first: 50) { nodes { id name position } } }";
+
+const UPDATE_ISSUE: &str = "mutation($id: String!, $input: IssueUpdateInput!) { \
+     issueUpdate(id: $id, input: $input) { success } }";
+
+const CREATE_COMMENT: &str = "mutation($input: CommentCreateInput!) { \
+     commentCreate(input: $input) { success comment { id } } }";
+
+const FIND_COMMENT: &str =
+    "query($id: String!) { comment(id: $id) { id issue { id identifier } } }";
+
 /// Where issues go.
 #[derive(Debug, Clone)]
 pub struct LinearConfig {
@@ -45,6 +65,23 @@ pub struct LinearConfig {
     pub team_id: String,
     pub project_id: Option<String>,
     pub retry: RetryPolicy,
+}
+
+/// An existing Linear issue, as the audit trail needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinearIssue {
+    pub id: String,
+    /// The human key, e.g. `SEC-123`.
+    pub identifier: String,
+    pub url: String,
+    pub title: String,
+    pub team_id: String,
+    pub team_key: String,
+    /// The workflow state's type: `triage`, `backlog`, `unstarted`, `started`, `completed`,
+    /// `canceled` or `duplicate`.
+    pub state_type: String,
+    pub state_name: String,
+    pub label_ids: Vec<String>,
 }
 
 impl LinearConfig {
@@ -64,8 +101,11 @@ pub struct LinearClient {
     http: reqwest::Client,
     secrets: Arc<SecretStore>,
     config: LinearConfig,
-    /// Label ids by lowercase name: Linear matches label names case-insensitively.
-    labels: Mutex<HashMap<String, String>>,
+    /// Label ids by (team, lowercase name), no team for workspace labels: Linear matches label
+    /// names case-insensitively.
+    labels: Mutex<HashMap<(Option<String>, String), String>>,
+    /// Each team's completed state by team id: it rarely changes, and every close needs it.
+    completed_states: SyncMutex<HashMap<String, String>>,
 }
 
 impl LinearClient {
@@ -75,6 +115,7 @@ impl LinearClient {
             secrets,
             config,
             labels: Mutex::new(HashMap::new()),
+            completed_states: SyncMutex::new(HashMap::new()),
         }
     }
 
@@ -84,53 +125,79 @@ impl LinearClient {
 
     /// The id of the label with this name usable in the team (a workspace label or the team's
     /// own), created in the team if missing. Cached for the life of the client.
-    #[tracing::instrument(skip_all, fields(label = name))]
     pub async fn ensure_label(&self, name: &str) -> Result<String, TrackerError> {
-        // Held across the lookup so two filings in this process never both create the label.
+        self.label_id(name, Some(&self.config.team_id)).await
+    }
+
+    /// The id of the label with this name. With a team: a workspace label or that team's own,
+    /// created in that team if missing. Without: a workspace label, created in the workspace if
+    /// missing. Cached for the life of the client.
+    #[tracing::instrument(skip_all, fields(label = name, team = team_id))]
+    pub async fn label_id(
+        &self,
+        name: &str,
+        team_id: Option<&str>,
+    ) -> Result<String, TrackerError> {
+        // Held across the lookup so two callers in this process never both create the label.
         let mut cache = self.labels.lock().await;
-        let key = name.to_lowercase();
+        let key = (team_id.map(str::to_owned), name.to_lowercase());
         if let Some(id) = cache.get(&key) {
             return Ok(id.clone());
         }
-        let id = self.find_or_create_label(name).await?;
+        let id = self.find_or_create_label(name, team_id).await?;
         cache.insert(key, id.clone());
         Ok(id)
     }
 
-    async fn find_or_create_label(&self, name: &str) -> Result<String, TrackerError> {
-        if let Some(id) = self.find_label(name).await? {
+    async fn find_or_create_label(
+        &self,
+        name: &str,
+        team_id: Option<&str>,
+    ) -> Result<String, TrackerError> {
+        if let Some(id) = self.find_label(name, team_id).await? {
             return Ok(id);
         }
-        match self.create_label(name).await {
+        match self.create_label(name, team_id).await {
             Ok(id) => {
-                tracing::info!(label = name, "created Linear label");
+                tracing::info!(label = name, team = team_id, "created Linear label");
                 Ok(id)
             }
             // Most likely someone created it between our lookup and our create.
             Err(CallError::Graphql(errors)) => self
-                .find_label(name)
+                .find_label(name, team_id)
                 .await?
                 .ok_or_else(|| rejected(&errors)),
             Err(CallError::Tracker(e)) => Err(e),
         }
     }
 
-    async fn find_label(&self, name: &str) -> Result<Option<String>, TrackerError> {
+    async fn find_label(
+        &self,
+        name: &str,
+        team_id: Option<&str>,
+    ) -> Result<Option<String>, TrackerError> {
         let data: LabelsData = self
             .call("issueLabels", FIND_LABELS, json!({ "name": name }))
             .await
             .map_err(CallError::into_tracker)?;
-        let team = self.config.team_id.as_str();
+        // The lookup returns workspace labels and every team's labels alike.
         Ok(data
             .issue_labels
             .nodes
             .into_iter()
-            .find(|label| label.team.as_ref().is_none_or(|t| t.id == team))
+            .find(|label| match (&label.team, team_id) {
+                (None, _) => true,
+                (Some(owner), Some(team)) => owner.id == team,
+                (Some(_), None) => false,
+            })
             .map(|label| label.id))
     }
 
-    async fn create_label(&self, name: &str) -> Result<String, CallError> {
-        let input = json!({ "name": name, "teamId": self.config.team_id });
+    async fn create_label(&self, name: &str, team_id: Option<&str>) -> Result<String, CallError> {
+        let mut input = json!({ "name": name });
+        if let Some(team) = team_id {
+            input["teamId"] = json!(team);
+        }
         let data: LabelCreateData = self
             .call("issueLabelCreate", CREATE_LABEL, json!({ "input": input }))
             .await?;
@@ -142,6 +209,167 @@ impl LinearClient {
             _ => Err(CallError::Graphql(vec![GraphqlError::plain(
                 "issueLabelCreate did not succeed",
             )])),
+        }
+    }
+
+    /// The issue with this human key (`SEC-123`), or `None` if there is none (or it is archived).
+    /// Anything not shaped like a team key, a dash and a positive number is refused before
+    /// calling Linear; the team key is matched in upper case, as Linear writes it.
+    #[tracing::instrument(skip_all, fields(identifier = identifier))]
+    pub async fn issue_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<LinearIssue>, TrackerError> {
+        let wanted = IssueKey::parse(identifier)?;
+        let filter = json!({
+            "team": { "key": { "eq": wanted.team_key } },
+            "number": { "eq": wanted.number },
+        });
+        let data: IssuesData = self
+            .call("issues", FIND_BY_NUMBER, json!({ "filter": filter }))
+            .await
+            .map_err(CallError::into_tracker)?;
+        Ok(data
+            .issues
+            .nodes
+            .into_iter()
+            .next()
+            .map(IssueDetail::into_issue))
+    }
+
+    /// The id of the team's completed state with the lowest position (a team may have several,
+    /// "Done" first). Cached per team for the life of the client.
+    #[tracing::instrument(skip_all, fields(team = team_id))]
+    pub async fn completed_state(&self, team_id: &str) -> Result<String, TrackerError> {
+        if let Some(id) = lock(&self.completed_states).get(team_id) {
+            return Ok(id.clone());
+        }
+        let filter = json!({
+            "team": { "id": { "eq": team_id } },
+            "type": { "eq": "completed" },
+        });
+        let data: StatesData = self
+            .call("workflowStates", FIND_STATES, json!({ "filter": filter }))
+            .await
+            .map_err(CallError::into_tracker)?;
+        let state = data
+            .workflow_states
+            .nodes
+            .into_iter()
+            .min_by(|a, b| a.position.total_cmp(&b.position))
+            .ok_or_else(|| TrackerError::Rejected {
+                service: SERVICE,
+                message: format!("team {team_id} has no workflow state of type \"completed\""),
+            })?;
+        tracing::debug!(state = %state.name, "found the team's completed state");
+        lock(&self.completed_states).insert(team_id.to_owned(), state.id.clone());
+        Ok(state.id)
+    }
+
+    /// Move the issue to the completed state and add the label, keeping its other labels
+    /// (`addedLabelIds` adds; `labelIds` would replace the set). Re-applying is harmless, so a
+    /// retry needs no bookkeeping.
+    #[tracing::instrument(skip_all, fields(identifier = %issue.identifier))]
+    pub async fn close_as_audited(
+        &self,
+        issue: &LinearIssue,
+        completed_state_id: &str,
+        label_id: &str,
+    ) -> Result<(), TrackerError> {
+        let input = json!({ "stateId": completed_state_id, "addedLabelIds": [label_id] });
+        let data: IssueUpdateData = self
+            .call(
+                "issueUpdate",
+                UPDATE_ISSUE,
+                json!({ "id": issue.id, "input": input }),
+            )
+            .await
+            .map_err(CallError::into_tracker)?;
+        if !data.issue_update.success {
+            return Err(TrackerError::Rejected {
+                service: SERVICE,
+                message: "issueUpdate did not succeed".to_owned(),
+            });
+        }
+        tracing::info!("closed Linear issue as audited");
+        Ok(())
+    }
+
+    /// Comment on the issue (its id or its `SEC-123` key) under `comment_id`, a UUID the caller
+    /// chose once and sends on every retry: if an earlier attempt got through and only its reply
+    /// was lost, Linear refuses the id and the comment found under it is the answer.
+    #[tracing::instrument(skip_all, fields(issue = issue_id, comment_id = comment_id))]
+    pub async fn comment_once(
+        &self,
+        issue_id: &str,
+        comment_id: &str,
+        body: &str,
+    ) -> Result<(), TrackerError> {
+        if Uuid::parse_str(comment_id).is_err() {
+            return Err(TrackerError::Rejected {
+                service: SERVICE,
+                message: format!("comment id {comment_id:?} is not a UUID"),
+            });
+        }
+        let input = json!({ "id": comment_id, "issueId": issue_id, "body": body });
+        let created: Result<CommentCreateData, _> = self
+            .call("commentCreate", CREATE_COMMENT, json!({ "input": input }))
+            .await;
+        let refusal = match created {
+            Ok(CommentCreateData {
+                comment_create: SuccessPayload { success: true },
+            }) => {
+                tracing::info!("commented on Linear issue");
+                return Ok(());
+            }
+            Ok(_) => TrackerError::Rejected {
+                service: SERVICE,
+                message: "commentCreate did not succeed".to_owned(),
+            },
+            // Nothing got through a rate limit; the caller's retry will settle it.
+            Err(CallError::Tracker(e @ TrackerError::RateLimited { .. })) => return Err(e),
+            Err(e) => e.into_tracker(),
+        };
+        self.adopt_comment(issue_id, comment_id, refusal).await
+    }
+
+    /// After a failed comment: if the id already exists on this issue, an earlier attempt got
+    /// through.
+    async fn adopt_comment(
+        &self,
+        issue_id: &str,
+        comment_id: &str,
+        refusal: TrackerError,
+    ) -> Result<(), TrackerError> {
+        let found: Result<CommentData, _> = self
+            .call("comment", FIND_COMMENT, json!({ "id": comment_id }))
+            .await;
+        match found {
+            Ok(CommentData {
+                comment: Some(comment),
+            }) => {
+                let on_issue = comment.issue.is_some_and(|i| {
+                    i.id == issue_id || i.identifier.eq_ignore_ascii_case(issue_id)
+                });
+                if on_issue {
+                    tracing::info!("the comment already existed; not posting it again");
+                    Ok(())
+                } else {
+                    Err(TrackerError::Rejected {
+                        service: SERVICE,
+                        message: format!("comment id {comment_id} belongs to another issue"),
+                    })
+                }
+            }
+            Ok(CommentData { comment: None }) => Err(refusal),
+            Err(CallError::Graphql(errors)) if errors.iter().any(GraphqlError::is_not_found) => {
+                Err(refusal)
+            }
+            // Transient: the caller's retry will settle it either way.
+            Err(CallError::Tracker(
+                e @ (TrackerError::RateLimited { .. } | TrackerError::Unavailable { .. }),
+            )) => Err(e),
+            Err(_) => Err(refusal),
         }
     }
 
@@ -358,6 +586,38 @@ impl CallError {
 impl From<TrackerError> for CallError {
     fn from(e: TrackerError) -> Self {
         CallError::Tracker(e)
+    }
+}
+
+/// `SEC-123` split for the `issues` filter.
+#[derive(Debug, PartialEq, Eq)]
+struct IssueKey {
+    team_key: String,
+    number: u32,
+}
+
+impl IssueKey {
+    fn parse(text: &str) -> Result<Self, TrackerError> {
+        let refuse = || TrackerError::Rejected {
+            service: SERVICE,
+            message: format!(
+                "{text:?} is not a Linear issue identifier (expected a team key, a dash and a \
+                 number, like SEC-123)"
+            ),
+        };
+        let (key, number) = text.split_once('-').ok_or_else(refuse)?;
+        let key_ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric());
+        // Digits only: `parse` would also take a sign; Linear never writes leading zeros.
+        let number_ok = !number.is_empty()
+            && number.chars().all(|c| c.is_ascii_digit())
+            && !number.starts_with('0');
+        if !key_ok || !number_ok {
+            return Err(refuse());
+        }
+        Ok(Self {
+            team_key: key.to_ascii_uppercase(),
+            number: number.parse().map_err(|_| refuse())?,
+        })
     }
 }
 
@@ -586,6 +846,109 @@ impl IssueNode {
 }
 
 #[derive(Deserialize)]
+struct IssuesData {
+    issues: IssueDetailConnection,
+}
+
+#[derive(Deserialize)]
+struct IssueDetailConnection {
+    nodes: Vec<IssueDetail>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IssueDetail {
+    id: String,
+    identifier: String,
+    url: String,
+    title: String,
+    team: TeamNode,
+    state: StateNode,
+    #[serde(default)]
+    label_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct TeamNode {
+    id: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct StateNode {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+impl IssueDetail {
+    fn into_issue(self) -> LinearIssue {
+        LinearIssue {
+            id: self.id,
+            identifier: self.identifier,
+            url: self.url,
+            title: self.title,
+            team_id: self.team.id,
+            team_key: self.team.key,
+            state_type: self.state.kind,
+            state_name: self.state.name,
+            label_ids: self.label_ids,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatesData {
+    workflow_states: StateConnection,
+}
+
+#[derive(Deserialize)]
+struct StateConnection {
+    nodes: Vec<WorkflowStateNode>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowStateNode {
+    id: String,
+    name: String,
+    position: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IssueUpdateData {
+    issue_update: SuccessPayload,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentCreateData {
+    comment_create: SuccessPayload,
+}
+
+#[derive(Deserialize)]
+struct SuccessPayload {
+    success: bool,
+}
+
+#[derive(Deserialize)]
+struct CommentData {
+    comment: Option<CommentNode>,
+}
+
+#[derive(Deserialize)]
+struct CommentNode {
+    issue: Option<IssueKeyNode>,
+}
+
+#[derive(Deserialize)]
+struct IssueKeyNode {
+    id: String,
+    identifier: String,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LabelsData {
     issue_labels: LabelConnection,
@@ -716,6 +1079,36 @@ mod tests {
     fn an_unusable_key_is_refused_without_showing_it() {
         let err = authorization_value(&SecretString::from("lin_api_bad\nkey")).unwrap_err();
         assert!(!err.to_string().contains("lin_api_bad"), "{err}");
+    }
+
+    #[test]
+    fn issue_keys_split_into_team_key_and_number() {
+        assert_eq!(
+            IssueKey::parse("SEC-123").unwrap(),
+            IssueKey {
+                team_key: "SEC".to_owned(),
+                number: 123
+            }
+        );
+        assert_eq!(IssueKey::parse("sec2-7").unwrap().team_key, "SEC2");
+        for bad in [
+            "",
+            "SEC",
+            "SEC-",
+            "-1",
+            "SEC-0",
+            "SEC-01",
+            "SEC-+1",
+            "SEC--1",
+            "SEC-1a",
+            "SE C-1",
+            " SEC-1",
+            "SEC-1-2",
+            "SÉC-1",
+            "SEC-99999999999",
+        ] {
+            assert!(IssueKey::parse(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! shared HTTP client and retry policy, and typed errors.
 
 pub mod axiom;
+pub mod confluence;
 pub mod eventbridge;
+pub mod gitlab;
 pub mod linear;
 pub mod openai;
 pub mod webhook;

@@ -1,0 +1,413 @@
+//! The audit of one merge, step by step: fetch the evidence from GitLab and judge separation of
+//! duties; for each linked Linear issue, close it as audited (or, on a violation, leave it open
+//! and say why); add the evidence row to the Confluence page; confirm in Slack (or alert the
+//! security channel). Each step is recorded when it succeeds, so a retry resumes at the step
+//! that failed and repeats none that succeeded.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::duties::{self, Finding};
+use super::event::MergeEvent;
+use super::evidence::AuditRow;
+use super::facts::MergeFacts;
+use super::links::linked_issues;
+use super::store::{AuditStore, AuditStoreError, ClaimedAudit};
+use crate::review::card::slack_escape;
+use crate::review::ports::PortError;
+
+/// Where the evidence comes from (GitLab).
+pub trait MergeSource: Send + Sync {
+    fn facts(
+        &self,
+        event: &MergeEvent,
+    ) -> impl Future<Output = Result<MergeFacts, PortError>> + Send;
+}
+
+/// A Linear issue found by its identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedIssue {
+    pub id: String,
+    pub identifier: String,
+    pub url: String,
+}
+
+/// The tracking issues (Linear).
+pub trait IssueTracker: Send + Sync {
+    fn find(
+        &self,
+        identifier: &str,
+    ) -> impl Future<Output = Result<Option<TrackedIssue>, PortError>> + Send;
+    /// Completed state and the `audited` label (other labels kept).
+    fn close_as_audited(
+        &self,
+        issue: &TrackedIssue,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// A comment that a retry with the same `comment_id` never adds twice.
+    fn comment_once(
+        &self,
+        issue: &TrackedIssue,
+        comment_id: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Where the evidence row goes (Confluence). Idempotent by the row's reference.
+pub trait EvidencePage: Send + Sync {
+    /// The page id the row is on, and whether it was there already.
+    fn append(
+        &self,
+        row: &AuditRow,
+    ) -> impl Future<Output = Result<(String, bool), PortError>> + Send;
+}
+
+/// Where confirmations and alerts go (Slack).
+pub trait AuditChat: Send + Sync {
+    fn post(&self, channel: &str, text: &str)
+    -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Where each merge is announced.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelMap {
+    /// `(label pattern, channel)` in order; the first match wins.
+    pub by_label: Vec<(super::event::LabelPattern, String)>,
+    pub default_channel: String,
+    /// Violations are also posted here (the default channel when unset).
+    pub security_channel: Option<String>,
+}
+
+impl ChannelMap {
+    pub fn channel_for(&self, labels: &[String]) -> &str {
+        self.by_label
+            .iter()
+            .find(|(p, _)| labels.iter().any(|l| p.matches(l)))
+            .map_or(self.default_channel.as_str(), |(_, c)| c.as_str())
+    }
+}
+
+/// Settings of the audit.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Linear team keys whose identifiers link an MR to issues (`SEC`).
+    pub team_keys: Vec<String>,
+    pub channels: ChannelMap,
+    /// How long a worker owns an audit.
+    pub lease: chrono::Duration,
+}
+
+pub struct AuditDeps<'a, G, L, E, C> {
+    pub store: AuditStore<'a>,
+    pub gitlab: &'a G,
+    pub linear: &'a L,
+    pub page: &'a E,
+    pub chat: &'a C,
+    pub settings: &'a AuditSettings,
+}
+
+/// How an audit ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// Every step done.
+    Done {
+        reference: String,
+        findings: Vec<Finding>,
+        linked: Vec<String>,
+        not_found: Vec<String>,
+    },
+    /// Another worker holds it, or it is done already, or unknown.
+    NotClaimed,
+    /// A step failed; the audit stays pending and its next attempt starts at that step.
+    Failed { step: String, error: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] AuditStoreError),
+}
+
+/// A deterministic UUID for a comment, from the merge and the issue: the same on every retry.
+pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("mr-audit:{merge_key}:{issue}:{kind}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4 layout, as Linear expects a v4-shaped id
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+fn row(facts: &MergeFacts, linked: &[String], findings: &[Finding]) -> AuditRow {
+    AuditRow {
+        reference: facts.reference.clone(),
+        url: facts.web_url.clone(),
+        title: facts.title.clone(),
+        project: facts.project_path.clone(),
+        labels: facts.labels.clone(),
+        author: format!("@{}", facts.author.username),
+        reviewers: MergeFacts::usernames(&facts.reviewers),
+        approvers: MergeFacts::usernames(&facts.approvers),
+        merged_by: facts
+            .merged_by
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |p| format!("@{}", p.username)),
+        merged_at: facts.merged_at,
+        linear: linked.to_vec(),
+        result: verdict(findings),
+    }
+}
+
+fn verdict(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        "audited".to_owned()
+    } else {
+        format!(
+            "VIOLATION: {}",
+            findings
+                .iter()
+                .map(Finding::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    }
+}
+
+fn linear_comment(facts: &MergeFacts, findings: &[Finding]) -> String {
+    let approvers = MergeFacts::usernames(&facts.approvers);
+    if findings.is_empty() {
+        format!(
+            "Audited: [{}]({}) merged by {} with approval from {approvers}. Evidence recorded on the security review audit page.",
+            facts.reference,
+            facts.web_url,
+            facts
+                .merged_by
+                .as_ref()
+                .map_or("unknown".to_owned(), |p| format!("@{}", p.username)),
+        )
+    } else {
+        format!(
+            "Not audited: [{}]({}) was {}. This issue stays open; the security team has been alerted.",
+            facts.reference,
+            facts.web_url,
+            findings
+                .iter()
+                .map(Finding::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    }
+}
+
+fn slack_text(
+    facts: &MergeFacts,
+    linked: &[String],
+    not_found: &[String],
+    findings: &[Finding],
+) -> String {
+    let link = format!(
+        "<{}|{}>",
+        slack_escape(&facts.web_url),
+        slack_escape(&facts.reference)
+    );
+    let issues = if linked.is_empty() {
+        "no tracking issue".to_owned()
+    } else {
+        let mut s = linked.join(", ");
+        if !not_found.is_empty() {
+            s.push_str(&format!(" (not found in Linear: {})", not_found.join(", ")));
+        }
+        s
+    };
+    if findings.is_empty() {
+        format!(
+            ":white_check_mark: Security MR {link} \"{}\" merged and audited: approved by {}; {issues} closed as audited.",
+            slack_escape(&facts.title),
+            slack_escape(&MergeFacts::usernames(&facts.approvers)),
+        )
+        .replace("; no tracking issue closed as audited.", "; no tracking issue.")
+    } else {
+        format!(
+            ":rotating_light: Security MR {link} \"{}\" merged *without a valid review*: {}. Linear ({issues}) was not marked audited.",
+            slack_escape(&facts.title),
+            slack_escape(
+                &findings
+                    .iter()
+                    .map(Finding::describe)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )
+    }
+}
+
+/// Audit one merge.
+#[tracing::instrument(skip_all, fields(merge = %merge_key))]
+pub async fn audit_merge<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat>(
+    deps: &AuditDeps<'_, G, L, E, C>,
+    merge_key: &str,
+    now: DateTime<Utc>,
+) -> Result<AuditOutcome, AuditError> {
+    let Some(claimed) = deps
+        .store
+        .claim(merge_key, now, deps.settings.lease)
+        .await?
+    else {
+        return Ok(AuditOutcome::NotClaimed);
+    };
+    match run_steps(deps, &claimed, now).await? {
+        Ok(outcome) => {
+            deps.store.complete(merge_key, now).await?;
+            tracing::info!(?outcome, "merge audited");
+            Ok(outcome)
+        }
+        Err((step, error)) => {
+            tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
+            deps.store
+                .fail(merge_key, &format!("{step}: {error}"), now)
+                .await?;
+            Ok(AuditOutcome::Failed { step, error })
+        }
+    }
+}
+
+type StepResult<T> = Result<Result<T, (String, String)>, AuditError>;
+
+async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat>(
+    deps: &AuditDeps<'_, G, L, E, C>,
+    claimed: &ClaimedAudit,
+    now: DateTime<Utc>,
+) -> StepResult<AuditOutcome> {
+    let key = claimed.merge_key.as_str();
+    let failed = |step: &str, e: PortError| Ok(Err((step.to_owned(), e.to_string())));
+    // 1. The evidence, fetched once.
+    let (facts, findings) = match (&claimed.facts, &claimed.findings) {
+        (Some(f), Some(d)) => (f.clone(), d.clone()),
+        _ => match deps.gitlab.facts(&claimed.event).await {
+            Ok(facts) => {
+                let findings = duties::check(&facts);
+                deps.store.record_facts(key, &facts, &findings, now).await?;
+                (facts, findings)
+            }
+            Err(e) => return failed("gitlab", e),
+        },
+    };
+    let linked = linked_issues(
+        &deps.settings.team_keys,
+        &[&facts.title, &facts.description, &facts.source_branch],
+    );
+    // 2. Linear, one step per linked issue.
+    let mut not_found = Vec::new();
+    for identifier in &linked {
+        let step = format!("linear:{identifier}");
+        if let Some(detail) = claimed.steps.get(&step) {
+            if detail["found"] == json!(false) {
+                not_found.push(identifier.clone());
+            }
+            continue;
+        }
+        let issue = match deps.linear.find(identifier).await {
+            Ok(Some(issue)) => issue,
+            Ok(None) => {
+                not_found.push(identifier.clone());
+                deps.store
+                    .step_done(key, &step, &json!({"found": false}), now)
+                    .await?;
+                continue;
+            }
+            Err(e) => return failed(&step, e),
+        };
+        let kind = if findings.is_empty() {
+            "audited"
+        } else {
+            "violation"
+        };
+        if findings.is_empty()
+            && let Err(e) = deps.linear.close_as_audited(&issue).await
+        {
+            return failed(&step, e);
+        }
+        let body = linear_comment(&facts, &findings);
+        if let Err(e) = deps
+            .linear
+            .comment_once(&issue, &comment_id(key, identifier, kind), &body)
+            .await
+        {
+            return failed(&step, e);
+        }
+        deps.store
+            .step_done(
+                key,
+                &step,
+                &json!({"found": true, "issue": issue.id, "result": kind}),
+                now,
+            )
+            .await?;
+    }
+    // 3. The evidence row.
+    if !claimed.steps.contains_key("confluence") {
+        match deps.page.append(&row(&facts, &linked, &findings)).await {
+            Ok((page, already)) => {
+                deps.store
+                    .step_done(
+                        key,
+                        "confluence",
+                        &json!({"page": page, "already_there": already}),
+                        now,
+                    )
+                    .await?;
+            }
+            Err(e) => return failed("confluence", e),
+        }
+    }
+    // 4. Slack, last: a post cannot be taken back, so it goes out once everything else held.
+    if !claimed.steps.contains_key("slack") {
+        let channels = &deps.settings.channels;
+        let text = slack_text(&facts, &linked, &not_found, &findings);
+        let mut targets = vec![channels.channel_for(&facts.labels).to_owned()];
+        if !findings.is_empty()
+            && let Some(security) = &channels.security_channel
+            && !targets.contains(security)
+        {
+            targets.push(security.clone());
+        }
+        for channel in &targets {
+            let step = format!("slack:{channel}");
+            if claimed.steps.contains_key(&step) {
+                continue;
+            }
+            if let Err(e) = deps.chat.post(channel, &text).await {
+                return failed(&step, e);
+            }
+            deps.store.step_done(key, &step, &Value::Null, now).await?;
+        }
+        deps.store
+            .step_done(key, "slack", &json!({"channels": targets}), now)
+            .await?;
+    }
+    Ok(Ok(AuditOutcome::Done {
+        reference: facts.reference.clone(),
+        findings,
+        linked,
+        not_found,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_ids_are_stable_uuids_per_merge_issue_and_kind() {
+        let a = comment_id("1:2", "SEC-1", "audited");
+        assert_eq!(a, comment_id("1:2", "SEC-1", "audited"));
+        assert_ne!(a, comment_id("1:2", "SEC-1", "violation"));
+        assert_ne!(a, comment_id("1:3", "SEC-1", "audited"));
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+    }
+}

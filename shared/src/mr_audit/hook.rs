@@ -1,0 +1,201 @@
+//! The GitLab webhook endpoint's logic: check `X-Gitlab-Token` in constant time before reading
+//! anything, keep only merges of security-labelled MRs, record each merge once (deliveries are
+//! deduplicated), hand the audit to the worker, and answer well inside GitLab's 10 seconds.
+//!
+//! Statuses: 401 for a missing or wrong token and 400 for a body that is not a merge request
+//! event (both misconfiguration, worth GitLab disabling the hook); 200 "ignored" for other
+//! events and actions; 202 for a merge accepted, 200 "duplicate" for one already known.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::event::{EventError, LabelPattern, MERGE_REQUEST_HOOK, parse_merge_event};
+use super::store::{AuditStore, Recorded};
+use crate::connectors::eventbridge::{BusEvent, EventPublisher};
+use crate::secrets::SecretStore;
+
+/// The bus event that wakes the audit worker.
+pub const AUDIT_SOURCE: &str = "secops.mr-audit";
+pub const MERGE_RECORDED: &str = "MergeRecorded";
+
+/// The parts of a delivery the endpoint reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HookRequest<'a> {
+    pub token: Option<&'a str>,
+    pub event: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+    pub event_uuid: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// The HTTP answer (a small JSON body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookReply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl HookReply {
+    fn new(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            body: body.to_string(),
+        }
+    }
+
+    fn ignored(reason: &str) -> Self {
+        Self::new(200, json!({"status": "ignored", "reason": reason}))
+    }
+}
+
+/// What the endpoint needs.
+pub struct HookDeps<'a, P> {
+    pub secrets: &'a SecretStore,
+    pub store: AuditStore<'a>,
+    pub bus: &'a P,
+    pub labels: &'a LabelPattern,
+}
+
+/// Equal, in time that does not depend on where the inputs differ (or on their lengths: both
+/// sides are hashed first).
+fn same_secret(given: &str, expected: &str) -> bool {
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The key a delivery is deduplicated on: `Idempotency-Key` (the same on GitLab's retries and
+/// resends), else `X-Gitlab-Event-UUID`, else the merge itself.
+pub fn delivery_key(req: &HookRequest<'_>, merge_key: &str) -> String {
+    fn clean(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty() && v.len() <= 200)
+    }
+    match (clean(req.idempotency_key), clean(req.event_uuid)) {
+        (Some(key), _) => format!("idempotency:{key}"),
+        (None, Some(uuid)) => format!("event:{uuid}"),
+        (None, None) => format!("merge:{merge_key}"),
+    }
+}
+
+/// Handle one delivery.
+#[tracing::instrument(skip_all)]
+pub async fn handle_hook<P: EventPublisher>(
+    deps: &HookDeps<'_, P>,
+    req: &HookRequest<'_>,
+    now: DateTime<Utc>,
+) -> HookReply {
+    let credentials = match deps.secrets.current().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the webhook tokens");
+            return HookReply::new(500, json!({"error": "internal error"}));
+        }
+    };
+    let accepted: Vec<String> = [
+        credentials.gitlab_webhook_token.as_ref(),
+        credentials.gitlab_webhook_token_previous.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())
+    .collect();
+    let Some(token) = req.token else {
+        tracing::warn!("refused a GitLab delivery without X-Gitlab-Token");
+        return HookReply::new(401, json!({"error": "missing X-Gitlab-Token"}));
+    };
+    // Every accepted token is compared, so the time taken does not say which one matched.
+    let matches = accepted.iter().fold(false, |found, expected| {
+        same_secret(token, expected) | found
+    });
+    if !matches {
+        tracing::warn!("refused a GitLab delivery with a wrong X-Gitlab-Token");
+        return HookReply::new(401, json!({"error": "invalid X-Gitlab-Token"}));
+    }
+    let event_type = req.event.unwrap_or_default();
+    if event_type != MERGE_REQUEST_HOOK {
+        return HookReply::ignored(&format!(
+            "X-Gitlab-Event {event_type:?} is not handled; configure the hook for merge request events only"
+        ));
+    }
+    let event = match parse_merge_event(req.body) {
+        Ok(e) => e,
+        Err(e @ (EventError::NotJson(_) | EventError::WrongKind(_) | EventError::Missing(_))) => {
+            tracing::warn!(error = %e, "refused a malformed merge request delivery");
+            return HookReply::new(400, json!({"error": e.to_string()}));
+        }
+    };
+    if !event.is_merge() {
+        return HookReply::ignored(&format!("action {:?} is not a merge", event.action));
+    }
+    if !event.labels.iter().any(|l| deps.labels.matches(l)) {
+        return HookReply::ignored(&format!("no label matches {}", deps.labels.as_str()));
+    }
+    let merge_key = event.merge_key();
+    let key = delivery_key(req, &merge_key);
+    let recorded = match deps.store.record_delivery(&key, &event, now).await {
+        Ok(r) => r,
+        Err(e) => {
+            // GitLab shows the failure and the delivery can be resent; nothing was recorded.
+            tracing::error!(error = %e, "could not record the merge");
+            return HookReply::new(500, json!({"error": "internal error"}));
+        }
+    };
+    let reference = event.reference();
+    if recorded == (Recorded::Known { done: true }) {
+        return HookReply::new(
+            200,
+            json!({"status": "duplicate", "merge": reference, "audit": "done"}),
+        );
+    }
+    // Recorded and pending: wake the worker (again, for a duplicate of a pending audit). If the
+    // bus is down the audit is not lost: the worker's schedule picks up pending audits.
+    let wake = BusEvent {
+        source: AUDIT_SOURCE.to_owned(),
+        detail_type: MERGE_RECORDED.to_owned(),
+        detail: json!({"merge_key": merge_key}),
+    };
+    if let Err(e) = deps.bus.publish(&[wake]).await {
+        tracing::warn!(error = %e, "could not wake the audit worker; its schedule will pick the merge up");
+    }
+    tracing::info!(merge = %reference, delivery = %key, new = (recorded == Recorded::New), "security merge recorded");
+    match recorded {
+        Recorded::New => HookReply::new(202, json!({"status": "accepted", "merge": reference})),
+        Recorded::Known { .. } => HookReply::new(
+            200,
+            json!({"status": "duplicate", "merge": reference, "audit": "pending"}),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_by_value_only() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cret", "s3cret "));
+        assert!(!same_secret("", "s3cret"));
+    }
+
+    #[test]
+    fn the_delivery_key_prefers_the_idempotency_key() {
+        let req = |i, u| HookRequest {
+            idempotency_key: i,
+            event_uuid: u,
+            ..HookRequest::default()
+        };
+        assert_eq!(
+            delivery_key(&req(Some("k1"), Some("u1")), "1:2"),
+            "idempotency:k1"
+        );
+        assert_eq!(delivery_key(&req(None, Some("u1")), "1:2"), "event:u1");
+        assert_eq!(delivery_key(&req(Some(" "), None), "1:2"), "merge:1:2");
+    }
+}

@@ -1,0 +1,13 @@
+//! The security MR audit trail: a GitLab merge of a `security::*` MR is recorded once, then
+//! audited: approvals fetched, separation of duties judged, the linked Linear issues closed as
+//! audited (or left open on a violation), an evidence row added to a Confluence page, and a
+//! confirmation (or an alert) posted in Slack.
+
+pub mod audit;
+pub mod duties;
+pub mod event;
+pub mod evidence;
+pub mod facts;
+pub mod hook;
+pub mod links;
+pub mod store;

@@ -1,0 +1,256 @@
+//! MR audit storage in Postgres: a delivery is recorded (and deduplicated) in one transaction;
+//! a worker claims an audit for a lease, records each step as it succeeds, and marks the audit
+//! done at the end.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio_postgres::Client;
+
+use super::duties::Finding;
+use super::event::MergeEvent;
+use super::facts::MergeFacts;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditStoreError {
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("stored audit data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// What recording a delivery found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// A merge not seen before.
+    New,
+    /// This merge is known (a retried, resent or duplicate delivery); `done` says whether its
+    /// audit has finished.
+    Known { done: bool },
+}
+
+/// A claimed audit.
+#[derive(Debug, Clone)]
+pub struct ClaimedAudit {
+    pub merge_key: String,
+    pub event: MergeEvent,
+    pub facts: Option<MergeFacts>,
+    pub findings: Option<Vec<Finding>>,
+    /// Steps already done, with their detail.
+    pub steps: HashMap<String, Value>,
+    pub attempts: i32,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<Value, AuditStoreError> {
+    serde_json::to_value(value).map_err(|e| AuditStoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: for<'de> serde::Deserialize<'de>>(value: Value) -> Result<T, AuditStoreError> {
+    serde_json::from_value(value).map_err(|e| AuditStoreError::Corrupt(e.to_string()))
+}
+
+/// MR audit storage over a shared connection.
+pub struct AuditStore<'c> {
+    client: &'c Mutex<Client>,
+}
+
+impl<'c> AuditStore<'c> {
+    pub fn new(client: &'c Mutex<Client>) -> Self {
+        Self { client }
+    }
+
+    /// Record a delivery of a merge: the merge once, the delivery key once.
+    pub async fn record_delivery(
+        &self,
+        delivery_key: &str,
+        event: &MergeEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, AuditStoreError> {
+        let merge_key = event.merge_key();
+        let body = json(event)?;
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO mr_audit_merges (merge_key, project_id, iid, reference, event, received_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (merge_key) DO NOTHING",
+                &[
+                    &merge_key,
+                    &(event.project_id as i64),
+                    &(event.iid as i64),
+                    &event.reference(),
+                    &body,
+                    &now,
+                ],
+            )
+            .await?;
+        tx.execute(
+            "INSERT INTO mr_audit_deliveries (delivery_key, merge_key, received_at)
+             VALUES ($1, $2, $3) ON CONFLICT (delivery_key) DO NOTHING",
+            &[&delivery_key, &merge_key, &now],
+        )
+        .await?;
+        let status: String = tx
+            .query_one(
+                "SELECT status FROM mr_audit_merges WHERE merge_key = $1",
+                &[&merge_key],
+            )
+            .await?
+            .get(0);
+        tx.commit().await?;
+        Ok(if inserted == 1 {
+            Recorded::New
+        } else {
+            Recorded::Known {
+                done: status == "done",
+            }
+        })
+    }
+
+    /// Take a pending audit for `lease`; `None` when it is done, unknown or another worker
+    /// holds it.
+    pub async fn claim(
+        &self,
+        merge_key: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Option<ClaimedAudit>, AuditStoreError> {
+        let client = self.client.lock().await;
+        let Some(row) = client
+            .query_opt(
+                "UPDATE mr_audit_merges SET claimed_until = $2, attempts = attempts + 1, updated_at = $3
+                  WHERE merge_key = $1 AND status = 'pending'
+                    AND (claimed_until IS NULL OR claimed_until < $3)
+              RETURNING event, facts, findings, attempts",
+                &[&merge_key, &(now + lease), &now],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let steps = client
+            .query(
+                "SELECT step, detail FROM mr_audit_steps WHERE merge_key = $1",
+                &[&merge_key],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, Value>(1)))
+            .collect();
+        Ok(Some(ClaimedAudit {
+            merge_key: merge_key.to_owned(),
+            event: from_json(row.get(0))?,
+            facts: row.get::<_, Option<Value>>(1).map(from_json).transpose()?,
+            findings: row.get::<_, Option<Value>>(2).map(from_json).transpose()?,
+            steps,
+            attempts: row.get(3),
+        }))
+    }
+
+    /// Keep GitLab's answer and the verdict (the `gitlab` step).
+    pub async fn record_facts(
+        &self,
+        merge_key: &str,
+        facts: &MergeFacts,
+        findings: &[Finding],
+        now: DateTime<Utc>,
+    ) -> Result<(), AuditStoreError> {
+        let (facts, findings) = (json(facts)?, json(&findings)?);
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "UPDATE mr_audit_merges SET facts = $2, findings = $3, updated_at = $4 WHERE merge_key = $1",
+            &[&merge_key, &facts, &findings, &now],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO mr_audit_steps (merge_key, step, done_at) VALUES ($1, 'gitlab', $2)
+             ON CONFLICT DO NOTHING",
+            &[&merge_key, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn step_done(
+        &self,
+        merge_key: &str,
+        step: &str,
+        detail: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuditStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "INSERT INTO mr_audit_steps (merge_key, step, done_at, detail) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                &[&merge_key, &step, &now, detail],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The audit finished: every step done.
+    pub async fn complete(
+        &self,
+        merge_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuditStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "UPDATE mr_audit_merges SET status = 'done', completed_at = $2, updated_at = $2,
+                        claimed_until = NULL, last_error = NULL
+                  WHERE merge_key = $1",
+                &[&merge_key, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A step failed: keep the error and give the claim back so a retry can start at once.
+    pub async fn fail(
+        &self,
+        merge_key: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuditStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "UPDATE mr_audit_merges SET last_error = $2, claimed_until = NULL, updated_at = $3
+                  WHERE merge_key = $1",
+                &[&merge_key, &error, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Audits still pending and not claimed, oldest first (for a sweep that re-drives them).
+    pub async fn pending(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>, AuditStoreError> {
+        Ok(self
+            .client
+            .lock()
+            .await
+            .query(
+                "SELECT merge_key FROM mr_audit_merges
+                  WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1)
+                  ORDER BY received_at LIMIT $2",
+                &[&now, &limit],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+}
