@@ -11,6 +11,7 @@ pub mod fake_openai;
 pub mod fake_slack;
 pub mod grants;
 pub mod logs;
+pub mod mr_audit;
 pub mod review;
 pub mod rotation;
 pub mod startup;

@@ -33,6 +33,7 @@ pub struct TrackedIssue {
     pub id: String,
     pub identifier: String,
     pub url: String,
+    pub team_id: String,
 }
 
 /// The tracking issues (Linear).

@@ -3,11 +3,15 @@
 //! audited (or left open on a violation), an evidence row added to a Confluence page, and a
 //! confirmation (or an alert) posted in Slack.
 
+pub mod adapters;
 pub mod audit;
+pub mod config;
 pub mod duties;
 pub mod event;
 pub mod evidence;
 pub mod facts;
 pub mod hook;
 pub mod links;
+pub mod page;
+pub mod runtime;
 pub mod store;

@@ -1,0 +1,2 @@
+//! Benchmark of appending evidence rows to the Confluence audit page (being written).
+fn main() {}

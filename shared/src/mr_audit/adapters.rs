@@ -1,0 +1,154 @@
+//! The audit's ports on the real services: GitLab gives the evidence, Linear closes the issues,
+//! Slack takes the confirmation. (Confluence is in `page.rs`.)
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::audit::{AuditChat, IssueTracker, MergeSource, TrackedIssue};
+use super::event::MergeEvent;
+use super::facts::{MergeFacts, Person};
+use crate::connectors::gitlab::{GitLabClient, GitLabUser};
+use crate::connectors::linear::{LinearClient, LinearIssue};
+use crate::review::ports::PortError;
+use crate::slack::client::SlackClient;
+
+fn port(service: &'static str, e: impl ToString) -> PortError {
+    PortError {
+        service,
+        message: e.to_string(),
+    }
+}
+
+fn person(u: &GitLabUser) -> Person {
+    Person {
+        id: u.id,
+        username: u.username.clone(),
+        name: u.name.clone(),
+    }
+}
+
+impl MergeSource for GitLabClient {
+    async fn facts(&self, event: &MergeEvent) -> Result<MergeFacts, PortError> {
+        let mr = self
+            .merge_request(event.project_id, event.iid)
+            .await
+            .map_err(|e| port("gitlab", e))?;
+        let approvals = self
+            .approvals(event.project_id, event.iid)
+            .await
+            .map_err(|e| port("gitlab", e))?;
+        Ok(MergeFacts {
+            reference: event.reference(),
+            title: mr.title,
+            description: mr.description.unwrap_or_default(),
+            source_branch: mr.source_branch,
+            web_url: mr.web_url,
+            project_path: event.project_path.clone(),
+            labels: mr.labels,
+            author: person(&mr.author),
+            merged_by: mr.merged_by.as_ref().map(person),
+            merged_at: mr.merged_at,
+            reviewers: mr.reviewers.iter().map(person).collect(),
+            approvers: approvals.approved_by.iter().map(person).collect(),
+            approvals_required: approvals.approvals_required,
+            approvals_left: approvals.approvals_left,
+        })
+    }
+}
+
+/// Linear, with the issues found kept for the close that follows.
+pub struct LinearAudit {
+    pub client: LinearClient,
+    /// The label added to audited issues.
+    pub label: String,
+    found: Mutex<HashMap<String, LinearIssue>>,
+}
+
+impl LinearAudit {
+    pub fn new(client: LinearClient, label: impl Into<String>) -> Self {
+        Self {
+            client,
+            label: label.into(),
+            found: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remembered(&self, id: &str) -> Option<LinearIssue> {
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+}
+
+impl IssueTracker for LinearAudit {
+    async fn find(&self, identifier: &str) -> Result<Option<TrackedIssue>, PortError> {
+        let Some(issue) = self
+            .client
+            .issue_by_identifier(identifier)
+            .await
+            .map_err(|e| port("linear", e))?
+        else {
+            return Ok(None);
+        };
+        let tracked = TrackedIssue {
+            id: issue.id.clone(),
+            identifier: issue.identifier.clone(),
+            url: issue.url.clone(),
+            team_id: issue.team_id.clone(),
+        };
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(issue.id.clone(), issue);
+        Ok(Some(tracked))
+    }
+
+    async fn close_as_audited(&self, issue: &TrackedIssue) -> Result<(), PortError> {
+        let linear = match self.remembered(&issue.id) {
+            Some(found) => found,
+            None => self
+                .client
+                .issue_by_identifier(&issue.identifier)
+                .await
+                .map_err(|e| port("linear", e))?
+                .ok_or_else(|| port("linear", format!("{} disappeared", issue.identifier)))?,
+        };
+        let state = self
+            .client
+            .completed_state(&issue.team_id)
+            .await
+            .map_err(|e| port("linear", e))?;
+        let label = self
+            .client
+            .label_id(&self.label, Some(&issue.team_id))
+            .await
+            .map_err(|e| port("linear", e))?;
+        self.client
+            .close_as_audited(&linear, &state, &label)
+            .await
+            .map_err(|e| port("linear", e))
+    }
+
+    async fn comment_once(
+        &self,
+        issue: &TrackedIssue,
+        comment_id: &str,
+        body: &str,
+    ) -> Result<(), PortError> {
+        self.client
+            .comment_once(&issue.id, comment_id, body)
+            .await
+            .map_err(|e| port("linear", e))
+    }
+}
+
+impl AuditChat for SlackClient {
+    async fn post(&self, channel: &str, text: &str) -> Result<(), PortError> {
+        self.post_message(channel, text, &serde_json::Value::Null)
+            .await
+            .map(drop)
+            .map_err(|e| port("slack", e))
+    }
+}

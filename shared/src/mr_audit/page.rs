@@ -1,0 +1,127 @@
+//! Appending the evidence row to the Confluence audit page: read the page and its version, add
+//! the row, save as version + 1; when someone else saved in between (409), read again and
+//! re-apply, a bounded number of times with jittered waits. The row's reference makes a retry
+//! find its row instead of adding a second. A page past `max_page_chars` is not rewritten
+//! ever larger: rows continue on a child page per quarter (`… (2026-Q4)`, then `part 2`…).
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::audit::EvidencePage;
+use super::evidence::{AuditRow, continuation_title, has_row, new_table, render_row, with_row};
+use crate::connectors::confluence::{ConfluenceClient, ConfluenceError, Page};
+use crate::review::ports::PortError;
+
+/// Continuation pages tried per quarter before giving up.
+const MAX_PARTS: u32 = 50;
+
+/// The audit page on Confluence.
+pub struct ConfluenceEvidence {
+    pub client: ConfluenceClient,
+    pub page_id: String,
+    /// Past this size (storage characters) rows go to a continuation page.
+    pub max_page_chars: usize,
+    /// Read-modify-write rounds before the step is left for a retry.
+    pub max_attempts: u32,
+}
+
+fn port(e: ConfluenceError) -> PortError {
+    PortError {
+        service: "confluence",
+        message: e.to_string(),
+    }
+}
+
+impl ConfluenceEvidence {
+    /// Where this row goes: the audit page while it has room, else the quarter's continuation.
+    async fn target(
+        &self,
+        parent: Page,
+        row: &AuditRow,
+        row_chars: usize,
+    ) -> Result<Page, ConfluenceError> {
+        if parent.body.len() + row_chars <= self.max_page_chars {
+            return Ok(parent);
+        }
+        let at = row.merged_at.unwrap_or_else(Utc::now);
+        let mut children = self.client.child_pages(&parent.id).await?;
+        for part in 1..=MAX_PARTS {
+            let title = continuation_title(&parent.title, at, part);
+            if let Some(child) = children.iter().find(|c| c.title == title) {
+                let page = self.client.page(&child.id).await?;
+                if has_row(&page.body, &row.reference)
+                    || page.body.len() + row_chars <= self.max_page_chars
+                {
+                    return Ok(page);
+                }
+                continue;
+            }
+            let intro = format!(
+                "<p>Continued from {}: security MR audit evidence.</p>{}",
+                crate::connectors::confluence::escape_text(&parent.title),
+                new_table("")
+            );
+            match self
+                .client
+                .create_page(&parent.space_id, Some(&parent.id), &title, &intro)
+                .await
+            {
+                Ok(page) => {
+                    tracing::info!(page = %page.id, %title, "started a continuation page");
+                    return Ok(page);
+                }
+                // Another worker created it a moment ago: list again and use it.
+                Err(ConfluenceError::TitleTaken) => {
+                    children = self.client.child_pages(&parent.id).await?;
+                    if let Some(child) = children.iter().find(|c| c.title == title) {
+                        return self.client.page(&child.id).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ConfluenceError::Malformed(format!(
+            "more than {MAX_PARTS} full continuation pages for one quarter"
+        )))
+    }
+}
+
+impl EvidencePage for ConfluenceEvidence {
+    async fn append(&self, row: &AuditRow) -> Result<(String, bool), PortError> {
+        let row_chars = render_row(row).len();
+        for attempt in 1..=self.max_attempts {
+            let parent = self.client.page(&self.page_id).await.map_err(port)?;
+            if has_row(&parent.body, &row.reference) {
+                return Ok((parent.id, true));
+            }
+            let page = self.target(parent, row, row_chars).await.map_err(port)?;
+            let Some(body) = with_row(&page.body, row) else {
+                return Ok((page.id, true));
+            };
+            let message = format!("secops: audit row for {}", row.reference);
+            match self
+                .client
+                .update_page(&page.id, &page.title, &body, page.version + 1, &message)
+                .await
+            {
+                Ok(_) => return Ok((page.id, false)),
+                Err(ConfluenceError::Conflict) => {
+                    // Someone saved first: wait a little (spread out, so racing workers do not
+                    // collide again in step) and re-apply to the fresh page.
+                    let base = 25 * u64::from(attempt.min(8));
+                    tokio::time::sleep(Duration::from_millis(base + fastrand::u64(0..=base * 2)))
+                        .await;
+                }
+                Err(e) => return Err(port(e)),
+            }
+        }
+        Err(PortError {
+            service: "confluence",
+            message: format!(
+                "the audit page kept changing: gave up after {} attempts (the next retry tries again)",
+                self.max_attempts
+            ),
+        })
+    }
+}

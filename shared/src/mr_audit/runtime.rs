@@ -1,0 +1,275 @@
+//! Composition for the two MR audit functions: the GitLab webhook endpoint (records merges and
+//! wakes the worker) and the audit worker (woken by the bus, or by its schedule to re-drive
+//! audits left pending).
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tokio_postgres::Client;
+
+use super::adapters::LinearAudit;
+use super::audit::{AuditDeps, AuditOutcome, audit_merge};
+use super::config::MrAuditConfig;
+use super::hook::{HookDeps, HookReply, HookRequest, handle_hook};
+use super::page::ConfluenceEvidence;
+use super::store::AuditStore;
+use crate::config::Env;
+use crate::connectors::confluence::{ConfluenceClient, ConfluenceConfig};
+use crate::connectors::eventbridge::{EventBridgePublisher, EventBusConfig, InMemoryPublisher};
+use crate::connectors::gitlab::{GitLabClient, GitLabConfig};
+use crate::connectors::linear::{LinearClient, LinearConfig};
+use crate::http;
+use crate::review::runtime::Bus;
+use crate::runtime::{Foundation, StartupError};
+use crate::slack::client::{SlackClient, SlackConfig};
+
+/// GitLab waits about 10 seconds; the endpoint answers well before.
+pub const HOOK_BUDGET: Duration = Duration::from_secs(5);
+
+async fn reconnect_if_closed(
+    foundation: &Foundation,
+    db: &Mutex<Client>,
+) -> Result<(), StartupError> {
+    let mut client = db.lock().await;
+    if client.is_closed() {
+        tracing::info!("postgres connection was closed; reconnecting");
+        *client = foundation.database().await?;
+    }
+    Ok(())
+}
+
+/// The webhook endpoint's cold start.
+pub struct HookRuntime {
+    foundation: Foundation,
+    pub config: MrAuditConfig,
+    db: Mutex<Client>,
+    bus: Bus,
+}
+
+impl HookRuntime {
+    /// In Lambda: merges are handed over on the EventBridge bus.
+    pub async fn start() -> Result<Self, StartupError> {
+        Self::start_with(false).await
+    }
+
+    /// In a local run: merges are kept in memory; see [`Self::take_handed_over`].
+    pub async fn start_in_process() -> Result<Self, StartupError> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(in_process: bool) -> Result<Self, StartupError> {
+        let config = MrAuditConfig::from_env(&Env::process())?;
+        let foundation = Foundation::start().await?;
+        foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
+        let db = Mutex::new(foundation.database().await?);
+        let bus = if in_process {
+            Bus::InProcess(InMemoryPublisher::new())
+        } else {
+            Bus::EventBridge(
+                EventBridgePublisher::from_env(EventBusConfig {
+                    bus_name: config.event_bus.clone(),
+                    retry: foundation.common.retry,
+                })
+                .await,
+            )
+        };
+        Ok(Self {
+            foundation,
+            config,
+            db,
+            bus,
+        })
+    }
+
+    /// Merge keys handed over since the last call (in-process runs only).
+    pub fn take_handed_over(&self) -> Vec<String> {
+        match &self.bus {
+            Bus::InProcess(p) => p
+                .take()
+                .into_iter()
+                .filter_map(|e| e.detail["merge_key"].as_str().map(str::to_owned))
+                .collect(),
+            Bus::EventBridge(_) => Vec::new(),
+        }
+    }
+
+    pub async fn handle(&self, request: &HookRequest<'_>) -> Result<HookReply, StartupError> {
+        reconnect_if_closed(&self.foundation, &self.db).await?;
+        let deps = HookDeps {
+            secrets: &self.foundation.secrets,
+            store: AuditStore::new(&self.db),
+            bus: &self.bus,
+            labels: &self.config.labels,
+        };
+        Ok(http::with_deadline(
+            Some(Instant::now() + HOOK_BUDGET),
+            handle_hook(&deps, request, Utc::now()),
+        )
+        .await)
+    }
+}
+
+/// The audit worker's cold start.
+pub struct AuditRuntime {
+    foundation: Foundation,
+    pub config: MrAuditConfig,
+    db: Mutex<Client>,
+    gitlab: GitLabClient,
+    linear: LinearAudit,
+    page: ConfluenceEvidence,
+    slack: SlackClient,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Audit(#[from] super::audit::AuditError),
+}
+
+/// What one invocation of the worker did.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerReport {
+    pub audits: Vec<(String, AuditOutcome)>,
+    /// Audits still pending after this invocation (failed steps, or no time left).
+    pub failed: usize,
+}
+
+impl AuditRuntime {
+    pub async fn start() -> Result<Self, StartupError> {
+        let config = MrAuditConfig::from_env(&Env::process())?;
+        let (confluence_url, page_id) = config.require_worker_settings()?;
+        let foundation = Foundation::start().await?;
+        for (name, present) in [
+            (
+                "gitlab_token",
+                foundation.credentials.gitlab_token.is_some(),
+            ),
+            (
+                "linear_api_key",
+                foundation.credentials.linear_api_key.is_some(),
+            ),
+            (
+                "confluence_email",
+                foundation.credentials.confluence_email.is_some(),
+            ),
+            (
+                "confluence_api_token",
+                foundation.credentials.confluence_api_token.is_some(),
+            ),
+            (
+                "slack_bot_token",
+                foundation.credentials.slack_bot_token.is_some(),
+            ),
+        ] {
+            if !present {
+                return Err(StartupError::Missing(format!(
+                    "credential {name} is missing from the secret"
+                )));
+            }
+        }
+        let retry = foundation.common.retry;
+        let http = foundation.http.clone();
+        let secrets = foundation.secrets.clone();
+        let db = Mutex::new(foundation.database().await?);
+        Ok(Self {
+            gitlab: GitLabClient::new(
+                http.clone(),
+                secrets.clone(),
+                GitLabConfig {
+                    retry,
+                    ..GitLabConfig::new(config.gitlab_url.clone())
+                },
+            ),
+            linear: LinearAudit::new(
+                LinearClient::new(
+                    http.clone(),
+                    secrets.clone(),
+                    LinearConfig {
+                        api_url: config.linear_api_url.clone(),
+                        retry,
+                        ..LinearConfig::new(String::new())
+                    },
+                ),
+                config.linear_label.clone(),
+            ),
+            page: ConfluenceEvidence {
+                client: ConfluenceClient::new(
+                    http.clone(),
+                    secrets.clone(),
+                    ConfluenceConfig {
+                        retry,
+                        ..ConfluenceConfig::new(confluence_url)
+                    },
+                ),
+                page_id,
+                max_page_chars: config.max_page_chars,
+                max_attempts: 30,
+            },
+            slack: SlackClient::new(
+                http,
+                secrets,
+                SlackConfig {
+                    api_base: config.slack_api_base.clone(),
+                    retry,
+                    ..SlackConfig::default()
+                },
+            ),
+            db,
+            config,
+            foundation,
+        })
+    }
+
+    /// Audit these merges, then any other pending ones while time allows.
+    pub async fn run(
+        &self,
+        merge_keys: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<WorkerReport, WorkerError> {
+        reconnect_if_closed(&self.foundation, &self.db).await?;
+        let deps = AuditDeps {
+            store: AuditStore::new(&self.db),
+            gitlab: &self.gitlab,
+            linear: &self.linear,
+            page: &self.page,
+            chat: &self.slack,
+            settings: &self.config.audit,
+        };
+        let margin = self.foundation.common.deadline_margin;
+        let work = async {
+            let mut keys: Vec<String> = merge_keys.to_vec();
+            for key in deps.store.pending(Utc::now(), 50).await? {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            let mut report = WorkerReport {
+                audits: Vec::new(),
+                failed: 0,
+            };
+            for key in keys {
+                if http::time_left().is_some_and(|left| left < margin) {
+                    report.failed += 1;
+                    continue;
+                }
+                let outcome = audit_merge(&deps, &key, Utc::now()).await?;
+                if matches!(outcome, AuditOutcome::Failed { .. }) {
+                    report.failed += 1;
+                }
+                report.audits.push((key, outcome));
+            }
+            Ok::<_, super::audit::AuditError>(report)
+        };
+        let report = http::with_deadline(deadline, work).await?;
+        tracing::info!(
+            audited = report.audits.len(),
+            failed = report.failed,
+            "mr audit worker summary"
+        );
+        Ok(report)
+    }
+}

@@ -1,0 +1,1 @@
+//! The GitLab webhook endpoint (being written).

@@ -1,0 +1,1 @@
+//! The MR audit end to end (being written).
