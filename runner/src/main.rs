@@ -6,6 +6,7 @@
 //! instead of sending them, and keeps its state in a scratch database next to `DATABASE_URL`'s
 //! (the review store is Postgres-only), dropped at the end.
 
+mod mr_audit;
 mod print;
 mod rotation;
 
@@ -59,6 +60,11 @@ enum Command {
     Drift {
         #[command(subcommand)]
         command: DriftCommand,
+    },
+    /// The security MR audit trail.
+    MrAudit {
+        #[command(subcommand)]
+        command: mr_audit::MrAuditCommand,
     },
     /// The stale-consumer rotation chaser.
     Rotation {
@@ -196,6 +202,7 @@ async fn main() -> Result<()> {
             }
         },
         Command::Rotation { command } => rotation::command(command).await,
+        Command::MrAudit { command } => mr_audit::command(command).await,
         Command::Review { command } => match command {
             ReviewCommand::Run { live: true, .. } => {
                 let runtime = ReviewRuntime::start(MetricsSink::Off).await?;
