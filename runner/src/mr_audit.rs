@@ -24,6 +24,7 @@ use secops_shared::mr_audit::runtime::{AuditRuntime, HookRuntime};
 use secops_shared::mr_audit::store::AuditStore;
 use secops_shared::review::ports::PortError;
 use secops_shared::secrets::{Credentials, SecretStore, SecretString};
+use secops_shared::telemetry::MetricsSink;
 use tokio::sync::Mutex;
 
 const SAMPLE_HOOK: &str = "infra/sample/mr-audit/merge-hook.json";
@@ -82,7 +83,7 @@ async fn replay_live(body: &[u8], token: &str) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    let worker = AuditRuntime::start().await?;
+    let worker = AuditRuntime::start(MetricsSink::Off).await?;
     let report = worker.run(&keys, None).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

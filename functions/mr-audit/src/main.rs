@@ -7,12 +7,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::mr_audit::runtime::{AuditRuntime, WorkerReport};
+use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = match AuditRuntime::start().await {
+    let runtime = match AuditRuntime::start(MetricsSink::Stdout).await {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!(error = %e, "mr-audit cannot start");

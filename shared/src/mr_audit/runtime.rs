@@ -24,6 +24,7 @@ use crate::http;
 use crate::review::runtime::Bus;
 use crate::runtime::{Foundation, StartupError};
 use crate::slack::client::{SlackClient, SlackConfig};
+use crate::telemetry::{self, Metric, MetricsSink};
 
 /// GitLab waits about 10 seconds; the endpoint answers well before.
 pub const HOOK_BUDGET: Duration = Duration::from_secs(5);
@@ -120,6 +121,7 @@ pub struct AuditRuntime {
     linear: LinearAudit,
     page: ConfluenceEvidence,
     slack: SlackClient,
+    metrics: MetricsSink,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +141,7 @@ pub struct WorkerReport {
 }
 
 impl AuditRuntime {
-    pub async fn start() -> Result<Self, StartupError> {
+    pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let (confluence_url, page_id) = config.require_worker_settings()?;
         let foundation = Foundation::start().await?;
@@ -221,6 +223,7 @@ impl AuditRuntime {
             db,
             config,
             foundation,
+            metrics,
         })
     }
 
@@ -264,12 +267,35 @@ impl AuditRuntime {
             }
             Ok::<_, super::audit::AuditError>(report)
         };
+        let started = Instant::now();
         let report = http::with_deadline(deadline, work).await?;
+        let done = |violation: bool| {
+            report
+                .audits
+                .iter()
+                .filter(|(_, o)| matches!(o, AuditOutcome::Done { findings, .. } if findings.is_empty() != violation))
+                .count() as u64
+        };
         tracing::info!(
-            audited = report.audits.len(),
+            audits = report.audits.len(),
+            audited = done(false),
+            violations = done(true),
             failed = report.failed,
             "mr audit worker summary"
         );
+        let line = telemetry::emf_line(
+            &self.foundation.common.metrics_namespace,
+            "mr-audit",
+            &[
+                Metric::count("Runs", 1),
+                Metric::count("MergesAudited", done(false)),
+                Metric::count("Violations", done(true)),
+                Metric::count("AuditsFailed", report.failed as u64),
+                Metric::millis("Duration", started.elapsed().as_millis()),
+            ],
+            &[],
+        );
+        telemetry::emit(self.metrics, &line);
         Ok(report)
     }
 }
