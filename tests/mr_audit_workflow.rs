@@ -1,1 +1,561 @@
-//! The MR audit end to end (being written).
+//! The MR audit end to end: a merge delivered through the webhook logic, audited by the worker
+//! against fake GitLab, Linear, Confluence and Slack, on a fresh database. Each test asserts on
+//! what people see: the Linear issue, the rows on the audit page, the Slack messages.
+
+use std::sync::Arc;
+
+use secops_shared::mr_audit::audit::AuditOutcome;
+use secops_shared::mr_audit::duties::Finding;
+use secops_tests::drift::fast_retry;
+use secops_tests::mr_audit::{
+    AUDIT_INTRO, AUDIT_PAGE, AUDIT_TITLE, AUDITED_LABEL, AUTHOR, CRYPTO_CHANNEL, DEFAULT_CHANNEL,
+    EXISTING_LABEL, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL, reply_json,
+};
+
+/// A title with everything XHTML storage format must escape.
+const NASTY_TITLE: &str = r#"Fix <script> & "quotes" ]]> in MS-Viewport (SEC-123)"#;
+
+/// The documentation example's MR (`gitlabhq/gitlab-test!1`), now merged, labelled
+/// `security::crypto` and linked to SEC-123.
+fn docs_variant() -> MergedMr {
+    MergedMr::security(1, NASTY_TITLE).described("Closes SEC-123.")
+}
+
+fn done(outcome: &AuditOutcome) -> bool {
+    matches!(outcome, AuditOutcome::Done { .. })
+}
+
+#[tokio::test]
+async fn the_documentation_payload_merged_is_audited_end_to_end() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let mr = docs_variant();
+
+    let reply = world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        outcomes,
+        [(
+            "1:1".to_owned(),
+            AuditOutcome::Done {
+                reference: "gitlabhq/gitlab-test!1".to_owned(),
+                findings: vec![],
+                linked: vec!["SEC-123".to_owned()],
+                not_found: vec![],
+            }
+        )]
+    );
+    // Linear: done, audited, other labels kept, one comment naming the approver.
+    assert_eq!(world.linear_fake.issue_state(&issue), "Done");
+    assert_eq!(
+        world.linear_fake.issue_labels(&issue),
+        [EXISTING_LABEL, AUDITED_LABEL]
+    );
+    let comments = world.linear_fake.comments(&issue);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].contains("@carol")
+            && comments[0].contains("gitlabhq/gitlab-test!1")
+            && comments[0].contains("merged by @bob"),
+        "{}",
+        comments[0]
+    );
+    // Confluence: one row, every piece of GitLab text escaped (the fake refuses bad XHTML).
+    assert_eq!(world.page_rows(), 1);
+    let row = world.row_for(&mr.reference());
+    for expected in [
+        ">gitlabhq/gitlab-test!1</a>",
+        "<td>Fix &lt;script&gt; &amp; &quot;quotes&quot; ]]&gt; in MS-Viewport (SEC-123)</td>",
+        "<td>gitlabhq/gitlab-test</td>",
+        "<td>security::crypto</td>",
+        "<td>@alice</td>",
+        "<td>@carol</td>",
+        "<td>@bob</td>",
+        "<td>2026-03-02 14:30 UTC</td>",
+        "<td>SEC-123</td>",
+        "<td>audited</td>",
+    ] {
+        assert!(row.contains(expected), "{expected} missing from {row}");
+    }
+    assert!(!row.contains("]]>"), "{row}");
+    assert_eq!(world.confluence_fake.page_version(AUDIT_PAGE), 2);
+    // Slack: one confirmation in the crypto pod's channel, nothing elsewhere.
+    let confirmations = world.messages_in(CRYPTO_CHANNEL);
+    assert_eq!(confirmations.len(), 1, "{confirmations:?}");
+    let text = &confirmations[0];
+    assert!(
+        text.contains("gitlabhq/gitlab-test!1")
+            && text.contains("approved by @carol")
+            && text.contains("SEC-123 closed as audited")
+            && text.contains("Fix &lt;script&gt; &amp;"),
+        "{text}"
+    );
+    assert!(world.messages_in(SECURITY_CHANNEL).is_empty());
+    assert!(world.messages_in(DEFAULT_CHANNEL).is_empty());
+    assert_eq!(world.audit_state("1:1").await, ("done".to_owned(), None));
+}
+
+#[tokio::test]
+async fn the_same_delivery_three_times_gives_one_row_one_comment_one_message() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let mr = docs_variant();
+
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let reply = world.deliver_merge(&mr).await;
+        statuses.push((reply.status, reply_json(&reply)["status"].clone()));
+        world.run_worker().await;
+    }
+
+    assert_eq!(
+        statuses,
+        [
+            (202, "accepted".into()),
+            (200, "duplicate".into()),
+            (200, "duplicate".into())
+        ]
+    );
+    assert_eq!(world.page_rows(), 1);
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+    assert_eq!(world.slack_fake.messages().len(), 1);
+    assert_eq!(world.merges().await.len(), 1);
+    // A duplicate of a finished audit does not wake the worker again.
+    assert_eq!(world.bus_events().len(), 1);
+    assert_eq!(world.gitlab_fake.calls("/merge_requests/1"), 1);
+}
+
+/// How twenty concurrent merges went: the first (concurrent) round's outcomes and how many
+/// worker rounds it took until every audit was done.
+struct Race {
+    first_round: Vec<(String, AuditOutcome)>,
+    rounds: usize,
+}
+
+/// Twenty MRs merged and delivered at once, audited at once (all writing to the page at the
+/// same moment), then re-driven by the worker's schedule until done; asserts that nothing was
+/// lost or doubled.
+async fn twenty_merges_at_once(max_attempts: u32) -> Race {
+    let mut world = MrAuditWorld::new().await;
+    world.page.max_attempts = max_attempts;
+    let world = Arc::new(world);
+    let mrs: Vec<MergedMr> = (101..=120)
+        .map(|iid| {
+            world.tracking_issue(iid);
+            MergedMr::security(iid, &format!("Harden service {iid} (SEC-{iid})"))
+        })
+        .collect();
+
+    let replies = world.deliver_concurrently(&mrs).await;
+    let first_round = world.run_workers_concurrently().await;
+    // Audits that lost too many races stay pending; the schedule re-drives them.
+    let mut outcomes = first_round.clone();
+    let mut rounds = 1;
+    while outcomes.iter().any(|(_, o)| !done(o)) {
+        assert!(
+            rounds < 4,
+            "not converged after {rounds} rounds: {outcomes:#?}"
+        );
+        outcomes = world.run_worker().await;
+        rounds += 1;
+    }
+
+    assert!(replies.iter().all(|r| r.status == 202), "{replies:?}");
+    assert_eq!(first_round.len(), 20);
+    let merges = world.merges().await;
+    assert_eq!(merges.len(), 20);
+    assert!(
+        merges.iter().all(|(_, status)| status == "done"),
+        "{merges:?}"
+    );
+    assert_eq!(world.page_rows(), 20);
+    for mr in &mrs {
+        assert_eq!(
+            world.rows_for(&mr.reference()).len(),
+            1,
+            "{}",
+            mr.reference()
+        );
+    }
+    // One save per row: every 409 was re-read and re-applied, never written over.
+    assert_eq!(world.confluence_fake.page_version(AUDIT_PAGE), 21);
+    assert!(
+        world.confluence_fake.calls("PUT", "/pages/200") > 20,
+        "the audits raced: some saves were answered 409"
+    );
+    for issue in world.linear_fake.issues() {
+        assert_eq!(world.linear_fake.issue_state(&issue.id), "Done");
+        assert_eq!(world.linear_fake.comments(&issue.id).len(), 1);
+    }
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 20);
+    Race {
+        first_round,
+        rounds,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_merges_arriving_concurrently_give_twenty_rows_none_lost_none_doubled() {
+    let race = twenty_merges_at_once(30).await;
+
+    assert!(race.rounds <= 2, "{} rounds", race.rounds);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audits_that_lose_every_race_stay_pending_and_the_next_runs_finish_them() {
+    // Two read-modify-write rounds per run: most of twenty racing audits give up at first.
+    let race = twenty_merges_at_once(2).await;
+
+    let gave_up = race
+        .first_round
+        .iter()
+        .filter(|(_, o)| matches!(o, AuditOutcome::Failed { step, .. } if step == "confluence"))
+        .count();
+    assert!(gave_up > 0, "{:#?}", race.first_round);
+    assert!(race.rounds >= 2);
+}
+
+#[tokio::test]
+async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so() {
+    let world = MrAuditWorld::new().await;
+    let mr = MergedMr::security(9, "Rotate the HSM PIN (SEC-404)");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert_eq!(
+        outcomes,
+        [(
+            "1:9".to_owned(),
+            AuditOutcome::Done {
+                reference: mr.reference(),
+                findings: vec![],
+                linked: vec!["SEC-404".to_owned()],
+                not_found: vec!["SEC-404".to_owned()],
+            }
+        )]
+    );
+    let row = world.row_for(&mr.reference());
+    assert!(row.contains("<td>SEC-404</td>"), "{row}");
+    let messages = world.messages_in(CRYPTO_CHANNEL);
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("not found in Linear: SEC-404"),
+        "{}",
+        messages[0]
+    );
+    assert_eq!(world.audit_state("1:9").await.0, "done");
+}
+
+#[tokio::test]
+async fn slack_does_not_claim_a_missing_issue_was_closed() {
+    let world = MrAuditWorld::new().await;
+    let mr = MergedMr::security(9, "Rotate the HSM PIN (SEC-404)");
+
+    world.deliver_merge(&mr).await;
+    world.run_worker().await;
+
+    let text = &world.messages_in(CRYPTO_CHANNEL)[0];
+    assert!(!text.contains("closed as audited"), "{text}");
+}
+
+#[tokio::test]
+async fn a_merge_without_a_linked_issue_is_recorded_as_having_no_tracking_issue() {
+    let world = MrAuditWorld::new().await;
+    let mr = MergedMr::security(10, "Pin the TLS ciphers").described("UTF-8 and SHA-256 only.");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    let row = world.row_for(&mr.reference());
+    assert!(row.contains("<td>no tracking issue</td>"), "{row}");
+    let messages = world.messages_in(CRYPTO_CHANNEL);
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("no tracking issue") && messages[0].contains("approved by @carol"),
+        "{}",
+        messages[0]
+    );
+    assert_eq!(world.linear_fake.requests(), 0, "nothing to ask Linear");
+}
+
+#[tokio::test]
+async fn confluence_down_then_up_resumes_at_the_row_and_repeats_nothing() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let mr = docs_variant();
+    world.deliver_merge(&mr).await;
+    // Down for two whole worker runs: every attempt of every retry answers 500.
+    let attempts = fast_retry().max_attempts as usize;
+    world.confluence_fake.fail_next(2 * attempts, 500);
+
+    let first = world.run_worker().await;
+    let second = world.run_worker().await;
+
+    for outcomes in [&first, &second] {
+        assert!(
+            matches!(&outcomes[..], [(_, AuditOutcome::Failed { step, .. })] if step == "confluence"),
+            "{outcomes:?}"
+        );
+    }
+    let (status, error) = world.audit_state("1:1").await;
+    assert_eq!(status, "pending");
+    assert!(error.unwrap().starts_with("confluence:"));
+    assert_eq!(world.linear_fake.issue_state(&issue), "Done");
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+    assert_eq!(world.page_rows(), 0);
+    assert!(world.slack_fake.messages().is_empty(), "Slack goes last");
+
+    let third = world.run_worker().await;
+
+    assert!(done(&third[0].1), "{third:?}");
+    assert_eq!(world.page_rows(), 1);
+    assert_eq!(world.rows_for(&mr.reference()).len(), 1);
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+    assert_eq!(
+        world.gitlab_fake.calls("/merge_requests/1"),
+        1,
+        "facts kept"
+    );
+    assert_eq!(world.audit_state("1:1").await, ("done".to_owned(), None));
+}
+
+#[tokio::test]
+async fn slack_down_then_up_posts_the_confirmation_once() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let mr = docs_variant();
+    world.deliver_merge(&mr).await;
+    world
+        .slack_fake
+        .fail_next(fast_retry().max_attempts as usize, 503);
+
+    let first = world.run_worker().await;
+    let second = world.run_worker().await;
+
+    assert!(
+        matches!(&first[..], [(_, AuditOutcome::Failed { step, .. })] if step.starts_with("slack")),
+        "{first:?}"
+    );
+    assert!(done(&second[0].1), "{second:?}");
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+    assert_eq!(world.page_rows(), 1);
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_linear_reply_does_not_double_the_comment() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    world.linear_fake.lose_next_comment_response();
+
+    world.deliver_merge(&docs_variant()).await;
+    world.run_worker().await;
+    world.run_worker().await;
+
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+    assert_eq!(world.linear_fake.issue_state(&issue), "Done");
+    assert_eq!(world.page_rows(), 1);
+}
+
+/// What every violation looks like: the issue left open and not audited, a comment saying why,
+/// the row marked, and the security channel alerted.
+async fn assert_violation(mr: MergedMr, expected: &[Finding], says: &str) {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    match &outcomes[..] {
+        [(_, AuditOutcome::Done { findings, .. })] => assert_eq!(findings, expected),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(world.linear_fake.issue_state(&issue), "In Progress");
+    assert_eq!(world.linear_fake.issue_labels(&issue), [EXISTING_LABEL]);
+    let comments = world.linear_fake.comments(&issue);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].starts_with("Not audited") && comments[0].contains(says),
+        "{}",
+        comments[0]
+    );
+    let row = world.row_for(&mr.reference());
+    assert!(
+        row.contains("<td><strong>VIOLATION: ") && row.contains(says),
+        "{row}"
+    );
+    let alerts = world.messages_in(SECURITY_CHANNEL);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains(":rotating_light:")
+            && alerts[0].contains(&mr.reference())
+            && alerts[0].contains(says)
+            && alerts[0].contains("was not marked audited"),
+        "{}",
+        alerts[0]
+    );
+    assert_eq!(
+        world.messages_in(CRYPTO_CHANNEL),
+        alerts,
+        "the pod hears it too"
+    );
+    assert_eq!(world.audit_state("1:1").await.0, "done");
+}
+
+#[tokio::test]
+async fn a_merge_without_any_approval_is_a_violation() {
+    assert_violation(
+        docs_variant().approved_by(&[], 0, 0),
+        &[Finding::NoApprovals],
+        "merged without any approval",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_merge_approved_only_by_its_author_is_a_violation() {
+    assert_violation(
+        docs_variant().approved_by(&[AUTHOR], 1, 0),
+        &[Finding::OnlySelfApproved {
+            approvers: vec!["@alice".to_owned()],
+        }],
+        "approved only by its author or the person who merged it (@alice)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_merge_approved_only_by_whoever_merged_it_is_a_violation() {
+    assert_violation(
+        docs_variant().approved_by(&[MERGER], 1, 0),
+        &[Finding::OnlySelfApproved {
+            approvers: vec!["@bob".to_owned()],
+        }],
+        "approved only by its author or the person who merged it (@bob)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_merge_with_approvals_still_required_is_a_violation() {
+    assert_violation(
+        docs_variant().approved_by(&[REVIEWER], 2, 1),
+        &[Finding::ApprovalsStillRequired { left: 1 }],
+        "merged with 1 required approval(s) still missing",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_audit_page_continues_on_a_child_page_per_quarter() {
+    let mut world = MrAuditWorld::new().await;
+    let main_body = world.confluence_fake.page_body(AUDIT_PAGE);
+    // The audit page is full: not one more row fits.
+    world.page.max_page_chars = main_body.len() + 1;
+    let first = MergedMr::security(1, "Rotate the signing key");
+    let second = MergedMr::security(2, "Pin the TLS ciphers");
+
+    world.deliver_merge(&first).await;
+    world.run_worker().await;
+    world.deliver_merge(&second).await;
+    world.run_worker().await;
+
+    assert_eq!(world.confluence_fake.page_body(AUDIT_PAGE), main_body);
+    assert_eq!(world.confluence_fake.page_version(AUDIT_PAGE), 1);
+    let pages = world.audit_pages();
+    let titles: Vec<&str> = pages.iter().map(|(_, t, _)| t.as_str()).collect();
+    // GitLab says both merged on 2026-03-02; the continuation is full after one row too.
+    assert_eq!(
+        titles,
+        [
+            AUDIT_TITLE,
+            "Security review audit (2026-Q1)",
+            "Security review audit (2026-Q1, part 2)"
+        ]
+    );
+    assert!(
+        pages[1].2.contains(">gitlabhq/gitlab-test!1<"),
+        "{}",
+        pages[1].2
+    );
+    assert!(
+        pages[2].2.contains(">gitlabhq/gitlab-test!2<"),
+        "{}",
+        pages[2].2
+    );
+    assert_eq!(world.page_rows(), 2);
+    assert_eq!(world.rows_for(&first.reference()).len(), 1);
+    assert_eq!(world.rows_for(&second.reference()).len(), 1);
+}
+
+#[tokio::test]
+async fn rows_keep_going_to_the_quarters_continuation_page_while_it_has_room() {
+    let mut world = MrAuditWorld::new().await;
+    // The audit page already holds years of evidence: nearly full.
+    let old_evidence = format!(
+        "{AUDIT_INTRO}<p>{}</p>{}",
+        "Older evidence. ".repeat(500),
+        world
+            .confluence_fake
+            .page_body(AUDIT_PAGE)
+            .replace(AUDIT_INTRO, "")
+    );
+    world
+        .page
+        .client
+        .update_page(AUDIT_PAGE, AUDIT_TITLE, &old_evidence, 2, "older evidence")
+        .await
+        .expect("the page is filled");
+    world.page.max_page_chars = old_evidence.len() + 100;
+
+    let mrs: Vec<MergedMr> = (1..=3)
+        .map(|iid| MergedMr::security(iid, "Another security change"))
+        .collect();
+    for mr in &mrs {
+        world.deliver_merge(mr).await;
+        world.run_worker().await;
+    }
+
+    assert_eq!(world.confluence_fake.page_body(AUDIT_PAGE), old_evidence);
+    let pages = world.audit_pages();
+    assert_eq!(pages.len(), 2, "{pages:#?}");
+    let (_, title, body) = &pages[1];
+    assert_eq!(title, "Security review audit (2026-Q1)");
+    assert!(
+        body.starts_with("<p>Continued from Security review audit"),
+        "{body}"
+    );
+    assert_eq!(world.page_rows(), 3);
+    for mr in &mrs {
+        assert!(body.contains(&format!(">{}<", mr.reference())), "{body}");
+        assert_eq!(world.rows_for(&mr.reference()).len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_title_naming_another_mr_does_not_stand_in_for_its_row() {
+    let world = MrAuditWorld::new().await;
+    let decoy = MergedMr::security(1, "gitlabhq/gitlab-test!2");
+    let real = MergedMr::security(2, "Disable certificate checks");
+
+    world.deliver_merge(&decoy).await;
+    world.run_worker().await;
+    world.deliver_merge(&real).await;
+    world.run_worker().await;
+
+    assert_eq!(world.page_rows(), 2, "{:#?}", world.audit_pages());
+    assert!(
+        world
+            .rows_for(&real.reference())
+            .iter()
+            .any(|row| row.contains("Disable certificate checks")),
+        "{:#?}",
+        world.audit_pages()
+    );
+}

@@ -215,22 +215,32 @@ fn slack_text(
         slack_escape(&facts.web_url),
         slack_escape(&facts.reference)
     );
-    let issues = if linked.is_empty() {
-        "no tracking issue".to_owned()
-    } else {
-        let mut s = linked.join(", ");
-        if !not_found.is_empty() {
-            s.push_str(&format!(" (not found in Linear: {})", not_found.join(", ")));
-        }
-        s
-    };
+    let found: Vec<&str> = linked
+        .iter()
+        .filter(|l| !not_found.contains(l))
+        .map(String::as_str)
+        .collect();
+    let mut issues = Vec::new();
+    if linked.is_empty() {
+        issues.push("no tracking issue".to_owned());
+    } else if !found.is_empty() {
+        let done = if findings.is_empty() {
+            " closed as audited"
+        } else {
+            ""
+        };
+        issues.push(format!("{}{done}", found.join(", ")));
+    }
+    if !not_found.is_empty() {
+        issues.push(format!("not found in Linear: {}", not_found.join(", ")));
+    }
+    let issues = issues.join("; ");
     if findings.is_empty() {
         format!(
-            ":white_check_mark: Security MR {link} \"{}\" merged and audited: approved by {}; {issues} closed as audited.",
+            ":white_check_mark: Security MR {link} \"{}\" merged and audited: approved by {}; {issues}.",
             slack_escape(&facts.title),
             slack_escape(&MergeFacts::usernames(&facts.approvers)),
         )
-        .replace("; no tracking issue closed as audited.", "; no tracking issue.")
     } else {
         format!(
             ":rotating_light: Security MR {link} \"{}\" merged *without a valid review*: {}. Linear ({issues}) was not marked audited.",

@@ -93,10 +93,11 @@ pub fn render_row(row: &AuditRow) -> String {
         + "</tr>"
 }
 
-/// Whether the page already holds this MR's row. The reference is matched as a whole cell text
-/// (between `>` and `<`), so `g/p!1` does not match `g/p!12`.
+/// Whether the page already holds this MR's row. The reference is matched as the text of the
+/// row's MR link (`">group/project!12</a>`): a title cannot produce that (its quotes and angle
+/// brackets are escaped), and `g/p!1` does not match `g/p!12`.
 pub fn has_row(body: &str, reference: &str) -> bool {
-    body.contains(&format!(">{}<", escape_text(reference)))
+    body.contains(&format!("\">{}</a>", escape_text(reference)))
 }
 
 /// The page body with the row added, or `None` when the row is already there.
@@ -172,6 +173,9 @@ mod tests {
         let second = with_row(&first, &row("g/p!12", "twelve")).unwrap();
         assert_eq!(second.matches("<tbody>").count(), 1);
         assert!(second.find(">g/p!1<") < second.find(">g/p!12<"));
+        // A title that names another MR does not count as that MR's row.
+        let named = with_row(&second, &row("g/p!3", "follow-up to g/p!4")).unwrap();
+        assert!(!has_row(&named, "g/p!4") && has_row(&named, "g/p!3"));
         assert_eq!(with_row(&second, &row("g/p!1", "again")), None);
         assert_eq!(with_row(&second, &row("g/p!12", "again")), None);
     }
