@@ -45,18 +45,35 @@ impl ConfluenceEvidence {
             return Ok(parent);
         }
         let at = row.merged_at.unwrap_or_else(Utc::now);
-        let mut children = self.client.child_pages(&parent.id).await?;
-        for part in 1..=MAX_PARTS {
-            let title = continuation_title(&parent.title, at, part);
-            if let Some(child) = children.iter().find(|c| c.title == title) {
-                let page = self.client.page(&child.id).await?;
-                if has_row(&page.body, &row.reference)
-                    || page.body.len() + row_chars <= self.max_page_chars
-                {
-                    return Ok(page);
+        // Only the quarter's latest part is read: earlier parts are full, and reading them all
+        // would make every append cost more as the quarter grows. (A retry whose row landed in
+        // an earlier part that filled up before the retry could add it twice; that needs a
+        // page's worth of merges within the retry's few minutes.)
+        for _ in 0..3 {
+            let children = self.client.child_pages(&parent.id).await?;
+            let latest = (1..=MAX_PARTS).rev().find_map(|part| {
+                let title = continuation_title(&parent.title, at, part);
+                children
+                    .iter()
+                    .find(|c| c.title == title)
+                    .map(|c| (part, c.id.clone()))
+            });
+            let next_part = match latest {
+                Some((part, id)) => {
+                    let page = self.client.page(&id).await?;
+                    if has_row(&page.body, &row.reference)
+                        || page.body.len() + row_chars <= self.max_page_chars
+                    {
+                        return Ok(page);
+                    }
+                    part + 1
                 }
-                continue;
+                None => 1,
+            };
+            if next_part > MAX_PARTS {
+                break;
             }
+            let title = continuation_title(&parent.title, at, next_part);
             let intro = format!(
                 "<p>Continued from {}: security MR audit evidence.</p>{}",
                 crate::connectors::confluence::escape_text(&parent.title),
@@ -71,13 +88,8 @@ impl ConfluenceEvidence {
                     tracing::info!(page = %page.id, %title, "started a continuation page");
                     return Ok(page);
                 }
-                // Another worker created it a moment ago: list again and use it.
-                Err(ConfluenceError::TitleTaken) => {
-                    children = self.client.child_pages(&parent.id).await?;
-                    if let Some(child) = children.iter().find(|c| c.title == title) {
-                        return self.client.page(&child.id).await;
-                    }
-                }
+                // Another worker created it a moment ago: list again and use the latest part.
+                Err(ConfluenceError::TitleTaken) => continue,
                 Err(e) => return Err(e),
             }
         }
