@@ -345,3 +345,25 @@ async fn different_merges_are_recorded_separately() {
     );
     assert_eq!(world.bus_events().len(), 2);
 }
+
+#[tokio::test]
+async fn an_empty_configured_token_does_not_let_an_empty_header_in() {
+    let mut world = MrAuditWorld::new().await;
+    world.secrets = std::sync::Arc::new(secops_shared::secrets::SecretStore::fixed(
+        secops_shared::secrets::Credentials {
+            gitlab_webhook_token: Some(secops_shared::secrets::SecretString::from(
+                "the-real-token",
+            )),
+            gitlab_webhook_token_previous: Some(secops_shared::secrets::SecretString::from("")),
+            ..Default::default()
+        },
+    ));
+    let mr = security_merge();
+    for token in [Some(""), None] {
+        let reply = world
+            .deliver(&Headers::gitlab().token(token), &mr.webhook_body())
+            .await;
+        assert_eq!(reply.status, 401, "{token:?}: {}", reply.body);
+    }
+    assert!(world.merges().await.is_empty());
+}

@@ -239,7 +239,7 @@ async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so
         )]
     );
     let row = world.row_for(&mr.reference());
-    assert!(row.contains("<td>SEC-404</td>"), "{row}");
+    assert!(row.contains("<td>SEC-404 (not found in Linear)</td>"), "{row}");
     let messages = world.messages_in(CRYPTO_CHANNEL);
     assert_eq!(messages.len(), 1);
     assert!(
@@ -557,5 +557,61 @@ async fn a_title_naming_another_mr_does_not_stand_in_for_its_row() {
             .any(|row| row.contains("Disable certificate checks")),
         "{:#?}",
         world.audit_pages()
+    );
+}
+
+#[tokio::test]
+async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_in_the_end() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let mr = docs_variant();
+    world.deliver_merge(&mr).await;
+    // GitLab says the MR is still open: a forged or premature "merge" delivery.
+    let mut open = mr.api_json();
+    open["state"] = "opened".into();
+    world
+        .gitlab_fake
+        .add_merge_request(secops_tests::mr_audit::PROJECT_ID, mr.iid, open);
+    let outcomes = world.run_worker().await;
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Failed { step, error, abandoned: false })]
+            if step == "gitlab" && error.contains("not merged")),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.linear_fake.issue_state(&issue), "In Progress");
+    assert!(world.linear_fake.comments(&issue).is_empty());
+    assert_eq!(world.page_rows(), 0);
+    // After the last allowed attempt it is given up: status failed, no longer re-driven.
+    world
+        .connection
+        .lock()
+        .await
+        .execute(
+            "UPDATE mr_audit_merges SET attempts = $2 WHERE merge_key = $1",
+            &[
+                &mr.merge_key(),
+                &(secops_shared::mr_audit::audit::MAX_ATTEMPTS - 1),
+            ],
+        )
+        .await
+        .unwrap();
+    let last = world.run_worker().await;
+    assert!(
+        matches!(
+            &last[..],
+            [(
+                _,
+                AuditOutcome::Failed {
+                    abandoned: true,
+                    ..
+                }
+            )]
+        ),
+        "{last:?}"
+    );
+    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "failed");
+    assert!(
+        world.run_worker().await.is_empty(),
+        "a given-up audit is not re-driven"
     );
 }

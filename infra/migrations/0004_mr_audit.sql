@@ -14,7 +14,8 @@ CREATE TABLE mr_audit_merges (
     facts         jsonb,
     -- separation-of-duties findings; [] = the review stands
     findings      jsonb,
-    status        text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done')),
+    -- failed: given up after repeated failures (see last_error); a person looks at it
+    status        text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
     attempts      integer NOT NULL DEFAULT 0,
     last_error    text,
     -- a worker owns the audit until then; a crashed worker's audit comes back after it

@@ -173,7 +173,7 @@ impl MergedMr {
     }
 
     /// `GET /projects/:id/merge_requests/:iid` for this MR.
-    fn api_json(&self) -> Value {
+    pub fn api_json(&self) -> Value {
         let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
         let mut mr = merge_request_json(
             PROJECT_ID,

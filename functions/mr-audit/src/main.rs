@@ -1,7 +1,8 @@
 //! Lambda function: audits merged security MRs. Woken by `MergeRecorded` events on the
 //! project's bus (the audit named in the event first), and by a schedule that re-drives audits
-//! left pending. An audit whose step failed stays pending and fails the invocation, so the
-//! event is retried and, in the end, lands in the dead-letter queue with an alarm.
+//! left pending. When the audit named in the event fails at a step it stays pending and the
+//! invocation fails, so the event is retried and, in the end, lands in the failure queue with an
+//! alarm. Audits that keep failing are given up after a bound (metric `AuditsAbandoned`).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,10 +34,9 @@ async fn main() -> Result<(), Error> {
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
         let report: WorkerReport = runtime.run(&named, Some(Instant::now() + left)).await?;
-        if report.failed > 0 {
+        if report.named_failed {
             return Err(Error::from(format!(
-                "{} audit(s) left pending after a failed step; see the log",
-                report.failed
+                "the audit of {named:?} failed at a step and stays pending; see the log"
             )));
         }
         Ok::<_, Error>(report)

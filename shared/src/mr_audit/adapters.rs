@@ -33,6 +33,17 @@ impl MergeSource for GitLabClient {
             .merge_request(event.project_id, event.iid)
             .await
             .map_err(|e| port("gitlab", e))?;
+        // The webhook says "merge"; GitLab itself must agree before anything is stamped.
+        if mr.state != "merged" {
+            return Err(port(
+                "gitlab",
+                format!(
+                    "{} is {:?} in GitLab, not merged",
+                    event.reference(),
+                    mr.state
+                ),
+            ));
+        }
         let approvals = self
             .approvals(event.project_id, event.iid)
             .await
@@ -47,7 +58,15 @@ impl MergeSource for GitLabClient {
             labels: mr.labels,
             author: person(&mr.author),
             merged_by: mr.merged_by.as_ref().map(person),
-            merged_at: mr.merged_at,
+            // Older GitLab leaves merged_at out: the delivery's time stands in (and keeps the
+            // continuation page's quarter stable across retries).
+            merged_at: mr.merged_at.or_else(|| {
+                event
+                    .updated_at
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            }),
             reviewers: mr.reviewers.iter().map(person).collect(),
             approvers: approvals.approved_by.iter().map(person).collect(),
             approvals_required: approvals.approvals_required,

@@ -122,8 +122,13 @@ pub enum AuditOutcome {
     },
     /// Another worker holds it, or it is done already, or unknown.
     NotClaimed,
-    /// A step failed; the audit stays pending and its next attempt starts at that step.
-    Failed { step: String, error: String },
+    /// A step failed; the audit stays pending and its next attempt starts at that step, unless
+    /// it has failed [`MAX_ATTEMPTS`] times: then it is given up (`abandoned`, status `failed`).
+    Failed {
+        step: String,
+        error: String,
+        abandoned: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +136,10 @@ pub enum AuditError {
     #[error(transparent)]
     Store(#[from] AuditStoreError),
 }
+
+/// Attempts before an audit that keeps failing is given up (status `failed`, an error log line
+/// and the `AuditsAbandoned` metric): about a day of re-drives every 15 minutes would be 96.
+pub const MAX_ATTEMPTS: i32 = 40;
 
 /// A deterministic UUID for a comment, from the merge and the issue: the same on every retry.
 pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
@@ -143,7 +152,12 @@ pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
     uuid::Uuid::from_bytes(b).to_string()
 }
 
-fn row(facts: &MergeFacts, linked: &[String], findings: &[Finding]) -> AuditRow {
+fn row(
+    facts: &MergeFacts,
+    linked: &[String],
+    not_found: &[String],
+    findings: &[Finding],
+) -> AuditRow {
     AuditRow {
         reference: facts.reference.clone(),
         url: facts.web_url.clone(),
@@ -158,7 +172,16 @@ fn row(facts: &MergeFacts, linked: &[String], findings: &[Finding]) -> AuditRow 
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), |p| format!("@{}", p.username)),
         merged_at: facts.merged_at,
-        linear: linked.to_vec(),
+        linear: linked
+            .iter()
+            .map(|l| {
+                if not_found.contains(l) {
+                    format!("{l} (not found in Linear)")
+                } else {
+                    l.clone()
+                }
+            })
+            .collect(),
         result: verdict(findings),
     }
 }
@@ -277,11 +300,20 @@ pub async fn audit_merge<G: MergeSource, L: IssueTracker, E: EvidencePage, C: Au
             Ok(outcome)
         }
         Err((step, error)) => {
-            tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
+            let abandoned = claimed.attempts >= MAX_ATTEMPTS;
+            if abandoned {
+                tracing::error!(%step, %error, attempts = claimed.attempts, "audit given up after repeated failures");
+            } else {
+                tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
+            }
             deps.store
-                .fail(merge_key, &format!("{step}: {error}"), now)
+                .fail(merge_key, &format!("{step}: {error}"), abandoned, now)
                 .await?;
-            Ok(AuditOutcome::Failed { step, error })
+            Ok(AuditOutcome::Failed {
+                step,
+                error,
+                abandoned,
+            })
         }
     }
 }
@@ -361,7 +393,11 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     }
     // 3. The evidence row.
     if !claimed.steps.contains_key("confluence") {
-        match deps.page.append(&row(&facts, &linked, &findings)).await {
+        match deps
+            .page
+            .append(&row(&facts, &linked, &not_found, &findings))
+            .await
+        {
             Ok((page, already)) => {
                 deps.store
                     .step_done(

@@ -104,8 +104,11 @@ pub async fn handle_hook<P: EventPublisher>(
     .into_iter()
     .flatten()
     .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())
+    // An empty configured token (say `"gitlab_webhook_token_previous": ""` outside a rotation)
+    // must not let an empty header in.
+    .filter(|t| !t.trim().is_empty())
     .collect();
-    let Some(token) = req.token else {
+    let Some(token) = req.token.filter(|t| !t.is_empty()) else {
         tracing::warn!("refused a GitLab delivery without X-Gitlab-Token");
         return HookReply::new(401, json!({"error": "missing X-Gitlab-Token"}));
     };

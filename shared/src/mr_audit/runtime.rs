@@ -63,7 +63,15 @@ impl HookRuntime {
     async fn start_with(in_process: bool) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let foundation = Foundation::start().await?;
-        foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
+        let token = foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
+        if secrecy::ExposeSecret::expose_secret(token)
+            .trim()
+            .is_empty()
+        {
+            return Err(StartupError::Missing(
+                "credential gitlab_webhook_token is empty in the secret".to_owned(),
+            ));
+        }
         let db = Mutex::new(foundation.database().await?);
         let bus = if in_process {
             Bus::InProcess(InMemoryPublisher::new())
@@ -138,6 +146,10 @@ pub struct WorkerReport {
     pub audits: Vec<(String, AuditOutcome)>,
     /// Audits still pending after this invocation (failed steps, or no time left).
     pub failed: usize,
+    /// Whether an audit the invocation was asked for by name failed (the invocation then
+    /// fails, so its event is retried). Other pending audits failing again do not fail it:
+    /// they show in the `AuditsFailed` metric and, once given up, in `AuditsAbandoned`.
+    pub named_failed: bool,
 }
 
 impl AuditRuntime {
@@ -253,21 +265,27 @@ impl AuditRuntime {
             let mut report = WorkerReport {
                 audits: Vec::new(),
                 failed: 0,
+                named_failed: false,
             };
             for key in keys {
+                let named = merge_keys.contains(&key);
                 if http::time_left().is_some_and(|left| left < margin) {
                     report.failed += 1;
+                    report.named_failed |= named;
                     continue;
                 }
                 let outcome = audit_merge(&deps, &key, Utc::now()).await?;
                 if matches!(outcome, AuditOutcome::Failed { .. }) {
                     report.failed += 1;
+                    report.named_failed |= named;
                 }
                 report.audits.push((key, outcome));
             }
             Ok::<_, super::audit::AuditError>(report)
         };
         let started = Instant::now();
+        // Stop short of Lambda's own deadline, so a failed step is still recorded.
+        let deadline = deadline.map(|d| d.checked_sub(margin).unwrap_or(d));
         let report = http::with_deadline(deadline, work).await?;
         let done = |violation: bool| {
             report
@@ -291,6 +309,22 @@ impl AuditRuntime {
                 Metric::count("MergesAudited", done(false)),
                 Metric::count("Violations", done(true)),
                 Metric::count("AuditsFailed", report.failed as u64),
+                Metric::count(
+                    "AuditsAbandoned",
+                    report
+                        .audits
+                        .iter()
+                        .filter(|(_, o)| {
+                            matches!(
+                                o,
+                                AuditOutcome::Failed {
+                                    abandoned: true,
+                                    ..
+                                }
+                            )
+                        })
+                        .count() as u64,
+                ),
                 Metric::millis("Duration", started.elapsed().as_millis()),
             ],
             &[],

@@ -104,7 +104,7 @@ impl<'c> AuditStore<'c> {
             Recorded::New
         } else {
             Recorded::Known {
-                done: status == "done",
+                done: status != "pending",
             }
         })
     }
@@ -213,20 +213,24 @@ impl<'c> AuditStore<'c> {
         Ok(())
     }
 
-    /// A step failed: keep the error and give the claim back so a retry can start at once.
+    /// A step failed: keep the error and give the claim back so a retry can start at once;
+    /// `give_up` ends the audit as `failed` instead.
     pub async fn fail(
         &self,
         merge_key: &str,
         error: &str,
+        give_up: bool,
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
+        let status = if give_up { "failed" } else { "pending" };
         self.client
             .lock()
             .await
             .execute(
-                "UPDATE mr_audit_merges SET last_error = $2, claimed_until = NULL, updated_at = $3
+                "UPDATE mr_audit_merges SET last_error = $2, claimed_until = NULL, updated_at = $3,
+                        status = $4
                   WHERE merge_key = $1",
-                &[&merge_key, &error, &now],
+                &[&merge_key, &error, &now, &status],
             )
             .await?;
         Ok(())
