@@ -239,7 +239,10 @@ async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so
         )]
     );
     let row = world.row_for(&mr.reference());
-    assert!(row.contains("<td>SEC-404 (not found in Linear)</td>"), "{row}");
+    assert!(
+        row.contains("<td>SEC-404 (not found in Linear)</td>"),
+        "{row}"
+    );
     let messages = world.messages_in(CRYPTO_CHANNEL);
     assert_eq!(messages.len(), 1);
     assert!(
