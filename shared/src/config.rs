@@ -45,6 +45,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .filter(|v| !v.is_empty())
     }
 
+    /// A comma-separated list, items trimmed, empty items dropped; empty when unset.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.text(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     pub fn text_or(&self, name: &str, default: &str) -> String {
         self.text(name).unwrap_or_else(|| default.to_owned())
     }

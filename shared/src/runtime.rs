@@ -59,6 +59,20 @@ impl Foundation {
         })
     }
 
+    /// Replace a connection the server or a proxy closed (a warm container's connection may
+    /// not outlive an idle period).
+    pub async fn reconnect_if_closed(
+        &self,
+        db: &tokio::sync::Mutex<Client>,
+    ) -> Result<(), StartupError> {
+        let mut client = db.lock().await;
+        if client.is_closed() {
+            tracing::info!("postgres connection was closed; reconnecting");
+            *client = self.database().await?;
+        }
+        Ok(())
+    }
+
     /// Connect to Postgres (re-reading the secret, so a rotated password is picked up) and
     /// apply migrations.
     pub async fn database(&self) -> Result<Client, StartupError> {

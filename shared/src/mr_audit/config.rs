@@ -41,7 +41,7 @@ fn channel_map(text: &str) -> Result<Vec<(LabelPattern, String)>, ConfigError> {
                 .split_once('=')
                 .ok_or_else(|| bad(format!("{pair:?} is not label-pattern=channel-id")))?;
             let channel = channel.trim();
-            if !(channel.starts_with(['C', 'G']) && channel.len() >= 7) {
+            if !crate::slack::is_id(channel, &['C', 'G']) {
                 return Err(bad(format!("{channel:?} is not a Slack channel id")));
             }
             Ok((LabelPattern::new(pattern).map_err(bad)?, channel.to_owned()))

@@ -29,18 +29,6 @@ use crate::telemetry::{self, Metric, MetricsSink};
 /// GitLab waits about 10 seconds; the endpoint answers well before.
 pub const HOOK_BUDGET: Duration = Duration::from_secs(5);
 
-async fn reconnect_if_closed(
-    foundation: &Foundation,
-    db: &Mutex<Client>,
-) -> Result<(), StartupError> {
-    let mut client = db.lock().await;
-    if client.is_closed() {
-        tracing::info!("postgres connection was closed; reconnecting");
-        *client = foundation.database().await?;
-    }
-    Ok(())
-}
-
 /// The webhook endpoint's cold start.
 pub struct HookRuntime {
     foundation: Foundation,
@@ -105,7 +93,7 @@ impl HookRuntime {
     }
 
     pub async fn handle(&self, request: &HookRequest<'_>) -> Result<HookReply, StartupError> {
-        reconnect_if_closed(&self.foundation, &self.db).await?;
+        self.foundation.reconnect_if_closed(&self.db).await?;
         let deps = HookDeps {
             secrets: &self.foundation.secrets,
             store: AuditStore::new(&self.db),
@@ -157,34 +145,11 @@ impl AuditRuntime {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let (confluence_url, page_id) = config.require_worker_settings()?;
         let foundation = Foundation::start().await?;
-        for (name, present) in [
-            (
-                "gitlab_token",
-                foundation.credentials.gitlab_token.is_some(),
-            ),
-            (
-                "linear_api_key",
-                foundation.credentials.linear_api_key.is_some(),
-            ),
-            (
-                "confluence_email",
-                foundation.credentials.confluence_email.is_some(),
-            ),
-            (
-                "confluence_api_token",
-                foundation.credentials.confluence_api_token.is_some(),
-            ),
-            (
-                "slack_bot_token",
-                foundation.credentials.slack_bot_token.is_some(),
-            ),
-        ] {
-            if !present {
-                return Err(StartupError::Missing(format!(
-                    "credential {name} is missing from the secret"
-                )));
-            }
-        }
+        foundation.require("gitlab_token", |c| &c.gitlab_token)?;
+        foundation.require("linear_api_key", |c| &c.linear_api_key)?;
+        foundation.require("confluence_email", |c| &c.confluence_email)?;
+        foundation.require("confluence_api_token", |c| &c.confluence_api_token)?;
+        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let retry = foundation.common.retry;
         let http = foundation.http.clone();
         let secrets = foundation.secrets.clone();
@@ -245,7 +210,7 @@ impl AuditRuntime {
         merge_keys: &[String],
         deadline: Option<Instant>,
     ) -> Result<WorkerReport, WorkerError> {
-        reconnect_if_closed(&self.foundation, &self.db).await?;
+        self.foundation.reconnect_if_closed(&self.db).await?;
         let deps = AuditDeps {
             store: AuditStore::new(&self.db),
             gitlab: &self.gitlab,

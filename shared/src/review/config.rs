@@ -137,9 +137,9 @@ impl ReviewConfig {
             },
             llm,
             policy: ReviewerPolicy {
-                reviewer_groups: ids(env.text("REVIEW_REVIEWER_GROUPS")),
-                reviewer_allowlist: ids(env.text("REVIEW_REVIEWER_ALLOWLIST")),
-                escalation_groups: ids(env.text("REVIEW_ESCALATION_GROUPS")),
+                reviewer_groups: env.list("REVIEW_REVIEWER_GROUPS"),
+                reviewer_allowlist: env.list("REVIEW_REVIEWER_ALLOWLIST"),
+                escalation_groups: env.list("REVIEW_ESCALATION_GROUPS"),
                 escalation_channel: env.text("REVIEW_ESCALATION_CHANNEL"),
                 webhook_enabled: webhook_url.is_some(),
             },
@@ -147,16 +147,6 @@ impl ReviewConfig {
             event_bus: env.text_or("EVENT_BUS_NAME", "default"),
         })
     }
-}
-
-/// A comma-separated list of Slack ids.
-fn ids(value: Option<String>) -> Vec<String> {
-    value
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// `event_id` and `time` must name something: without them there is no dedupe and no window.

@@ -25,13 +25,7 @@ fn slack_id(
 ) -> Result<Option<String>, ConfigError> {
     match value {
         None => Ok(None),
-        Some(v)
-            if v.len() >= 7
-                && v.starts_with(prefixes)
-                && v.chars().all(|c| c.is_ascii_alphanumeric()) =>
-        {
-            Ok(Some(v))
-        }
+        Some(v) if crate::slack::is_id(&v, prefixes) => Ok(Some(v)),
         Some(v) => Err(ConfigError {
             name,
             message: format!(
@@ -103,13 +97,7 @@ impl RotationConfig {
         .or_else(|| security_lead.clone());
         let (team_channel, use_group) =
             confirmers(&env.text_or("ROTATION_CONFIRMERS", "team_channel,security_group"))?;
-        let groups: Vec<String> = env
-            .text("ROTATION_SECURITY_GROUP")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let groups = env.list("ROTATION_SECURITY_GROUP");
         if use_group && !team_channel && groups.is_empty() {
             return Err(ConfigError {
                 name: "ROTATION_SECURITY_GROUP",

@@ -100,11 +100,7 @@ fn slack_id(field: &'static str, value: &str, prefixes: &[char]) -> FieldResult<
     if v.is_empty() {
         return Ok(None);
     }
-    let well_formed = v.len() >= 7
-        && v.starts_with(prefixes)
-        && v.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if well_formed {
+    if crate::slack::is_id(v, prefixes) {
         Ok(Some(v.to_owned()))
     } else {
         let kinds: String = prefixes.iter().collect();

@@ -58,13 +58,7 @@ impl RotationRuntime {
 
     /// One sweep, stopping new teams in time for `deadline`.
     pub async fn run_once(&self, deadline: Option<Instant>) -> Result<SweepReport, RunError> {
-        {
-            let mut db = self.db.lock().await;
-            if db.is_closed() {
-                tracing::info!("postgres connection was closed; reconnecting");
-                *db = self.foundation.database().await?;
-            }
-        }
+        self.foundation.reconnect_if_closed(&self.db).await?;
         let mut settings = self.config.sweep.clone();
         settings.deadline_margin = settings
             .deadline_margin

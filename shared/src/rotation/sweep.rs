@@ -398,6 +398,19 @@ async fn send_digest<C: RotationChat>(
     let Some(target) = settings.digest_to.as_deref() else {
         return Ok(DigestOutcome::NotConfigured);
     };
+    // Claimed first, so a rerun after today's digest does not read every consumer again.
+    // The claim's age is real time (the sweep's `now` is when it started): a sweep that died
+    // holding it is taken over by the invocation's retry two minutes on.
+    let claimed_at = Utc::now();
+    match deps
+        .store
+        .claim_digest(today, claimed_at, claimed_at - chrono::Duration::minutes(2))
+        .await?
+    {
+        DigestClaim::Claimed => {}
+        DigestClaim::AlreadySent => return Ok(DigestOutcome::AlreadySent),
+        DigestClaim::InProgress => return Ok(DigestOutcome::InProgress),
+    }
     // Read again: the nudge counts have just moved.
     let outstanding = deps
         .store
@@ -416,19 +429,8 @@ async fn send_digest<C: RotationChat>(
         repeat_threshold: settings.repeat_threshold,
     };
     if facts.is_empty() {
+        deps.store.release_digest(today).await?;
         return Ok(DigestOutcome::NothingToReport);
-    }
-    // The claim's age is real time (the sweep's `now` is when it started): a sweep that died
-    // holding it is taken over by the invocation's retry two minutes on.
-    let claimed_at = Utc::now();
-    match deps
-        .store
-        .claim_digest(today, claimed_at, claimed_at - chrono::Duration::minutes(2))
-        .await?
-    {
-        DigestClaim::Claimed => {}
-        DigestClaim::AlreadySent => return Ok(DigestOutcome::AlreadySent),
-        DigestClaim::InProgress => return Ok(DigestOutcome::InProgress),
     }
     let (text, blocks, summary) = render_digest(&facts);
     match deps.chat.post(target, &text, &blocks).await {
