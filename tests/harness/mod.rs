@@ -15,3 +15,5 @@ pub mod mr_audit;
 pub mod review;
 pub mod rotation;
 pub mod startup;
+pub mod fake_aws;
+pub mod lambda_emulator;
