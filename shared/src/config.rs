@@ -97,6 +97,8 @@ pub struct CommonSettings {
     pub secret_source: SecretSource,
     pub secrets_ttl: Duration,
     pub database_ca_bundle: Option<PathBuf>,
+    /// An RDS Proxy (or other) endpoint that replaces the host of the secret's `database_url`.
+    pub database_proxy_endpoint: Option<String>,
     pub http_timeout: Duration,
     pub retry: RetryPolicy,
     /// Stop starting new work this long before the Lambda deadline.
@@ -121,6 +123,7 @@ impl CommonSettings {
             secret_source,
             secrets_ttl: Duration::from_secs(env.bounded("SECRETS_TTL_SECS", 300, 0..=86_400)?),
             database_ca_bundle: env.text("DATABASE_CA_BUNDLE").map(PathBuf::from),
+            database_proxy_endpoint: env.text("DATABASE_PROXY_ENDPOINT"),
             http_timeout: Duration::from_secs(env.bounded("HTTP_TIMEOUT_SECS", 15, 1..=300)?),
             retry: RetryPolicy {
                 max_attempts: env.bounded("HTTP_MAX_ATTEMPTS", 4, 1..=10)? as u32,

@@ -17,6 +17,13 @@ pub enum DbError {
     /// The URL itself is never shown: it carries the password.
     #[error("DATABASE_URL is not a valid Postgres connection string")]
     BadUrl,
+    /// The proxy endpoint replaces the host of a URL; the key=value form has no single host.
+    #[error(
+        "DATABASE_PROXY_ENDPOINT is set, so database_url in the secret must be a postgres:// URL (the key=value form is not supported with a proxy)"
+    )]
+    ProxyNeedsUrl,
+    #[error("DATABASE_PROXY_ENDPOINT {0:?} is not host or host:port")]
+    BadProxyEndpoint(String),
     #[error("cannot read the database CA bundle {path}: {message}")]
     CaBundle { path: String, message: String },
     #[error("cannot connect to Postgres at {target}: {source}")]
@@ -73,6 +80,25 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
 /// certificates checked against the Mozilla roots plus an optional CA bundle such as the RDS
 /// one) unless the URL says `sslmode=disable` explicitly.
 pub async fn connect(url: &SecretString, ca_bundle: Option<&Path>) -> Result<Client, DbError> {
+    connect_through(url, ca_bundle, None).await
+}
+
+/// Connect as [`connect`] does, through an RDS Proxy (or any other endpoint) when one is given:
+/// the endpoint replaces the URL's host (and port, if it names one) and everything else in the
+/// URL is kept, so one secret serves both direct and proxied connections.
+pub async fn connect_through(
+    url: &SecretString,
+    ca_bundle: Option<&Path>,
+    proxy_endpoint: Option<&str>,
+) -> Result<Client, DbError> {
+    let routed;
+    let url = match proxy_endpoint {
+        Some(endpoint) => {
+            routed = through_endpoint(url, endpoint)?;
+            &routed
+        }
+        None => url,
+    };
     let mut config = Config::from_str(url.expose_secret()).map_err(|_| DbError::BadUrl)?;
     let target = describe(&config);
     let local = config.get_hosts().iter().all(is_local);
@@ -89,6 +115,27 @@ pub async fn connect(url: &SecretString, ca_bundle: Option<&Path>) -> Result<Cli
     }
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca_bundle)?);
     connect_with(&config, tls, target).await
+}
+
+/// The URL with its host (and port, when the endpoint names one) replaced by `endpoint`.
+fn through_endpoint(url: &SecretString, endpoint: &str) -> Result<SecretString, DbError> {
+    let bad = || DbError::BadProxyEndpoint(endpoint.to_owned());
+    let (host, port) = match endpoint.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port.parse::<u16>().map_err(|_| bad())?)),
+        None => (endpoint, None),
+    };
+    if host.is_empty() || host.contains(['/', '@', ',', ' ']) {
+        return Err(bad());
+    }
+    let mut parsed = reqwest::Url::parse(url.expose_secret()).map_err(|_| DbError::ProxyNeedsUrl)?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") || !parsed.has_host() {
+        return Err(DbError::ProxyNeedsUrl);
+    }
+    parsed.set_host(Some(host)).map_err(|_| bad())?;
+    if port.is_some() {
+        parsed.set_port(port).map_err(|_| bad())?;
+    }
+    Ok(SecretString::from(String::from(parsed)))
 }
 
 /// Connect and drive the connection in the background.
@@ -351,5 +398,39 @@ mod tests {
             with_database("host=db dbname=app", "x"),
             "host=db dbname=app dbname=x"
         );
+    }
+
+    fn routed(url: &str, endpoint: &str) -> Result<String, DbError> {
+        through_endpoint(&SecretString::from(url.to_owned()), endpoint)
+            .map(|u| u.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn a_proxy_endpoint_replaces_only_the_host_and_keeps_the_credentials() {
+        assert_eq!(
+            routed(
+                "postgres://app:p%40ss@db.internal:5432/secops?sslmode=require",
+                "proxy.example.rds.amazonaws.com"
+            )
+            .unwrap(),
+            "postgres://app:p%40ss@proxy.example.rds.amazonaws.com:5432/secops?sslmode=require"
+        );
+        assert_eq!(
+            routed("postgresql://app:pw@db/secops", "127.0.0.1:6432").unwrap(),
+            "postgresql://app:pw@127.0.0.1:6432/secops"
+        );
+    }
+
+    #[test]
+    fn a_proxy_needs_a_url_and_a_plain_endpoint() {
+        assert!(matches!(
+            routed("host=db user=app password=pw", "proxy"),
+            Err(DbError::ProxyNeedsUrl)
+        ));
+        for endpoint in ["", "proxy:notaport", "user@proxy", "a,b", "proxy/db"] {
+            let err = routed("postgres://app:pw@db/secops", endpoint).unwrap_err();
+            assert!(matches!(err, DbError::BadProxyEndpoint(_)), "{endpoint}: {err}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
     }
 }
