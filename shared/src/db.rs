@@ -127,7 +127,8 @@ fn through_endpoint(url: &SecretString, endpoint: &str) -> Result<SecretString, 
     if host.is_empty() || host.contains(['/', '@', ',', ' ']) {
         return Err(bad());
     }
-    let mut parsed = reqwest::Url::parse(url.expose_secret()).map_err(|_| DbError::ProxyNeedsUrl)?;
+    let mut parsed =
+        reqwest::Url::parse(url.expose_secret()).map_err(|_| DbError::ProxyNeedsUrl)?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") || !parsed.has_host() {
         return Err(DbError::ProxyNeedsUrl);
     }
@@ -429,7 +430,10 @@ mod tests {
         ));
         for endpoint in ["", "proxy:notaport", "user@proxy", "a,b", "proxy/db"] {
             let err = routed("postgres://app:pw@db/secops", endpoint).unwrap_err();
-            assert!(matches!(err, DbError::BadProxyEndpoint(_)), "{endpoint}: {err}");
+            assert!(
+                matches!(err, DbError::BadProxyEndpoint(_)),
+                "{endpoint}: {err}"
+            );
             assert!(!err.to_string().contains("pw@"), "{err}");
         }
     }

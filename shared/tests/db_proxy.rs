@@ -31,7 +31,10 @@ async fn the_proxy_endpoint_is_used_instead_of_the_host_in_the_secret() {
     let url = SecretString::from(unreachable);
 
     let direct = db::connect(&url, None).await;
-    assert!(direct.is_err(), "the secret's own host must not be reachable");
+    assert!(
+        direct.is_err(),
+        "the secret's own host must not be reachable"
+    );
 
     let client = db::connect_through(&url, None, Some(&endpoint))
         .await
