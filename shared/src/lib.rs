@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod db;
 pub mod drift;
 pub mod http;
+pub mod invocation;
 pub mod mr_audit;
 pub mod prompts;
 pub mod review;

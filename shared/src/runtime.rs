@@ -1,9 +1,10 @@
 //! What every function does at a cold start: read settings and credentials, connect and
 //! migrate Postgres, build the one HTTP client. Start-up failures name what is missing.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::Client;
 
 use crate::config::{CommonSettings, ConfigError, Env};
@@ -29,6 +30,28 @@ pub struct Foundation {
     pub secrets: Arc<SecretStore>,
     pub credentials: Arc<Credentials>,
     pub http: reqwest::Client,
+    /// What the cold start spent its time on, for the `cold start complete` line.
+    timings: Timings,
+}
+
+/// Where a cold start's time went, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupTimings {
+    /// Fetching the secret.
+    pub secret_ms: u64,
+    /// Connecting to Postgres and migrating (0 for functions without a database).
+    pub database_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct Timings {
+    secret_ms: u64,
+    /// Only the first connection counts: later ones are warm reconnects, not the cold start.
+    database_ms: OnceLock<u64>,
+}
+
+pub(crate) fn millis_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Foundation {
@@ -38,14 +61,28 @@ impl Foundation {
             common.secret_source.clone(),
             common.secrets_ttl,
         ));
+        let fetching = Instant::now();
         let credentials = secrets.current().await?;
+        let timings = Timings {
+            secret_ms: millis_since(fetching),
+            database_ms: OnceLock::new(),
+        };
         let http = http::build_client(common.http_timeout);
         Ok(Self {
             common,
             secrets,
             credentials,
             http,
+            timings,
         })
+    }
+
+    /// Where the cold start's time went so far.
+    pub fn timings(&self) -> StartupTimings {
+        StartupTimings {
+            secret_ms: self.timings.secret_ms,
+            database_ms: self.timings.database_ms.get().copied().unwrap_or(0),
+        }
     }
 
     /// A credential the function cannot run without.
@@ -54,9 +91,15 @@ impl Foundation {
         name: &str,
         pick: impl Fn(&'a Credentials) -> &'a Option<SecretString>,
     ) -> Result<&'a SecretString, StartupError> {
-        pick(&self.credentials).as_ref().ok_or_else(|| {
-            StartupError::Missing(format!("credential {name} is missing from the secret"))
-        })
+        // An empty value is as unusable as a missing one; refuse it now, not at the first call.
+        pick(&self.credentials)
+            .as_ref()
+            .filter(|value| !value.expose_secret().trim().is_empty())
+            .ok_or_else(|| {
+                StartupError::Missing(format!(
+                    "credential {name} is missing from the secret (or empty)"
+                ))
+            })
     }
 
     /// Replace a connection the server or a proxy closed (a warm container's connection may
@@ -76,12 +119,19 @@ impl Foundation {
     /// Connect to Postgres (re-reading the secret, so a rotated password is picked up) and
     /// apply migrations.
     pub async fn database(&self) -> Result<Client, StartupError> {
+        let connecting = Instant::now();
         let credentials = self.secrets.current().await?;
         let url = credentials.database_url.as_ref().ok_or_else(|| {
             StartupError::Missing("credential database_url is missing from the secret".to_owned())
         })?;
-        let mut client = db::connect(url, self.common.database_ca_bundle.as_deref()).await?;
+        let mut client = db::connect_through(
+            url,
+            self.common.database_ca_bundle.as_deref(),
+            self.common.database_proxy_endpoint.as_deref(),
+        )
+        .await?;
         db::migrate(&mut client).await?;
+        let _ = self.timings.database_ms.set(millis_since(connecting));
         Ok(client)
     }
 }

@@ -85,6 +85,32 @@ pub fn emit(sink: MetricsSink, line: &Value) {
     }
 }
 
+/// Test support: `line` is an EMF line for `workflow` declaring each of the six categories every
+/// workflow reports (runs, items flagged, side effects made, failures, pending, duration), given
+/// by the metric name that stands for it; the duration is in milliseconds.
+#[cfg(test)]
+pub(crate) fn assert_six_categories(line: &Value, workflow: &str, categories: [&str; 6]) {
+    assert_eq!(line["Workflow"], workflow);
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Dimensions"], json!([["Workflow"]]));
+    let declared: Vec<&str> = directive["Metrics"]
+        .as_array()
+        .expect("a metric list")
+        .iter()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    for name in categories {
+        assert!(declared.contains(&name), "{name} missing from {declared:?}");
+        assert!(line[name].is_number(), "{name} has no value in {line}");
+    }
+    let duration = directive["Metrics"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["Name"] == categories[5]))
+        .expect("the duration metric");
+    assert_eq!(duration["Unit"], "Milliseconds");
+    assert_eq!(line[categories[0]], 1.0, "one run per line");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,8 @@ impl LogCapture {
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
+            // Plain text, so tests can search for `field="value"`.
+            .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
         Self {

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod drift;
+pub mod fake_aws;
 pub mod fake_axiom;
 pub mod fake_confluence;
 pub mod fake_gitlab;
@@ -10,10 +11,9 @@ pub mod fake_linear;
 pub mod fake_openai;
 pub mod fake_slack;
 pub mod grants;
+pub mod lambda_emulator;
 pub mod logs;
 pub mod mr_audit;
 pub mod review;
 pub mod rotation;
 pub mod startup;
-pub mod fake_aws;
-pub mod lambda_emulator;

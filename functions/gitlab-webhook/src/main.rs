@@ -3,19 +3,16 @@
 //! audit worker on the project's bus, answering well inside GitLab's 10 seconds.
 
 use lambda_http::{Body, Error, Request, Response, run, service_fn, tracing};
-use secops_shared::mr_audit::hook::HookRequest;
+use secops_shared::invocation::{self, Request as Served};
+use secops_shared::mr_audit::hook::{HookReply, HookRequest};
 use secops_shared::mr_audit::runtime::HookRuntime;
+
+const FUNCTION: &str = "gitlab-webhook";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = match HookRuntime::start().await {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(error = %e, "gitlab-webhook cannot start");
-            return Err(e.into());
-        }
-    };
+    let runtime = invocation::cold_start(FUNCTION, HookRuntime::start()).await;
     let runtime = &runtime;
     run(service_fn(move |request: Request| async move {
         handle(runtime, request).await
@@ -24,6 +21,18 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handle(runtime: &HookRuntime, request: Request) -> Result<Response<Body>, Error> {
+    let reply = Served::start(FUNCTION)
+        .serve(answer(runtime, &request), |r: &HookReply| {
+            (r.status, r.handled.as_str())
+        })
+        .await?;
+    Ok(Response::builder()
+        .status(reply.status)
+        .header("content-type", "application/json")
+        .body(Body::from(reply.body))?)
+}
+
+async fn answer(runtime: &HookRuntime, request: &Request) -> Result<HookReply, Error> {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     let hook = HookRequest {
         token: header("x-gitlab-token"),
@@ -32,15 +41,8 @@ async fn handle(runtime: &HookRuntime, request: Request) -> Result<Response<Body
         event_uuid: header("x-gitlab-event-uuid"),
         body: request.body().as_ref(),
     };
-    let (status, body) = match runtime.handle(&hook).await {
-        Ok(reply) => (reply.status, reply.body),
-        Err(e) => {
-            tracing::error!(error = %e, "could not reach the database");
-            (500, r#"{"error":"internal error"}"#.to_owned())
-        }
-    };
-    Ok(Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body))?)
+    Ok(runtime.handle(&hook).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not reach the database");
+        HookReply::internal_error()
+    }))
 }

@@ -1,25 +1,20 @@
 //! Lambda function: the daily OAuth grant drift audit. Triggered by an EventBridge Scheduler
 //! schedule (`ScheduleV2`), which delivers only its `Input` JSON; returns the run report.
 
-use std::time::{Duration, Instant, SystemTime};
-
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::workflow::RunReport;
+use secops_shared::invocation::{self, Run};
 use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
+
+const FUNCTION: &str = "oauth-drift";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = match DriftRuntime::start(MetricsSink::Stdout).await {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            // One clear line, then a clean exit: Lambda reports an init error instead of a panic.
-            tracing::error!(error = %e, "oauth-drift cannot start");
-            return Err(e.into());
-        }
-    };
+    // On failure: one clear line, then a clean exit; Lambda reports an init error, not a panic.
+    let runtime = invocation::cold_start(FUNCTION, DriftRuntime::start(MetricsSink::Stdout)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         handle(runtime, event).await
@@ -29,15 +24,11 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<RunReport, Error> {
     let (input, context) = event.into_parts();
-    tracing::info!(request_id = %context.request_id, input = %input, "drift audit triggered");
-    let deadline = deadline_instant(context.deadline());
-    Ok(runtime.run_once(Some(deadline)).await?)
-}
-
-/// Lambda gives the deadline as wall-clock time; the workflow measures with `Instant`.
-fn deadline_instant(deadline: SystemTime) -> Instant {
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Instant::now() + left
+    let deadline = invocation::deadline_instant(context.deadline());
+    Run::start(FUNCTION)
+        .run(|run_id| async move {
+            tracing::info!(input = %input, "drift audit triggered");
+            Ok(runtime.run_as(run_id, Some(deadline)).await?)
+        })
+        .await
 }

@@ -2,24 +2,19 @@
 //! EventBridge Scheduler schedule (`ScheduleV2`, which delivers only its `Input` JSON); returns
 //! the run report.
 
-use std::time::{Duration, Instant, SystemTime};
-
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::invocation::{self, Run};
 use secops_shared::review::runtime::ReviewRuntime;
 use secops_shared::review::workflow::ReviewReport;
 use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
 
+const FUNCTION: &str = "privileged-grant-review";
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = match ReviewRuntime::start(MetricsSink::Stdout).await {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(error = %e, "privileged-grant-review cannot start");
-            return Err(e.into());
-        }
-    };
+    let runtime = invocation::cold_start(FUNCTION, ReviewRuntime::start(MetricsSink::Stdout)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         handle(runtime, event).await
@@ -29,10 +24,11 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(runtime: &ReviewRuntime, event: LambdaEvent<Value>) -> Result<ReviewReport, Error> {
     let (input, context) = event.into_parts();
-    tracing::info!(request_id = %context.request_id, input = %input, "review run triggered");
-    let left = context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Ok(runtime.run_once(Some(Instant::now() + left)).await?)
+    let deadline = invocation::deadline_instant(context.deadline());
+    Run::start(FUNCTION)
+        .run(|_| async move {
+            tracing::info!(input = %input, "review run triggered");
+            Ok(runtime.run_once(Some(deadline)).await?)
+        })
+        .await
 }

@@ -6,14 +6,16 @@ use std::time::Instant;
 
 use chrono::Utc;
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 use super::pg_store::PgStore;
-use super::workflow::{DriftDeps, DriftError, RunReport, run_drift};
+use super::workflow::{DriftDeps, DriftError, RunReport, run_drift_as};
 use crate::config::{DriftSettings, Env};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::http;
-use crate::runtime::{Foundation, StartupError};
+use crate::invocation::ColdStarted;
+use crate::runtime::{Foundation, StartupError, StartupTimings};
 use crate::telemetry::MetricsSink;
 
 /// Everything a live drift run needs, built once per cold start.
@@ -67,6 +69,15 @@ impl DriftRuntime {
 
     /// One run, finishing before `deadline`.
     pub async fn run_once(&self, deadline: Option<Instant>) -> Result<RunReport, RunError> {
+        self.run_as(Uuid::new_v4(), deadline).await
+    }
+
+    /// One run recorded as `run_id` (the id the invocation logs under).
+    pub async fn run_as(
+        &self,
+        run_id: Uuid,
+        deadline: Option<Instant>,
+    ) -> Result<RunReport, RunError> {
         let mut store = self.store.lock().await;
         if store.is_closed().await {
             // A frozen Lambda's idle connection may have been closed by the server or a proxy.
@@ -83,7 +94,13 @@ impl DriftRuntime {
             metrics: self.metrics,
             metrics_namespace: &common.metrics_namespace,
         };
-        Ok(http::with_deadline(deadline, run_drift(&deps, Utc::now())).await?)
+        Ok(http::with_deadline(deadline, run_drift_as(&deps, run_id, Utc::now())).await?)
+    }
+}
+
+impl ColdStarted for DriftRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
     }
 }
 

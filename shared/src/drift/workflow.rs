@@ -16,6 +16,7 @@ use super::render::{self, NewIssue};
 use super::store::{ChangeCounts, DriftStore, RunStart, StoreError};
 use crate::config::DriftSettings;
 use crate::http;
+use crate::invocation::{Summarised, Tally};
 use crate::prompts::justification::{self as prompt, Draft};
 use crate::telemetry::{self, Metric, MetricsSink};
 
@@ -86,7 +87,6 @@ pub enum DriftError {
 }
 
 /// Run the audit once.
-#[tracing::instrument(skip_all, fields(run_id))]
 pub async fn run_drift<S, T, L>(
     deps: &DriftDeps<'_, S, T, L>,
     now: DateTime<Utc>,
@@ -96,9 +96,24 @@ where
     T: IssueTracker,
     L: StructuredLlm,
 {
+    run_drift_as(deps, Uuid::new_v4(), now).await
+}
+
+/// Run the audit once as `run_id` (the Lambda function's invocation logs under the same id).
+#[tracing::instrument(name = "run_drift", skip_all, fields(run_id = %run_id))]
+pub async fn run_drift_as<S, T, L>(
+    deps: &DriftDeps<'_, S, T, L>,
+    run_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<RunReport, DriftError>
+where
+    S: DriftStore,
+    T: IssueTracker,
+    L: StructuredLlm,
+{
     let started = Instant::now();
     let run = RunStart {
-        run_id: Uuid::new_v4(),
+        run_id,
         started_at: now,
         group_threshold: deps.settings.group_threshold,
         max_revoked_percent: deps.settings.max_revoked_percent,
@@ -107,7 +122,6 @@ where
             .max_inventory_age_hours
             .map(|h| chrono::Duration::hours(i64::from(h))),
     };
-    tracing::Span::current().record("run_id", tracing::field::display(run.run_id));
     let outcome = deps
         .store
         .record_run(&run)
@@ -360,23 +374,73 @@ fn summarise<S, T, L>(deps: &DriftDeps<'_, S, T, L>, report: &RunReport) {
         total_ms = report.total_ms,
         "drift run summary"
     );
-    let line = telemetry::emf_line(
-        deps.metrics_namespace,
+    telemetry::emit(deps.metrics, &emf(deps.metrics_namespace, report));
+}
+
+/// The run's EMF line: runs, grants flagged, issues filed, filing failures, filings pending and
+/// duration (plus revoked grants and template fallbacks).
+pub fn emf(namespace: &str, report: &RunReport) -> serde_json::Value {
+    let t = report.tally();
+    telemetry::emf_line(
+        namespace,
         "oauth-drift",
         &[
             Metric::count("Runs", 1),
-            Metric::count(
-                "GrantsFlagged",
-                report.changes.new + report.changes.elevated,
-            ),
+            Metric::count("GrantsFlagged", t.flagged),
             Metric::count("GrantsRevoked", report.changes.revoked),
-            Metric::count("IssuesFiled", report.filed.len() as u64),
-            Metric::count("FilingFailures", report.failed.len() as u64),
-            Metric::count("FilingsPending", report.pending),
+            Metric::count("IssuesFiled", t.side_effects),
+            Metric::count("FilingFailures", t.failures),
+            Metric::count("FilingsPending", t.pending),
             Metric::count("DraftFallbacks", report.drafted_by_template),
             Metric::millis("Duration", u128::from(report.total_ms)),
         ],
         &[("run_id", serde_json::Value::from(report.run_id.to_string()))],
-    );
-    telemetry::emit(deps.metrics, &line);
+    )
+}
+
+impl Summarised for RunReport {
+    fn tally(&self) -> Tally {
+        Tally {
+            flagged: self.changes.new + self.changes.elevated,
+            side_effects: self.filed.len() as u64,
+            failures: self.failed.len() as u64,
+            pending: self.pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::assert_six_categories;
+
+    #[test]
+    fn the_drift_metrics_cover_the_six_categories() {
+        let report = RunReport {
+            changes: ChangeCounts {
+                new: 2,
+                elevated: 1,
+                ..ChangeCounts::default()
+            },
+            pending: 4,
+            total_ms: 900,
+            ..RunReport::default()
+        };
+        let line = emf("SecOps/Workflows", &report);
+        assert_six_categories(
+            &line,
+            "oauth-drift",
+            [
+                "Runs",
+                "GrantsFlagged",
+                "IssuesFiled",
+                "FilingFailures",
+                "FilingsPending",
+                "Duration",
+            ],
+        );
+        assert_eq!(line["GrantsFlagged"], 3.0);
+        assert_eq!(line["FilingsPending"], 4.0);
+        assert_eq!(line["run_id"], report.run_id.to_string());
+    }
 }

@@ -34,19 +34,77 @@ pub struct HookRequest<'a> {
 pub struct HookReply {
     pub status: u16,
     pub body: String,
+    /// What the delivery came to (the summary line and the metrics say it).
+    pub handled: Delivery,
+}
+
+/// What one delivery came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A new security merge recorded and handed to the worker.
+    Accepted,
+    /// A merge already known (a redelivery).
+    Duplicate,
+    /// Not a merge of a security-labelled MR.
+    Ignored,
+    /// Missing or wrong token, or not a merge request event.
+    Refused,
+    /// Ours to answer and we could not (5xx).
+    Failed,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Accepted => "accepted",
+            Delivery::Duplicate => "duplicate",
+            Delivery::Ignored => "ignored",
+            Delivery::Refused => "refused",
+            Delivery::Failed => "failed",
+        }
+    }
 }
 
 impl HookReply {
-    fn new(status: u16, body: serde_json::Value) -> Self {
+    fn new(status: u16, body: serde_json::Value, handled: Delivery) -> Self {
         Self {
             status,
             body: body.to_string(),
+            handled,
         }
     }
 
     fn ignored(reason: &str) -> Self {
-        Self::new(200, json!({"status": "ignored", "reason": reason}))
+        Self::new(
+            200,
+            json!({"status": "ignored", "reason": reason}),
+            Delivery::Ignored,
+        )
     }
+
+    /// The answer when the endpoint itself fails.
+    pub fn internal_error() -> Self {
+        Self::new(500, json!({"error": "internal error"}), Delivery::Failed)
+    }
+}
+
+/// The delivery's EMF line (workflow `mr-audit`). Every metric is present (0 or 1), so sums
+/// over any period are right.
+pub fn emf(namespace: &str, handled: Delivery) -> serde_json::Value {
+    use crate::telemetry::{Metric, emf_line};
+    let is = |d: Delivery| u64::from(handled == d);
+    emf_line(
+        namespace,
+        "mr-audit",
+        &[
+            Metric::count("DeliveriesAccepted", is(Delivery::Accepted)),
+            Metric::count("DeliveriesDuplicate", is(Delivery::Duplicate)),
+            Metric::count("DeliveriesIgnored", is(Delivery::Ignored)),
+            Metric::count("DeliveriesRefused", is(Delivery::Refused)),
+            Metric::count("DeliveryFailures", is(Delivery::Failed)),
+        ],
+        &[],
+    )
 }
 
 /// What the endpoint needs.
@@ -94,7 +152,7 @@ pub async fn handle_hook<P: EventPublisher>(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the webhook tokens");
-            return HookReply::new(500, json!({"error": "internal error"}));
+            return HookReply::internal_error();
         }
     };
     let accepted: Vec<String> = [
@@ -110,7 +168,11 @@ pub async fn handle_hook<P: EventPublisher>(
     .collect();
     let Some(token) = req.token.filter(|t| !t.is_empty()) else {
         tracing::warn!("refused a GitLab delivery without X-Gitlab-Token");
-        return HookReply::new(401, json!({"error": "missing X-Gitlab-Token"}));
+        return HookReply::new(
+            401,
+            json!({"error": "missing X-Gitlab-Token"}),
+            Delivery::Refused,
+        );
     };
     // Every accepted token is compared, so the time taken does not say which one matched.
     let matches = accepted.iter().fold(false, |found, expected| {
@@ -118,7 +180,11 @@ pub async fn handle_hook<P: EventPublisher>(
     });
     if !matches {
         tracing::warn!("refused a GitLab delivery with a wrong X-Gitlab-Token");
-        return HookReply::new(401, json!({"error": "invalid X-Gitlab-Token"}));
+        return HookReply::new(
+            401,
+            json!({"error": "invalid X-Gitlab-Token"}),
+            Delivery::Refused,
+        );
     }
     let event_type = req.event.unwrap_or_default();
     if event_type != MERGE_REQUEST_HOOK {
@@ -130,7 +196,7 @@ pub async fn handle_hook<P: EventPublisher>(
         Ok(e) => e,
         Err(e @ (EventError::NotJson(_) | EventError::WrongKind(_) | EventError::Missing(_))) => {
             tracing::warn!(error = %e, "refused a malformed merge request delivery");
-            return HookReply::new(400, json!({"error": e.to_string()}));
+            return HookReply::new(400, json!({"error": e.to_string()}), Delivery::Refused);
         }
     };
     if !event.is_merge() {
@@ -146,7 +212,7 @@ pub async fn handle_hook<P: EventPublisher>(
         Err(e) => {
             // GitLab shows the failure and the delivery can be resent; nothing was recorded.
             tracing::error!(error = %e, "could not record the merge");
-            return HookReply::new(500, json!({"error": "internal error"}));
+            return HookReply::internal_error();
         }
     };
     let reference = event.reference();
@@ -154,6 +220,7 @@ pub async fn handle_hook<P: EventPublisher>(
         return HookReply::new(
             200,
             json!({"status": "duplicate", "merge": reference, "audit": "done"}),
+            Delivery::Duplicate,
         );
     }
     // Recorded and pending: wake the worker (again, for a duplicate of a pending audit). If the
@@ -168,10 +235,15 @@ pub async fn handle_hook<P: EventPublisher>(
     }
     tracing::info!(merge = %reference, delivery = %key, new = (recorded == Recorded::New), "security merge recorded");
     match recorded {
-        Recorded::New => HookReply::new(202, json!({"status": "accepted", "merge": reference})),
+        Recorded::New => HookReply::new(
+            202,
+            json!({"status": "accepted", "merge": reference}),
+            Delivery::Accepted,
+        ),
         Recorded::Known { .. } => HookReply::new(
             200,
             json!({"status": "duplicate", "merge": reference, "audit": "pending"}),
+            Delivery::Duplicate,
         ),
     }
 }
@@ -185,6 +257,21 @@ mod tests {
         assert!(same_secret("s3cret", "s3cret"));
         assert!(!same_secret("s3cret", "s3cret "));
         assert!(!same_secret("", "s3cret"));
+    }
+
+    #[test]
+    fn each_delivery_counts_once_under_mr_audit() {
+        let line = emf("SecOps/Workflows", Delivery::Duplicate);
+        assert_eq!(line["Workflow"], "mr-audit");
+        assert_eq!(line["DeliveriesDuplicate"], 1.0);
+        for other in [
+            "DeliveriesAccepted",
+            "DeliveriesIgnored",
+            "DeliveriesRefused",
+            "DeliveryFailures",
+        ] {
+            assert_eq!(line[other], 0.0, "{other}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 use super::adapters::LinearAudit;
 use super::audit::{AuditDeps, AuditOutcome, audit_merge};
 use super::config::MrAuditConfig;
-use super::hook::{HookDeps, HookReply, HookRequest, handle_hook};
+use super::hook::{self, Delivery, HookDeps, HookReply, HookRequest, handle_hook};
 use super::page::ConfluenceEvidence;
 use super::store::AuditStore;
 use crate::config::Env;
@@ -21,8 +21,9 @@ use crate::connectors::eventbridge::{EventBridgePublisher, EventBusConfig, InMem
 use crate::connectors::gitlab::{GitLabClient, GitLabConfig};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::http;
+use crate::invocation::{ColdStarted, Summarised, Tally};
 use crate::review::runtime::Bus;
-use crate::runtime::{Foundation, StartupError};
+use crate::runtime::{Foundation, StartupError, StartupTimings, millis_since};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::{self, Metric, MetricsSink};
 
@@ -35,10 +36,11 @@ pub struct HookRuntime {
     pub config: MrAuditConfig,
     db: Mutex<Client>,
     bus: Bus,
+    metrics: MetricsSink,
 }
 
 impl HookRuntime {
-    /// In Lambda: merges are handed over on the EventBridge bus.
+    /// In Lambda: merges are handed over on the EventBridge bus, metrics go to stdout.
     pub async fn start() -> Result<Self, StartupError> {
         Self::start_with(false).await
     }
@@ -72,11 +74,18 @@ impl HookRuntime {
                 .await,
             )
         };
+        // A local run's stdout is for people.
+        let metrics = if in_process {
+            MetricsSink::Off
+        } else {
+            MetricsSink::Stdout
+        };
         Ok(Self {
             foundation,
             config,
             db,
             bus,
+            metrics,
         })
     }
 
@@ -92,7 +101,17 @@ impl HookRuntime {
         }
     }
 
+    /// One delivery, and its metrics. A lost database connection that cannot be replaced is an
+    /// error (answer 500).
     pub async fn handle(&self, request: &HookRequest<'_>) -> Result<HookReply, StartupError> {
+        let result = self.answer(request).await;
+        let handled = result.as_ref().map_or(Delivery::Failed, |r| r.handled);
+        let namespace = &self.foundation.common.metrics_namespace;
+        telemetry::emit(self.metrics, &hook::emf(namespace, handled));
+        result
+    }
+
+    async fn answer(&self, request: &HookRequest<'_>) -> Result<HookReply, StartupError> {
         self.foundation.reconnect_if_closed(&self.db).await?;
         let deps = HookDeps {
             secrets: &self.foundation.secrets,
@@ -138,6 +157,8 @@ pub struct WorkerReport {
     /// fails, so its event is retried). Other pending audits failing again do not fail it:
     /// they show in the `AuditsFailed` metric and, once given up, in `AuditsAbandoned`.
     pub named_failed: bool,
+    /// Every audit still pending in the store afterwards, this invocation's or not.
+    pub pending: u64,
 }
 
 impl AuditRuntime {
@@ -231,6 +252,7 @@ impl AuditRuntime {
                 audits: Vec::new(),
                 failed: 0,
                 named_failed: false,
+                pending: 0,
             };
             for key in keys {
                 let named = merge_keys.contains(&key);
@@ -251,50 +273,142 @@ impl AuditRuntime {
         let started = Instant::now();
         // Stop short of Lambda's own deadline, so a failed step is still recorded.
         let deadline = deadline.map(|d| d.checked_sub(margin).unwrap_or(d));
-        let report = http::with_deadline(deadline, work).await?;
-        let done = |violation: bool| {
-            report
-                .audits
-                .iter()
-                .filter(|(_, o)| matches!(o, AuditOutcome::Done { findings, .. } if findings.is_empty() != violation))
-                .count() as u64
-        };
-        tracing::info!(
-            audits = report.audits.len(),
-            audited = done(false),
-            violations = done(true),
-            failed = report.failed,
-            "mr audit worker summary"
-        );
-        let line = telemetry::emf_line(
+        let mut report = http::with_deadline(deadline, work).await?;
+        report.pending = count_pending(&deps.store).await?;
+        let line = worker_emf(
             &self.foundation.common.metrics_namespace,
-            "mr-audit",
-            &[
-                Metric::count("Runs", 1),
-                Metric::count("MergesAudited", done(false)),
-                Metric::count("Violations", done(true)),
-                Metric::count("AuditsFailed", report.failed as u64),
-                Metric::count(
-                    "AuditsAbandoned",
-                    report
-                        .audits
-                        .iter()
-                        .filter(|(_, o)| {
-                            matches!(
-                                o,
-                                AuditOutcome::Failed {
-                                    abandoned: true,
-                                    ..
-                                }
-                            )
-                        })
-                        .count() as u64,
-                ),
-                Metric::millis("Duration", started.elapsed().as_millis()),
-            ],
-            &[],
+            &report,
+            millis_since(started),
         );
         telemetry::emit(self.metrics, &line);
         Ok(report)
+    }
+}
+
+/// Every pending audit, including those waiting out a claim or a back-off (a far-future "now"
+/// makes every claim look expired). Capped: past that many the alarm has long fired.
+async fn count_pending(store: &AuditStore<'_>) -> Result<u64, super::audit::AuditError> {
+    let later = Utc::now() + chrono::Duration::days(3650);
+    Ok(store.pending(later, 10_000).await?.len() as u64)
+}
+
+impl WorkerReport {
+    fn done(&self, violation: bool) -> u64 {
+        self.audits
+            .iter()
+            .filter(|(_, o)| matches!(o, AuditOutcome::Done { findings, .. } if findings.is_empty() != violation))
+            .count() as u64
+    }
+
+    fn abandoned(&self) -> u64 {
+        self.audits
+            .iter()
+            .filter(|(_, o)| {
+                matches!(
+                    o,
+                    AuditOutcome::Failed {
+                        abandoned: true,
+                        ..
+                    }
+                )
+            })
+            .count() as u64
+    }
+}
+
+/// The worker's EMF line: runs, violations (flagged), audits completed (each closed an issue,
+/// wrote a page row and posted a confirmation), audits failed, audits pending, duration; plus
+/// merges audited clean and audits abandoned.
+pub fn worker_emf(namespace: &str, report: &WorkerReport, duration_ms: u64) -> serde_json::Value {
+    let t = report.tally();
+    telemetry::emf_line(
+        namespace,
+        "mr-audit",
+        &[
+            Metric::count("Runs", 1),
+            Metric::count("MergesAudited", report.done(false)),
+            Metric::count("Violations", t.flagged),
+            Metric::count("AuditsCompleted", t.side_effects),
+            Metric::count("AuditsFailed", t.failures),
+            Metric::count("AuditsAbandoned", report.abandoned()),
+            Metric::count("AuditsPending", t.pending),
+            Metric::millis("Duration", u128::from(duration_ms)),
+        ],
+        &[],
+    )
+}
+
+impl Summarised for WorkerReport {
+    fn tally(&self) -> Tally {
+        Tally {
+            flagged: self.done(true),
+            side_effects: self.done(false) + self.done(true),
+            failures: self.failed as u64,
+            pending: self.pending,
+        }
+    }
+}
+
+impl ColdStarted for HookRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
+    }
+}
+
+impl ColdStarted for AuditRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::assert_six_categories;
+
+    fn done(findings: Vec<crate::mr_audit::duties::Finding>) -> AuditOutcome {
+        AuditOutcome::Done {
+            reference: "group/app!7".to_owned(),
+            findings,
+            linked: Vec::new(),
+            not_found: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_worker_metrics_cover_the_six_categories() {
+        let report = WorkerReport {
+            audits: vec![
+                ("1:7".to_owned(), done(Vec::new())),
+                (
+                    "1:8".to_owned(),
+                    AuditOutcome::Failed {
+                        step: "linear".to_owned(),
+                        error: "503".to_owned(),
+                        abandoned: true,
+                    },
+                ),
+            ],
+            failed: 1,
+            named_failed: false,
+            pending: 4,
+        };
+        let line = worker_emf("SecOps/Workflows", &report, 30);
+        assert_six_categories(
+            &line,
+            "mr-audit",
+            [
+                "Runs",
+                "Violations",
+                "AuditsCompleted",
+                "AuditsFailed",
+                "AuditsPending",
+                "Duration",
+            ],
+        );
+        assert_eq!(line["MergesAudited"], 1.0);
+        assert_eq!(line["AuditsCompleted"], 1.0);
+        assert_eq!(line["AuditsAbandoned"], 1.0);
+        assert_eq!(line["AuditsPending"], 4.0);
     }
 }

@@ -36,24 +36,67 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// What the request came to (the summary line and the metrics say it).
+    pub handled: Handled,
+}
+
+/// What one request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Unsigned, badly signed or unreadable: nothing was done.
+    Refused,
+    /// Signed, but nothing here handles it.
+    Ignored,
+    DecisionRecorded,
+    /// A decision click that recorded nothing: not an allowed reviewer, already decided, or an
+    /// unknown review.
+    DecisionRefused,
+    DecisionFailed,
+    /// A rotation confirmation or snooze recorded.
+    RotationRecorded,
+    /// The snooze form opened (the snooze itself comes with the form).
+    RotationFormOpened,
+    RotationRefused,
+    RotationFailed,
+    /// Ours to answer, before any routing, and we could not.
+    Failed,
+}
+
+impl Handled {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Handled::Refused => "refused",
+            Handled::Ignored => "ignored",
+            Handled::DecisionRecorded => "decision_recorded",
+            Handled::DecisionRefused => "decision_refused",
+            Handled::DecisionFailed => "decision_failed",
+            Handled::RotationRecorded => "rotation_recorded",
+            Handled::RotationFormOpened => "rotation_form_opened",
+            Handled::RotationRefused => "rotation_refused",
+            Handled::RotationFailed => "rotation_failed",
+            Handled::Failed => "failed",
+        }
+    }
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
 impl Reply {
-    fn ok() -> Self {
+    fn ok(handled: Handled) -> Self {
         Reply {
             status: 200,
             content_type: TEXT,
             body: String::new(),
+            handled,
         }
     }
 
-    fn error(status: u16, message: &str) -> Self {
+    fn error(status: u16, message: &str, handled: Handled) -> Self {
         Reply {
             status,
             content_type: TEXT,
             body: message.to_owned(),
+            handled,
         }
     }
 
@@ -63,7 +106,56 @@ impl Reply {
             status: 200,
             content_type: "application/json",
             body: json!({"response_action": "errors", "errors": errors}).to_string(),
+            handled: Handled::RotationRefused,
         }
+    }
+
+    /// The reply for a request that failed before it reached any workflow.
+    pub fn internal_error() -> Self {
+        Reply::error(500, "internal error", Handled::Failed)
+    }
+}
+
+/// The request's EMF line, under the workflow it belongs to: decisions count for the
+/// privileged review, confirmations and snoozes for the rotation chaser, the rest for the
+/// endpoint itself. Every metric of the group is present (0 or 1), so sums are right.
+pub fn emf(namespace: &str, handled: Handled) -> serde_json::Value {
+    use crate::telemetry::{Metric, emf_line};
+    let is = |h: Handled| u64::from(handled == h);
+    match handled {
+        Handled::DecisionRecorded | Handled::DecisionRefused | Handled::DecisionFailed => emf_line(
+            namespace,
+            crate::review::workflow::WORKFLOW,
+            &[
+                Metric::count("DecisionsRecorded", is(Handled::DecisionRecorded)),
+                Metric::count("DecisionsRefused", is(Handled::DecisionRefused)),
+                Metric::count("DecisionFailures", is(Handled::DecisionFailed)),
+            ],
+            &[],
+        ),
+        Handled::RotationRecorded
+        | Handled::RotationFormOpened
+        | Handled::RotationRefused
+        | Handled::RotationFailed => emf_line(
+            namespace,
+            crate::rotation::sweep::WORKFLOW,
+            &[
+                Metric::count("ClicksRecorded", is(Handled::RotationRecorded)),
+                Metric::count("ClicksRefused", is(Handled::RotationRefused)),
+                Metric::count("ClickFailures", is(Handled::RotationFailed)),
+            ],
+            &[],
+        ),
+        Handled::Refused | Handled::Ignored | Handled::Failed => emf_line(
+            namespace,
+            "slack-interactions",
+            &[
+                Metric::count("RequestsRefused", is(Handled::Refused)),
+                Metric::count("RequestsIgnored", is(Handled::Ignored)),
+                Metric::count("RequestFailures", is(Handled::Failed)),
+            ],
+            &[],
+        ),
     }
 }
 
@@ -93,7 +185,7 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the signing secrets");
-            return Reply::error(500, "internal error");
+            return Reply::internal_error();
         }
     };
     let secrets: Vec<_> = [
@@ -111,37 +203,48 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
         now.timestamp(),
     ) {
         tracing::warn!(error = ?e, "refused an unverified Slack request");
-        return Reply::error(401, "invalid request signature");
+        return Reply::error(401, "invalid request signature", Handled::Refused);
     }
     let action = match interaction::parse_interaction(raw_body) {
         Ok(Interaction::BlockActions(a)) => a,
         Ok(Interaction::ViewSubmission(view)) => {
             return match (&deps.rotation, view.callback_id.as_str()) {
                 (Some(rotation), clicks::SNOOZE_FORM) => {
-                    rotation_reply(deps, None, rotation.on_snooze_form(&view, now).await).await
+                    let result = rotation.on_snooze_form(&view, now).await;
+                    rotation_reply(deps, None, Handled::RotationRecorded, result).await
                 }
                 _ => {
                     tracing::info!(callback_id = %view.callback_id, "no handler for this form; ignored");
-                    Reply::ok()
+                    Reply::ok(Handled::Ignored)
                 }
             };
         }
         Err(e) => {
             tracing::warn!(error = %e, "signed request is not a block action or form submission");
-            return Reply::error(400, "expected a block_actions or view_submission payload");
+            return Reply::error(
+                400,
+                "expected a block_actions or view_submission payload",
+                Handled::Refused,
+            );
         }
     };
     if clicks::is_rotation_action(&action.action.action_id) {
         return match &deps.rotation {
             Some(rotation) => {
                 let result = rotation.on_action(&action, now).await;
-                rotation_reply(deps, action.response_url.as_deref(), result).await
+                // Acknowledging a snooze click only means its form opened.
+                let acked = if action.action.action_id == crate::rotation::message::SNOOZE {
+                    Handled::RotationFormOpened
+                } else {
+                    Handled::RotationRecorded
+                };
+                rotation_reply(deps, action.response_url.as_deref(), acked, result).await
             }
             None => {
                 tracing::warn!(
                     "a rotation button was clicked but the chaser is not configured here"
                 );
-                Reply::ok()
+                Reply::ok(Handled::Ignored)
             }
         };
     }
@@ -149,19 +252,21 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
         Some(review_action) => review_click(deps, &action, review_action, now).await,
         None => {
             tracing::info!(action_id = %action.action.action_id, "no handler for this action; ignored");
-            Reply::ok()
+            Reply::ok(Handled::Ignored)
         }
     }
 }
 
-/// Answer a rotation click or form: ephemeral notes go through the `response_url`.
+/// Answer a rotation click or form: ephemeral notes go through the `response_url`. An
+/// acknowledgement means `acked`; a note to the clicker means nothing was recorded.
 async fn rotation_reply<D, R: ClickReplies, P, X>(
     deps: &InteractionDeps<'_, D, R, P, X>,
     response_url: Option<&str>,
+    acked: Handled,
     result: Result<ClickReply, crate::rotation::store::RotationStoreError>,
 ) -> Reply {
     match result {
-        Ok(ClickReply::Ack) => Reply::ok(),
+        Ok(ClickReply::Ack) => Reply::ok(acked),
         Ok(ClickReply::FormErrors(errors)) => Reply::form_errors(&errors),
         Ok(ClickReply::Ephemeral(text)) => {
             if let Some(url) = response_url
@@ -169,11 +274,11 @@ async fn rotation_reply<D, R: ClickReplies, P, X>(
             {
                 tracing::warn!(error = %e, "could not tell the clicker");
             }
-            Reply::ok()
+            Reply::ok(Handled::RotationRefused)
         }
         Err(e) => {
             tracing::error!(error = %e, "recording the rotation click failed");
-            Reply::error(500, "internal error")
+            Reply::error(500, "internal error", Handled::RotationFailed)
         }
     }
 }
@@ -190,7 +295,11 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
         .as_deref()
         .and_then(|v| Uuid::parse_str(v).ok())
     else {
-        return Reply::error(400, "the button carries no review id");
+        return Reply::error(
+            400,
+            "the button carries no review id",
+            Handled::DecisionRefused,
+        );
     };
     let click = Click {
         review_id,
@@ -208,6 +317,10 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
         now,
     )
     .await;
+    let handled = match &outcome {
+        Ok(ClickOutcome::Decided(_)) => Handled::DecisionRecorded,
+        _ => Handled::DecisionRefused,
+    };
     let tell = match outcome {
         Ok(ClickOutcome::Decided(decision)) => {
             let event = BusEvent {
@@ -227,7 +340,7 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
         Ok(ClickOutcome::UnknownReview) => Some("This review is not known here.".to_owned()),
         Err(e) => {
             tracing::error!(error = %e, "recording the decision failed");
-            return Reply::error(500, "internal error");
+            return Reply::error(500, "internal error", Handled::DecisionFailed);
         }
     };
     if let (Some(text), Some(url)) = (tell, action.response_url.as_deref())
@@ -235,7 +348,7 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
     {
         tracing::warn!(error = %e, "could not tell the clicker");
     }
-    Reply::ok()
+    Reply::ok(handled)
 }
 
 /// Used by tests and tooling: the body Slack would send for a click.
@@ -259,4 +372,39 @@ pub fn click_body(
         "trigger_id": "t1",
     });
     serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form-encodable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_decision_counts_for_the_privileged_review() {
+        let line = emf("SecOps/Workflows", Handled::DecisionRecorded);
+        assert_eq!(line["Workflow"], "privileged-review");
+        assert_eq!(line["DecisionsRecorded"], 1.0);
+        assert_eq!(line["DecisionsRefused"], 0.0);
+        assert_eq!(line["DecisionFailures"], 0.0);
+    }
+
+    #[test]
+    fn rotation_clicks_count_for_the_rotation_chaser() {
+        let line = emf("SecOps/Workflows", Handled::RotationRefused);
+        assert_eq!(line["Workflow"], "rotation-chaser");
+        assert_eq!(line["ClicksRefused"], 1.0);
+        assert_eq!(line["ClicksRecorded"], 0.0);
+        let opened = emf("SecOps/Workflows", Handled::RotationFormOpened);
+        assert_eq!(
+            opened["ClicksRecorded"], 0.0,
+            "a form opening records nothing yet"
+        );
+    }
+
+    #[test]
+    fn an_unverified_request_counts_for_the_endpoint() {
+        let line = emf("SecOps/Workflows", Handled::Refused);
+        assert_eq!(line["Workflow"], "slack-interactions");
+        assert_eq!(line["RequestsRefused"], 1.0);
+        assert_eq!(line["RequestFailures"], 0.0);
+    }
 }

@@ -7,9 +7,11 @@ use tokio::sync::Mutex;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
-use super::interactions::{InteractionDeps, Reply, handle_request};
+use super::interactions::{self, InteractionDeps, Reply, handle_request};
 use super::store::ReviewStore;
-use super::workflow::{DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review};
+use super::workflow::{
+    self, DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review,
+};
 use crate::config::Env;
 use crate::connectors::axiom::{AxiomClient, AxiomConfig};
 use crate::connectors::eventbridge::{
@@ -18,12 +20,13 @@ use crate::connectors::eventbridge::{
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::connectors::webhook::{WebhookConfig, WebhookSender};
 use crate::http;
+use crate::invocation::ColdStarted;
 use crate::rotation::clicks::RotationClicks;
 use crate::rotation::config::RotationConfig;
 use crate::rotation::store::RotationStore;
-use crate::runtime::{Foundation, StartupError};
+use crate::runtime::{Foundation, StartupError, StartupTimings, millis_since};
 use crate::slack::client::{SlackClient, SlackConfig};
-use crate::telemetry::MetricsSink;
+use crate::telemetry::{self, MetricsSink};
 
 pub struct ReviewRuntime {
     foundation: Foundation,
@@ -110,6 +113,7 @@ pub struct InteractionsRuntime {
     store: Mutex<ReviewStore>,
     slack: SlackClient,
     bus: Bus,
+    metrics: MetricsSink,
 }
 
 /// Where decisions are handed over: the project's EventBridge bus in AWS, or memory in a local
@@ -132,7 +136,7 @@ impl EventPublisher for Bus {
 pub const ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2_500);
 
 impl InteractionsRuntime {
-    /// In Lambda: decisions go to the EventBridge bus.
+    /// In Lambda: decisions go to the EventBridge bus, metrics to stdout.
     pub async fn start() -> Result<Self, StartupError> {
         Self::start_with(false).await
     }
@@ -169,6 +173,12 @@ impl InteractionsRuntime {
                 .await,
             )
         };
+        // A local run's stdout is for people.
+        let metrics = if in_process {
+            MetricsSink::Off
+        } else {
+            MetricsSink::Stdout
+        };
         Ok(Self {
             foundation,
             config,
@@ -176,11 +186,28 @@ impl InteractionsRuntime {
             store,
             slack,
             bus,
+            metrics,
         })
     }
 
-    /// One request: Slack's signature headers and the exact body bytes.
+    /// One request: Slack's signature headers and the exact body bytes. Emits the request's
+    /// metrics; a lost database connection that cannot be replaced is an error (answer 500).
     pub async fn handle(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        raw_body: &[u8],
+    ) -> Result<Reply, StartupError> {
+        let result = self.answer(timestamp, signature, raw_body).await;
+        let handled = result
+            .as_ref()
+            .map_or(interactions::Handled::Failed, |r| r.handled);
+        let namespace = &self.foundation.common.metrics_namespace;
+        telemetry::emit(self.metrics, &interactions::emf(namespace, handled));
+        result
+    }
+
+    async fn answer(
         &self,
         timestamp: Option<&str>,
         signature: Option<&str>,
@@ -221,10 +248,16 @@ pub struct WorkerRuntime {
     slack: SlackClient,
     webhook: Option<WebhookSender>,
     max_tasks: i64,
+    metrics: MetricsSink,
 }
 
 impl WorkerRuntime {
+    /// Without metrics (a local run).
     pub async fn start() -> Result<Self, StartupError> {
+        Self::start_with(MetricsSink::Off).await
+    }
+
+    pub async fn start_with(metrics: MetricsSink) -> Result<Self, StartupError> {
         let config = ReviewConfig::from_env(&Env::process())?;
         let foundation = Foundation::start().await?;
         foundation.require("axiom_token", |c| &c.axiom_token)?;
@@ -240,6 +273,7 @@ impl WorkerRuntime {
             webhook,
             max_tasks: config.workflow.max_tasks_per_run,
             foundation,
+            metrics,
         })
     }
 
@@ -258,15 +292,36 @@ impl WorkerRuntime {
             max_tasks: self.max_tasks,
             deadline_margin: self.foundation.common.deadline_margin,
         };
-        let report = http::with_deadline(deadline, outbox.drain())
+        let started = Instant::now();
+        let mut report = http::with_deadline(deadline, outbox.drain())
             .await
             .map_err(|e| RunError::Review(e.into()))?;
-        tracing::info!(
-            done = report.done,
-            failed = report.failed.len(),
-            "review worker summary"
-        );
+        report.pending = store
+            .pending_count()
+            .await
+            .map_err(|e| RunError::Review(e.into()))?;
+        let namespace = &self.foundation.common.metrics_namespace;
+        let line = workflow::worker_emf(namespace, &report, millis_since(started));
+        telemetry::emit(self.metrics, &line);
         Ok(report)
+    }
+}
+
+impl ColdStarted for ReviewRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
+    }
+}
+
+impl ColdStarted for InteractionsRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
+    }
+}
+
+impl ColdStarted for WorkerRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
     }
 }
 

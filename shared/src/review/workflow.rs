@@ -22,6 +22,7 @@ use super::store::{
 };
 use crate::drift::ports::{JsonRequest, StructuredLlm};
 use crate::http;
+use crate::invocation::{Summarised, Tally};
 use crate::prompts::risk_scoring as prompt;
 use crate::telemetry::{self, Metric, MetricsSink};
 
@@ -356,6 +357,9 @@ pub struct Outbox<'a, L, C, W> {
 pub struct DrainReport {
     pub done: usize,
     pub failed: Vec<String>,
+    /// Follow-ups still pending afterwards (counted by the review worker; 0 where not).
+    #[serde(default)]
+    pub pending: u64,
 }
 
 impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
@@ -449,20 +453,122 @@ fn summarise<A, L, C, M, W>(deps: &ReviewDeps<'_, A, L, C, M, W>, r: &ReviewRepo
         total_ms = r.total_ms,
         "review run summary"
     );
-    let line = telemetry::emf_line(
-        deps.metrics_namespace,
-        "privileged-review",
+    telemetry::emit(deps.metrics, &emf(deps.metrics_namespace, r));
+}
+
+/// The scheduled run's EMF line: runs, grants sent for review (flagged), side effects done and
+/// failed, side effects pending, duration (plus grants reviewed, auto-resolved, model fallbacks).
+pub fn emf(namespace: &str, r: &ReviewReport) -> Value {
+    let t = r.tally();
+    telemetry::emf_line(
+        namespace,
+        WORKFLOW,
         &[
             Metric::count("Runs", 1),
             Metric::count("GrantsReviewed", r.reviewed as u64),
             Metric::count("AutoResolved", r.auto_resolved as u64),
-            Metric::count("SentForReview", r.sent_for_review as u64),
+            Metric::count("SentForReview", t.flagged),
             Metric::count("ModelFallbacks", r.model_fallbacks as u64),
-            Metric::count("SideEffectFailures", r.tasks_failed.len() as u64),
-            Metric::count("SideEffectsPending", r.pending),
+            Metric::count("SideEffectsDone", t.side_effects),
+            Metric::count("SideEffectFailures", t.failures),
+            Metric::count("SideEffectsPending", t.pending),
             Metric::millis("Duration", u128::from(r.total_ms)),
         ],
         &[],
-    );
-    telemetry::emit(deps.metrics, &line);
+    )
+}
+
+/// The `Workflow` dimension of every privileged-review metric.
+pub const WORKFLOW: &str = "privileged-review";
+
+/// The review worker's EMF line: follow-ups done and failed, the outbox left pending (the same
+/// gauge the scheduled run reports), and its own run count and duration.
+pub fn worker_emf(namespace: &str, r: &DrainReport, duration_ms: u64) -> Value {
+    telemetry::emf_line(
+        namespace,
+        WORKFLOW,
+        &[
+            Metric::count("WorkerRuns", 1),
+            Metric::count("FollowUpsDone", r.done as u64),
+            Metric::count("FollowUpsFailed", r.failed.len() as u64),
+            Metric::count("SideEffectsPending", r.pending),
+            Metric::millis("WorkerDuration", u128::from(duration_ms)),
+        ],
+        &[],
+    )
+}
+
+impl Summarised for ReviewReport {
+    fn tally(&self) -> Tally {
+        Tally {
+            flagged: self.sent_for_review as u64,
+            side_effects: self.tasks_done as u64,
+            failures: self.tasks_failed.len() as u64,
+            pending: self.pending,
+        }
+    }
+}
+
+impl Summarised for DrainReport {
+    fn tally(&self) -> Tally {
+        Tally {
+            flagged: 0,
+            side_effects: self.done as u64,
+            failures: self.failed.len() as u64,
+            pending: self.pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::*;
+    use crate::telemetry::assert_six_categories;
+
+    #[test]
+    fn the_review_run_metrics_cover_the_six_categories() {
+        let report = ReviewReport {
+            sent_for_review: 2,
+            tasks_done: 5,
+            tasks_failed: vec!["slack_card r1: timeout".to_owned()],
+            pending: 1,
+            total_ms: 40,
+            ..ReviewReport::default()
+        };
+        let line = emf("SecOps/Workflows", &report);
+        assert_six_categories(
+            &line,
+            WORKFLOW,
+            [
+                "Runs",
+                "SentForReview",
+                "SideEffectsDone",
+                "SideEffectFailures",
+                "SideEffectsPending",
+                "Duration",
+            ],
+        );
+        assert_eq!(line["SideEffectsDone"], 5.0);
+        assert_eq!(line["SideEffectFailures"], 1.0);
+    }
+
+    #[test]
+    fn the_review_worker_reports_follow_ups_done_failed_and_pending() {
+        let report = DrainReport {
+            done: 3,
+            failed: vec!["webhook r1: 503".to_owned()],
+            pending: 2,
+        };
+        let line = worker_emf("SecOps/Workflows", &report, 12);
+        assert_eq!(line["Workflow"], WORKFLOW);
+        for (name, value) in [
+            ("WorkerRuns", 1.0),
+            ("FollowUpsDone", 3.0),
+            ("FollowUpsFailed", 1.0),
+            ("SideEffectsPending", 2.0),
+            ("WorkerDuration", 12.0),
+        ] {
+            assert_eq!(line[name], value, "{name}");
+        }
+    }
 }

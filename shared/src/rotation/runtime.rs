@@ -11,7 +11,8 @@ use super::store::RotationStore;
 use super::sweep::{SweepDeps, SweepError, SweepReport, run_sweep};
 use crate::config::Env;
 use crate::http;
-use crate::runtime::{Foundation, StartupError};
+use crate::invocation::ColdStarted;
+use crate::runtime::{Foundation, StartupError, StartupTimings};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::MetricsSink;
 
@@ -71,5 +72,11 @@ impl RotationRuntime {
             metrics_namespace: &self.foundation.common.metrics_namespace,
         };
         Ok(http::with_deadline(deadline, run_sweep(&deps, Utc::now())).await?)
+    }
+}
+
+impl ColdStarted for RotationRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
     }
 }

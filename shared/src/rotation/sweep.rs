@@ -23,8 +23,12 @@ use super::digest::{DigestFacts, Undeliverable, render_digest};
 use super::message::{Escalation, LineState, MAX_LINES_PER_MESSAGE, NudgeLine, NudgeMessage};
 use super::store::{DigestClaim, Outstanding, RotationStore, RotationStoreError};
 use crate::http;
+use crate::invocation::{Summarised, Tally};
 use crate::review::ports::Posted;
 use crate::telemetry::{self, Metric, MetricsSink};
+
+/// The `Workflow` dimension of every rotation metric.
+pub const WORKFLOW: &str = "rotation-chaser";
 
 /// Why a message was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,6 +225,8 @@ pub async fn run_sweep<C: RotationChat>(
     };
     if let Some(why) = skipped {
         tracing::info!(%why, "sweep skipped");
+        // Still a run: the metrics show the schedule fired.
+        summarise(deps, &report);
         return Ok(report);
     }
     let cutoff = now - settings.nudge_interval;
@@ -467,24 +473,93 @@ fn summarise<C>(deps: &SweepDeps<'_, C>, r: &SweepReport) {
         total_ms = r.total_ms,
         "rotation sweep summary"
     );
+    telemetry::emit(deps.metrics, &emf(deps.metrics_namespace, r));
+}
+
+/// The sweep's EMF line: runs, consumers outstanding (flagged), nudges sent, nudge failures
+/// (teams whose message could not go out), consumers pending (due but not nudged: retried next
+/// run), duration; plus consumers nudged and undeliverable, deferrals and digest failures.
+pub fn emf(namespace: &str, r: &SweepReport) -> Value {
     let undelivered: usize = r.undeliverable.iter().map(|u| u.consumers).sum();
-    let line = telemetry::emf_line(
-        deps.metrics_namespace,
-        "rotation-chaser",
+    telemetry::emf_line(
+        namespace,
+        WORKFLOW,
         &[
             Metric::count("Runs", 1),
             Metric::count("ConsumersOutstanding", r.outstanding as u64),
             Metric::count("ConsumersNudged", r.nudged as u64),
             Metric::count("NudgesSent", r.messages as u64),
+            Metric::count("NudgeFailures", r.undeliverable.len() as u64),
             Metric::count("Undeliverable", undelivered as u64),
             Metric::count("Deferred", r.deferred as u64),
-            Metric::count(
-                "DigestFailures",
-                u64::from(matches!(r.digest, DigestOutcome::Failed { .. })),
-            ),
+            Metric::count("ConsumersPending", r.due.saturating_sub(r.nudged) as u64),
+            Metric::count("DigestFailures", u64::from(r.digest_failed())),
             Metric::millis("Duration", u128::from(r.total_ms)),
         ],
         &[],
-    );
-    telemetry::emit(deps.metrics, &line);
+    )
+}
+
+impl SweepReport {
+    fn digest_failed(&self) -> bool {
+        matches!(self.digest, DigestOutcome::Failed { .. })
+    }
+}
+
+impl Summarised for SweepReport {
+    fn tally(&self) -> Tally {
+        Tally {
+            flagged: self.outstanding as u64,
+            side_effects: self.messages as u64,
+            failures: self.undeliverable.len() as u64 + u64::from(self.digest_failed()),
+            pending: self.due.saturating_sub(self.nudged) as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::*;
+    use crate::telemetry::assert_six_categories;
+
+    #[test]
+    fn the_sweep_metrics_cover_the_six_categories() {
+        let report = SweepReport {
+            date: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+            skipped: None,
+            outstanding: 9,
+            snoozed: 1,
+            due: 7,
+            nudged: 4,
+            messages: 2,
+            undeliverable: vec![Undeliverable {
+                team: "payments".to_owned(),
+                channel: Some("C1".to_owned()),
+                reason: "channel_not_found".to_owned(),
+                consumers: 3,
+            }],
+            deferred: 0,
+            digest: DigestOutcome::Failed {
+                error: "timeout".to_owned(),
+            },
+            total_ms: 70,
+        };
+        let line = emf("SecOps/Workflows", &report);
+        assert_six_categories(
+            &line,
+            WORKFLOW,
+            [
+                "Runs",
+                "ConsumersOutstanding",
+                "NudgesSent",
+                "NudgeFailures",
+                "ConsumersPending",
+                "Duration",
+            ],
+        );
+        assert_eq!(line["ConsumersPending"], 3.0);
+        assert_eq!(line["Undeliverable"], 3.0);
+        assert_eq!(line["DigestFailures"], 1.0);
+        assert_eq!(report.tally().failures, 2, "one team and the digest");
+    }
 }

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Invariants of template.yaml that cfn-lint does not check.
+
+cfn-lint validates CloudFormation resources, but an AWS::Serverless::Function is only expanded
+by the SAM transform at deploy time: a wrong Runtime, MemorySize or Timeout there passes it.
+This script reads the template with cfn-lint's own loader (so !Ref, !GetAtt, !If... are
+understood), merges Globals into each function the way SAM does, and asserts what this project
+promises about every function, queue, schedule, alarm and IAM statement.
+
+Prints one line per failed assertion, naming the resource (and the template line), and exits 1
+if any failed; exits 0 with a one-line summary otherwise.
+
+Usage: check-template.py [TEMPLATE]   (default: template.yaml next to this script's parent)
+Needs: cfn-lint installed in the running Python (scripts/validate-template.sh provides one).
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Iterator
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Lambda limits, and API Gateway's integration timeout (30 s for HTTP APIs, 29 s for REST).
+MIN_MEMORY, MAX_MEMORY = 128, 10240
+MAX_TIMEOUT = 900
+MAX_HTTP_TIMEOUT = 29
+
+HTTP_EVENTS = {"HttpApi", "Api"}
+# Event sources that invoke Lambda asynchronously (Lambda's own retries and destinations apply).
+ASYNC_EVENTS = {"ScheduleV2", "Schedule", "EventBridgeRule", "CloudWatchEvent", "SNS", "S3"}
+SCHEDULE_EVENTS = {"ScheduleV2"}
+BUS_EVENTS = {"EventBridgeRule", "CloudWatchEvent"}
+
+# Every function reads the secret and connects to Postgres (directly or through the proxy).
+REQUIRED_ENV = ("SECRET_ID", "DATABASE_PROXY_ENDPOINT", "DATABASE_CA_BUNDLE")
+
+# The only IAM actions allowed on Resource '*', and why AWS leaves no narrower choice.
+STAR_RESOURCE_ALLOWED = {
+    "ec2:CreateNetworkInterface": "Lambda checks it on '*' when it creates a VPC function's interfaces",
+    "ec2:DescribeNetworkInterfaces": "Describe actions support no resource-level permissions",
+    "ec2:DescribeSubnets": "Describe actions support no resource-level permissions",
+    "xray:PutTraceSegments": "X-Ray supports no resource-level permissions",
+    "xray:PutTelemetryRecords": "X-Ray supports no resource-level permissions",
+}
+
+failures: list[str] = []
+
+
+def fail(resource: str, node: Any, message: str) -> None:
+    line = getattr(getattr(node, "start_mark", None), "line", None)
+    where = f" (line {line + 1})" if line is not None else ""
+    failures.append(f"FAIL {resource}{where}: {message}")
+
+
+# --- template helpers ----------------------------------------------------------------------
+
+
+def merge_globals(glob: Any, props: Any) -> Any:
+    """SAM's Globals rules: maps merge, lists append to the global list, scalars override."""
+    if isinstance(glob, dict) and isinstance(props, dict):
+        merged = dict(glob)
+        for key, value in props.items():
+            merged[key] = merge_globals(glob[key], value) if key in glob else value
+        return merged
+    if isinstance(glob, list) and isinstance(props, list):
+        return list(glob) + list(props)
+    return props
+
+
+def ref_name(value: Any) -> str | None:
+    """The logical id a !Ref or !GetAtt points at."""
+    if isinstance(value, dict) and len(value) == 1:
+        if "Ref" in value and isinstance(value["Ref"], str):
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            if isinstance(target, list) and target:
+                return str(target[0])
+            if isinstance(target, str):
+                return target.split(".")[0]
+    return None
+
+
+def number_range(value: Any, params: dict) -> tuple[float, float] | None:
+    """The values a number may take: a literal, or a parameter's declared bounds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return (value, value)
+    if isinstance(value, str):
+        try:
+            v = float(value)
+            return (v, v)
+        except ValueError:
+            return None
+    name = ref_name(value)
+    if name and "Ref" in value and name in params:
+        p = params[name]
+        if "AllowedValues" in p:
+            vals = [float(v) for v in p["AllowedValues"]]
+            return (min(vals), max(vals))
+        if "MinValue" in p and "MaxValue" in p:
+            return (float(p["MinValue"]), float(p["MaxValue"]))
+    return None
+
+
+def check_range(res: str, node: Any, what: str, value: Any, lo: float, hi: float, params: dict) -> None:
+    rng = number_range(value, params)
+    if rng is None:
+        fail(res, node, f"{what} is unset or not a bounded number ({value!r})")
+    elif rng[0] < lo or rng[1] > hi:
+        fail(res, node, f"{what} may be {rng[0]:g}..{rng[1]:g}, outside {lo:g}..{hi:g}")
+
+
+def if_branches(value: Any) -> Iterator[Any]:
+    """Both branches of an Fn::If (recursively), or the value itself; AWS::NoValue dropped."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        _, yes, no = value["Fn::If"]
+        yield from if_branches(yes)
+        yield from if_branches(no)
+    elif not (isinstance(value, dict) and value.get("Ref") == "AWS::NoValue"):
+        yield value
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# --- workspace -----------------------------------------------------------------------------
+
+
+def workspace_binaries() -> dict[str, str]:
+    """Binary name -> package, for every crate under functions/."""
+    bins: dict[str, str] = {}
+    for manifest in sorted((ROOT / "functions").glob("*/Cargo.toml")):
+        data = tomllib.loads(manifest.read_text())
+        package = data["package"]["name"]
+        declared = data.get("bin", [])
+        for b in declared:
+            bins[b.get("name", package)] = package
+        if not declared and (manifest.parent / "src" / "main.rs").exists():
+            bins[package] = package
+    return bins
+
+
+def is_workspace_root(code_uri: Any, template_dir: Path) -> bool:
+    if not isinstance(code_uri, str):
+        return False
+    manifest = (template_dir / code_uri / "Cargo.toml").resolve()
+    return manifest.exists() and "workspace" in tomllib.loads(manifest.read_text())
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+def iam_statements(resources: dict) -> Iterator[tuple[str, Any]]:
+    """Every IAM policy statement in the template, with the resource that holds it."""
+    for name, res in resources.items():
+        rtype, props = res.get("Type"), res.get("Properties") or {}
+        docs = []
+        if rtype == "AWS::IAM::Role":
+            docs = [p.get("PolicyDocument") for p in props.get("Policies") or [] if isinstance(p, dict)]
+        elif rtype in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            docs = [props.get("PolicyDocument")]
+        elif rtype == "AWS::Serverless::Function":
+            docs = [p for p in as_list(props.get("Policies") or []) if isinstance(p, dict) and "Statement" in p]
+        for doc in docs:
+            for branch in if_branches(doc):
+                if not isinstance(branch, dict):
+                    continue
+                for stmt in as_list(branch.get("Statement") or []):
+                    for s in if_branches(stmt):
+                        yield name, s
+
+
+def main() -> int:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
+    template, matches = decode(str(path))
+    if template is None or matches:
+        for m in matches:
+            print(f"FAIL {path}: cannot be read: {m}")
+        return 1
+    resources: dict = template.get("Resources") or {}
+    params: dict = template.get("Parameters") or {}
+    glob = (template.get("Globals") or {}).get("Function") or {}
+    binaries = workspace_binaries()
+
+    alarms = {n: r.get("Properties") or {} for n, r in resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+
+    def alarm_on(namespace: str, metric: str, dim: str, target: str) -> bool:
+        for props in alarms.values():
+            if props.get("Namespace") == namespace and props.get("MetricName") == metric:
+                for d in props.get("Dimensions") or []:
+                    if d.get("Name") == dim and ref_name(d.get("Value")) == target:
+                        return True
+        return False
+
+    # Queues that receive failures: schedule/rule DLQs, async destinations, redrive targets.
+    failure_queues: dict[str, Any] = {}
+    functions = {n: r for n, r in resources.items() if r.get("Type") == "AWS::Serverless::Function"}
+    used_binaries: set[str] = set()
+
+    for fn, res in functions.items():
+        props = merge_globals(glob, res.get("Properties") or {})
+        meta = res.get("Metadata") or {}
+        events = props.get("Events") or {}
+        event_types = {e.get("Type") for e in events.values() if isinstance(e, dict)}
+
+        if props.get("Runtime") != "provided.al2023":
+            fail(fn, res, f"Runtime is {props.get('Runtime')!r}, not provided.al2023")
+        if props.get("Architectures") != ["arm64"]:
+            fail(fn, res, f"Architectures is {props.get('Architectures')!r}, not [arm64]")
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            fail(fn, res, f"Metadata.BuildMethod is {meta.get('BuildMethod')!r}, not rust-cargolambda")
+        binary = (meta.get("BuildProperties") or {}).get("Binary")
+        if binary not in binaries:
+            fail(fn, res, f"BuildProperties.Binary {binary!r} is not a binary of functions/*: {sorted(binaries)}")
+        else:
+            used_binaries.add(binary)
+        if not is_workspace_root(props.get("CodeUri"), path.parent):
+            fail(fn, res, f"CodeUri {props.get('CodeUri')!r} is not the Cargo workspace root")
+
+        check_range(fn, res, "MemorySize", props.get("MemorySize"), MIN_MEMORY, MAX_MEMORY, params)
+        http = event_types & HTTP_EVENTS
+        check_range(fn, res, "Timeout" + (" (HTTP API caller)" if http else ""), props.get("Timeout"),
+                    1, MAX_HTTP_TIMEOUT if http else MAX_TIMEOUT, params)
+        reserved = props.get("ReservedConcurrentExecutions")
+        if reserved is None:
+            fail(fn, res, "ReservedConcurrentExecutions is not set (it bounds Postgres connections)")
+        else:
+            check_range(fn, res, "ReservedConcurrentExecutions", reserved, 1, 1000, params)
+
+        logging = props.get("LoggingConfig") or {}
+        if logging.get("LogFormat") != "JSON":
+            fail(fn, res, f"LoggingConfig.LogFormat is {logging.get('LogFormat')!r}, not JSON")
+        group = ref_name(logging.get("LogGroup"))
+        if group is None:
+            fail(fn, res, "LoggingConfig.LogGroup does not reference a log group of this template")
+        elif (resources.get(group) or {}).get("Type") != "AWS::Logs::LogGroup":
+            fail(fn, res, f"LoggingConfig.LogGroup {group} is not an AWS::Logs::LogGroup")
+        elif "RetentionInDays" not in (resources[group].get("Properties") or {}):
+            fail(group, resources[group], "log group has no RetentionInDays")
+
+        env = (props.get("Environment") or {}).get("Variables") or {}
+        for var in REQUIRED_ENV:
+            if var not in env:
+                fail(fn, res, f"environment has no {var}")
+
+        if event_types & ASYNC_EVENTS:
+            eic = props.get("EventInvokeConfig") or {}
+            for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+                if key not in eic:
+                    fail(fn, res, f"invoked asynchronously but EventInvokeConfig.{key} is not set")
+            dest = ((eic.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            if dest is None:
+                fail(fn, res, "invoked asynchronously but has no EventInvokeConfig OnFailure destination")
+            elif ref_name(dest):
+                failure_queues[ref_name(dest)] = res
+
+        for metric in ("Errors", "Throttles"):
+            if not alarm_on("AWS/Lambda", metric, "FunctionName", fn):
+                fail(fn, res, f"no {metric} alarm")
+
+        for ev_name, ev in events.items():
+            etype, eprops = ev.get("Type"), ev.get("Properties") or {}
+            label = f"{fn}.Events.{ev_name}"
+            if etype in SCHEDULE_EVENTS:
+                for key in ("ScheduleExpressionTimezone", "RetryPolicy", "DeadLetterConfig"):
+                    if key not in eprops:
+                        fail(label, ev, f"schedule has no {key}")
+            if etype in BUS_EVENTS:
+                for key in ("RetryPolicy", "DeadLetterConfig"):
+                    if key not in eprops:
+                        fail(label, ev, f"bus rule has no {key}")
+            dlq = ref_name((eprops.get("DeadLetterConfig") or {}).get("Arn"))
+            if dlq:
+                failure_queues[dlq] = ev
+
+    for binary in sorted(set(binaries) - used_binaries):
+        fail(f"functions/{binaries[binary]}", None, f"binary {binary} is built but no function deploys it")
+
+    for name, res in resources.items():
+        props = res.get("Properties") or {}
+        if res.get("Type") == "AWS::Scheduler::Schedule":
+            if "ScheduleExpressionTimezone" not in props:
+                fail(name, res, "schedule has no ScheduleExpressionTimezone")
+            target = props.get("Target") or {}
+            for key in ("RetryPolicy", "DeadLetterConfig"):
+                if key not in target:
+                    fail(name, res, f"schedule target has no {key}")
+            dlq = ref_name((target.get("DeadLetterConfig") or {}).get("Arn"))
+            if dlq:
+                failure_queues[dlq] = res
+        if res.get("Type") == "AWS::SQS::Queue":
+            dlq = ref_name((props.get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
+            if dlq:
+                failure_queues[dlq] = res
+
+    for queue, node in sorted(failure_queues.items()):
+        if (resources.get(queue) or {}).get("Type") != "AWS::SQS::Queue":
+            fail(queue, node, "failure destination / DLQ is not an SQS queue of this template")
+        elif not alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue):
+            fail(queue, resources[queue], "failure queue / DLQ has no depth alarm (ApproximateNumberOfMessagesVisible)")
+
+    for name, props in alarms.items():
+        actions = props.get("AlarmActions")
+        if "AlarmTopicArn" not in repr(actions):
+            fail(name, resources[name], "alarm does not notify the AlarmTopicArn topic")
+
+    for holder, stmt in iam_statements(resources):
+        if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
+            continue
+        actions = [a for a in as_list(stmt.get("Action") or []) if isinstance(a, str)]
+        if any(a == "*" or a.endswith(":*") for a in actions):
+            fail(holder, stmt, f"IAM statement allows a wildcard action: {actions}")
+        if "*" in as_list(stmt.get("Resource")):
+            extra = sorted(set(actions) - set(STAR_RESOURCE_ALLOWED))
+            if extra:
+                fail(holder, stmt, f"IAM statement on Resource '*' for actions not on the allow-list: {extra}")
+
+    if failures:
+        print("\n".join(failures))
+        print(f"check-template: {len(failures)} failed assertion(s) in {path.name}")
+        return 1
+    print(
+        f"check-template: {path.name} OK ({len(functions)} functions, {len(alarms)} alarms, "
+        f"{len(failure_queues)} failure queues/DLQs with depth alarms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
