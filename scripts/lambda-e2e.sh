@@ -46,7 +46,9 @@ source scripts/ensure-postgres.sh
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 export SECOPS_LAMBDA_BIN_DIR="$target_dir/$out_dir"
 echo "==> running tests/lambda_emulated.rs against $SECOPS_LAMBDA_BIN_DIR" >&2
-cargo test --locked -p secops-tests --test lambda_emulated -- --include-ignored "$@"
+# --workspace, not -p secops-tests: the same feature set as scripts/test.sh, so the test crate
+# and its dependencies are not compiled a second time.
+cargo test --workspace --locked --test lambda_emulated -- --include-ignored "$@"
 finished=$SECONDS
 
 echo "lambda-e2e ($profile): build $((built - started)) s, tests $((finished - built)) s, total $((finished - started)) s" >&2
