@@ -367,3 +367,53 @@ async fn an_empty_configured_token_does_not_let_an_empty_header_in() {
     }
     assert!(world.merges().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_token_rotated_in_the_secret_is_accepted_without_waiting_for_the_cache() {
+    let mut world = MrAuditWorld::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.json");
+    std::fs::write(&secret, r#"{"gitlab_webhook_token": "token-before"}"#).unwrap();
+    // A five-minute cache, as in Lambda.
+    world.secrets = std::sync::Arc::new(secops_shared::secrets::SecretStore::new(
+        secops_shared::secrets::SecretSource::File(secret.clone()),
+        std::time::Duration::from_secs(300),
+    ));
+    let mr = security_merge();
+    let before = world
+        .deliver(
+            &Headers::gitlab().token(Some("token-before")),
+            &mr.webhook_body(),
+        )
+        .await;
+    assert_eq!(before.status, 202, "{}", before.body);
+
+    // The operator rotates the token: the secret first, then GitLab.
+    std::fs::write(&secret, r#"{"gitlab_webhook_token": "token-after"}"#).unwrap();
+    let too_soon = world
+        .deliver(
+            &Headers::gitlab().token(Some("token-after")),
+            &mr.webhook_body(),
+        )
+        .await;
+    assert_eq!(
+        too_soon.status, 401,
+        "the cache is younger than the re-read floor"
+    );
+    tokio::time::sleep(secops_shared::secrets::REJECTION_REFRESH_MIN_AGE).await;
+    let after = world
+        .deliver(
+            &Headers::gitlab().token(Some("token-after")),
+            &MergedMr::security(8, "Rotate the API key (SEC-124)").webhook_body(),
+        )
+        .await;
+    assert_eq!(after.status, 202, "{}", after.body);
+    let refused = world
+        .deliver(
+            &Headers::gitlab().token(Some("token-before")),
+            &MergedMr::security(9, "Rotate the DB key (SEC-125)").webhook_body(),
+        )
+        .await;
+    assert_eq!(refused.status, 401, "the old token is gone from the secret");
+    assert_eq!(world.merges().await.len(), 2);
+}

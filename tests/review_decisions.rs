@@ -355,3 +355,31 @@ async fn two_drains_at_once_perform_each_follow_up_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_regenerated_signing_secret_is_accepted_once_it_is_in_the_secret() {
+    let mut world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.json");
+    let holding = |signing: &str| format!(r#"{{"slack_signing_secret": "{signing}"}}"#);
+    std::fs::write(&secret, holding(SIGNING_SECRET)).unwrap();
+    // A five-minute cache, as in Lambda.
+    world.review.secrets = std::sync::Arc::new(secops_shared::secrets::SecretStore::new(
+        secops_shared::secrets::SecretSource::File(secret.clone()),
+        std::time::Duration::from_secs(300),
+    ));
+    let click_signed_with = |signing: &'static str| {
+        world.click_signed_with(signing, "U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+    };
+
+    // Slack regenerated the signing secret; the secret still holds the old one.
+    assert_eq!(click_signed_with("regenerated-signing-secret").await, 401);
+    // The operator puts the new one in: accepted once the cached copy is old enough to re-read.
+    std::fs::write(&secret, holding("regenerated-signing-secret")).unwrap();
+    tokio::time::sleep(secops_shared::secrets::REJECTION_REFRESH_MIN_AGE).await;
+    assert_eq!(click_signed_with("regenerated-signing-secret").await, 200);
+    assert_eq!(world.bus.take().len(), 1, "the decision was recorded");
+    // And the old one no longer verifies.
+    assert_eq!(click_signed_with(SIGNING_SECRET).await, 401);
+}

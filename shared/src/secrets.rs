@@ -72,6 +72,9 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// How old the cached secret must be before a refused inbound request re-reads it.
+pub const REJECTION_REFRESH_MIN_AGE: Duration = Duration::from_secs(5);
+
 /// The keys a secret may hold; anything else is reported by name (never by value).
 const KNOWN_KEYS: &[&str] = &[
     "database_url",
@@ -182,6 +185,30 @@ impl SecretStore {
         let fresh = Arc::new(Box::pin(fetch(&self.source)).await?);
         *slot = Some((Instant::now(), fresh.clone()));
         Ok(fresh)
+    }
+
+    /// Re-read the secret after an inbound request was refused (a Slack signature or a GitLab
+    /// token that matched nothing cached): the operator may just have rotated it. Only when the
+    /// cached copy is at least `min_age` old, so a stream of forged requests costs at most one
+    /// Secrets Manager call per `min_age`. `None` when nothing was re-read (also for fixed
+    /// credentials).
+    pub async fn refresh_after_rejection(
+        &self,
+        min_age: Duration,
+    ) -> Result<Option<Arc<Credentials>>, SecretError> {
+        if self.ttl == Duration::MAX {
+            return Ok(None);
+        }
+        let mut slot = self.cached.write().await;
+        if let Some((at, _)) = slot.as_ref()
+            && at.elapsed() < min_age
+        {
+            return Ok(None);
+        }
+        tracing::info!("a request was refused with the cached secret; re-reading it");
+        let fresh = Arc::new(Box::pin(fetch(&self.source)).await?);
+        *slot = Some((Instant::now(), fresh.clone()));
+        Ok(Some(fresh))
     }
 
     /// Forget the cached value: a connector got 401/403, so the secret may have been rotated.
@@ -325,5 +352,50 @@ mod tests {
         );
         drop(first);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_rejection_re_reads_a_rotated_secret_at_most_once_per_min_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.json");
+        std::fs::write(&path, r#"{"gitlab_webhook_token": "old"}"#).unwrap();
+        let store = SecretStore::new(SecretSource::File(path.clone()), Duration::from_secs(300));
+        let token = |c: &Credentials| {
+            c.gitlab_webhook_token
+                .as_ref()
+                .unwrap()
+                .expose_secret()
+                .to_owned()
+        };
+        assert_eq!(token(&store.current().await.unwrap()), "old");
+
+        std::fs::write(&path, r#"{"gitlab_webhook_token": "new"}"#).unwrap();
+        // Younger than the floor: nothing is re-read.
+        let skipped = store
+            .refresh_after_rejection(Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(skipped.is_none());
+        assert_eq!(token(&store.current().await.unwrap()), "old");
+        // Old enough: re-read, and the cache holds the new value.
+        let fresh = store
+            .refresh_after_rejection(Duration::ZERO)
+            .await
+            .unwrap()
+            .expect("re-read");
+        assert_eq!(token(&fresh), "new");
+        assert_eq!(token(&store.current().await.unwrap()), "new");
+    }
+
+    #[tokio::test]
+    async fn fixed_credentials_are_never_re_read() {
+        let store = SecretStore::fixed(Credentials::default());
+        assert!(
+            store
+                .refresh_after_rejection(Duration::ZERO)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -302,6 +302,20 @@ impl DecisionWorld {
         channel: &str,
         ts: &str,
     ) -> u16 {
+        self.click_signed_with(SIGNING_SECRET, user, action_id, review_id, channel, ts)
+            .await
+    }
+
+    /// A click signed with `signing_secret` (Slack's, which may not be the one we hold).
+    pub async fn click_signed_with(
+        &self,
+        signing_secret: &str,
+        user: &str,
+        action_id: &str,
+        review_id: Uuid,
+        channel: &str,
+        ts: &str,
+    ) -> u16 {
         let body = click_body(
             user,
             action_id,
@@ -311,7 +325,7 @@ impl DecisionWorld {
             &self.review.slack.response_url(user),
         );
         let now = Utc::now();
-        let signature = sign(SIGNING_SECRET, now.timestamp(), body.as_bytes());
+        let signature = sign(signing_secret, now.timestamp(), body.as_bytes());
         self.send(
             &now.timestamp().to_string(),
             &signature,

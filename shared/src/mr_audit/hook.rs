@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::event::{EventError, LabelPattern, MERGE_REQUEST_HOOK, parse_merge_event};
 use super::store::{AuditStore, Recorded};
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
-use crate::secrets::SecretStore;
+use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
 
 /// The bus event that wakes the audit worker.
 pub const AUDIT_SOURCE: &str = "secops.mr-audit";
@@ -141,6 +141,23 @@ pub fn delivery_key(req: &HookRequest<'_>, merge_key: &str) -> String {
     }
 }
 
+/// Whether `token` is the current or the previous webhook token. Every configured token is
+/// compared, so the time taken does not say which one matched; an empty configured token (say
+/// `"gitlab_webhook_token_previous": ""` outside a rotation) never lets anything in.
+fn token_accepted(token: &str, credentials: &Credentials) -> bool {
+    [
+        credentials.gitlab_webhook_token.as_ref(),
+        credentials.gitlab_webhook_token_previous.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(secrecy::ExposeSecret::expose_secret)
+    .filter(|expected| !expected.trim().is_empty())
+    .fold(false, |found, expected| {
+        same_secret(token, expected) | found
+    })
+}
+
 /// Handle one delivery.
 #[tracing::instrument(skip_all)]
 pub async fn handle_hook<P: EventPublisher>(
@@ -155,17 +172,6 @@ pub async fn handle_hook<P: EventPublisher>(
             return HookReply::internal_error();
         }
     };
-    let accepted: Vec<String> = [
-        credentials.gitlab_webhook_token.as_ref(),
-        credentials.gitlab_webhook_token_previous.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())
-    // An empty configured token (say `"gitlab_webhook_token_previous": ""` outside a rotation)
-    // must not let an empty header in.
-    .filter(|t| !t.trim().is_empty())
-    .collect();
     let Some(token) = req.token.filter(|t| !t.is_empty()) else {
         tracing::warn!("refused a GitLab delivery without X-Gitlab-Token");
         return HookReply::new(
@@ -174,17 +180,28 @@ pub async fn handle_hook<P: EventPublisher>(
             Delivery::Refused,
         );
     };
-    // Every accepted token is compared, so the time taken does not say which one matched.
-    let matches = accepted.iter().fold(false, |found, expected| {
-        same_secret(token, expected) | found
-    });
-    if !matches {
-        tracing::warn!("refused a GitLab delivery with a wrong X-Gitlab-Token");
-        return HookReply::new(
-            401,
-            json!({"error": "invalid X-Gitlab-Token"}),
-            Delivery::Refused,
-        );
+    if !token_accepted(token, &credentials) {
+        // The token may just have been rotated in the secret: re-read it (at most once per
+        // REJECTION_REFRESH_MIN_AGE) before refusing.
+        let rotated = match deps
+            .secrets
+            .refresh_after_rejection(REJECTION_REFRESH_MIN_AGE)
+            .await
+        {
+            Ok(fresh) => fresh.is_some_and(|fresh| token_accepted(token, &fresh)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read the webhook tokens");
+                false
+            }
+        };
+        if !rotated {
+            tracing::warn!("refused a GitLab delivery with a wrong X-Gitlab-Token");
+            return HookReply::new(
+                401,
+                json!({"error": "invalid X-Gitlab-Token"}),
+                Delivery::Refused,
+            );
+        }
     }
     let event_type = req.event.unwrap_or_default();
     if event_type != MERGE_REQUEST_HOOK {

@@ -13,7 +13,7 @@ use super::ports::PortError;
 use super::store::ReviewStore;
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
 use crate::rotation::clicks::{self, ClickReply, RotationClicks, RotationSlack};
-use crate::secrets::SecretStore;
+use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
 use crate::slack::interaction::{self, BlockAction, Interaction};
 use crate::slack::signature;
 
@@ -188,22 +188,40 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
             return Reply::internal_error();
         }
     };
-    let secrets: Vec<_> = [
-        credentials.slack_signing_secret.as_ref(),
-        credentials.slack_signing_secret_previous.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if let Err(e) = signature::verify(
-        &secrets,
-        timestamp,
-        signature_header,
-        raw_body,
-        now.timestamp(),
-    ) {
-        tracing::warn!(error = ?e, "refused an unverified Slack request");
-        return Reply::error(401, "invalid request signature", Handled::Refused);
+    let verify = |credentials: &Credentials| {
+        let secrets: Vec<_> = [
+            credentials.slack_signing_secret.as_ref(),
+            credentials.slack_signing_secret_previous.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        signature::verify(
+            &secrets,
+            timestamp,
+            signature_header,
+            raw_body,
+            now.timestamp(),
+        )
+    };
+    if let Err(e) = verify(&credentials) {
+        // The signing secret may just have been regenerated and put in the secret: re-read it
+        // (at most once per REJECTION_REFRESH_MIN_AGE) before refusing.
+        let rotated = match deps
+            .secrets
+            .refresh_after_rejection(REJECTION_REFRESH_MIN_AGE)
+            .await
+        {
+            Ok(fresh) => fresh.is_some_and(|fresh| verify(&fresh).is_ok()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read the signing secrets");
+                false
+            }
+        };
+        if !rotated {
+            tracing::warn!(error = ?e, "refused an unverified Slack request");
+            return Reply::error(401, "invalid request signature", Handled::Refused);
+        }
     }
     let action = match interaction::parse_interaction(raw_body) {
         Ok(Interaction::BlockActions(a)) => a,
