@@ -17,7 +17,6 @@ use super::page::ConfluenceEvidence;
 use super::store::AuditStore;
 use crate::config::Env;
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceConfig};
-use crate::connectors::eventbridge::{EventBridgePublisher, EventBusConfig, InMemoryPublisher};
 use crate::connectors::gitlab::{GitLabClient, GitLabConfig};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::http;
@@ -53,27 +52,10 @@ impl HookRuntime {
     async fn start_with(in_process: bool) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let foundation = Foundation::start().await?;
-        let token = foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
-        if secrecy::ExposeSecret::expose_secret(token)
-            .trim()
-            .is_empty()
-        {
-            return Err(StartupError::Missing(
-                "credential gitlab_webhook_token is empty in the secret".to_owned(),
-            ));
-        }
+        // `require` also refuses an empty token, which would otherwise match an empty header.
+        foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
         let db = Mutex::new(foundation.database().await?);
-        let bus = if in_process {
-            Bus::InProcess(InMemoryPublisher::new())
-        } else {
-            Bus::EventBridge(
-                EventBridgePublisher::from_env(EventBusConfig {
-                    bus_name: config.event_bus.clone(),
-                    retry: foundation.common.retry,
-                })
-                .await,
-            )
-        };
+        let bus = Bus::start(in_process, &config.event_bus, foundation.common.retry).await;
         // A local run's stdout is for people.
         let metrics = if in_process {
             MetricsSink::Off

@@ -19,7 +19,7 @@ use crate::connectors::eventbridge::{
 };
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::connectors::webhook::{WebhookConfig, WebhookSender};
-use crate::http;
+use crate::http::{self, RetryPolicy};
 use crate::invocation::ColdStarted;
 use crate::rotation::clicks::RotationClicks;
 use crate::rotation::config::RotationConfig;
@@ -123,6 +123,23 @@ pub enum Bus {
     InProcess(InMemoryPublisher),
 }
 
+impl Bus {
+    /// EventBridge in Lambda; in memory for a local run, which hands events over itself.
+    pub async fn start(in_process: bool, bus_name: &str, retry: RetryPolicy) -> Self {
+        if in_process {
+            Bus::InProcess(InMemoryPublisher::new())
+        } else {
+            Bus::EventBridge(
+                EventBridgePublisher::from_env(EventBusConfig {
+                    bus_name: bus_name.to_owned(),
+                    retry,
+                })
+                .await,
+            )
+        }
+    }
+}
+
 impl EventPublisher for Bus {
     async fn publish(&self, events: &[BusEvent]) -> Result<(), BusError> {
         match self {
@@ -162,17 +179,7 @@ impl InteractionsRuntime {
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let store = Mutex::new(ReviewStore::new(foundation.database().await?));
         let slack = slack_client(&foundation, &config);
-        let bus = if in_process {
-            Bus::InProcess(InMemoryPublisher::new())
-        } else {
-            Bus::EventBridge(
-                EventBridgePublisher::from_env(EventBusConfig {
-                    bus_name: config.event_bus.clone(),
-                    retry: foundation.common.retry,
-                })
-                .await,
-            )
-        };
+        let bus = Bus::start(in_process, &config.event_bus, foundation.common.retry).await;
         // A local run's stdout is for people.
         let metrics = if in_process {
             MetricsSink::Off
