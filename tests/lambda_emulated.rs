@@ -256,6 +256,18 @@ async fn drift_scenario() -> Finished {
             "New OAuth grant: mailer app for erin@example.com",
         ]
     );
+
+    // A refused run fails with a kind an operator can filter on, not a Rust type name.
+    world.inventory(vec![]).await;
+    let refused = drift.invoke(&fixture("oauth-drift-schedule.json")).await;
+    match &refused.outcome {
+        Outcome::Error(error) => {
+            assert_eq!(error["errorType"], "BadInput", "{error}");
+            let message = error["errorMessage"].as_str().unwrap_or_default();
+            assert!(message.contains("inventory is empty"), "{message}");
+        }
+        Outcome::Response(r) => panic!("an empty inventory must be refused: {r}"),
+    }
     Finished {
         runs: vec![drift],
         _worlds: vec![Box::new(world), Box::new(aws)],
@@ -557,10 +569,40 @@ async fn mr_audit_scenario() -> Finished {
         .http(&http_event(&hook, b"{\"object_kind\": ", &[]))
         .await;
     assert_eq!(malformed.0, 400, "{}", malformed.1);
+    let token = [("x-gitlab-token", WEBHOOK_TOKEN.to_owned())];
+    let mut not_base64 = http_event(&hook, &body, &token);
+    not_base64["body"] = json!("%%% not base64 %%%");
+    let refused = endpoint.http(&not_base64).await;
+    assert_eq!(
+        refused.0, 400,
+        "a body flagged base64 that is not: {}",
+        refused.1
+    );
+    let mut get = http_event(&hook, &body, &token);
+    get["requestContext"]["http"]["method"] = json!("GET");
+    assert_eq!(endpoint.http(&get).await.0, 405, "only POST is served");
+    let mut elsewhere = http_event(&hook, &body, &token);
+    elsewhere["rawPath"] = json!("/gitlab/other");
+    elsewhere["requestContext"]["http"]["path"] = json!("/gitlab/other");
+    assert_eq!(endpoint.http(&elsewhere).await.0, 404, "only its own route");
     assert!(
         aws.put_events().is_empty(),
         "refused deliveries put nothing on the bus"
     );
+    let who = endpoint
+        .emulator
+        .logs()
+        .into_iter()
+        .filter(|l| {
+            l.text
+                .contains("refused a delivery without a valid X-Gitlab-Token")
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(who.len(), 1, "{}", endpoint.emulator.log_text());
+    let source_ip = hook["requestContext"]["http"]["sourceIp"]
+        .as_str()
+        .expect("the fixture names a source IP");
+    assert!(who[0].text.contains(source_ip), "{}", who[0].text);
 
     let accepted = endpoint.http(&hook).await;
     assert_eq!(accepted.0, 202, "{}", accepted.1);
@@ -619,6 +661,17 @@ async fn all_scenarios() -> Vec<Finished> {
 /// EMF records are metrics printed to stdout for CloudWatch to extract, not log lines.
 fn is_metric(line: &LogLine) -> bool {
     line.json().is_some_and(|v| v.get("_aws").is_some())
+}
+
+/// lambda_runtime's own line reporting a failed invocation: logged after the handler returned,
+/// so inside no span of ours (the invocation summary before it carries the run id).
+fn is_runtime_error_report(line: &LogLine) -> bool {
+    line.json().is_some_and(|v| {
+        v["level"] == "ERROR"
+            && v["spans"].as_array().is_some_and(|spans| {
+                spans.len() == 1 && spans[0]["name"] == "Lambda runtime invoke"
+            })
+    })
 }
 
 /// No secret value appears anywhere in what the processes wrote.
@@ -694,6 +747,55 @@ async fn a_gitlab_merge_hook_is_audited_by_mr_audit_through_the_bus() {
     check(&mr_audit_scenario().await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs built function binaries: scripts/lambda-e2e.sh"]
+async fn a_deadline_margin_above_the_time_left_warns_and_counts() {
+    let world = DriftWorld::new().await;
+    world
+        .inventory(vec![google("notes", "alice@example.com", &[OPENID])])
+        .await;
+    let aws = FakeAws::start().await;
+    let secret = json!({
+        "database_url": url_with_password(&world.db.url, &unique("pg")),
+        "linear_api_key": unique("lin_api"),
+    });
+    let drift = cold_start(
+        &aws,
+        "oauth-drift",
+        &secret,
+        &[
+            ("LINEAR_TEAM_ID", TEAM_ID.to_owned()),
+            ("LINEAR_API_URL", world.linear.url()),
+            // Far above the emulated function's timeout: nothing can be done.
+            ("DEADLINE_MARGIN_SECS", "300".to_owned()),
+        ],
+    )
+    .await;
+
+    let invocation = drift.invoke(&fixture("oauth-drift-schedule.json")).await;
+
+    let lines = drift.emulator.lines_during(&invocation);
+    let warnings: Vec<&LogLine> = lines
+        .iter()
+        .filter(|l| {
+            l.json().is_some_and(|v| {
+                v["level"] == "WARN"
+                    && v["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("DEADLINE_MARGIN_SECS"))
+            })
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", drift.emulator.log_text());
+    let metric = lines
+        .iter()
+        .filter_map(LogLine::json)
+        .find(|v| v.get("DeadlineMarginExceedsTime").is_some())
+        .unwrap_or_else(|| panic!("no metric\n{}", drift.emulator.log_text()));
+    assert_eq!(metric["DeadlineMarginExceedsTime"], 1.0);
+    assert_eq!(metric["Workflow"], "oauth-drift");
+}
+
 // --- Refused cold starts -----------------------------------------------------------------------
 
 /// Start `function` with its required settings and this secret (`None`: not in Secrets
@@ -721,8 +823,23 @@ async fn assert_refused(function: &'static str, secret: Option<&str>, problem: &
     let logs = emulator.log_text();
     let exit = match failure {
         Err(InitFailure::Exited(exit)) => exit,
+        // The init error is reported first, then the process exits.
+        Err(InitFailure::Reported(_)) => emulator
+            .wait_for_exit(REFUSAL_TIMEOUT)
+            .await
+            .unwrap_or_else(|| panic!("{function} reported an init error but did not exit")),
         other => panic!("{function} should have exited, got {other:?}\n{logs}"),
     };
+    let reported = emulator
+        .init_error()
+        .unwrap_or_else(|| panic!("{function} reports why it cannot start to /init/error\n{logs}"));
+    assert_eq!(
+        reported["errorType"], "Configuration",
+        "{function}: a kind, not a Rust type name"
+    );
+    let message = reported["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains(problem), "{function}: {message}");
+    assert!(!message.contains('\n'), "{function}: one line: {message}");
     emulator.settle().await;
     let logs = emulator.log_text();
     assert!(!exit.status.success(), "{function} exits non-zero\n{logs}");
@@ -752,6 +869,11 @@ async fn assert_refused(function: &'static str, secret: Option<&str>, problem: &
     assert!(
         line.text.contains(problem),
         "{function}: names {problem:?}\n{logs}"
+    );
+    assert!(
+        line.text.len() < 600,
+        "{function}: one short line, not an SDK error dump ({} bytes)\n{logs}",
+        line.text.len()
     );
     assert!(!logs.contains("panicked"), "{function}\n{logs}");
 }
@@ -903,7 +1025,7 @@ async fn every_line_of_a_scheduled_run_carries_its_run_id() {
                     .emulator
                     .lines_during(&invocation)
                     .iter()
-                    .filter(|l| !is_metric(l))
+                    .filter(|l| !is_metric(l) && !is_runtime_error_report(l))
                     .map(|l| {
                         let v = l.json().unwrap_or(Value::Null);
                         // On the event, or on any span it was logged in.

@@ -34,6 +34,11 @@ async fn an_allowed_reviewer_approves_and_the_decision_reaches_axiom_and_the_car
     assert_eq!(decisions.len(), 1);
     assert_eq!(decisions[0]["reviewer"], "U0ANNA");
     assert_eq!(decisions[0]["review_id"], review.to_string());
+    assert_eq!(
+        decisions[0]["review_event_id"],
+        format!("{review}:approved"),
+        "the id consumers dedupe redeliveries on"
+    );
     // Break-glass, and a first grant from a grantor with no history: two signals, so high.
     assert_eq!(decisions[0]["level"], "high");
     let card = world.review.cards().pop().unwrap();
@@ -47,6 +52,25 @@ async fn an_allowed_reviewer_approves_and_the_decision_reaches_axiom_and_the_car
     assert!(
         world.webhook_deliveries().await.is_empty(),
         "approvals are not sent to the webhook"
+    );
+}
+
+#[tokio::test]
+async fn a_decided_card_shows_every_time_in_the_reviewers_timezone() {
+    let world = DecisionWorld::in_timezone(chrono_tz::Europe::Berlin).await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world.run_worker().await;
+
+    let card = world.review.cards().pop().unwrap();
+    let shown = card.shown().1.to_string();
+    // The grant (10:00 UTC on a November Wednesday) and the decision, both in Berlin time.
+    assert!(shown.contains("Wed 2026-11-18 11:00 CET"), "{shown}");
+    assert!(
+        !shown.contains("UTC"),
+        "one timezone for everything: {shown}"
     );
 }
 
@@ -138,6 +162,27 @@ async fn someone_outside_the_reviewer_group_is_told_no_and_nothing_changes() {
         .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
         .await;
     assert_eq!(world.bus.take().len(), 1);
+}
+
+#[tokio::test]
+async fn a_reviewer_whose_permission_cannot_be_checked_reads_a_short_message_not_internals() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    // Every attempt of the membership lookup fails (the reply to the clicker then goes through).
+    world.review.slack.fail_next(3, 500);
+
+    world
+        .click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    let told = world.told("U0BOB");
+    assert_eq!(
+        told,
+        [
+            "Your permission could not be checked right now. Nothing was recorded; please try again in a minute."
+        ]
+    );
+    assert!(world.bus.take().is_empty());
 }
 
 #[tokio::test]
@@ -270,6 +315,20 @@ async fn an_escalated_review_goes_to_the_escalation_group_who_can_still_decide_i
         2,
         "escalate and revoke both reach the webhook"
     );
+    // Both cards of the review, the original and the escalation copy, show the final decision.
+    for message in world.review.slack.messages() {
+        let shown = message.shown().1.to_string();
+        assert!(
+            shown.contains("Revoked* by <@U0CISO>"),
+            "{}: {shown}",
+            message.channel
+        );
+        assert!(
+            !shown.contains("review_approve"),
+            "no buttons left: {shown}"
+        );
+    }
+    assert_eq!(world.review.slack.messages().len(), 2);
 }
 
 #[tokio::test]
@@ -382,4 +441,46 @@ async fn a_regenerated_signing_secret_is_accepted_once_it_is_in_the_secret() {
     assert_eq!(world.bus.take().len(), 1, "the decision was recorded");
     // And the old one no longer verifies.
     assert_eq!(click_signed_with(SIGNING_SECRET).await, 401);
+}
+
+#[tokio::test]
+async fn a_webhook_receiver_that_keeps_refusing_is_given_up_after_three_attempts() {
+    let world = DecisionWorld::new().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(400))
+        .with_priority(1)
+        .mount(&world.receiver)
+        .await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    world
+        .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    let mut given_up = Vec::new();
+    for _ in 0..5 {
+        given_up.extend(world.run_worker().await.given_up);
+    }
+
+    assert_eq!(
+        world.webhook_deliveries().await.len(),
+        3,
+        "a 4xx is the receiver's answer: three tries, then no more"
+    );
+    assert_eq!(given_up.len(), 1, "{given_up:?}");
+    assert!(given_up[0].contains("HTTP 400"), "{given_up:?}");
+    let client = world.review.db.client().await;
+    let row = client
+        .query_one(
+            "SELECT status, attempts, last_error FROM privileged_review_outbox WHERE kind = 'webhook'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "failed");
+    assert_eq!(row.get::<_, i32>(1), 3);
+    assert_eq!(
+        world.review.store.pending_count().await.unwrap(),
+        0,
+        "nothing left pending: the pending gauge cannot be the only signal"
+    );
 }

@@ -74,6 +74,16 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "mr_audit",
         include_str!("../../infra/migrations/0004_mr_audit.sql"),
     ),
+    (
+        6,
+        "inventory_scopes_without_nulls",
+        include_str!("../../infra/migrations/0006_inventory_scopes_without_nulls.sql"),
+    ),
+    (
+        8,
+        "review_outbox_given_up",
+        include_str!("../../infra/migrations/0008_review_outbox_given_up.sql"),
+    ),
 ];
 
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,

@@ -1,7 +1,11 @@
 //! Outbound HTTP: one `reqwest` client (rustls, timeouts) and one retry policy for every
 //! connector. 429, 5xx, 408 and transport timeouts are retried with exponential backoff and full
-//! jitter; `Retry-After` is honoured; no wait is started that would end past the invocation's
-//! deadline, and no attempt is allowed to run past it. Other 4xx are returned at once.
+//! jitter. `Retry-After` is a floor, never shortened: a request is never sent before the server
+//! said it may be. A wait longer than the policy's `max_delay`, or one that would end past the
+//! invocation's deadline, is not started: the call fails as [`HttpError::RateLimited`] or
+//! [`HttpError::Deadline`] and the caller leaves its work pending. No attempt runs past the
+//! deadline minus [`DEADLINE_ALLOWANCE`], so the function answers before Lambda stops it.
+//! Other 4xx are returned at once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -34,6 +38,15 @@ pub fn time_left() -> Option<Duration> {
     current_deadline().map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// Kept free at the end of every invocation: an attempt still running this close to the
+/// deadline is abandoned, so the workflow can record what is pending and answer in time.
+pub const DEADLINE_ALLOWANCE: Duration = Duration::from_millis(250);
+
+/// How long an attempt may run: the time left minus [`DEADLINE_ALLOWANCE`].
+fn attempt_budget() -> Option<Duration> {
+    time_left().map(|left| left.saturating_sub(DEADLINE_ALLOWANCE))
+}
+
 /// Build the one HTTP client a process uses.
 pub fn build_client(request_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
@@ -50,6 +63,8 @@ pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
     pub base_delay: Duration,
+    /// The longest backoff, and the longest server-requested wait (`Retry-After`) a call
+    /// accepts: a longer one ends the call as [`HttpError::RateLimited`].
     pub max_delay: Duration,
 }
 
@@ -155,6 +170,19 @@ pub enum HttpError {
         attempts: u32,
         last: String,
     },
+    /// The server asked for a wait longer than the policy accepts (`max_delay`).
+    #[error(
+        "{service}: rate limited (HTTP {status}); asked to wait {}s, longer than the {}s this call may wait",
+        .wait.as_secs_f64().ceil(), .limit.as_secs_f64().ceil()
+    )]
+    RateLimited {
+        service: &'static str,
+        attempts: u32,
+        status: StatusCode,
+        /// The wait the server asked for.
+        wait: Duration,
+        limit: Duration,
+    },
 }
 
 impl HttpError {
@@ -176,7 +204,17 @@ impl HttpError {
     /// The last status seen, if a response came back at all.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            HttpError::Exhausted { status, .. } => Some(*status),
+            HttpError::Exhausted { status, .. } | HttpError::RateLimited { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// The wait the server asked for, when it refused with one longer than the policy allows.
+    pub fn requested_wait(&self) -> Option<Duration> {
+        match self {
+            HttpError::RateLimited { wait, .. } => Some(*wait),
             _ => None,
         }
     }
@@ -192,8 +230,15 @@ pub async fn send_with_retry(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let attempt_result = match time_left() {
-            Some(left) => match tokio::time::timeout(left, send_once(make())).await {
+        let attempt_result = match attempt_budget() {
+            Some(budget) if budget.is_zero() => {
+                return Err(HttpError::Deadline {
+                    service,
+                    attempts: attempt - 1,
+                    last: "no time was left for a request".to_owned(),
+                });
+            }
+            Some(budget) => match tokio::time::timeout(budget, send_once(make())).await {
                 Ok(result) => result,
                 Err(_) => {
                     return Err(HttpError::Deadline {
@@ -218,7 +263,20 @@ pub async fn send_with_retry(
                             excerpt: response.excerpt(),
                         });
                     }
-                    let wait = hint.unwrap_or_else(|| policy.backoff(attempt - 1));
+                    let wait = match hint {
+                        // The server's word is a floor: never shortened, never capped.
+                        Some(wait) if wait > policy.max_delay => {
+                            return Err(HttpError::RateLimited {
+                                service,
+                                attempts: attempt,
+                                status: response.status,
+                                wait,
+                                limit: policy.max_delay,
+                            });
+                        }
+                        Some(wait) => wait,
+                        None => policy.backoff(attempt - 1),
+                    };
                     (wait, format!("HTTP {}", response.status))
                 }
             },
@@ -234,9 +292,9 @@ pub async fn send_with_retry(
                 });
             }
         };
-        if let Some(left) = time_left() {
+        if let Some(budget) = attempt_budget() {
             // Leave room for the next attempt itself, not only the wait.
-            if wait + Duration::from_secs(1) >= left {
+            if wait + Duration::from_secs(1) >= budget {
                 return Err(HttpError::Deadline {
                     service,
                     attempts: attempt,
@@ -276,6 +334,14 @@ mod tests {
             max_attempts: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
+        }
+    }
+
+    /// Accepts any wait a server asks for: only the deadline bounds it.
+    fn patient() -> RetryPolicy {
+        RetryPolicy {
+            max_delay: Duration::from_secs(3600),
+            ..fast()
         }
     }
 
@@ -343,7 +409,12 @@ mod tests {
         let deadline = Some(Instant::now() + Duration::from_secs(10));
         let err = with_deadline(
             deadline,
-            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
+            send_with_retry(
+                "test",
+                patient(),
+                || client.get(server.uri()),
+                default_verdict,
+            ),
         )
         .await
         .unwrap_err();
@@ -372,6 +443,82 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retry_after_longer_than_the_policy_allows_is_never_cut_short() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "25"))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let policy = RetryPolicy {
+            max_delay: Duration::from_secs(20),
+            ..fast()
+        };
+        let err = send_with_retry("test", policy, || client.get(server.uri()), default_verdict)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, HttpError::RateLimited { wait, attempts: 1, .. } if wait == Duration::from_secs(25)),
+            "{err}"
+        );
+        assert_eq!(err.requested_wait(), Some(Duration::from_secs(25)));
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "no request before the server's 25 s"
+        );
+        assert_eq!(
+            err.to_string(),
+            "test: rate limited (HTTP 429 Too Many Requests); asked to wait 25s, longer than the 20s this call may wait"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_attempt_runs_into_the_deadline_allowance() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(30));
+        let deadline = Instant::now() + Duration::from_millis(600);
+        let err = with_deadline(
+            Some(deadline),
+            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
+        let slack = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            slack >= DEADLINE_ALLOWANCE - Duration::from_millis(50),
+            "the call gave up {slack:?} before the deadline, less than the allowance"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_request_is_sent_inside_the_deadline_allowance() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let deadline = Instant::now() + DEADLINE_ALLOWANCE / 2;
+        let err = with_deadline(
+            Some(deadline),
+            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, HttpError::Deadline { attempts: 0, .. }),
+            "{err}"
+        );
+        assert!(server.received_requests().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn retry_after_seconds_are_honoured() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
@@ -385,7 +532,11 @@ mod tests {
             .await;
         let client = build_client(Duration::from_secs(5));
         let started = Instant::now();
-        send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
+        let policy = RetryPolicy {
+            max_delay: Duration::from_secs(2),
+            ..fast()
+        };
+        send_with_retry("test", policy, || client.get(server.uri()), default_verdict)
             .await
             .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(950));

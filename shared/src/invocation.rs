@@ -10,6 +10,7 @@ use std::time::Instant;
 use tracing::{Instrument, Span};
 use uuid::Uuid;
 
+use crate::failure::{self, Classify, Failure};
 use crate::runtime::{StartupTimings, millis_since};
 
 /// A function's runtime, able to say where its cold start's time went.
@@ -27,17 +28,18 @@ pub fn deadline_instant(deadline: std::time::SystemTime) -> Instant {
 }
 
 /// Build a function's runtime: one `cold start complete` line when it is ready, or one
-/// `<function> cannot start` line naming what is wrong, then exit with status 1. Exiting here
-/// rather than returning the error from `main` keeps that line the only one: Rust would print
-/// the error's `Debug` form as a second, unstructured line. Lambda reports the exit as an init
-/// error and starts afresh at the next event, so a bad configuration never loops.
+/// `<function> cannot start` line naming what is wrong, reported to Lambda's init-error call
+/// (so the console shows its kind and message), then exit with status 1. Exiting here rather
+/// than returning the error from `main` keeps that line the only one: Rust would print the
+/// error's `Debug` form as a second, unstructured line. Lambda starts afresh at the next event,
+/// so a bad configuration never loops.
 pub async fn cold_start<R, E>(
     function: &'static str,
     start: impl Future<Output = Result<R, E>>,
 ) -> R
 where
     R: ColdStarted,
-    E: Display,
+    E: Classify + Display,
 {
     let started = Instant::now();
     match start.await {
@@ -53,7 +55,14 @@ where
             runtime
         }
         Err(e) => {
-            tracing::error!(function, error = %e, "{function} cannot start");
+            let failure = Failure::of(&e);
+            tracing::error!(
+                function,
+                error_type = failure.kind.error_type(),
+                error = %failure.message,
+                "{function} cannot start"
+            );
+            failure::report_init_error(&failure).await;
             std::process::exit(1)
         }
     }

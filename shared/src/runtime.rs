@@ -11,6 +11,7 @@ use crate::config::{CommonSettings, ConfigError, Env};
 use crate::db::{self, DbError};
 use crate::http;
 use crate::secrets::{Credentials, SecretError, SecretStore};
+use crate::telemetry::{self, Metric, MetricsSink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -100,6 +101,40 @@ impl Foundation {
                     "credential {name} is missing from the secret (or empty)"
                 ))
             })
+    }
+
+    /// Warn loudly when an invocation starts with no more time than `DEADLINE_MARGIN_SECS`
+    /// (a WARN line and the `DeadlineMarginExceedsTime` metric): every run would stop before
+    /// doing any work, which looks like a quiet day unless someone says so.
+    pub fn check_deadline_margin(
+        &self,
+        workflow: &'static str,
+        deadline: Option<Instant>,
+        metrics: MetricsSink,
+    ) {
+        let Some(deadline) = deadline else {
+            return;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let margin = self.common.deadline_margin;
+        if left > margin {
+            return;
+        }
+        tracing::warn!(
+            workflow,
+            time_left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+            margin_secs = margin.as_secs(),
+            "the invocation started with less time than DEADLINE_MARGIN_SECS: nothing can be done; lower the margin or raise the function's timeout"
+        );
+        telemetry::emit(
+            metrics,
+            &telemetry::emf_line(
+                &self.common.metrics_namespace,
+                workflow,
+                &[Metric::count("DeadlineMarginExceedsTime", 1)],
+                &[],
+            ),
+        );
     }
 
     /// Replace a connection the server or a proxy closed (a warm container's connection may

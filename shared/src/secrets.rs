@@ -221,6 +221,51 @@ impl SecretStore {
     }
 }
 
+/// One line for a failed `GetSecretValue`: the AWS error code and what to do about it. The
+/// SDK's own `DisplayErrorContext` dumps the whole error structure, raw response included.
+fn describe_sdk_error<E, R>(error: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata,
+{
+    use aws_sdk_secretsmanager::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("UnknownError");
+            let action = match code {
+                "ResourceNotFoundException" => {
+                    "check SECRET_ID and that the secret exists in this function's region"
+                }
+                "AccessDeniedException" => {
+                    "allow secretsmanager:GetSecretValue on this secret to the function's role"
+                }
+                "DecryptionFailure" => {
+                    "allow kms:Decrypt on the secret's KMS key to the function's role"
+                }
+                "InvalidRequestException" => {
+                    "the secret may be scheduled for deletion; restore it or point SECRET_ID elsewhere"
+                }
+                "ThrottlingException" | "InternalServiceError" => {
+                    "Secrets Manager is busy or failing; the next cold start tries again"
+                }
+                _ => "see the AWS error code",
+            };
+            format!("{code}: {action}")
+        }
+        SdkError::TimeoutError(_) => {
+            "timed out reaching Secrets Manager; check the function's network path (VPC endpoint or NAT)".to_owned()
+        }
+        SdkError::DispatchFailure(_) => {
+            "could not reach Secrets Manager; check the function's network path (VPC endpoint or NAT)".to_owned()
+        }
+        SdkError::ResponseError(_) => "Secrets Manager sent an unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => {
+            "the request could not be built (is the region set?)".to_owned()
+        }
+        _ => "the call to Secrets Manager failed".to_owned(),
+    }
+}
+
 async fn fetch(source: &SecretSource) -> Result<Credentials, SecretError> {
     match source {
         SecretSource::SecretsManager { secret_id } => {
@@ -233,8 +278,7 @@ async fn fetch(source: &SecretSource) -> Result<Credentials, SecretError> {
                 .await
                 .map_err(|e| SecretError::SecretsManager {
                     secret_id: secret_id.clone(),
-                    // The SDK's error display names the error code, never the secret value.
-                    message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                    message: describe_sdk_error(&e),
                 })?;
             let text = out.secret_string().ok_or_else(|| SecretError::NotAString {
                 origin: secret_id.clone(),

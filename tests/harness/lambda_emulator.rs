@@ -378,6 +378,11 @@ impl LambdaEmulator {
         self.shared.state().first_poll.map(|at| at - self.spawned)
     }
 
+    /// What the process reported to `/runtime/init/error`, if it did.
+    pub fn init_error(&self) -> Option<Value> {
+        self.shared.state().init_error.clone()
+    }
+
     /// How many times the process asked for an event.
     pub fn polls(&self) -> usize {
         self.shared.state().polls

@@ -230,7 +230,13 @@ pub struct DecisionWorld {
 
 impl DecisionWorld {
     pub async fn new() -> Self {
-        let review = ReviewWorld::new().await;
+        Self::in_timezone(chrono_tz::UTC).await
+    }
+
+    /// Reviewers who read times in `timezone` (`REVIEW_TIMEZONE`).
+    pub async fn in_timezone(timezone: chrono_tz::Tz) -> Self {
+        let mut review = ReviewWorld::new().await;
+        review.settings.risk.timezone = timezone;
         review.slack.set_usergroup(REVIEWERS, &["U0ANNA", "U0BOB"]);
         review.slack.set_usergroup(ESCALATION, &["U0CISO"]);
         review
@@ -269,6 +275,7 @@ impl DecisionWorld {
                 escalation_groups: vec![ESCALATION.to_owned()],
                 escalation_channel: Some(ESCALATION_CHANNEL.to_owned()),
                 webhook_enabled: true,
+                timezone,
             },
         }
     }

@@ -5,6 +5,7 @@
 //! alarm. Audits that keep failing are given up after a bound (metric `AuditsAbandoned`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::mr_audit::runtime::{AuditRuntime, WorkerReport};
 use secops_shared::telemetry::MetricsSink;
@@ -18,12 +19,15 @@ async fn main() -> Result<(), Error> {
     let runtime = invocation::cold_start(FUNCTION, AuditRuntime::start(MetricsSink::Stdout)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(runtime, event).await
+        failure::catching_panics(handle(runtime, event)).await
     }))
     .await
 }
 
-async fn handle(runtime: &AuditRuntime, event: LambdaEvent<Value>) -> Result<WorkerReport, Error> {
+async fn handle(
+    runtime: &AuditRuntime,
+    event: LambdaEvent<Value>,
+) -> Result<WorkerReport, Failure> {
     let (input, context) = event.into_parts();
     let named: Vec<String> = input["detail"]["merge_key"]
         .as_str()
@@ -32,12 +36,19 @@ async fn handle(runtime: &AuditRuntime, event: LambdaEvent<Value>) -> Result<Wor
     let deadline = invocation::deadline_instant(context.deadline());
     Run::start(FUNCTION)
         .run(|_| async move {
-            tracing::info!(merges = ?named, "mr audit worker woken");
+            tracing::info!(
+                merge = named.first().map(String::as_str),
+                "mr audit worker woken"
+            );
             let report = runtime.run(&named, Some(deadline)).await?;
             if report.named_failed {
-                return Err(Error::from(format!(
-                    "the audit of {named:?} failed at a step and stays pending; see the log"
-                )));
+                return Err(Failure::new(
+                    FailureKind::Pending,
+                    format!(
+                        "the audit of {} failed at a step and stays pending; see the log",
+                        named.join(", ")
+                    ),
+                ));
             }
             Ok(report)
         })

@@ -4,6 +4,7 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::workflow::RunReport;
+use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
@@ -13,21 +14,24 @@ const FUNCTION: &str = "oauth-drift";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    // On failure: one clear line, then a clean exit; Lambda reports an init error, not a panic.
+    // On failure: one clear line, reported to Lambda as an init error, then a clean exit.
     let runtime = invocation::cold_start(FUNCTION, DriftRuntime::start(MetricsSink::Stdout)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(runtime, event).await
+        failure::catching_panics(handle(runtime, event)).await
     }))
     .await
 }
 
-async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<RunReport, Error> {
+async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<RunReport, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
     Run::start(FUNCTION)
         .run(|run_id| async move {
-            tracing::info!(input = %input, "drift audit triggered");
+            tracing::info!(
+                workflow = input["workflow"].as_str(),
+                "drift audit triggered"
+            );
             Ok(runtime.run_as(run_id, Some(deadline)).await?)
         })
         .await

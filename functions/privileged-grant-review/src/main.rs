@@ -3,6 +3,7 @@
 //! the run report.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::review::runtime::ReviewRuntime;
 use secops_shared::review::workflow::ReviewReport;
@@ -17,17 +18,23 @@ async fn main() -> Result<(), Error> {
     let runtime = invocation::cold_start(FUNCTION, ReviewRuntime::start(MetricsSink::Stdout)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(runtime, event).await
+        failure::catching_panics(handle(runtime, event)).await
     }))
     .await
 }
 
-async fn handle(runtime: &ReviewRuntime, event: LambdaEvent<Value>) -> Result<ReviewReport, Error> {
+async fn handle(
+    runtime: &ReviewRuntime,
+    event: LambdaEvent<Value>,
+) -> Result<ReviewReport, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
     Run::start(FUNCTION)
         .run(|_| async move {
-            tracing::info!(input = %input, "review run triggered");
+            tracing::info!(
+                workflow = input["workflow"].as_str(),
+                "review run triggered"
+            );
             Ok(runtime.run_once(Some(deadline)).await?)
         })
         .await

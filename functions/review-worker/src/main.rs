@@ -2,6 +2,7 @@
 //! review follow-up. Anything that fails stays pending for the next wake-up or scheduled run.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::review::runtime::WorkerRuntime;
 use secops_shared::review::workflow::DrainReport;
@@ -17,17 +18,23 @@ async fn main() -> Result<(), Error> {
         invocation::cold_start(FUNCTION, WorkerRuntime::start_with(MetricsSink::Stdout)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(runtime, event).await
+        failure::catching_panics(handle(runtime, event)).await
     }))
     .await
 }
 
-async fn handle(runtime: &WorkerRuntime, event: LambdaEvent<Value>) -> Result<DrainReport, Error> {
+async fn handle(
+    runtime: &WorkerRuntime,
+    event: LambdaEvent<Value>,
+) -> Result<DrainReport, Failure> {
     let (event, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
     Run::start(FUNCTION)
         .run(|_| async move {
-            tracing::info!(review = %event["detail"]["review_id"], "review worker woken");
+            tracing::info!(
+                review = event["detail"]["review_id"].as_str(),
+                "review worker woken"
+            );
             Ok(runtime.drain(Some(deadline)).await?)
         })
         .await

@@ -4,6 +4,7 @@
 //! retry sends it (nudges are never repeated within their interval).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::rotation::runtime::RotationRuntime;
 use secops_shared::rotation::sweep::{DigestOutcome, SweepReport};
@@ -19,7 +20,7 @@ async fn main() -> Result<(), Error> {
         invocation::cold_start(FUNCTION, RotationRuntime::start(MetricsSink::Stdout)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(runtime, event).await
+        failure::catching_panics(handle(runtime, event)).await
     }))
     .await
 }
@@ -27,12 +28,15 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &RotationRuntime,
     event: LambdaEvent<Value>,
-) -> Result<SweepReport, Error> {
+) -> Result<SweepReport, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
     Run::start(FUNCTION)
         .run(|_| async move {
-            tracing::info!(input = %input, "rotation sweep triggered");
+            tracing::info!(
+                workflow = input["workflow"].as_str(),
+                "rotation sweep triggered"
+            );
             let report = runtime.run_once(Some(deadline)).await?;
             digest_delivered(report)
         })
@@ -40,16 +44,18 @@ async fn handle(
 }
 
 /// The sweep's report, unless today's digest still has to go out.
-fn digest_delivered(report: SweepReport) -> Result<SweepReport, Error> {
+fn digest_delivered(report: SweepReport) -> Result<SweepReport, Failure> {
     match &report.digest {
-        DigestOutcome::Failed { error } => {
-            Err(format!("the digest was not delivered: {error}").into())
-        }
+        DigestOutcome::Failed { error } => Err(Failure::new(
+            FailureKind::Pending,
+            format!("the digest was not delivered: {error}"),
+        )),
         // Another invocation holds today's digest: fail so Lambda's retry checks again (and
         // takes it over if that invocation died).
-        DigestOutcome::InProgress => {
-            Err("today's digest is being sent by another invocation".into())
-        }
+        DigestOutcome::InProgress => Err(Failure::new(
+            FailureKind::Pending,
+            "today's digest is being sent by another invocation",
+        )),
         _ => Ok(report),
     }
 }

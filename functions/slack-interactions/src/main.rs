@@ -3,48 +3,58 @@
 //! recorded and their slow follow-up left to the review worker; rotation confirmations and
 //! snoozes are recorded and the team's nudge redrawn. Answers within Slack's 3 seconds.
 
-use lambda_http::{Body, Error, Request, Response, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::edge::{self, EdgeResponse};
+use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Request as Served};
 use secops_shared::review::interactions::Reply;
 use secops_shared::review::runtime::InteractionsRuntime;
+use serde_json::Value;
 
 const FUNCTION: &str = "slack-interactions";
+const ROUTE: &str = "/slack/interactions";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let runtime = invocation::cold_start(FUNCTION, InteractionsRuntime::start()).await;
     let runtime = &runtime;
-    run(service_fn(move |request: Request| async move {
-        handle(runtime, request).await
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        failure::catching_panics(handle(runtime, event.payload)).await
     }))
     .await
 }
 
-async fn handle(runtime: &InteractionsRuntime, request: Request) -> Result<Response<Body>, Error> {
+async fn handle(runtime: &InteractionsRuntime, event: Value) -> Result<Value, Failure> {
     let reply = Served::start(FUNCTION)
-        .serve(answer(runtime, &request), |r: &Reply| {
-            (r.status, r.handled.as_str())
+        .serve(answer(runtime, event), |r: &EdgeResponse| {
+            (r.status, r.handled)
         })
         .await?;
-    Ok(Response::builder()
-        .status(reply.status)
-        .header("content-type", reply.content_type)
-        .body(Body::from(reply.body))?)
+    Ok(reply.into_event())
 }
 
-async fn answer(runtime: &InteractionsRuntime, request: &Request) -> Result<Reply, Error> {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    // lambda_http has already decoded an API Gateway base64 body: these are the bytes Slack signed.
+async fn answer(runtime: &InteractionsRuntime, event: Value) -> Result<EdgeResponse, Failure> {
+    let request = match edge::decode(event, ROUTE) {
+        Ok(request) => request,
+        Err(refusal) => return Ok(refusal),
+    };
     let reply = runtime
         .handle(
-            header("x-slack-request-timestamp"),
-            header("x-slack-signature"),
-            request.body().as_ref(),
+            request.header("x-slack-request-timestamp"),
+            request.header("x-slack-signature"),
+            &request.body,
         )
-        .await;
-    Ok(reply.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "could not reach the database");
-        Reply::internal_error()
-    }))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not reach the database");
+            Reply::internal_error()
+        });
+    Ok(request.answered(
+        reply.status,
+        reply.content_type,
+        reply.body,
+        reply.handled.as_str(),
+        "an unsigned or badly signed request",
+    ))
 }

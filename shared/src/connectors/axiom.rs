@@ -396,7 +396,7 @@ impl AxiomClient {
             let wait = retry_wait(response, SystemTime::now());
             *lock(&last_rate_limit) =
                 (response.status == StatusCode::TOO_MANY_REQUESTS).then_some(wait);
-            verdict(response, wait, policy.max_delay)
+            verdict(response, wait)
         };
         let result = http::send_with_retry(SERVICE, policy, make, classify).await;
         let rate_limited = *lock(&last_rate_limit);
@@ -483,15 +483,15 @@ fn is_auth_failure(status: StatusCode) -> bool {
     status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
 }
 
-/// The shared rules (429, 5xx and 408 retried), waiting as Axiom says.
-fn verdict(response: &HttpResponse, wait: Option<Duration>, cap: Duration) -> Verdict {
+/// The shared rules (429, 5xx and 408 retried), waiting as Axiom says (a wait longer than the
+/// policy allows ends the call in `send_with_retry`).
+fn verdict(response: &HttpResponse, wait: Option<Duration>) -> Verdict {
     if response.status.as_u16() == LIMIT_EXCEEDED {
         // A monthly or plan budget: retrying within this invocation cannot succeed.
         return Verdict::Done;
     }
     match http::default_verdict(response) {
-        // A long announced wait is capped by the policy; the deadline check still applies.
-        Verdict::Retry(_) => Verdict::Retry(wait.map(|w| w.min(cap))),
+        Verdict::Retry(_) => Verdict::Retry(wait),
         Verdict::Done => Verdict::Done,
     }
 }
@@ -518,6 +518,9 @@ fn retry_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration> {
 /// Retries ran out. `rate_limited` holds the wait Axiom asked for if its last answer was a 429.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> AxiomError {
     match (&error, rate_limited) {
+        (HttpError::RateLimited { wait, .. }, _) => AxiomError::RateLimited {
+            retry_after: Some(*wait),
+        },
         (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
             AxiomError::RateLimited { retry_after }
         }
@@ -859,18 +862,15 @@ mod tests {
     }
 
     #[test]
-    fn limit_exceeded_is_final_and_long_waits_are_capped() {
-        let cap = Duration::from_secs(5);
-        assert_eq!(verdict(&response(430, &[], ""), None, cap), Verdict::Done);
+    fn limit_exceeded_is_final_and_announced_waits_are_passed_on_whole() {
+        assert_eq!(verdict(&response(430, &[], ""), None), Verdict::Done);
+        // Never shortened here: send_with_retry refuses a wait longer than the policy allows.
         assert_eq!(
-            verdict(&response(429, &[], ""), Some(Duration::from_secs(60)), cap),
-            Verdict::Retry(Some(cap))
+            verdict(&response(429, &[], ""), Some(Duration::from_secs(60))),
+            Verdict::Retry(Some(Duration::from_secs(60)))
         );
-        assert_eq!(
-            verdict(&response(502, &[], ""), None, cap),
-            Verdict::Retry(None)
-        );
-        assert_eq!(verdict(&response(400, &[], ""), None, cap), Verdict::Done);
+        assert_eq!(verdict(&response(502, &[], ""), None), Verdict::Retry(None));
+        assert_eq!(verdict(&response(400, &[], ""), None), Verdict::Done);
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //!   is never taken for a conflict.)
 //! - A title already used in the space answers 400 ("A page with this title already exists: A
 //!   page already exists with the same TITLE in this space"): [`ConfluenceError::TitleTaken`].
-//! - 429, 408 and 5xx are retried with backoff, honouring `Retry-After` up to the policy's
-//!   `max_delay`. A create retried after a lost reply may find its own page: `TitleTaken` then.
+//! - 429, 408 and 5xx are retried with backoff, honouring `Retry-After` (a longer wait than the
+//!   policy's `max_delay` ends the call as rate limited, never cut short). A create retried after a lost reply may find its own page: `TitleTaken` then.
 //! - Children are paginated by cursor: `_links.next` is a path (`/wiki/api/v2/...`) resolved
 //!   against the base URL's origin, and never followed to another origin (it would carry the
 //!   credentials there).
@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
+use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
 use crate::secrets::{Credentials, SecretStore};
 
 const SERVICE: &str = "confluence";
@@ -386,11 +386,7 @@ impl ConfluenceClient {
             let verdict = http::default_verdict(response);
             *lock(&last_rate_limit) = (response.status == StatusCode::TOO_MANY_REQUESTS)
                 .then(|| http::retry_after(&response.headers));
-            match verdict {
-                // A server's Retry-After may exceed what the policy allows to wait.
-                Verdict::Retry(wait) => Verdict::Retry(wait.map(|w| w.min(policy.max_delay))),
-                Verdict::Done => Verdict::Done,
-            }
+            verdict
         };
         let result = http::send_with_retry(SERVICE, policy, make, classify).await;
         let rate_limited = *lock(&last_rate_limit);
@@ -430,6 +426,9 @@ fn is_auth_failure(status: StatusCode) -> bool {
 /// Retries ran out. `rate_limited` is the wait Confluence asked for if its last answer was 429.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> ConfluenceError {
     match (&error, rate_limited) {
+        (HttpError::RateLimited { wait, .. }, _) => ConfluenceError::RateLimited {
+            retry_after: Some(*wait),
+        },
         (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
             ConfluenceError::RateLimited { retry_after }
         }

@@ -8,7 +8,8 @@
 //! - The token goes in `PRIVATE-TOKEN`. 401/403 re-read the secret once, since it may have been
 //!   rotated; 404 also means "exists, but the token cannot see it".
 //! - 429 and 5xx are retried. A 429 is waited out as `Retry-After` (else `RateLimit-Reset`) says,
-//!   but only when that wait fits the retry policy's `max_delay`; a longer one comes back at once
+//!   but only when that wait fits the retry policy's `max_delay` (the shared rule of
+//!   `http::send_with_retry`); a longer one comes back at once
 //!   as [`GitLabError::RateLimited`]. No limit is hard-coded: GitLab announces its own in the
 //!   `RateLimit-*` headers, and a low `RateLimit-Remaining` is logged.
 //!
@@ -268,7 +269,7 @@ impl GitLabClient {
             log_low_remaining(response);
             let rate_limit = rate_limit_of(response, SystemTime::now());
             *lock(&last_rate_limit) = rate_limit;
-            verdict(response, rate_limit, policy.max_delay)
+            verdict(response, rate_limit)
         };
         let result = http::send_with_retry(SERVICE, policy, make, classify).await;
         let rate_limited = *lock(&last_rate_limit);
@@ -376,20 +377,12 @@ fn rate_limit_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration>
         .ok()
 }
 
-/// The shared rules (429, 5xx and 408 retried), except that a rate limit longer than the policy
-/// allows to wait is final.
-fn verdict(
-    response: &HttpResponse,
-    rate_limit: Option<Option<Duration>>,
-    cap: Duration,
-) -> Verdict {
+/// The shared rules (429, 5xx and 408 retried), with GitLab's reset header standing in for a
+/// missing `Retry-After` on a 429.
+fn verdict(response: &HttpResponse, rate_limit: Option<Option<Duration>>) -> Verdict {
     match rate_limit {
-        Some(Some(wait)) if wait > cap => Verdict::Done,
         Some(wait) => Verdict::Retry(wait),
-        None => match http::default_verdict(response) {
-            Verdict::Retry(wait) => Verdict::Retry(wait.map(|w| w.min(cap))),
-            Verdict::Done => Verdict::Done,
-        },
+        None => http::default_verdict(response),
     }
 }
 
@@ -419,6 +412,9 @@ fn log_low_remaining(response: &HttpResponse) {
 /// Retries ran out. `rate_limited` holds the wait GitLab asked for if its last answer was a 429.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> GitLabError {
     match (&error, rate_limited) {
+        (HttpError::RateLimited { wait, .. }, _) => GitLabError::RateLimited {
+            retry_after: Some(*wait),
+        },
         (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
             GitLabError::RateLimited { retry_after }
         }
@@ -692,26 +688,26 @@ mod tests {
     }
 
     #[test]
-    fn a_short_rate_limit_is_waited_a_long_one_is_final() {
-        let cap = Duration::from_secs(5);
+    fn rate_limit_waits_are_passed_on_whole() {
         let now = SystemTime::now();
         let short = response(429, &[("retry-after", "1")], "Retry later");
         let long = response(429, &[("retry-after", "60")], "Retry later");
         let bare = response(429, &[], "Retry later");
+        // A wait longer than the policy allows is refused by send_with_retry, never shortened.
         for (r, expected) in [
             (&short, Verdict::Retry(Some(Duration::from_secs(1)))),
-            (&long, Verdict::Done),
+            (&long, Verdict::Retry(Some(Duration::from_secs(60)))),
             (&bare, Verdict::Retry(None)),
         ] {
-            assert_eq!(verdict(r, rate_limit_of(r, now), cap), expected);
+            assert_eq!(verdict(r, rate_limit_of(r, now)), expected);
         }
         let outage = response(503, &[("retry-after", "60")], "");
         assert_eq!(
-            verdict(&outage, rate_limit_of(&outage, now), cap),
-            Verdict::Retry(Some(cap))
+            verdict(&outage, rate_limit_of(&outage, now)),
+            Verdict::Retry(Some(Duration::from_secs(60)))
         );
         let refused = response(400, &[], "");
-        assert_eq!(verdict(&refused, None, cap), Verdict::Done);
+        assert_eq!(verdict(&refused, None), Verdict::Done);
     }
 
     #[test]

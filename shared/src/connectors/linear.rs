@@ -488,12 +488,9 @@ impl LinearClient {
             let rate_limit = rate_limit_of(response, SystemTime::now());
             *lock(&last_rate_limit) = rate_limit;
             match rate_limit {
-                Some(wait) => Verdict::Retry(wait.map(|w| w.min(policy.max_delay))),
-                None => match http::default_verdict(response) {
-                    // A server's Retry-After may exceed what the policy allows to wait.
-                    Verdict::Retry(wait) => Verdict::Retry(wait.map(|w| w.min(policy.max_delay))),
-                    Verdict::Done => Verdict::Done,
-                },
+                // The wait is a floor: send_with_retry refuses one longer than the policy allows.
+                Some(wait) => Verdict::Retry(wait),
+                None => http::default_verdict(response),
             }
         };
         let result = http::send_with_retry(SERVICE, policy, make, classify).await;
@@ -637,6 +634,10 @@ fn rejected(errors: &[GraphqlError]) -> TrackerError {
 /// limit.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> TrackerError {
     match (&error, rate_limited) {
+        (HttpError::RateLimited { wait, .. }, _) => TrackerError::RateLimited {
+            service: SERVICE,
+            retry_after: Some(*wait),
+        },
         (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
             TrackerError::RateLimited {
                 service: SERVICE,

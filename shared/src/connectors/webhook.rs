@@ -25,7 +25,7 @@ use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
+use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
 use crate::secrets::SecretStore;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -139,8 +139,7 @@ impl WebhookSender {
                 .body(signed.body.clone())
         };
         let policy = self.config.retry;
-        let classify = |response: &HttpResponse| capped_verdict(response, policy);
-        let response = http::send_with_retry(SERVICE, policy, make, classify)
+        let response = http::send_with_retry(SERVICE, policy, make, http::default_verdict)
             .await
             .map_err(give_up)?;
         self.outcome(&response).await?;
@@ -277,15 +276,6 @@ fn is_retryable(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
         || status.is_server_error()
-}
-
-/// The default verdict, except that a `Retry-After` longer than the policy's `max_delay` is not
-/// waited for: a Lambda cannot sleep for an hour, and the caller's outbox retries later.
-fn capped_verdict(response: &HttpResponse, policy: RetryPolicy) -> Verdict {
-    match http::default_verdict(response) {
-        Verdict::Retry(Some(wait)) if wait > policy.max_delay => Verdict::Done,
-        verdict => verdict,
-    }
 }
 
 /// Retries ran out, the transport failed or the deadline came. `HttpError` never quotes the

@@ -314,6 +314,31 @@ a@example.com,1,App,maybe,False,1,openid\n";
     }
 
     #[test]
+    fn json_null_or_missing_scopes_are_refused_and_an_empty_list_is_no_scopes() {
+        for (row, expected) in [
+            (r#""scopes":null"#, "is null"),
+            (r#""scopes":["openid",null]"#, "null element"),
+            (r#""other":1"#, "missing field `scopes`"),
+        ] {
+            let json = format!(
+                r#"[{{"provider":"slack","client_id":"A1","principal":"*","scopes":["chat:write"]}},
+                   {{"provider":"slack","client_id":"A2","principal":"*",{row}}}]"#
+            );
+            let err = parse_inventory("inv.json", &json, ImportFormat::Json)
+                .map(|g| g.len())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("row 2"), "{err}");
+            assert!(err.contains("`scopes`"), "{err}");
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains("nothing imported"), "{err}");
+        }
+        let json = r#"[{"provider":"slack","client_id":"A1","principal":"*","scopes":[]}]"#;
+        let grants = parse_inventory("inv.json", json, ImportFormat::Json).unwrap();
+        assert!(grants[0].grant.state.scopes.is_empty());
+    }
+
+    #[test]
     fn duplicate_keys_are_rejected() {
         let csv = "provider,client_id,principal,scopes\n\
 github,abc,a@example.com,repo\n\

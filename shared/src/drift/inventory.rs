@@ -19,7 +19,9 @@ pub struct RawGrant {
     pub app_name: String,
     #[serde(default)]
     pub principal: String,
-    #[serde(default, deserialize_with = "scopes_from_list_or_string")]
+    /// Required: a missing or `null` list is refused (a broken export must not make every
+    /// grant look reduced); `[]` means the grant holds no scopes.
+    #[serde(deserialize_with = "scopes_from_list_or_string")]
     pub scopes: Vec<String>,
     #[serde(default)]
     pub consent_type: String,
@@ -175,15 +177,19 @@ where
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrString {
-        List(Vec<String>),
+        List(Vec<Option<String>>),
         Text(String),
-        Null,
     }
-    Ok(match ListOrString::deserialize(de)? {
-        ListOrString::List(v) => v,
-        ListOrString::Text(s) => vec![s],
-        ListOrString::Null => Vec::new(),
-    })
+    use serde::de::Error as _;
+    match Option::<ListOrString>::deserialize(de)? {
+        None => Err(D::Error::custom(
+            "`scopes` is null; give [] for a grant that holds no scopes",
+        )),
+        Some(ListOrString::Text(s)) => Ok(vec![s]),
+        Some(ListOrString::List(v)) => v.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+            D::Error::custom("`scopes` holds a null element; every scope must be a string")
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -86,18 +86,39 @@ const BASELINE_SQL: &str = "SELECT provider, client_id, principal, app_name, sco
      publisher, verified FROM oauth_grant_baseline ORDER BY provider, client_id, principal";
 
 fn inventory_grant(row: &Row) -> Result<Grant, StoreError> {
+    let (provider, client_id, principal): (String, String, String) =
+        (row.get(0), row.get(1), row.get(2));
+    let key = format!("{provider}/{client_id}/{principal}");
+    // The table's constraints may predate a contract change (a NULL scope element, say): read
+    // the column as it may be and refuse the row by name, never panic on it.
+    let scopes: Vec<Option<String>> = row.try_get(4).map_err(|e| StoreError::MalformedRow {
+        key: key.clone(),
+        error: FieldError {
+            field: "scopes",
+            message: format!("cannot be read ({e})"),
+        },
+    })?;
+    let scopes = scopes
+        .into_iter()
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| StoreError::MalformedRow {
+            key: key.clone(),
+            error: FieldError {
+                field: "scopes",
+                message: "holds a NULL element".to_owned(),
+            },
+        })?;
     let raw = RawGrant {
-        provider: row.get(0),
-        client_id: row.get(1),
-        principal: row.get(2),
+        provider,
+        client_id,
+        principal,
         app_name: row.get(3),
-        scopes: row.get(4),
+        scopes,
         consent_type: row.get(5),
         publisher: row.get(6),
         verified: row.get(7),
         last_seen: row.get(8),
     };
-    let key = format!("{}/{}/{}", raw.provider, raw.client_id, raw.principal);
     let (client_id, principal) = (raw.client_id.clone(), raw.principal.clone());
     let grant = raw
         .parse()

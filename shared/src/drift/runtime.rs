@@ -78,6 +78,8 @@ impl DriftRuntime {
         run_id: Uuid,
         deadline: Option<Instant>,
     ) -> Result<RunReport, RunError> {
+        self.foundation
+            .check_deadline_margin("oauth-drift", deadline, self.metrics);
         let mut store = self.store.lock().await;
         if store.is_closed().await {
             // A frozen Lambda's idle connection may have been closed by the server or a proxy.

@@ -62,6 +62,9 @@ pub struct RunReport {
     pub changes: ChangeCounts,
     /// Revoked grants as `provider/client_id/principal` (capped; the change log has all).
     pub revoked: Vec<String>,
+    /// Revoked grants left out of `revoked` by the cap.
+    #[serde(default)]
+    pub revoked_omitted: u64,
     pub filings_created: u64,
     pub filed: Vec<FiledSummary>,
     pub failed: Vec<FailedFiling>,
@@ -127,6 +130,10 @@ where
         .record_run(&run)
         .await
         .map_err(DriftError::Record)?;
+    let revoked_omitted = outcome
+        .counts
+        .revoked
+        .saturating_sub(outcome.revoked.len() as u64);
     let mut report = RunReport {
         run_id: run.run_id,
         started_at: now,
@@ -135,6 +142,7 @@ where
         baseline_size_before: outcome.baseline_size_before,
         changes: outcome.counts,
         revoked: outcome.revoked.iter().map(ToString::to_string).collect(),
+        revoked_omitted,
         filings_created: outcome.filings_created,
         record_ms: started.elapsed().as_millis() as u64,
         ..RunReport::default()
@@ -149,6 +157,23 @@ where
         filings = report.filings_created,
         "changes recorded"
     );
+    // One line per revoked grant, its key as separate fields, so Logs Insights can filter and
+    // count them (`fields.provider`, `fields.client_id`, `fields.principal`).
+    for key in &outcome.revoked {
+        tracing::info!(
+            provider = %key.provider,
+            client_id = %key.client_id,
+            principal = %key.principal,
+            "grant revoked"
+        );
+    }
+    if report.revoked_omitted > 0 {
+        tracing::info!(
+            listed = outcome.revoked.len(),
+            omitted = report.revoked_omitted,
+            "more grants were revoked than are listed; oauth_grant_changes holds them all"
+        );
+    }
 
     let mut pending = deps
         .store
@@ -366,8 +391,8 @@ fn summarise<S, T, L>(deps: &DriftDeps<'_, S, T, L>, report: &RunReport) {
         pending = report.pending,
         drafted_by_model = report.drafted_by_model,
         drafted_by_template = report.drafted_by_template,
-        revoked_grants = ?report.revoked,
-        stopped_early = report.stopped_early.as_deref().unwrap_or(""),
+        revoked_omitted = report.revoked_omitted,
+        stopped_early = report.stopped_early.as_deref(),
         record_ms = report.record_ms,
         draft_ms = report.draft_ms,
         file_ms = report.file_ms,

@@ -213,6 +213,8 @@ impl AuditRuntime {
         merge_keys: &[String],
         deadline: Option<Instant>,
     ) -> Result<WorkerReport, WorkerError> {
+        self.foundation
+            .check_deadline_margin("mr-audit", deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
         let deps = AuditDeps {
             store: AuditStore::new(&self.db),

@@ -105,7 +105,13 @@ impl super::interactions::ClickReplies for SlackClient {
 }
 
 impl super::ports::DecisionWebhook for crate::connectors::webhook::WebhookSender {
-    async fn deliver(&self, delivery_id: &str, body: &Value) -> Result<(), PortError> {
+    async fn deliver(
+        &self,
+        delivery_id: &str,
+        body: &Value,
+    ) -> Result<(), super::ports::DeliveryFailure> {
+        use super::ports::DeliveryFailure;
+        use crate::connectors::webhook::WebhookError;
         crate::connectors::webhook::WebhookSender::deliver(
             self,
             delivery_id,
@@ -113,9 +119,15 @@ impl super::ports::DecisionWebhook for crate::connectors::webhook::WebhookSender
             Utc::now().timestamp(),
         )
         .await
-        .map_err(|e| PortError {
-            service: "webhook",
-            message: e.to_string(),
+        .map_err(|e| {
+            let error = PortError {
+                service: "webhook",
+                message: e.to_string(),
+            };
+            match e {
+                WebhookError::Rejected { .. } => DeliveryFailure::Refused(error),
+                _ => DeliveryFailure::Unavailable(error),
+            }
         })
     }
 }

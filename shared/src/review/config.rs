@@ -142,6 +142,7 @@ impl ReviewConfig {
                 escalation_groups: env.list("REVIEW_ESCALATION_GROUPS"),
                 escalation_channel: env.text("REVIEW_ESCALATION_CHANNEL"),
                 webhook_enabled: webhook_url.is_some(),
+                timezone,
             },
             webhook_url,
             event_bus: env.text_or("EVENT_BUS_NAME", "default"),

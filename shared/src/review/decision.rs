@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::card;
 use super::ports::PortError;
+use super::risk;
 use super::store::{
     DecideOutcome, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, StoredReview, TaskKind,
 };
@@ -43,6 +44,8 @@ pub struct ReviewerPolicy {
     pub escalation_channel: Option<String>,
     /// Whether revoke and escalate decisions are sent to the outbound webhook.
     pub webhook_enabled: bool,
+    /// `REVIEW_TIMEZONE`: every time a reviewer reads (the grant's, the decision's) is in it.
+    pub timezone: chrono_tz::Tz,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,8 +123,16 @@ async fn authorise<D: Directory>(
     review: &StoredReview,
     click: &Click,
 ) -> Result<(), String> {
-    let unverifiable =
-        |e: PortError| format!("Your permission could not be checked ({e}); please try again.");
+    // The reviewer reads a short sentence; what failed goes to the log for the operator.
+    let unverifiable = |e: PortError| {
+        tracing::warn!(
+            service = e.service,
+            error = %e.message,
+            user = %click.user_id,
+            "could not check a reviewer's permission; the click was refused"
+        );
+        "Your permission could not be checked right now. Nothing was recorded; please try again in a minute.".to_owned()
+    };
     // Without escalation groups configured, escalated reviews stay with the reviewers.
     let escalated =
         review.status == ReviewStatus::Escalated && !policy.escalation_groups.is_empty();
@@ -161,12 +172,17 @@ async fn authorise<D: Directory>(
 }
 
 /// The side effects of a decision, each with its own once-only key.
+///
+/// `cards` are the cards already shown for the review: when an escalated review is decided,
+/// every one of them (the original in the review channel, the escalation copy) is redrawn
+/// with the final decision, not only the one clicked.
 fn follow_up(
     review: &StoredReview,
     click: &Click,
     decision: ReviewStatus,
     policy: &ReviewerPolicy,
     review_channel: &str,
+    cards: &[(String, String)],
     now: DateTime<Utc>,
 ) -> Vec<NewTask> {
     let id = review.review_id;
@@ -197,19 +213,31 @@ fn follow_up(
         .clone()
         .or_else(|| review.slack_channel.clone());
     let ts = click.message_ts.clone().or_else(|| review.slack_ts.clone());
-    if let (Some(channel), Some(ts)) = (channel, ts) {
-        let blocks = card::decided_card(
-            &review.grant,
-            &review.features,
-            &review.assessment,
-            name,
-            &click.user_id,
-            &now.format("%Y-%m-%d %H:%M UTC").to_string(),
-        );
+    let blocks = card::decided_card(
+        &review.grant,
+        &review.features,
+        &review.assessment,
+        name,
+        &click.user_id,
+        &risk::reviewer_time(now, policy.timezone),
+    );
+    if let (Some(channel), Some(ts)) = (&channel, &ts) {
         tasks.push(task(
             TaskKind::CardUpdate,
             json!({"channel": channel, "ts": ts, "text": note, "blocks": blocks}),
         ));
+    }
+    if review.status == ReviewStatus::Escalated {
+        let clicked = (channel.unwrap_or_default(), ts.unwrap_or_default());
+        for (other_channel, other_ts) in cards.iter().filter(|c| **c != clicked) {
+            tasks.push(NewTask {
+                dedupe_key: format!("{id}:card_update:{name}:{other_channel}:{other_ts}"),
+                ..task(
+                    TaskKind::CardUpdate,
+                    json!({"channel": other_channel, "ts": other_ts, "text": note, "blocks": blocks}),
+                )
+            });
+        }
     }
     if policy.webhook_enabled && matches!(decision, ReviewStatus::Revoked | ReviewStatus::Escalated)
     {
@@ -270,7 +298,20 @@ pub async fn handle_click<D: Directory>(
         return Ok(ClickOutcome::Refused(why));
     }
     let decision = click.action.outcome();
-    let tasks = follow_up(&review, click, decision, policy, review_channel, now);
+    let cards = if review.status == ReviewStatus::Escalated {
+        store.card_locations(review.review_id).await?
+    } else {
+        Vec::new()
+    };
+    let tasks = follow_up(
+        &review,
+        click,
+        decision,
+        policy,
+        review_channel,
+        &cards,
+        now,
+    );
     Ok(
         match store
             .decide(

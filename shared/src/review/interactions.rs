@@ -219,7 +219,7 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
             }
         };
         if !rotated {
-            tracing::warn!(error = ?e, "refused an unverified Slack request");
+            tracing::warn!(error = %e, "refused an unverified Slack request");
             return Reply::error(401, "invalid request signature", Handled::Refused);
         }
     }

@@ -152,7 +152,7 @@ pub fn features(
         break_glass_role: matches_any(&grant.role, &config.break_glass_patterns),
         owner_role: matches_any(&grant.role, &config.owner_patterns),
         off_hours,
-        local_time: local.format("%a %Y-%m-%d %H:%M %Z").to_string(),
+        local_time: reviewer_time(grant.time, config.timezone),
         first_time_role: history.same_role_before == 0,
         unusual_grantor: history.grantor_grants_before == 0,
         grantor_grants_in_run,
@@ -270,6 +270,13 @@ pub fn assess(
             }
         }
     }
+}
+
+/// A time as reviewers read it everywhere (cards, decided cards): their timezone, named.
+pub fn reviewer_time(time: chrono::DateTime<chrono::Utc>, timezone: Tz) -> String {
+    time.with_timezone(&timezone)
+        .format("%a %Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ impl ReviewRuntime {
     }
 
     pub async fn run_once(&self, deadline: Option<Instant>) -> Result<ReviewReport, RunError> {
+        self.foundation
+            .check_deadline_margin("privileged-review", deadline, self.metrics);
         let mut store = self.store.lock().await;
         if store.is_closed().await {
             tracing::info!("postgres connection was closed; reconnecting");
@@ -287,6 +289,8 @@ impl WorkerRuntime {
     /// Drain every pending follow-up (not only the one that woke us: nothing waits for the
     /// next scheduled run that this invocation can do now).
     pub async fn drain(&self, deadline: Option<Instant>) -> Result<DrainReport, RunError> {
+        self.foundation
+            .check_deadline_margin("privileged-review", deadline, self.metrics);
         let mut store = self.store.lock().await;
         if store.is_closed().await {
             *store = ReviewStore::new(self.foundation.database().await?);

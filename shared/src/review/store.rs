@@ -407,6 +407,48 @@ impl ReviewStore {
         Ok(())
     }
 
+    /// Every card shown for a review so far (the original, an escalation copy), as
+    /// `(channel, ts)`: from its card updates and the card it is posted as now.
+    pub async fn card_locations(
+        &self,
+        review_id: Uuid,
+    ) -> Result<Vec<(String, String)>, ReviewStoreError> {
+        let rows = self
+            .client
+            .lock()
+            .await
+            .query(
+                "SELECT payload->>'channel', payload->>'ts' FROM privileged_review_outbox
+                  WHERE review_id = $1 AND kind = 'card_update'
+                    AND payload->>'channel' IS NOT NULL AND payload->>'ts' IS NOT NULL
+                 UNION
+                 SELECT slack_channel, slack_ts FROM privileged_reviews
+                  WHERE review_id = $1 AND slack_channel IS NOT NULL AND slack_ts IS NOT NULL",
+                &[&review_id],
+            )
+            .await?;
+        let mut cards: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        cards.sort();
+        Ok(cards)
+    }
+
+    /// Stop retrying a task whose receiver keeps refusing it (status `failed`, kept with its
+    /// last error for the operator).
+    pub async fn give_up_task(&self, task: &Task, error: &str) -> Result<(), ReviewStoreError> {
+        self.client
+            .lock()
+            .await
+            .execute(
+                "UPDATE privileged_review_outbox
+                    SET status = 'failed', attempts = attempts + 1, last_error = $2,
+                        claimed_until = NULL
+                  WHERE task_id = $1",
+                &[&task.task_id, &error],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn review(&self, review_id: Uuid) -> Result<Option<StoredReview>, ReviewStoreError> {
         let client = self.client.lock().await;
         let row = client

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::card;
 use super::event::{MappingError, PrivilegedGrant};
 use super::history::{self, HistoryIndex};
-use super::ports::{AuditLog, AuditSource, DecisionWebhook, PortError, ReviewChat};
+use super::ports::{
+    AuditLog, AuditSource, DecisionWebhook, DeliveryFailure, PortError, ReviewChat,
+};
 use super::risk::{self, Assessment, Features, RiskConfig, RiskLevel};
 use super::source::GrantSource;
 use super::store::{
@@ -73,6 +75,9 @@ pub struct ReviewReport {
     pub model_fallbacks: usize,
     pub tasks_done: usize,
     pub tasks_failed: Vec<String>,
+    /// Webhook deliveries given up this run (refused by the receiver too often).
+    #[serde(default)]
+    pub tasks_given_up: Vec<String>,
     pub pending: u64,
     pub total_ms: u64,
 }
@@ -101,6 +106,9 @@ pub fn review_event(
     json!({
         "_time": decided_at.to_rfc3339(),
         "type": "privileged_grant_review",
+        // Stable across redeliveries: Axiom's ingest is not idempotent, so a reply lost after
+        // Axiom stored the event means it is sent again; consumers dedupe on this id.
+        "review_event_id": format!("{review_id}:{decision}"),
         "review_id": review_id.to_string(),
         "event_id": grant.event_id,
         "decision": decision,
@@ -189,6 +197,7 @@ where
     .await?;
     report.tasks_done = drained.done;
     report.tasks_failed = drained.failed;
+    report.tasks_given_up = drained.given_up;
     report.pending = deps.store.pending_count().await?;
     report.total_ms = started.elapsed().as_millis() as u64;
     summarise(deps, &report);
@@ -357,6 +366,9 @@ pub struct Outbox<'a, L, C, W> {
 pub struct DrainReport {
     pub done: usize,
     pub failed: Vec<String>,
+    /// Webhook deliveries given up: refused by the receiver [`MAX_WEBHOOK_REFUSALS`] times.
+    #[serde(default)]
+    pub given_up: Vec<String>,
     /// Follow-ups still pending afterwards (counted by the review worker; 0 where not).
     #[serde(default)]
     pub pending: u64,
@@ -380,7 +392,21 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                     self.store.complete_task(&task, posted, Utc::now()).await?;
                     report.done += 1;
                 }
-                Err(e) => {
+                Err(TaskError::Refused(e)) if task.attempts + 1 >= MAX_WEBHOOK_REFUSALS => {
+                    let message = e.to_string();
+                    tracing::error!(
+                        task = task.task_id,
+                        review = %task.review_id,
+                        attempts = task.attempts + 1,
+                        error = %message,
+                        "the webhook receiver keeps refusing this delivery; given up (see privileged_review_outbox)"
+                    );
+                    self.store.give_up_task(&task, &message).await?;
+                    report
+                        .given_up
+                        .push(format!("{} {}: {message}", task.kind, task.review_id));
+                }
+                Err(TaskError::Refused(e) | TaskError::Failed(e)) => {
                     let message = e.to_string();
                     tracing::warn!(task = task.task_id, kind = %task.kind, error = %message, "review side effect failed; it stays pending");
                     self.store.fail_task(&task, &message).await?;
@@ -395,16 +421,20 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
 
     /// One side effect. A posted card (or its escalation re-post) is remembered with the
     /// review, so later decisions update the card people see.
-    async fn perform(&self, task: &Task) -> Result<Option<super::ports::Posted>, PortError> {
+    async fn perform(&self, task: &Task) -> Result<Option<super::ports::Posted>, TaskError> {
         let p = &task.payload;
         match task.kind {
-            TaskKind::AxiomEvent => self.log.record(std::slice::from_ref(p)).await.map(|_| None),
-            TaskKind::SlackCard | TaskKind::EscalationPost => self
+            TaskKind::AxiomEvent => Ok(self
+                .log
+                .record(std::slice::from_ref(p))
+                .await
+                .map(|_| None)?),
+            TaskKind::SlackCard | TaskKind::EscalationPost => Ok(self
                 .chat
                 .post(field(p, "channel")?, field(p, "text")?, &p["blocks"])
                 .await
-                .map(Some),
-            TaskKind::CardUpdate => self
+                .map(Some)?),
+            TaskKind::CardUpdate => Ok(self
                 .chat
                 .update(
                     field(p, "channel")?,
@@ -413,7 +443,7 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                     &p["blocks"],
                 )
                 .await
-                .map(|_| None),
+                .map(|_| None)?),
             TaskKind::Webhook => {
                 let webhook = self.webhook.ok_or_else(|| PortError {
                     service: "webhook",
@@ -421,9 +451,34 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                 })?;
                 // Stable across retries: the receiver dedupes on it.
                 let delivery_id = format!("{}-{}", task.review_id, task.task_id);
-                webhook.deliver(&delivery_id, p).await.map(|_| None)
+                webhook
+                    .deliver(&delivery_id, p)
+                    .await
+                    .map(|_| None)
+                    .map_err(|failure| match failure {
+                        DeliveryFailure::Refused(e) => TaskError::Refused(e),
+                        DeliveryFailure::Unavailable(e) => TaskError::Failed(e),
+                    })
             }
         }
+    }
+}
+
+/// Refusals (4xx) of one webhook delivery before it is given up: a receiver's answer, unlike
+/// an outage, does not change by itself, but a fix on its side within a few runs is let in.
+pub const MAX_WEBHOOK_REFUSALS: i32 = 3;
+
+/// Why a side effect did not happen.
+enum TaskError {
+    /// Try again at the next drain.
+    Failed(PortError),
+    /// The receiver refused it (webhook 4xx).
+    Refused(PortError),
+}
+
+impl From<PortError> for TaskError {
+    fn from(e: PortError) -> Self {
+        TaskError::Failed(e)
     }
 }
 
@@ -436,8 +491,8 @@ fn field<'v>(payload: &'v Value, name: &'static str) -> Result<&'v str, PortErro
 
 fn summarise<A, L, C, M, W>(deps: &ReviewDeps<'_, A, L, C, M, W>, r: &ReviewReport) {
     tracing::info!(
-        window_start = ?r.window_start,
-        window_end = ?r.window_end,
+        window_start = r.window_start.map(|t| t.to_rfc3339()).as_deref(),
+        window_end = r.window_end.map(|t| t.to_rfc3339()).as_deref(),
         events_read = r.events_read,
         already_reviewed = r.already_reviewed,
         reviewed = r.reviewed,
@@ -471,6 +526,7 @@ pub fn emf(namespace: &str, r: &ReviewReport) -> Value {
             Metric::count("ModelFallbacks", r.model_fallbacks as u64),
             Metric::count("SideEffectsDone", t.side_effects),
             Metric::count("SideEffectFailures", t.failures),
+            Metric::count("WebhooksGivenUp", r.tasks_given_up.len() as u64),
             Metric::count("SideEffectsPending", t.pending),
             Metric::millis("Duration", u128::from(r.total_ms)),
         ],
@@ -491,6 +547,7 @@ pub fn worker_emf(namespace: &str, r: &DrainReport, duration_ms: u64) -> Value {
             Metric::count("WorkerRuns", 1),
             Metric::count("FollowUpsDone", r.done as u64),
             Metric::count("FollowUpsFailed", r.failed.len() as u64),
+            Metric::count("WebhooksGivenUp", r.given_up.len() as u64),
             Metric::count("SideEffectsPending", r.pending),
             Metric::millis("WorkerDuration", u128::from(duration_ms)),
         ],
@@ -557,6 +614,7 @@ mod metric_tests {
         let report = DrainReport {
             done: 3,
             failed: vec!["webhook r1: 503".to_owned()],
+            given_up: vec!["webhook r2: HTTP 400".to_owned()],
             pending: 2,
         };
         let line = worker_emf("SecOps/Workflows", &report, 12);
@@ -565,6 +623,7 @@ mod metric_tests {
             ("WorkerRuns", 1.0),
             ("FollowUpsDone", 3.0),
             ("FollowUpsFailed", 1.0),
+            ("WebhooksGivenUp", 1.0),
             ("SideEffectsPending", 2.0),
             ("WorkerDuration", 12.0),
         ] {

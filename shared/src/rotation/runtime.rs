@@ -59,6 +59,8 @@ impl RotationRuntime {
 
     /// One sweep, stopping new teams in time for `deadline`.
     pub async fn run_once(&self, deadline: Option<Instant>) -> Result<SweepReport, RunError> {
+        self.foundation
+            .check_deadline_margin("rotation-chaser", deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
         let mut settings = self.config.sweep.clone();
         settings.deadline_margin = settings

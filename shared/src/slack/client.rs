@@ -481,12 +481,8 @@ impl SlackClient {
             let rate_limit = rate_limit_of(response);
             *lock(&last_rate_limit) = rate_limit;
             match rate_limit {
-                Some(Some(wait)) if wait > policy.max_delay => Verdict::Done,
                 Some(wait) => Verdict::Retry(wait),
-                None => match http::default_verdict(response) {
-                    Verdict::Retry(wait) => Verdict::Retry(wait.map(|w| w.min(policy.max_delay))),
-                    Verdict::Done => Verdict::Done,
-                },
+                None => http::default_verdict(response),
             }
         };
         let result = http::send_with_retry(SERVICE, policy, make, classify).await;
@@ -576,6 +572,9 @@ fn error_code_of(response: &HttpResponse) -> String {
 /// without the URL that reqwest would otherwise quote.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>, hide_url: bool) -> SlackError {
     match (error, rate_limited) {
+        (HttpError::RateLimited { wait, .. }, _) => SlackError::RateLimited {
+            retry_after: Some(wait),
+        },
         (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
             SlackError::RateLimited { retry_after }
         }

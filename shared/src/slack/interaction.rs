@@ -12,6 +12,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::text;
+
 /// A verified interactivity request, by payload `type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
@@ -113,10 +115,15 @@ pub fn parse_block_actions(form_body: &[u8]) -> Result<BlockAction, InteractionE
     }
 }
 
+/// A parser's error on one line and bounded: serde quotes the offending (untrusted) value.
+fn bounded(error: &dyn std::fmt::Display) -> String {
+    text::one_line(&error.to_string(), 200)
+}
+
 /// The JSON of the `payload` form field.
 fn decode_payload(form_body: &[u8]) -> Result<Value, InteractionError> {
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(form_body)
-        .map_err(|e| InteractionError::NotJson(format!("not form-encoded: {e}")))?;
+        .map_err(|e| InteractionError::NotJson(format!("not form-encoded: {}", bounded(&e))))?;
     let json = fields
         .into_iter()
         .find_map(|(name, value)| (name == "payload").then_some(value))
@@ -136,19 +143,26 @@ fn payload_type(payload: &Value) -> &str {
 }
 
 fn unsupported_type(kind: &str, expected: &str) -> InteractionError {
-    let shown = if kind.is_empty() { "(no type)" } else { kind };
-    InteractionError::Unsupported(format!("payload type {shown:?}, expected {expected}"))
+    // The type is attacker-chosen: quoted bounded and on one line.
+    let shown = if kind.is_empty() {
+        "(no type)".to_owned()
+    } else {
+        format!("{:?}", text::excerpt(kind))
+    };
+    InteractionError::Unsupported(format!("payload type {shown}, expected {expected}"))
 }
 
 fn block_action_from(payload: Value) -> Result<BlockAction, InteractionError> {
-    let raw: RawPayload = serde_json::from_value(payload)
-        .map_err(|e| InteractionError::NotJson(format!("unexpected block_actions shape: {e}")))?;
+    let raw: RawPayload = serde_json::from_value(payload).map_err(|e| {
+        InteractionError::NotJson(format!("unexpected block_actions shape: {}", bounded(&e)))
+    })?;
     raw.into_block_action()
 }
 
 fn view_submission_from(payload: Value) -> Result<ViewSubmission, InteractionError> {
-    let raw: RawViewPayload = serde_json::from_value(payload)
-        .map_err(|e| InteractionError::NotJson(format!("unexpected view_submission shape: {e}")))?;
+    let raw: RawViewPayload = serde_json::from_value(payload).map_err(|e| {
+        InteractionError::NotJson(format!("unexpected view_submission shape: {}", bounded(&e)))
+    })?;
     raw.into_view_submission()
 }
 
@@ -206,7 +220,9 @@ pub fn raw_body(body: &[u8], is_base64: bool) -> Result<Vec<u8>, InteractionErro
     }
     base64::engine::general_purpose::STANDARD
         .decode(body)
-        .map_err(|e| InteractionError::NotJson(format!("the body is marked base64 but {e}")))
+        .map_err(|e| {
+            InteractionError::NotJson(format!("the body is marked base64 but {}", bounded(&e)))
+        })
 }
 
 #[derive(Deserialize)]
@@ -357,6 +373,25 @@ fn element_value(element: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_quote_untrusted_values_bounded_and_on_one_line() {
+        let long_type = format!("evil\n{}", "t".repeat(5000));
+        let form =
+            serde_urlencoded::to_string([("payload", json!({"type": long_type}).to_string())])
+                .unwrap();
+        let message = parse_interaction(form.as_bytes()).unwrap_err().to_string();
+        assert!(message.len() < 300, "{} bytes", message.len());
+        assert!(!message.contains('\n'));
+
+        let shape = serde_urlencoded::to_string([(
+            "payload",
+            json!({"type": "block_actions", "user": "u".repeat(5000)}).to_string(),
+        )])
+        .unwrap();
+        let message = parse_interaction(shape.as_bytes()).unwrap_err().to_string();
+        assert!(message.len() < 300, "{} bytes: {message}", message.len());
+    }
     use serde_json::json;
 
     /// Shaped like the example in Slack's block_actions payload reference.

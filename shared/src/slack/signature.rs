@@ -64,8 +64,11 @@ pub fn verify(
     if age_secs.unsigned_abs() > MAX_AGE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale { age_secs });
     }
+    // Exactly as Slack's reference verifiers compare: `v0=` and 64 lower-case hex digits. An
+    // upper-case digest is not what Slack sends, so it is not accepted as the same signature.
     let claimed = signature
         .strip_prefix("v0=")
+        .filter(|hex_digest| is_lower_hex_digest(hex_digest))
         .and_then(|hex_digest| hex::decode(hex_digest).ok())
         .ok_or(SignatureError::Mismatch)?;
     // Every key is tried, matched or not, so timing does not tell which secret is current.
@@ -78,6 +81,11 @@ pub fn verify(
     } else {
         Err(SignatureError::Mismatch)
     }
+}
+
+/// A SHA-256 digest in lower-case hex, as Slack writes it.
+fn is_lower_hex_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The `X-Slack-Signature` value Slack would send for this body (tests and tooling).
@@ -100,6 +108,25 @@ fn mac(key: &[u8], timestamp: &str, raw_body: &[u8]) -> HmacSha256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upper_case_hex_signature_is_refused() {
+        let s = secret(SECRET);
+        let good = sign(SECRET, NOW, BODY);
+        assert_eq!(check(&[&s], NOW, &good, BODY), Ok(()));
+        let upper = format!("v0={}", good["v0=".len()..].to_ascii_uppercase());
+        assert_eq!(
+            check(&[&s], NOW, &upper, BODY),
+            Err(SignatureError::Mismatch)
+        );
+        let mixed = format!("v0=A{}", &good["v0=a".len().min(good.len())..]);
+        if mixed != good {
+            assert_eq!(
+                check(&[&s], NOW, &mixed, BODY),
+                Err(SignatureError::Mismatch)
+            );
+        }
+    }
 
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
     const NOW: i64 = 1_700_000_000;
