@@ -255,3 +255,41 @@ async fn axiom_ingest_failing_keeps_the_review_event_pending_until_it_is_deliver
         .collect();
     assert_eq!(decided.len(), 1);
 }
+
+#[tokio::test]
+async fn a_grant_with_huge_fields_still_reaches_a_reviewer_on_a_card_slack_accepts() {
+    let world = ReviewWorld::new().await;
+    // A role over a section field's 2,000 characters and an event id that would push the
+    // context line past 3,000, both full of markup.
+    let role = format!("Super Admin {}", "<!channel> & ".repeat(200));
+    let event_id = format!("evt-{}", "<x>".repeat(1_200));
+    world.audit_event(
+        &event_id,
+        t(10, 0),
+        "mallory@example.com",
+        "mallory@example.com",
+        &role,
+    );
+    world.model_says("high", 90, "self-grant").await;
+
+    let report = world.run_review_at(t(10, 30)).await.unwrap();
+
+    assert_eq!(report.sent_for_review, 1, "{report:?}");
+    let cards = world.cards();
+    assert_eq!(cards.len(), 1, "Slack took the card");
+    let blocks = &cards[0].blocks;
+    assert_eq!(
+        secops_shared::slack::blocks::limit_violations(blocks),
+        Vec::<String>::new()
+    );
+    let card = serde_json::to_string(blocks).unwrap();
+    assert!(
+        card.contains("*Role*\\nSuper Admin &lt;!channel&gt; &amp;"),
+        "{card}"
+    );
+    assert!(card.contains('…'), "the cut is visible: {card}");
+    assert!(
+        !card.contains("<!channel>") && !card.contains("<x>"),
+        "{card}"
+    );
+}

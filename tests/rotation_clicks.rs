@@ -279,3 +279,104 @@ async fn updating_the_table_stops_the_chase_too() {
         "its nudge history was kept"
     );
 }
+
+/// Two payments consumers nudged on Monday by a sweep killed once Slack had the message.
+async fn world_nudged_by_a_killed_sweep(consumers: &str) -> (RotationWorld, FakeMessage) {
+    let world = RotationWorld::new().await;
+    world.slack.add_channel(PAYMENTS);
+    world
+        .slack
+        .set_channel_members(PAYMENTS, &[MEMBER, "U0BOB000"]);
+    world.load(CAMPAIGN, consumers).await;
+    world.sweep_killed_after(0, monday()).await;
+    let nudges = world.nudges();
+    assert_eq!(nudges.len(), 1, "Slack has the message");
+    (world, nudges[0].clone())
+}
+
+const TWO_LATE: &str = "stripe-2026,billing-api,payments,C0PAYMENTS,,2026-11-20,,,\n\
+                        stripe-2026,refunds,payments,C0PAYMENTS,,2026-11-20,,,\n";
+
+#[tokio::test]
+async fn a_click_on_a_nudge_whose_sweep_was_killed_redraws_it_and_the_next_nudge_counts_it() {
+    let (world, nudge) = world_nudged_by_a_killed_sweep(TWO_LATE).await;
+    let later = monday() + chrono::Duration::minutes(3);
+    let reply = world
+        .click(MEMBER, CONFIRM, "billing-api", &nudge, later)
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(world.state("billing-api").await.0, "confirmed");
+    let shown = current(&world, &nudge);
+    assert!(
+        shown.contains("Confirmed on the new key by <@U0ANNA00> on 2026-11-23"),
+        "the message was redrawn: {shown}"
+    );
+    assert!(world.told(MEMBER).is_empty(), "{:?}", world.told(MEMBER));
+    // The nudge counts: Tuesday's says refunds was reminded before.
+    let tuesday = world.sweep(at(2026, 11, 24, 9)).await;
+    assert_eq!(tuesday.nudged, 1, "{tuesday:?}");
+    let latest = shown_text(world.nudges().last().unwrap());
+    assert!(
+        latest.contains("*refunds*") && latest.contains("reminded once before"),
+        "{latest}"
+    );
+    assert_eq!(world.state("refunds").await, ("pending".to_owned(), 2));
+}
+
+#[tokio::test]
+async fn a_killed_sweeps_nudge_counts_in_the_retry_digest_and_the_next_day_without_a_click() {
+    let (world, _) = world_nudged_by_a_killed_sweep(
+        "stripe-2026,old-batch,payments,C0PAYMENTS,,2026-11-01,,,\n",
+    )
+    .await;
+    // Lambda retries two minutes later: nobody is nudged again, and the digest counts the
+    // message the killed sweep delivered.
+    let retry = world.sweep(monday() + chrono::Duration::minutes(2)).await;
+    assert_eq!((retry.nudged, retry.messages), (0, 0), "{retry:?}");
+    let digest = shown_text(world.digests().last().unwrap());
+    assert!(
+        digest.contains("*old-batch* (payments, stripe-2026): 22 days overdue, nudged 1×"),
+        "{digest}"
+    );
+    // The next day's nudge says so too, and the count is recorded.
+    world.sweep(at(2026, 11, 24, 9)).await;
+    let latest = shown_text(world.nudges().last().unwrap());
+    assert!(latest.contains("reminded once before"), "{latest}");
+    assert_eq!(world.state("old-batch").await, ("pending".to_owned(), 2));
+}
+
+#[tokio::test]
+async fn a_confirmation_whose_message_cannot_be_redrawn_is_told_to_the_clicker() {
+    let (world, nudge) = nudged_world().await;
+    // Someone archived the channel after the nudge: Slack refuses every update of it.
+    world.slack.archive(PAYMENTS);
+    let reply = world
+        .click(MEMBER, CONFIRM, "billing-api", &nudge, monday())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(world.state("billing-api").await.0, "confirmed");
+    assert_eq!(
+        world.told(MEMBER),
+        [
+            "Recorded: *billing-api* is confirmed on the new key and will not be chased again. This message could not be updated to show it."
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_confirmation_on_a_message_that_is_no_recorded_nudge_is_told_to_the_clicker() {
+    let (world, _) = nudged_world().await;
+    let stranger = FakeMessage {
+        channel: PAYMENTS.to_owned(),
+        ts: "1700000999.000100".to_owned(),
+        text: String::new(),
+        blocks: Value::Null,
+        updates: Vec::new(),
+    };
+    world
+        .click(MEMBER, CONFIRM, "refunds", &stranger, monday())
+        .await;
+    assert_eq!(world.state("refunds").await.0, "confirmed");
+    assert_eq!(world.told(MEMBER).len(), 1, "{:?}", world.told(MEMBER));
+    assert!(world.told(MEMBER)[0].starts_with("Recorded: *refunds* is confirmed"));
+}

@@ -546,3 +546,147 @@ async fn a_reimport_updates_facts_and_keeps_history_and_status() {
         .await;
     assert_eq!(world.state("billing-api").await.0, "confirmed");
 }
+
+#[tokio::test]
+async fn counts_read_as_english_in_nudges_and_the_digest() {
+    let world = world_with(&[
+        ("billing-api", "payments", "C0PAYMENTS", "", "2026-11-22"),
+        ("ledger", "finance", "C0FINANCE", "", "2026-11-20"),
+        ("reports", "finance", "C0FINANCE", "", "2026-11-19"),
+    ])
+    .await;
+    world.sweep(monday()).await;
+    let nudges = world.nudges();
+    let payments = nudges.iter().find(|m| m.channel == "C0PAYMENTS").unwrap();
+    let finance = nudges.iter().find(|m| m.channel == "C0FINANCE").unwrap();
+    assert_eq!(
+        payments.text,
+        "1 consumer of payments still on a retired key (gentle)"
+    );
+    assert_eq!(
+        finance.text,
+        "2 consumers of finance still on a retired key (firm)"
+    );
+    assert!(shown_text(payments).contains("1 day overdue"));
+    for message in world.slack.messages() {
+        let shown = shown_text(&message);
+        assert!(!shown.contains("(s)"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn every_part_of_a_split_message_carries_the_teams_tone_and_mentions() {
+    let world = RotationWorld::new().await;
+    world.slack.add_channel("C0BIGTEAM");
+    // One critical consumer (listed first, latest first) and 29 gentle ones: 2 parts.
+    let mut many = row("ancient", "big", "C0BIGTEAM", "U0BIGLEAD", "2026-11-01");
+    for i in 0..29 {
+        many.push_str(&row(
+            &format!("svc-{i:02}"),
+            "big",
+            "C0BIGTEAM",
+            "U0BIGLEAD",
+            "2026-11-21",
+        ));
+    }
+    world.load(CAMPAIGN, &many).await;
+    let report = world.sweep(monday()).await;
+    assert_eq!((report.nudged, report.messages), (30, 2), "{report:?}");
+    let parts = world.nudges();
+    assert_eq!(parts.len(), 2);
+    for (n, part) in parts.iter().enumerate() {
+        let shown = shown_text(part);
+        assert!(
+            part.text
+                .ends_with(&format!("(critical), part {} of 2", n + 1)),
+            "{}",
+            part.text
+        );
+        assert!(shown.contains("*Critical*, big"), "part {}: {shown}", n + 1);
+        assert!(
+            shown.contains("<@U0BIGLEAD> <@U0SECLEAD>"),
+            "part {}: {shown}",
+            n + 1
+        );
+        assert!(
+            !shown.contains("friendly reminder"),
+            "part {}: {shown}",
+            n + 1
+        );
+    }
+    assert!(shown_text(&parts[0]).contains("*ancient*"));
+    assert!(!shown_text(&parts[1]).contains("*ancient*"));
+}
+
+#[tokio::test]
+async fn a_missed_friday_is_replayed_on_saturday_with_its_own_days_overdue_and_digest() {
+    let world = world_with(&[("billing-api", "payments", "C0PAYMENTS", "", "2026-11-20")]).await;
+    world.sweep(at(2026, 11, 26, 9)).await;
+    assert!(shown_text(world.nudges().last().unwrap()).contains("6 days overdue"));
+    // Friday's sweep never ran. On Saturday a plain run does nothing (a weekend)...
+    let saturday = at(2026, 11, 28, 10);
+    assert!(world.sweep(saturday).await.skipped.is_some());
+    // ...and a replay of Friday does Friday's work.
+    let friday = serde_json::json!({"workflow": "rotation-chaser", "as_of": "2026-11-27"});
+    let replay = world.sweep_input(&friday, saturday).await.unwrap();
+    assert_eq!(replay.date, date(2026, 11, 27));
+    assert_eq!((replay.skipped.as_deref(), replay.nudged), (None, 1));
+    let nudge = shown_text(world.nudges().last().unwrap());
+    assert!(
+        nudge.contains("7 days overdue, reminded once before"),
+        "{nudge}"
+    );
+    assert!(
+        matches!(replay.digest, DigestOutcome::Sent { .. }),
+        "{replay:?}"
+    );
+    let digest = shown_text(world.digests().last().unwrap());
+    assert!(
+        digest.contains("Rotation digest for 2026-11-27: 1 consumer outstanding"),
+        "{digest}"
+    );
+    // Replaying it twice changes nothing.
+    let again = world
+        .sweep_input(&friday, saturday + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.nudged, again.digest),
+        (0, DigestOutcome::AlreadySent)
+    );
+    assert_eq!(world.state("billing-api").await.1, 2);
+    // Monday goes on as usual.
+    let monday_after = world.sweep(at(2026, 11, 30, 9)).await;
+    assert_eq!(monday_after.nudged, 1);
+    assert!(
+        shown_text(world.nudges().last().unwrap()).contains("10 days overdue, reminded 2 times")
+    );
+}
+
+#[tokio::test]
+async fn a_replay_outside_the_recent_past_is_refused_and_does_nothing() {
+    let world = world_with(&[("billing-api", "payments", "C0PAYMENTS", "", "2026-11-20")]).await;
+    let saturday = at(2026, 11, 28, 10);
+    for (as_of, why) in [
+        ("2026-11-29", "is in the future"),
+        ("2026-11-20", "8 days back"),
+        ("Friday", "not a date as YYYY-MM-DD"),
+    ] {
+        let input = serde_json::json!({"workflow": "rotation-chaser", "as_of": as_of});
+        let error = world.sweep_input(&input, saturday).await.unwrap_err();
+        assert!(error.contains(why), "{as_of}: {error}");
+        assert!(
+            error.contains("nothing done") && !error.contains('\n'),
+            "{error}"
+        );
+    }
+    assert!(world.slack.messages().is_empty());
+    assert_eq!(world.state("billing-api").await, ("pending".to_owned(), 0));
+    let client = world.review_store.connection().lock().await;
+    let digests: i64 = client
+        .query_one("SELECT count(*) FROM rotation_digests", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(digests, 0);
+}

@@ -6,17 +6,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex as StdMutex;
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::db;
 use secops_shared::review::ports::Posted;
 use secops_shared::rotation::config::RotationConfig;
 use secops_shared::rotation::consumer::{Campaign, Consumer, parse_campaigns, parse_consumers};
+use secops_shared::rotation::message::counted;
 use secops_shared::rotation::runtime::RotationRuntime;
 use secops_shared::rotation::store::{self, ImportSummary, RotationStore};
 use secops_shared::rotation::sweep::{
-    DeliveryError, RotationChat, SweepDeps, SweepReport, run_sweep,
+    DeliveryError, RotationChat, SweepDeps, SweepReport, run_sweep_as_of,
 };
 use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
@@ -56,6 +57,10 @@ pub enum RotationCommand {
         /// sample, else now].
         #[arg(long)]
         now: Option<DateTime<Utc>>,
+        /// Replay a missed day (YYYY-MM-DD, today or up to 7 days back): days overdue, tones
+        /// and the digest as of that day, as the scheduled input's `as_of` does.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
     },
 }
 
@@ -65,9 +70,12 @@ pub async fn command(command: RotationCommand) -> Result<()> {
             campaigns,
             consumers,
         } => import(campaigns.as_deref(), consumers.as_deref()).await,
-        RotationCommand::Run { live: true, .. } => {
+        RotationCommand::Run {
+            live: true, as_of, ..
+        } => {
             let runtime = RotationRuntime::start(MetricsSink::Off).await?;
-            let report = runtime.run_once(None).await?;
+            let input = serde_json::json!({ "as_of": as_of.map(|d| d.to_string()) });
+            let report = runtime.run_input(&input, None).await?;
             print_report(&report);
             Ok(())
         }
@@ -75,6 +83,7 @@ pub async fn command(command: RotationCommand) -> Result<()> {
             campaigns,
             consumers,
             now,
+            as_of,
             ..
         } => {
             let bundled = campaigns.is_none() && consumers.is_none();
@@ -85,7 +94,7 @@ pub async fn command(command: RotationCommand) -> Result<()> {
             };
             let campaigns = campaigns.unwrap_or_else(|| SAMPLE_CAMPAIGNS.into());
             let consumers = consumers.unwrap_or_else(|| SAMPLE_CONSUMERS.into());
-            dry_run(&campaigns, &consumers, now).await
+            dry_run(&campaigns, &consumers, now, as_of).await
         }
     }
 }
@@ -141,8 +150,10 @@ async fn import(campaigns: Option<&Path>, consumers: Option<&Path>) -> Result<()
 
 fn print_import(s: &ImportSummary) {
     println!(
-        "imported {} campaign(s); consumers: {} added, {} updated (nudge history kept)",
-        s.campaigns, s.consumers_added, s.consumers_updated
+        "imported {}; consumers: {} added, {} updated (nudge history kept)",
+        counted(s.campaigns as u64, "campaign", "campaigns"),
+        s.consumers_added,
+        s.consumers_updated
     );
 }
 
@@ -187,7 +198,12 @@ fn dry_run_env(name: &str) -> Option<String> {
         .or_else(|| (name == "ROTATION_SECURITY_LEAD").then(|| "U0SECLEAD".to_owned()))
 }
 
-async fn dry_run(campaigns: &Path, consumers: &Path, now: DateTime<Utc>) -> Result<()> {
+async fn dry_run(
+    campaigns: &Path,
+    consumers: &Path,
+    now: DateTime<Utc>,
+    as_of: Option<NaiveDate>,
+) -> Result<()> {
     let (campaign_rows, consumer_rows) = read_files(Some(campaigns), Some(consumers))?;
     let credentials = crate::local_credentials().await?;
     let Some(url) = credentials.database_url.clone() else {
@@ -223,7 +239,7 @@ async fn dry_run(campaigns: &Path, consumers: &Path, now: DateTime<Utc>) -> Resu
             metrics: MetricsSink::Off,
             metrics_namespace: &common.metrics_namespace,
         };
-        let report = run_sweep(&deps, now).await?;
+        let report = run_sweep_as_of(&deps, now, as_of).await?;
         anyhow::Ok((imported, report))
     }
     .await;
@@ -271,16 +287,23 @@ fn print_report(r: &SweepReport) {
         return;
     }
     println!(
-        "\nsweep {}: {} outstanding ({} snoozed), {} due, {} nudged in {} message(s), {} deferred, digest: {:?}",
-        r.date, r.outstanding, r.snoozed, r.due, r.nudged, r.messages, r.deferred, r.digest
+        "\nsweep {}: {} outstanding ({} snoozed), {} due, {} nudged in {}, {} deferred, digest: {:?}",
+        r.date,
+        r.outstanding,
+        r.snoozed,
+        r.due,
+        r.nudged,
+        counted(r.messages as u64, "message", "messages"),
+        r.deferred,
+        r.digest
     );
     for u in &r.undeliverable {
         println!(
-            "  undeliverable: {} ({}): {}, {} consumer(s); retried next run",
+            "  undeliverable: {} ({}): {}, {}; retried next run",
             u.team,
             u.channel.as_deref().unwrap_or("no channel"),
             u.reason,
-            u.consumers
+            counted(u.consumers as u64, "consumer", "consumers"),
         );
     }
 }

@@ -275,6 +275,11 @@ async fn replay(
     let today = at.date_naive();
     let cutoff = at - settings.nudge_interval;
     let mut floor = Floor::default();
+    timed(
+        &mut floor.outstanding,
+        store.settle_unfinished(at - secops_shared::rotation::sweep::SETTLE_AFTER),
+    )
+    .await?;
     let outstanding = timed(&mut floor.outstanding, store.outstanding(today, cutoff)).await?;
     let mut teams: BTreeMap<(&str, Option<&str>), Vec<i64>> = BTreeMap::new();
     for c in outstanding
@@ -307,23 +312,32 @@ async fn replay(
                 lines: chunk.to_vec(),
                 escalation: escalation.clone(),
                 part: (of > 1).then_some((index + 1, of)),
+                tone: lines.iter().map(|l| l.bucket).max(),
+                nudge_id: None,
             };
+            let ids: Vec<i64> = rows.iter().map(|c| c.consumer_id).collect();
+            let nudge = timed(
+                &mut floor.records,
+                store.begin_nudge(channel, &message, &ids, at),
+            )
+            .await?;
+            let mut message = message;
+            message.nudge_id = Some(nudge);
             let started = Instant::now();
             std::hint::black_box(message.render());
             floor.render += started.elapsed();
-            let ids: Vec<i64> = rows.iter().map(|c| c.consumer_id).collect();
             ts += 1;
             let ts = format!("1795424400.{ts:06}");
             timed(
                 &mut floor.records,
-                store.record_nudge(channel, &ts, &message, &ids, at),
+                store.mark_sent(nudge, channel, &ts, Some(at)),
             )
             .await?;
-            floor.record_count += 1;
+            floor.record_count += 2;
         }
     }
     let outstanding = timed(&mut floor.digest_reread, store.outstanding(today, cutoff)).await?;
-    let since = timed(&mut floor.digest_small, store.last_digest_sent()).await?;
+    let since = timed(&mut floor.digest_small, store.last_digest_sent(today)).await?;
     let confirmations = timed(&mut floor.digest_small, store.confirmations_since(since)).await?;
     let started = Instant::now();
     std::hint::black_box(render_digest(&DigestFacts {
@@ -445,7 +459,7 @@ async fn bench(scratch: &ScratchDatabase, args: &Args) -> Result<()> {
         "database baseline (the sweep's statements replayed one at a time after a reset, nothing posted):"
     );
     println!(
-        "  outstanding read          {:>9.1} ms  (1 statement, {} rows)",
+        "  outstanding read          {:>9.1} ms  (2 statements: settle + read, {} rows)",
         ms(floor.outstanding),
         r.outstanding
     );
@@ -456,7 +470,7 @@ async fn bench(scratch: &ScratchDatabase, args: &Args) -> Result<()> {
         ms(floor.claims) / floor.claim_count.max(1) as f64
     );
     println!(
-        "  record per message        {:>9.1} ms  ({} statements, {:.3} ms each)",
+        "  record per message        {:>9.1} ms  ({} statements, {:.3} ms each: before and after the send)",
         ms(floor.records),
         floor.record_count,
         ms(floor.records) / floor.record_count.max(1) as f64

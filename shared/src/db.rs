@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../infra/migrations/0006_inventory_scopes_without_nulls.sql"),
     ),
     (
+        7,
+        "rotation_nudge_before_send",
+        include_str!("../../infra/migrations/0007_rotation_nudge_before_send.sql"),
+    ),
+    (
         8,
         "review_outbox_given_up",
         include_str!("../../infra/migrations/0008_review_outbox_given_up.sql"),

@@ -260,6 +260,7 @@ mod kinds {
                 RunError::Sweep(SweepError::Store(RotationStoreError::Corrupt(_))) => {
                     FailureKind::Internal
                 }
+                RunError::Sweep(SweepError::Input(_)) => FailureKind::BadInput,
                 RunError::Startup(e) => e.failure_kind(),
             }
         }

@@ -7,7 +7,10 @@
 //!
 //! Like Slack, API errors are HTTP 200 with `{"ok": false, "error": "<code>"}`. Stricter than
 //! Slack in one way: `chat.postMessage` without a non-empty `text` is refused with `no_text`,
-//! because the contract says the fallback text is always sent.
+//! because the contract says the fallback text is always sent. Like Slack, blocks over Block
+//! Kit's documented size limits (section text 3,000 characters, a section field 2,000, a
+//! context element's text 3,000, a header 150, a button's label 75 and value 2,000, 50 blocks)
+//! are refused with `invalid_blocks`, and nothing is posted or updated.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -532,7 +535,42 @@ fn content(args: &Map<String, Value>) -> Result<(String, Value), &'static str> {
         },
         Some(_) => return Err("invalid_blocks"),
     };
+    if !within_block_kit_limits(&blocks) {
+        return Err("invalid_blocks");
+    }
     Ok((text, blocks))
+}
+
+/// Block Kit's documented size limits, counted in characters, written from Slack's reference
+/// (not shared with the product's own checker, so the two can disagree).
+fn within_block_kit_limits(blocks: &Value) -> bool {
+    let Some(list) = blocks.as_array() else {
+        return true;
+    };
+    let fits = |v: &Value, max: usize| v.as_str().is_none_or(|t| t.chars().count() <= max);
+    let each = |v: &Value, ok: &dyn Fn(&Value) -> bool| {
+        v.as_array().is_none_or(|items| items.iter().all(ok))
+    };
+    list.len() <= 50
+        && list.iter().all(|block| {
+            fits(&block["block_id"], 255)
+                && match block["type"].as_str() {
+                    Some("header") => fits(&block["text"]["text"], 150),
+                    Some("section") => {
+                        fits(&block["text"]["text"], 3_000)
+                            && block["fields"].as_array().is_none_or(|f| f.len() <= 10)
+                            && each(&block["fields"], &|f| fits(&f["text"], 2_000))
+                    }
+                    Some("context") => {
+                        block["elements"].as_array().is_none_or(|e| e.len() <= 10)
+                            && each(&block["elements"], &|e| fits(&e["text"], 3_000))
+                    }
+                    Some("actions") => each(&block["elements"], &|e| {
+                        fits(&e["text"]["text"], 75) && fits(&e["value"], 2_000)
+                    }),
+                    _ => true,
+                }
+        })
 }
 
 /// The method's arguments from a JSON or form body.

@@ -18,7 +18,7 @@ use secops_shared::rotation::clicks::{
 use secops_shared::rotation::consumer::{parse_campaigns, parse_consumers};
 use secops_shared::rotation::store::{self, ImportSummary, RotationStore};
 use secops_shared::rotation::sweep::{
-    RotationChat, SweepDeps, SweepReport, SweepSettings, run_sweep,
+    RotationChat, SweepDeps, SweepReport, SweepSettings, run_for_input, run_sweep,
 };
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
@@ -145,6 +145,38 @@ impl RotationWorld {
         run_sweep(&deps, now).await.expect("the sweep runs")
     }
 
+    /// A sweep killed once Slack has taken `answered` + 1 messages: the last one is posted but
+    /// its answer never comes back, as when Lambda times out or the process dies right then.
+    pub async fn sweep_killed_after(&self, answered: usize, now: DateTime<Utc>) {
+        let chat = CutOffChat {
+            chat: &self.chat,
+            answered,
+            posts: std::sync::Mutex::new(0),
+        };
+        let cut =
+            tokio::time::timeout(Duration::from_millis(500), self.sweep_with(&chat, now)).await;
+        assert!(cut.is_err(), "the sweep was cut off");
+    }
+
+    /// A sweep as the scheduled function runs it for an invocation's input (`as_of` replays a
+    /// day); the refusal's text when the input is refused.
+    pub async fn sweep_input(
+        &self,
+        input: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<SweepReport, String> {
+        let deps = SweepDeps {
+            store: self.store(),
+            chat: &self.chat,
+            settings: &self.settings,
+            metrics: MetricsSink::Off,
+            metrics_namespace: "test",
+        };
+        run_for_input(&deps, now, input)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Team nudges (every message outside the digest channel), in posting order.
     pub fn nudges(&self) -> Vec<FakeMessage> {
         self.slack
@@ -240,7 +272,9 @@ impl RotationWorld {
             &message.ts,
             &self.slack.response_url(user),
         );
-        self.send(&body, now).await
+        // Slack sends the block id of the clicked block: the consumer's buttons as shown now.
+        let block_id = block_of(message, &id);
+        self.send(&with_block_id(&body, &block_id), now).await
     }
 
     /// Submit the snooze form for a consumer of a posted nudge.
@@ -273,6 +307,56 @@ impl RotationWorld {
             .map(|(_, body)| body["text"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
+}
+
+/// Posts through the fake Slack, then never answers after `answered` posts.
+struct CutOffChat<'a> {
+    chat: &'a SlackClient,
+    answered: usize,
+    posts: std::sync::Mutex<usize>,
+}
+
+impl RotationChat for CutOffChat<'_> {
+    async fn post(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<secops_shared::review::ports::Posted, secops_shared::rotation::sweep::DeliveryError>
+    {
+        let result = RotationChat::post(self.chat, channel, text, blocks).await;
+        let n = {
+            let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());
+            *posts += 1;
+            *posts
+        };
+        if n > self.answered {
+            std::future::pending::<()>().await;
+        }
+        result
+    }
+}
+
+/// The block id of a consumer's buttons (or note) in a message as shown now; `rotation:<id>`
+/// when the message does not list the consumer.
+pub fn block_of(message: &FakeMessage, consumer_id: &str) -> String {
+    let (_, blocks) = message.shown();
+    let exact = format!("rotation:{consumer_id}");
+    blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["block_id"].as_str())
+        .find(|id| *id == exact || id.starts_with(&format!("{exact}:")))
+        .map_or(exact.clone(), str::to_owned)
+}
+
+/// A click body with the clicked action's `block_id` replaced.
+fn with_block_id(body: &str, block_id: &str) -> String {
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(body).expect("a form body");
+    let mut payload: serde_json::Value = serde_json::from_str(&form[0].1).expect("a JSON payload");
+    payload["actions"][0]["block_id"] = serde_json::Value::from(block_id);
+    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form-encodable")
 }
 
 /// All the text of a message as shown now.

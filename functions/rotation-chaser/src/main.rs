@@ -33,11 +33,8 @@ async fn handle(
     let deadline = invocation::deadline_instant(context.deadline());
     Run::start(FUNCTION)
         .run(|_| async move {
-            tracing::info!(
-                workflow = input["workflow"].as_str(),
-                "rotation sweep triggered"
-            );
-            let report = runtime.run_once(Some(deadline)).await?;
+            // The input (`workflow`, a replay's `as_of`) is validated and logged by the sweep.
+            let report = runtime.run_input(&input, Some(deadline)).await?;
             digest_delivered(report)
         })
         .await

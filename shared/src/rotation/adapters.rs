@@ -61,4 +61,13 @@ impl RotationSlack for SlackClient {
             .await
             .map_err(port)
     }
+
+    async fn tell(&self, response_url: &str, text: &str) -> Result<(), PortError> {
+        let body = serde_json::json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": text,
+        });
+        self.respond(response_url, &body).await.map_err(port)
+    }
 }

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::message::{CONFIRM, LineState, SNOOZE};
+use super::message::{CONFIRM, LineState, SNOOZE, counted, nudge_of_block};
 use super::store::{ClickWrite, ConsumerRecord, RotationStore, RotationStoreError};
 use crate::review::card::slack_escape;
 use crate::review::ports::PortError;
@@ -46,6 +46,12 @@ pub trait RotationSlack: Send + Sync {
         ts: &str,
         text: &str,
         blocks: &Value,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// A note only the clicker sees, through the click's `response_url`.
+    fn tell(
+        &self,
+        response_url: &str,
+        text: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
@@ -104,6 +110,17 @@ struct FormContext {
     consumer_id: i64,
     channel: Option<String>,
     ts: Option<String>,
+    /// The nudge the clicked message shows (absent in forms opened before it was carried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nudge: Option<i64>,
+}
+
+/// Where a click came from: the message, and the nudge its block names.
+#[derive(Debug, Clone, Copy)]
+struct Clicked<'a> {
+    channel: Option<&'a str>,
+    ts: Option<&'a str>,
+    nudge: Option<i64>,
 }
 
 /// The rotation side of the interactivity endpoint.
@@ -151,6 +168,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
                 consumer_id: id,
                 channel: action.channel_id.clone(),
                 ts: action.message_ts.clone(),
+                nudge: action.action.block_id.as_deref().and_then(nudge_of_block),
             };
             let Some(trigger) = action.trigger_id.as_deref() else {
                 return Ok(ClickReply::Ephemeral(
@@ -175,12 +193,24 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         match self.store.confirm(id, &action.user_id, now).await? {
             ClickWrite::Done => {
                 tracing::info!(consumer = id, "consumer confirmed on the new key");
-                self.redraw(
-                    action.channel_id.as_deref(),
-                    action.message_ts.as_deref(),
-                    now,
-                )
-                .await?;
+                let clicked = Clicked {
+                    channel: action.channel_id.as_deref(),
+                    ts: action.message_ts.as_deref(),
+                    nudge: action.action.block_id.as_deref().and_then(nudge_of_block),
+                };
+                if let Err(why) = self.redraw(clicked, now).await? {
+                    // The confirmation is recorded, but the message does not show it: the
+                    // clicker must not be left wondering whether the click worked.
+                    tracing::warn!(consumer = id, %why, "confirmed, but the nudge was not redrawn");
+                    self.tell(
+                        action.response_url.as_deref(),
+                        &format!(
+                            "Recorded: *{}* is confirmed on the new key and will not be chased again. This message could not be updated to show it.",
+                            slack_escape(&consumer.name)
+                        ),
+                    )
+                    .await;
+                }
                 Ok(ClickReply::Ack)
             }
             ClickWrite::AlreadyConfirmed { by, .. } => Ok(ClickReply::Ephemeral(format!(
@@ -256,8 +286,15 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         {
             ClickWrite::Done => {
                 tracing::info!(consumer = context.consumer_id, %until, "consumer snoozed");
-                self.redraw(context.channel.as_deref(), context.ts.as_deref(), now)
-                    .await?;
+                let clicked = Clicked {
+                    channel: context.channel.as_deref(),
+                    ts: context.ts.as_deref(),
+                    nudge: context.nudge,
+                };
+                if let Err(why) = self.redraw(clicked, now).await? {
+                    // The form closes on success, which is the clicker's feedback.
+                    tracing::warn!(consumer = context.consumer_id, %why, "snoozed, but the nudge was not redrawn");
+                }
                 Ok(ClickReply::Ack)
             }
             ClickWrite::AlreadyConfirmed { .. } => Ok(form_error(
@@ -310,21 +347,53 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         ))
     }
 
-    /// Redraw the clicked nudge with each consumer's current state. The decision is already
-    /// recorded: a failed update is logged, not reported to the clicker as a failure.
+    /// Send the clicker a private note; a failure is logged (there is no one else to tell).
+    async fn tell(&self, response_url: Option<&str>, text: &str) {
+        let Some(url) = response_url else {
+            tracing::warn!("the click carried no response_url; the clicker was not told");
+            return;
+        };
+        if let Err(e) = self.slack.tell(url, text).await {
+            tracing::warn!(error = %e, "could not tell the clicker");
+        }
+    }
+
+    /// Redraw the clicked nudge with each consumer's current state. The click is already
+    /// recorded; `Ok(Err(why))` says the message does not show it.
+    ///
+    /// The message is found by its place in Slack, or else by the nudge its block names: a
+    /// sweep that died after posting it never learned its `ts`, and the click supplies it.
     async fn redraw(
         &self,
-        channel: Option<&str>,
-        ts: Option<&str>,
+        clicked: Clicked<'_>,
         now: DateTime<Utc>,
-    ) -> Result<(), RotationStoreError> {
-        let (Some(channel), Some(ts)) = (channel, ts) else {
-            return Ok(());
+    ) -> Result<Result<(), &'static str>, RotationStoreError> {
+        let (Some(channel), Some(ts)) = (clicked.channel, clicked.ts) else {
+            return Ok(Err("the click named no message"));
         };
-        let Some(mut message) = self.store.nudge_message(channel, ts).await? else {
-            tracing::warn!(%channel, %ts, "the clicked message is not a recorded nudge");
-            return Ok(());
+        let stored = match self.store.nudge_at(channel, ts).await? {
+            Some(stored) => stored,
+            None => {
+                let found = match clicked.nudge {
+                    Some(id) => self.store.nudge_by_id(id).await?,
+                    None => None,
+                };
+                let Some(stored) = found.filter(|n| n.channel == channel && n.ts.is_none()) else {
+                    tracing::warn!(%channel, %ts, "the clicked message is not a recorded nudge");
+                    return Ok(Err("the clicked message is not a recorded nudge"));
+                };
+                tracing::info!(
+                    nudge = stored.nudge_id,
+                    state = %stored.state,
+                    "a nudge whose sweep died before recording it was clicked; recorded with its ts"
+                );
+                self.store
+                    .mark_sent(stored.nudge_id, channel, ts, None)
+                    .await?;
+                stored
+            }
         };
+        let mut message = stored.message;
         let ids: Vec<i64> = message
             .lines
             .iter()
@@ -346,8 +415,9 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         let (text, blocks) = message.render();
         if let Err(e) = self.slack.update(channel, ts, &text, &blocks).await {
             tracing::warn!(error = %e, "could not redraw the nudge");
+            return Ok(Err("Slack refused the update"));
         }
-        Ok(())
+        Ok(Ok(()))
     }
 }
 
@@ -364,7 +434,7 @@ fn already_confirmed(consumer: &ConsumerRecord) -> Option<String> {
 fn snooze_form(consumer: &ConsumerRecord, context: &FormContext, max_days: u32) -> Value {
     let options: Vec<Value> = (1..=max_days)
         .map(|d| {
-            json!({"text": {"type": "plain_text", "text": format!("{d} day{}", if d == 1 { "" } else { "s" })},
+            json!({"text": {"type": "plain_text", "text": counted(d, "day", "days")},
                    "value": d.to_string()})
         })
         .collect();
@@ -407,6 +477,7 @@ pub fn snooze_form_context(consumer_id: i64, channel: &str, ts: &str) -> String 
         consumer_id,
         channel: Some(channel.to_owned()),
         ts: Some(ts.to_owned()),
+        nudge: None,
     })
     .unwrap_or_default()
 }

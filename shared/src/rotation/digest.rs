@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::bucket::{Bucket, Thresholds};
+use super::message::counted;
 use super::store::{Confirmation, Outstanding};
 use crate::review::card::slack_escape;
 
@@ -81,7 +82,7 @@ fn section(title: &str, body: String) -> Value {
 }
 
 fn days(n: i64) -> String {
-    format!("{n} day{}", if n == 1 { "" } else { "s" })
+    counted(n, "day", "days")
 }
 
 /// `(fallback text, blocks, summary)`; the summary is stored with the digest.
@@ -109,10 +110,10 @@ pub fn render_digest(facts: &DigestFacts<'_>) -> (String, Value, Value) {
     let teams = by_team.len();
     let total = facts.outstanding.len();
     let headline = format!(
-        "Rotation digest for {}: {total} consumer{} outstanding across {teams} team{}{}.",
+        "Rotation digest for {}: {} outstanding across {}{}.",
         facts.date.format("%Y-%m-%d"),
-        if total == 1 { "" } else { "s" },
-        if teams == 1 { "" } else { "s" },
+        counted(total as u64, "consumer", "consumers"),
+        counted(teams as u64, "team", "teams"),
         if snoozed > 0 {
             format!(" ({snoozed} snoozed)")
         } else {
@@ -190,19 +191,17 @@ pub fn render_digest(facts: &DigestFacts<'_>) -> (String, Value, Value) {
                 |c| format!("<#{}>", slack_escape(c)),
             );
             format!(
-                "• {} ({target}): {}, {} consumer{} not told; retried next run",
+                "• {} ({target}): {}, {} not told; retried next run",
                 slack_escape(&u.team),
                 slack_escape(&u.reason),
-                u.consumers,
-                if u.consumers == 1 { "" } else { "s" }
+                counted(u.consumers as u64, "consumer", "consumers"),
             )
         })
         .collect();
     if facts.deferred > 0 {
         undeliverable_lines.push(format!(
-            "• {} consumer{} not reached before the run's time ran out; the next run continues",
-            facts.deferred,
-            if facts.deferred == 1 { "" } else { "s" }
+            "• {} not reached before the run's time ran out; the next run continues",
+            counted(facts.deferred as u64, "consumer", "consumers"),
         ));
     }
     let blocks = json!([

@@ -57,6 +57,13 @@ pub struct Escalation {
     pub security_lead: Option<String>,
 }
 
+/// `1 consumer`, `2 consumers`: a count with its noun in the right number. Every count the
+/// chaser writes goes through here, so no text says "consumer(s)".
+pub fn counted(n: impl Into<i128>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The opening sentence for a team's latest bucket.
 fn opening(bucket: Bucket, team: &str, count: usize) -> String {
     let team = slack_escape(team);
@@ -104,21 +111,57 @@ pub struct NudgeMessage {
     pub lines: Vec<NudgeLine>,
     pub escalation: Escalation,
     pub part: Option<(usize, usize)>,
+    /// The tone of the team's whole list, so every part of a split list opens in it and
+    /// mentions the same people. Nudges recorded before it existed take their own lines'.
+    #[serde(default)]
+    pub tone: Option<Bucket>,
+    /// The row recording this nudge, named in the buttons' block ids: a click finds the nudge
+    /// by it even when the sweep that posted it died before learning the message's `ts`. Set
+    /// from the row, never stored inside it.
+    #[serde(default, skip_serializing)]
+    pub nudge_id: Option<i64>,
+}
+
+/// The block id of a consumer's buttons (and of its note once settled).
+fn line_block_id(consumer_ref: &str, nudge_id: Option<i64>) -> String {
+    match nudge_id {
+        Some(id) => format!("rotation:{consumer_ref}:{id}"),
+        None => format!("rotation:{consumer_ref}"),
+    }
+}
+
+/// The nudge a clicked block belongs to, from its block id (`rotation:<consumer>:<nudge>`);
+/// `None` for messages posted before block ids carried it.
+pub fn nudge_of_block(block_id: &str) -> Option<i64> {
+    let rest = block_id.strip_prefix("rotation:")?;
+    let (_, nudge) = rest.rsplit_once(':')?;
+    nudge.parse().ok()
+}
+
+/// The latest bucket among `lines` (gentle for none).
+fn worst(lines: &[NudgeLine]) -> Bucket {
+    lines
+        .iter()
+        .map(|l| l.bucket)
+        .max()
+        .unwrap_or(Bucket::Gentle)
 }
 
 impl NudgeMessage {
-    /// The tone of the whole message: its latest consumer's bucket.
+    /// The tone of the message: the team's, else its latest consumer's bucket.
     pub fn bucket(&self) -> Bucket {
-        self.lines
-            .iter()
-            .map(|l| l.bucket)
-            .max()
-            .unwrap_or(Bucket::Gentle)
+        self.tone.unwrap_or_else(|| worst(&self.lines))
     }
 
     /// `(fallback text, blocks)`.
     pub fn render(&self) -> (String, Value) {
-        let (mut text, mut blocks) = team_nudge(&self.team, &self.lines, &self.escalation);
+        let (mut text, mut blocks) = render_lines(
+            &self.team,
+            &self.lines,
+            &self.escalation,
+            self.bucket(),
+            self.nudge_id,
+        );
         if let Some((n, of)) = self.part {
             text = format!("{text}, part {n} of {of}");
             if let Some(list) = blocks.as_array_mut() {
@@ -152,13 +195,20 @@ fn settled(state: &LineState) -> Option<String> {
     }
 }
 
-/// The message for one team: `(fallback text, blocks)`. `lines` must not be empty.
+/// The message for one team: `(fallback text, blocks)`, in the tone of its latest consumer.
+/// `lines` must not be empty.
 pub fn team_nudge(team: &str, lines: &[NudgeLine], escalation: &Escalation) -> (String, Value) {
-    let worst = lines
-        .iter()
-        .map(|l| l.bucket)
-        .max()
-        .unwrap_or(Bucket::Gentle);
+    render_lines(team, lines, escalation, worst(lines), None)
+}
+
+/// `lines` in the tone `worst` (the team's, which for a part may be later than its own lines').
+fn render_lines(
+    team: &str,
+    lines: &[NudgeLine],
+    escalation: &Escalation,
+    worst: Bucket,
+    nudge_id: Option<i64>,
+) -> (String, Value) {
     let mut head = opening(worst, team, lines.len());
     let mentioned = mentions(worst, escalation);
     if !mentioned.is_empty() {
@@ -173,22 +223,21 @@ pub fn team_nudge(team: &str, lines: &[NudgeLine], escalation: &Escalation) -> (
         };
         blocks.push(
             json!({"type": "section", "text": {"type": "mrkdwn", "text": format!(
-                "*{}* on `{}`: deadline {}, {} day{} overdue, {nudged}",
+                "*{}* on `{}`: deadline {}, {} overdue, {nudged}",
                 slack_escape(&line.name),
                 slack_escape(&line.retired_key).replace('`', "'"),
                 line.deadline.format("%Y-%m-%d"),
-                line.days_overdue,
-                if line.days_overdue == 1 { "" } else { "s" },
+                counted(line.days_overdue, "day", "days"),
             )}}),
         );
         if let Some(note) = settled(&line.state) {
             blocks.push(
-                json!({"type": "context", "block_id": format!("rotation:{}", line.consumer_ref),
+                json!({"type": "context", "block_id": line_block_id(&line.consumer_ref, nudge_id),
                 "elements": [{"type": "mrkdwn", "text": note}]}),
             );
             continue;
         }
-        blocks.push(json!({"type": "actions", "block_id": format!("rotation:{}", line.consumer_ref), "elements": [
+        blocks.push(json!({"type": "actions", "block_id": line_block_id(&line.consumer_ref, nudge_id), "elements": [
             {"type": "button", "action_id": CONFIRM, "value": line.consumer_ref, "style": "primary",
              "text": {"type": "plain_text", "text": "Confirmed: on the new key"}},
             {"type": "button", "action_id": SNOOZE, "value": line.consumer_ref,
@@ -196,8 +245,8 @@ pub fn team_nudge(team: &str, lines: &[NudgeLine], escalation: &Escalation) -> (
         ]}));
     }
     let text = format!(
-        "{} consumer(s) of {} still on a retired key ({})",
-        lines.len(),
+        "{} of {} still on a retired key ({})",
+        counted(lines.len() as u64, "consumer", "consumers"),
         slack_escape(team),
         worst
     );
@@ -258,8 +307,36 @@ mod tests {
         assert!(critical.contains("<@U0LEAD> <@U0SECLEAD>"), "{critical}");
         assert_eq!(
             text,
-            "1 consumer(s) of payments still on a retired key (critical)"
+            "1 consumer of payments still on a retired key (critical)"
         );
+    }
+
+    #[test]
+    fn counts_are_singular_for_one_and_plural_otherwise() {
+        assert_eq!(counted(1u32, "consumer", "consumers"), "1 consumer");
+        assert_eq!(counted(0u32, "consumer", "consumers"), "0 consumers");
+        assert_eq!(counted(2i64, "day", "days"), "2 days");
+        let (one, blocks) = team_nudge("payments", &[line("a", 1, Bucket::Gentle, 0)], &leads());
+        assert_eq!(
+            one,
+            "1 consumer of payments still on a retired key (gentle)"
+        );
+        assert!(blocks.to_string().contains("1 day overdue"), "{blocks}");
+        let (two, _) = team_nudge(
+            "payments",
+            &[
+                line("a", 2, Bucket::Gentle, 0),
+                line("b", 3, Bucket::Gentle, 0),
+            ],
+            &leads(),
+        );
+        assert_eq!(
+            two,
+            "2 consumers of payments still on a retired key (gentle)"
+        );
+        for text in [one, two] {
+            assert!(!text.contains("(s)"), "{text}");
+        }
     }
 
     #[test]
@@ -296,6 +373,8 @@ mod tests {
             lines: vec![done, later, open],
             escalation: Escalation::default(),
             part: Some((2, 3)),
+            tone: None,
+            nudge_id: Some(7),
         };
         let (text, blocks) = message.render();
         assert!(text.ends_with("part 2 of 3"), "{text}");
@@ -313,6 +392,61 @@ mod tests {
             1,
             "only the open line keeps buttons: {s}"
         );
+        // Each line's block names the nudge, so a click finds it.
+        let ids: Vec<&str> = blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["block_id"].as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "rotation:ref-billing-api:7",
+                "rotation:ref-ledger:7",
+                "rotation:ref-etl:7"
+            ]
+        );
+        assert!(ids.iter().all(|id| nudge_of_block(id) == Some(7)));
+        assert_eq!(nudge_of_block("rotation:42"), None);
+        assert_eq!(nudge_of_block("privileged_review"), None);
+        // The id comes from the row, not from the stored message.
+        assert!(
+            serde_json::to_value(&message)
+                .unwrap()
+                .get("nudge_id")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_later_part_keeps_the_teams_tone_and_mentions() {
+        let part = |lines: Vec<NudgeLine>, n: usize| NudgeMessage {
+            team: "payments".into(),
+            lines,
+            escalation: leads(),
+            part: Some((n, 2)),
+            tone: Some(Bucket::Critical),
+            nudge_id: None,
+        };
+        let first = part(vec![line("old", 20, Bucket::Critical, 4)], 1);
+        let second = part(vec![line("new", 2, Bucket::Gentle, 0)], 2);
+        for message in [first, second] {
+            let (text, blocks) = message.render();
+            let shown = format!("{text}\n{blocks}");
+            assert!(text.contains("(critical), part"), "{text}");
+            assert!(shown.contains("*Critical*, payments"), "{shown}");
+            assert!(shown.contains("<@U0LEAD> <@U0SECLEAD>"), "{shown}");
+            assert!(!shown.contains("friendly reminder"), "{shown}");
+            assert_eq!(message.bucket(), Bucket::Critical);
+        }
+        // A nudge recorded before the tone was stored reads back in its own lines' tone.
+        let old: NudgeMessage = serde_json::from_value(serde_json::json!({
+            "team": "payments", "lines": [line("new", 2, Bucket::Gentle, 0)],
+            "escalation": {"team_lead": null, "security_lead": null}, "part": [2, 2]
+        }))
+        .unwrap();
+        assert_eq!(old.bucket(), Bucket::Gentle);
     }
 
     #[test]

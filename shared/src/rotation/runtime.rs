@@ -3,12 +3,13 @@
 use std::time::Instant;
 
 use chrono::Utc;
+use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
 use super::config::RotationConfig;
 use super::store::RotationStore;
-use super::sweep::{SweepDeps, SweepError, SweepReport, run_sweep};
+use super::sweep::{SweepDeps, SweepError, SweepReport, run_for_input};
 use crate::config::Env;
 use crate::http;
 use crate::invocation::ColdStarted;
@@ -59,6 +60,16 @@ impl RotationRuntime {
 
     /// One sweep, stopping new teams in time for `deadline`.
     pub async fn run_once(&self, deadline: Option<Instant>) -> Result<SweepReport, RunError> {
+        self.run_input(&Value::Null, deadline).await
+    }
+
+    /// The sweep an invocation's input asks for: `{"workflow":"rotation-chaser"}` sweeps today,
+    /// `"as_of":"YYYY-MM-DD"` replays a recent day; a refused input does nothing.
+    pub async fn run_input(
+        &self,
+        input: &Value,
+        deadline: Option<Instant>,
+    ) -> Result<SweepReport, RunError> {
         self.foundation
             .check_deadline_margin("rotation-chaser", deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
@@ -73,7 +84,7 @@ impl RotationRuntime {
             metrics: self.metrics,
             metrics_namespace: &self.foundation.common.metrics_namespace,
         };
-        Ok(http::with_deadline(deadline, run_sweep(&deps, Utc::now())).await?)
+        Ok(http::with_deadline(deadline, run_for_input(&deps, Utc::now(), input)).await?)
     }
 }
 

@@ -106,10 +106,41 @@ const AWAKE: &str = "(c.snoozed_until IS NULL OR c.snoozed_until <= $1)";
 const DUE: &str = "(c.last_nudged_at IS NULL OR c.last_nudged_at <= $2)
      AND (c.nudge_started_at IS NULL OR c.nudge_started_at <= $2)";
 
+/// A consumer's nudges: those recorded, plus any whose send began and has not been settled
+/// (a sweep may have died after Slack took the message: it counts as delivered).
+const NUDGES: &str = "(c.nudge_count + (SELECT count(*) FROM rotation_nudges n
+      WHERE n.state = 'sending' AND c.consumer_id = ANY(n.consumer_ids))::int)";
+
+/// A nudge as recorded: its row id, where it was (or is being) posted, and what it listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNudge {
+    pub nudge_id: i64,
+    pub channel: String,
+    /// Slack's ts; `None` while unknown (the sweep died before Slack's answer was recorded).
+    pub ts: Option<String>,
+    /// `sending`, `sent` or `unconfirmed`.
+    pub state: String,
+    pub message: NudgeMessage,
+}
+
 /// Rotation storage over one connection, shared (each statement takes the connection in
 /// turn, so the privileged-review store can use the same one); cheap to create per use.
 pub struct RotationStore<'c> {
     client: &'c Mutex<Client>,
+}
+
+fn stored_nudge(r: &Row) -> Result<StoredNudge, RotationStoreError> {
+    let nudge_id: i64 = r.get(0);
+    let mut message: NudgeMessage = serde_json::from_value(r.get::<_, Value>(4))
+        .map_err(|e| RotationStoreError::Corrupt(e.to_string()))?;
+    message.nudge_id = Some(nudge_id);
+    Ok(StoredNudge {
+        nudge_id,
+        channel: r.get(1),
+        ts: r.get(2),
+        state: r.get(3),
+        message,
+    })
 }
 
 fn count(value: i32) -> u32 {
@@ -149,7 +180,7 @@ impl<'c> RotationStore<'c> {
         let sql = format!(
             "SELECT c.consumer_id, c.campaign, c.name, c.team, c.channel, c.team_lead,
                     k.retired_key, coalesce(c.deadline, k.deadline),
-                    ($1::date - coalesce(c.deadline, k.deadline))::bigint, c.nudge_count,
+                    ($1::date - coalesce(c.deadline, k.deadline))::bigint, {NUDGES},
                     CASE WHEN c.snoozed_until > $1 THEN c.snoozed_until END,
                     ({DUE})
                FROM rotation_consumers c JOIN rotation_campaigns k USING (campaign)
@@ -181,7 +212,7 @@ impl<'c> RotationStore<'c> {
                 AND {CHASEABLE} AND {AWAKE} AND {DUE}
           RETURNING c.consumer_id, c.campaign, c.name, c.team, c.channel, c.team_lead,
                     k.retired_key, coalesce(c.deadline, k.deadline),
-                    ($1::date - coalesce(c.deadline, k.deadline))::bigint, c.nudge_count,
+                    ($1::date - coalesce(c.deadline, k.deadline))::bigint, {NUDGES},
                     NULL::date, true"
         );
         let rows = self
@@ -215,64 +246,175 @@ impl<'c> RotationStore<'c> {
         Ok(())
     }
 
-    /// Record a delivered nudge and count it against each consumer it listed, in one
-    /// statement.
-    pub async fn record_nudge(
+    /// Record a nudge about to be sent, with the consumers it lists, before anything is posted:
+    /// a sweep killed once Slack has the message still leaves this behind, so a click on the
+    /// message finds it and the nudge is counted. Returns the nudge's id.
+    pub async fn begin_nudge(
         &self,
         channel: &str,
-        ts: &str,
         message: &NudgeMessage,
         ids: &[i64],
-        sent_at: DateTime<Utc>,
-    ) -> Result<(), RotationStoreError> {
+        started_at: DateTime<Utc>,
+    ) -> Result<i64, RotationStoreError> {
         let body = serde_json::to_value(message)
             .map_err(|e| RotationStoreError::Corrupt(e.to_string()))?;
-        self.client
+        let row = self
+            .client
             .lock()
             .await
-            .execute(
-                "WITH nudge AS (
-                     INSERT INTO rotation_nudges (team, channel, slack_ts, bucket, message, consumer_ids, sent_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (channel, slack_ts) DO NOTHING)
-                 UPDATE rotation_consumers
-                    SET nudge_count = nudge_count + 1, last_nudged_at = $7,
-                        nudge_started_at = NULL, updated_at = $7
-                  WHERE consumer_id = ANY($6)",
+            .query_one(
+                "INSERT INTO rotation_nudges (team, channel, bucket, message, consumer_ids, state, started_at)
+                 VALUES ($1, $2, $3, $4, $5, 'sending', $6)
+                 RETURNING nudge_id",
                 &[
                     &message.team,
                     &channel,
-                    &ts,
                     &message.bucket().as_str(),
                     &body,
                     &ids,
-                    &sent_at,
+                    &started_at,
                 ],
             )
             .await?;
+        Ok(row.get(0))
+    }
+
+    /// Slack has the nudge as `(channel, ts)`: told by Slack's answer, or by a click on a
+    /// message whose sweep died first. The first of the two counts the nudge against its
+    /// consumers (a settled one was counted already); the second changes nothing. `sent_at`
+    /// defaults to when the send began. `false` when there is no such nudge.
+    pub async fn mark_sent(
+        &self,
+        nudge_id: i64,
+        channel: &str,
+        ts: &str,
+        sent_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, RotationStoreError> {
+        // One statement: the row lock makes a click and the sweep's own record (or two
+        // clicks) agree on which of them counts the nudge.
+        let row = self
+            .client
+            .lock()
+            .await
+            .query_one(
+                "WITH before AS (
+                     SELECT nudge_id, state, started_at FROM rotation_nudges
+                      WHERE nudge_id = $1 FOR UPDATE),
+                 sent AS (
+                     UPDATE rotation_nudges n
+                        SET state = 'sent', channel = $2, slack_ts = $3,
+                            sent_at = coalesce($4::timestamptz, b.started_at)
+                       FROM before b
+                      WHERE n.nudge_id = b.nudge_id AND b.state <> 'sent'
+                  RETURNING b.state AS was, n.consumer_ids, n.sent_at, b.started_at),
+                 counted AS (
+                     UPDATE rotation_consumers c
+                        SET nudge_count = c.nudge_count + 1,
+                            last_nudged_at = greatest(c.last_nudged_at, s.sent_at),
+                            nudge_started_at = CASE WHEN c.nudge_started_at = s.started_at THEN NULL
+                                                    ELSE c.nudge_started_at END,
+                            updated_at = s.sent_at
+                       FROM sent s
+                      WHERE s.was = 'sending' AND c.consumer_id = ANY(s.consumer_ids))
+                 SELECT count(*) FROM before",
+                &[&nudge_id, &channel, &ts, &sent_at],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) > 0)
+    }
+
+    /// Slack refused the nudge: forget it (it was never delivered) and give back the claim on
+    /// `ids` (this part's consumers and the parts after it) so the next run tries again.
+    pub async fn abandon_nudge(
+        &self,
+        nudge_id: i64,
+        ids: &[i64],
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), RotationStoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM rotation_nudges WHERE nudge_id = $1 AND state = 'sending'",
+            &[&nudge_id],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE rotation_consumers SET nudge_started_at = NULL
+              WHERE consumer_id = ANY($1) AND nudge_started_at = $2",
+            &[&ids, &claimed_at],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
+    /// Settle the sends begun before `before` that never heard from Slack (their sweep died):
+    /// each becomes `unconfirmed` and counts as a nudge, since Slack may well have delivered
+    /// it. Returns how many were settled.
+    pub async fn settle_unfinished(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, RotationStoreError> {
+        let rows = self
+            .client
+            .lock()
+            .await
+            .query(
+                "WITH settled AS (
+                     UPDATE rotation_nudges SET state = 'unconfirmed'
+                      WHERE state = 'sending' AND started_at <= $1
+                  RETURNING consumer_ids, started_at),
+                 per_consumer AS (
+                     SELECT id, count(*)::int AS n, max(started_at) AS last
+                       FROM settled, unnest(consumer_ids) AS id GROUP BY id),
+                 counted AS (
+                     UPDATE rotation_consumers c
+                        SET nudge_count = c.nudge_count + p.n,
+                            last_nudged_at = greatest(c.last_nudged_at, p.last),
+                            nudge_started_at = CASE WHEN c.nudge_started_at <= p.last THEN NULL
+                                                    ELSE c.nudge_started_at END
+                       FROM per_consumer p WHERE c.consumer_id = p.id)
+                 SELECT count(*) FROM settled",
+                &[&before],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
     /// The nudge posted as `(channel, ts)`, to redraw it after a click.
-    pub async fn nudge_message(
+    pub async fn nudge_at(
         &self,
         channel: &str,
         ts: &str,
-    ) -> Result<Option<NudgeMessage>, RotationStoreError> {
+    ) -> Result<Option<StoredNudge>, RotationStoreError> {
         let row = self
             .client
             .lock()
             .await
             .query_opt(
-                "SELECT message FROM rotation_nudges WHERE channel = $1 AND slack_ts = $2",
+                "SELECT nudge_id, channel, slack_ts, state, message FROM rotation_nudges
+                  WHERE channel = $1 AND slack_ts = $2",
                 &[&channel, &ts],
             )
             .await?;
-        row.map(|r| {
-            serde_json::from_value(r.get::<_, Value>(0))
-                .map_err(|e| RotationStoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+        row.map(|r| stored_nudge(&r)).transpose()
+    }
+
+    /// The nudge with this id (named by the buttons of the message that shows it).
+    pub async fn nudge_by_id(&self, id: i64) -> Result<Option<StoredNudge>, RotationStoreError> {
+        let row = self
+            .client
+            .lock()
+            .await
+            .query_opt(
+                "SELECT nudge_id, channel, slack_ts, state, message FROM rotation_nudges
+                  WHERE nudge_id = $1",
+                &[&id],
+            )
+            .await?;
+        row.map(|r| stored_nudge(&r)).transpose()
     }
 
     /// What became of these consumers (confirmed, snoozed or still open), by id.
@@ -412,13 +554,20 @@ impl<'c> RotationStore<'c> {
             .collect())
     }
 
-    /// When the last digest went out.
-    pub async fn last_digest_sent(&self) -> Result<Option<DateTime<Utc>>, RotationStoreError> {
+    /// When the last digest for a day before `date` went out (a replayed day's digest lists
+    /// the confirmations since the digest before it, not since a later one).
+    pub async fn last_digest_sent(
+        &self,
+        date: NaiveDate,
+    ) -> Result<Option<DateTime<Utc>>, RotationStoreError> {
         let row = self
             .client
             .lock()
             .await
-            .query_one("SELECT max(sent_at) FROM rotation_digests", &[])
+            .query_one(
+                "SELECT max(sent_at) FROM rotation_digests WHERE digest_date < $1",
+                &[&date],
+            )
             .await?;
         Ok(row.get(0))
     }

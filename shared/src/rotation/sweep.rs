@@ -3,9 +3,10 @@
 //!
 //! At most one nudge per consumer per interval, whatever happens: each team's consumers are
 //! claimed (re-checked and stamped) just before their message is sent, and the stamp counts as
-//! a nudge until the interval has passed. A sweep that dies between Slack's answer and the
-//! record therefore never nudges twice; a message Slack refused releases the claim so the next
-//! run tries again.
+//! a nudge until the interval has passed. The nudge itself is recorded (state `sending`, with its
+//! consumers) before it is posted, so a sweep that dies between Slack's answer and the record
+//! never nudges twice, still counts the nudge, and leaves a message whose clicks work; a message
+//! Slack refused releases the claim so the next run tries again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -20,12 +21,17 @@ use tokio::sync::Mutex;
 
 use super::bucket::{Bucket, Thresholds};
 use super::digest::{DigestFacts, Undeliverable, render_digest};
+use super::input::{InputError, SweepInput, check_as_of};
 use super::message::{Escalation, LineState, MAX_LINES_PER_MESSAGE, NudgeLine, NudgeMessage};
 use super::store::{DigestClaim, Outstanding, RotationStore, RotationStoreError};
 use crate::http;
 use crate::invocation::{Summarised, Tally};
 use crate::review::ports::Posted;
 use crate::telemetry::{self, Metric, MetricsSink};
+
+/// A send begun this long ago by a sweep that never recorded Slack's answer is settled as
+/// delivered: Lambda stops every invocation within 15 minutes, so its sweep is gone.
+pub const SETTLE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
 /// The `Workflow` dimension of every rotation metric.
 pub const WORKFLOW: &str = "rotation-chaser";
@@ -146,6 +152,8 @@ pub struct SweepDeps<'a, C> {
 pub enum SweepError {
     #[error(transparent)]
     Store(#[from] RotationStoreError),
+    #[error(transparent)]
+    Input(#[from] InputError),
 }
 
 /// Spaces messages to one channel.
@@ -188,7 +196,11 @@ struct TeamResult {
 
 /// The local date and whether the sweep should act on it.
 pub fn local_day(now: DateTime<Utc>, settings: &SweepSettings) -> (NaiveDate, Option<String>) {
-    let today = now.with_timezone(&settings.timezone).date_naive();
+    day_of(now.with_timezone(&settings.timezone).date_naive(), settings)
+}
+
+/// Whether the sweep should act on `today`.
+fn day_of(today: NaiveDate, settings: &SweepSettings) -> (NaiveDate, Option<String>) {
     let weekend = matches!(today.weekday(), Weekday::Sat | Weekday::Sun);
     let skipped = (settings.skip_weekends && weekend).then(|| {
         format!(
@@ -202,14 +214,51 @@ pub fn local_day(now: DateTime<Utc>, settings: &SweepSettings) -> (NaiveDate, Op
 }
 
 /// Run one sweep as of `now`.
-#[tracing::instrument(skip_all, fields(now = %now))]
 pub async fn run_sweep<C: RotationChat>(
     deps: &SweepDeps<'_, C>,
     now: DateTime<Utc>,
 ) -> Result<SweepReport, SweepError> {
+    run_sweep_as_of(deps, now, None).await
+}
+
+/// Run the sweep an invocation's input asks for (see [`SweepInput`]): today's, or a replayed
+/// day's. An input that cannot be honoured is refused before anything is read or sent.
+pub async fn run_for_input<C: RotationChat>(
+    deps: &SweepDeps<'_, C>,
+    now: DateTime<Utc>,
+    input: &Value,
+) -> Result<SweepReport, SweepError> {
+    let (today, _) = local_day(now, deps.settings);
+    let parsed = SweepInput::parse(input, today).inspect_err(|e| {
+        tracing::error!(error = %e, "rotation sweep input refused");
+    })?;
+    tracing::info!(
+        as_of = %parsed.as_of.unwrap_or(today),
+        replay = parsed.as_of.is_some_and(|d| d != today),
+        "rotation sweep input accepted"
+    );
+    run_sweep_as_of(deps, now, parsed.as_of).await
+}
+
+/// Run one sweep at `now`, for the local day `as_of` when an operator replays a missed one
+/// (today when `None`). Days overdue, tones, the weekend rule and the digest's date follow the
+/// replayed day; the nudge interval stays in real time, so a replay never nudges anyone sooner
+/// than a normal sweep would. `as_of` must be today or one of the
+/// [`MAX_REPLAY_DAYS`](super::input::MAX_REPLAY_DAYS) before; otherwise nothing is done.
+#[tracing::instrument(skip_all, fields(now = %now))]
+pub async fn run_sweep_as_of<C: RotationChat>(
+    deps: &SweepDeps<'_, C>,
+    now: DateTime<Utc>,
+    as_of: Option<NaiveDate>,
+) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
     let settings = deps.settings;
-    let (today, skipped) = local_day(now, settings);
+    let (actual, _) = local_day(now, settings);
+    check_as_of(as_of, actual)?;
+    if let Some(day) = as_of.filter(|d| *d != actual) {
+        tracing::info!(as_of = %day, today = %actual, "replaying a missed day");
+    }
+    let (today, skipped) = day_of(as_of.unwrap_or(actual), settings);
     let mut report = SweepReport {
         date: today,
         skipped: skipped.clone(),
@@ -228,6 +277,15 @@ pub async fn run_sweep<C: RotationChat>(
         // Still a run: the metrics show the schedule fired.
         summarise(deps, &report);
         return Ok(report);
+    }
+    // Sends a dead sweep began long enough ago count as nudges from now on (see
+    // `RotationStore::settle_unfinished`); no invocation lives longer than `SETTLE_AFTER`.
+    let settled = deps.store.settle_unfinished(now - SETTLE_AFTER).await?;
+    if settled > 0 {
+        tracing::warn!(
+            settled,
+            "nudges whose sweep died before Slack's answer was recorded are counted as delivered"
+        );
     }
     let cutoff = now - settings.nudge_interval;
     let outstanding = deps.store.outstanding(today, cutoff).await?;
@@ -344,6 +402,13 @@ async fn nudge_team<C: RotationChat>(
             state: LineState::Open,
         })
         .collect();
+    // Every part speaks in the tone of the team's latest consumer (and mentions whom it calls
+    // for), not only the part that happens to list it.
+    let tone = lines
+        .iter()
+        .map(|l| l.bucket)
+        .max()
+        .unwrap_or(Bucket::Gentle);
     let parts: Vec<&[NudgeLine]> = lines.chunks(MAX_LINES_PER_MESSAGE).collect();
     let of = parts.len();
     for (index, chunk) in parts.iter().enumerate() {
@@ -360,27 +425,34 @@ async fn nudge_team<C: RotationChat>(
             result.deferred += rest.len();
             break;
         }
-        let message = NudgeMessage {
+        let mut message = NudgeMessage {
             team: job.team.clone(),
             lines: chunk.to_vec(),
             escalation: escalation.clone(),
             part: (of > 1).then_some((index + 1, of)),
+            tone: Some(tone),
+            nudge_id: None,
         };
+        // Recorded before it is sent: if this sweep dies once Slack has the message, a click
+        // on it still finds it (its buttons name the row) and the next sweep counts it.
+        let nudge_id = deps
+            .store
+            .begin_nudge(&job.channel, &message, &ids, now)
+            .await?;
+        message.nudge_id = Some(nudge_id);
         let (text, blocks) = message.render();
         pacer.wait_turn(&job.channel).await;
         match deps.chat.post(&job.channel, &text, &blocks).await {
             Ok(posted) => {
-                // Slack has the message: record it before anything else (a failure here leaves
-                // the claim in place, which still prevents a second nudge).
                 deps.store
-                    .record_nudge(&posted.channel, &posted.ts, &message, &ids, now)
+                    .mark_sent(nudge_id, &posted.channel, &posted.ts, Some(now))
                     .await?;
                 result.nudged += ids.len();
                 result.messages += 1;
             }
             Err(e) => {
                 tracing::warn!(team = %job.team, channel = %job.channel, error = %e, "nudge not delivered; retried next run");
-                deps.store.release(&rest, now).await?;
+                deps.store.abandon_nudge(nudge_id, &rest, now).await?;
                 result.undeliverable = Some(Undeliverable {
                     team: job.team.clone(),
                     channel: Some(job.channel.clone()),
@@ -422,7 +494,7 @@ async fn send_digest<C: RotationChat>(
         .store
         .outstanding(today, now - settings.nudge_interval)
         .await?;
-    let since = deps.store.last_digest_sent().await?;
+    let since = deps.store.last_digest_sent(today).await?;
     let confirmations = deps.store.confirmations_since(since).await?;
     let facts = DigestFacts {
         date: today,

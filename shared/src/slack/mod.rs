@@ -2,7 +2,9 @@
 //! membership ([`client`]), verification of the signed interactivity requests Slack sends when a
 //! button is clicked ([`signature`]), and parsing of those requests once verified
 //! ([`interaction`]). Requests are verified on their exact raw bytes before anything parses them.
+//! Messages keep within Block Kit's size limits through [`blocks`].
 
+pub mod blocks;
 pub mod client;
 pub mod interaction;
 pub mod signature;
