@@ -20,6 +20,7 @@ use secops_shared::mr_audit::evidence::{AuditRow, header_row};
 use secops_shared::mr_audit::hook::{HookDeps, HookReply, HookRequest, handle_hook};
 use secops_shared::mr_audit::page::ConfluenceEvidence;
 use secops_shared::mr_audit::store::AuditStore;
+use secops_shared::mr_audit::table::find_audit_table;
 use secops_shared::review::ports::PortError;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
@@ -547,6 +548,22 @@ impl MrAuditWorld {
         outcomes
     }
 
+    /// A person edits the audit page in Confluence: its body becomes `body` (next version).
+    pub async fn person_saves_audit_page(&self, body: &str) {
+        let version = self.confluence_fake.page_version(AUDIT_PAGE);
+        self.page
+            .client
+            .update_page(
+                AUDIT_PAGE,
+                AUDIT_TITLE,
+                body,
+                version + 1,
+                "edited by a person",
+            )
+            .await
+            .expect("the person's edit is saved");
+    }
+
     // --- What the database holds --------------------------------------------------------------
 
     /// `(merge_key, status)` of every recorded merge.
@@ -611,11 +628,12 @@ impl MrAuditWorld {
             .collect()
     }
 
-    /// Evidence rows on the audit page and its continuation pages (header rows not counted).
+    /// Evidence rows in the audit tables of the audit page and its continuation pages, as the
+    /// product finds them (a page without exactly one audit table counts none).
     pub fn page_rows(&self) -> usize {
         self.audit_pages()
             .iter()
-            .map(|(_, _, body)| data_rows(body).len())
+            .map(|(_, _, body)| audit_rows(body).len())
             .sum()
     }
 
@@ -661,11 +679,19 @@ impl EvidencePage for Together<'_> {
     }
 }
 
+/// The rows of a page's audit table, each as its cells' texts (none when the page has no single
+/// audit table).
+pub fn audit_rows(body: &str) -> Vec<Vec<String>> {
+    find_audit_table(body)
+        .map(|t| t.rows().map(<[String]>::to_vec).collect())
+        .unwrap_or_default()
+}
+
 /// The `<tr>…</tr>` rows of a storage body that hold data cells.
 pub fn data_rows(body: &str) -> Vec<String> {
     body.split("<tr>")
         .skip(1)
-        .filter(|rest| !rest.starts_with("<th>"))
+        .filter(|rest| !rest.starts_with("<th"))
         .map(|rest| {
             let end = rest.find("</tr>").unwrap_or(rest.len());
             format!("<tr>{}</tr>", &rest[..end])
