@@ -14,6 +14,7 @@ use secops_tests::mr_audit::{
     EXISTING_LABEL, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL, audit_rows,
     reply_json,
 };
+use serde_json::json;
 
 /// A title with everything XHTML storage format must escape.
 const NASTY_TITLE: &str = r#"Fix <script> & "quotes" ]]> in MS-Viewport (SEC-123)"#;
@@ -858,4 +859,54 @@ async fn an_mr_naming_more_identifiers_than_considered_says_how_many_were_left_o
         "{}",
         cells[9]
     );
+}
+
+// --- A security label added after the merge (issue 17, item 24) ------------------------------
+
+#[tokio::test]
+async fn a_security_label_added_after_the_merge_is_audited_once() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let unlabelled = docs_variant().labelled(&["API"]);
+    let merged = world.deliver_merge(&unlabelled).await;
+    assert!(world.run_worker().await.is_empty());
+    let labelled = unlabelled.clone().labelled(&["API", "security::crypto"]);
+
+    let added = world
+        .deliver_label_update(&labelled, &["API"], "update-1")
+        .await;
+    let outcomes = world.run_worker().await;
+    // GitLab redelivers that update, then someone adds another security label.
+    let redelivered = world
+        .deliver_label_update(&labelled, &["API"], "update-1")
+        .await;
+    let more = labelled
+        .clone()
+        .labelled(&["API", "security::crypto", "security::iam"]);
+    let another = world
+        .deliver_label_update(&more, &["API", "security::crypto"], "update-2")
+        .await;
+    let later = world.run_worker().await;
+
+    assert_eq!(reply_json(&merged)["status"], "ignored");
+    assert_eq!(added.status, 202, "{}", added.body);
+    assert!(
+        matches!(&outcomes[..], [(key, AuditOutcome::Done { findings, .. })]
+            if key == "1:1" && findings.is_empty()),
+        "{outcomes:?}"
+    );
+    for reply in [&redelivered, &another] {
+        assert_eq!(
+            reply_json(reply),
+            json!({"status": "duplicate", "merge": "gitlabhq/gitlab-test!1", "audit": "done"})
+        );
+    }
+    assert!(later.is_empty(), "{later:?}");
+    assert_eq!(world.page_rows(), 1);
+    let row = world.row_for(&labelled.reference());
+    assert!(row.contains("<td>API, security::crypto</td>"), "{row}");
+    assert_eq!(world.linear_fake.issue_state(&issue), "Done");
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+    assert_eq!(world.slack_fake.messages().len(), 1);
 }

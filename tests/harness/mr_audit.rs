@@ -173,6 +173,33 @@ impl MergedMr {
         serde_json::to_vec(&event).expect("the event serialises")
     }
 
+    /// An edit of this MR after it merged that changed its labels from `previous` to this MR's
+    /// labels, as GitLab delivers it: action `update`, state `merged`, the new set in
+    /// `object_attributes.labels` and `labels`, both sets in `changes.labels`, the editor in
+    /// `user`.
+    pub fn label_update_body(&self, previous: &[&str], editor: (u64, &str)) -> Vec<u8> {
+        let mut event: Value =
+            serde_json::from_slice(&self.webhook_body()).expect("the merge event is JSON");
+        let template = docs_example()["object_attributes"]["labels"][0].clone();
+        let before: Vec<Value> = previous
+            .iter()
+            .enumerate()
+            .map(|(i, title)| {
+                let mut label = template.clone();
+                label["id"] = json!(500 + i);
+                label["title"] = json!(title);
+                label
+            })
+            .collect();
+        event["object_attributes"]["action"] = json!("update");
+        event["changes"] = json!({
+            "labels": { "previous": before, "current": event["labels"].clone() },
+            "updated_at": { "previous": "2026-03-02 14:30:00 UTC", "current": "2026-03-03 09:00:00 UTC" },
+        });
+        event["user"] = user_json(editor);
+        serde_json::to_vec(&event).expect("the event serialises")
+    }
+
     /// `GET /projects/:id/merge_requests/:iid` for this MR.
     pub fn api_json(&self) -> Value {
         let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
@@ -435,6 +462,20 @@ impl MrAuditWorld {
         self.gitlab_has(mr);
         let headers = Headers::gitlab().idempotency_key(&mr.delivery_id());
         self.deliver(&headers, &mr.webhook_body()).await
+    }
+
+    /// Someone changes the labels of this (merged) MR from `previous` to its labels; GitLab
+    /// delivers the update with this `Idempotency-Key`.
+    pub async fn deliver_label_update(
+        &self,
+        mr: &MergedMr,
+        previous: &[&str],
+        delivery: &str,
+    ) -> HookReply {
+        self.gitlab_has(mr);
+        let headers = Headers::gitlab().idempotency_key(delivery);
+        self.deliver(&headers, &mr.label_update_body(previous, REVIEWER))
+            .await
     }
 
     /// Each MR merged and delivered at the same time, on tasks of their own.
