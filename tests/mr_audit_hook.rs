@@ -417,3 +417,89 @@ async fn a_token_rotated_in_the_secret_is_accepted_without_waiting_for_the_cache
     assert_eq!(refused.status, 401, "the old token is gone from the secret");
     assert_eq!(world.merges().await.len(), 2);
 }
+
+// --- A security label added after the merge (issue 17, item 24) ------------------------------
+
+#[tokio::test]
+async fn a_security_label_added_after_the_merge_records_the_merge_once() {
+    let world = MrAuditWorld::new().await;
+    let unlabelled = security_merge().labelled(&["API"]);
+    let labelled = unlabelled.clone().labelled(&["API", "security::crypto"]);
+    let relabelled = unlabelled
+        .clone()
+        .labelled(&["API", "security::crypto", "security::iam"]);
+
+    let merged = world.deliver_merge(&unlabelled).await;
+    let added = world
+        .deliver_label_update(&labelled, &["API"], "update-1")
+        .await;
+    let redelivered = world
+        .deliver_label_update(&labelled, &["API"], "update-1")
+        .await;
+    let another = world
+        .deliver_label_update(&relabelled, &["API", "security::crypto"], "update-2")
+        .await;
+
+    assert_eq!(reply_json(&merged)["status"], "ignored");
+    assert_eq!(added.status, 202, "{}", added.body);
+    assert_eq!(
+        reply_json(&added),
+        json!({"status": "accepted", "merge": "gitlabhq/gitlab-test!7"})
+    );
+    for later in [&redelivered, &another] {
+        assert_eq!(later.status, 200, "{}", later.body);
+        assert_eq!(reply_json(later)["status"], "duplicate");
+    }
+    assert_eq!(
+        world.merges().await,
+        [(unlabelled.merge_key(), "pending".to_owned())]
+    );
+    assert!(
+        world
+            .bus_events()
+            .iter()
+            .all(|e| e.detail == json!({"merge_key": "1:7"}))
+    );
+}
+
+#[tokio::test]
+async fn a_label_added_to_an_mr_that_is_not_merged_is_ignored() {
+    let world = MrAuditWorld::new().await;
+    let mr = security_merge();
+    let mut open: serde_json::Value =
+        serde_json::from_slice(&mr.label_update_body(&["API"], (13, "carol"))).unwrap();
+    open["object_attributes"]["state"] = json!("opened");
+
+    let reply = world
+        .deliver(&Headers::gitlab(), &serde_json::to_vec(&open).unwrap())
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply_json(&reply);
+    assert_eq!(body["status"], "ignored");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("\"update\" (MR state \"opened\") is not a merge"),
+        "{body}"
+    );
+    assert_untouched(&world).await;
+}
+
+#[tokio::test]
+async fn a_label_change_on_a_merged_mr_that_leaves_no_security_label_is_ignored() {
+    let world = MrAuditWorld::new().await;
+    let mr = security_merge().labelled(&["API", "docs"]);
+
+    let reply = world.deliver_label_update(&mr, &["API"], "update-1").await;
+
+    assert_eq!(reply_json(&reply)["status"], "ignored");
+    assert!(
+        reply_json(&reply)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("security::*")
+    );
+    assert_untouched(&world).await;
+}

@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use secops_shared::mr_audit::audit::AuditOutcome;
 use secops_shared::mr_audit::duties::Finding;
+use secops_shared::mr_audit::evidence::{COLUMNS, header_row};
+use secops_shared::mr_audit::links::MAX_LINKED;
 use secops_tests::drift::fast_retry;
 use secops_tests::mr_audit::{
     AUDIT_INTRO, AUDIT_PAGE, AUDIT_TITLE, AUDITED_LABEL, AUTHOR, CRYPTO_CHANNEL, DEFAULT_CHANNEL,
-    EXISTING_LABEL, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL, reply_json,
+    EXISTING_LABEL, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL, audit_rows,
+    reply_json,
 };
+use serde_json::json;
 
 /// A title with everything XHTML storage format must escape.
 const NASTY_TITLE: &str = r#"Fix <script> & "quotes" ]]> in MS-Viewport (SEC-123)"#;
@@ -44,6 +48,7 @@ async fn the_documentation_payload_merged_is_audited_end_to_end() {
                 findings: vec![],
                 linked: vec!["SEC-123".to_owned()],
                 not_found: vec![],
+                links_ignored: 0,
             }
         )]
     );
@@ -235,6 +240,7 @@ async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so
                 findings: vec![],
                 linked: vec!["SEC-404".to_owned()],
                 not_found: vec!["SEC-404".to_owned()],
+                links_ignored: 0,
             }
         )]
     );
@@ -617,4 +623,290 @@ async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_i
         world.run_worker().await.is_empty(),
         "a given-up audit is not re-driven"
     );
+}
+
+// --- The audit table, found by parsing the page (issue 17, items 23 and 34) -------------------
+
+/// The audit table as the product writes it.
+fn audit_table(rows: &str) -> String {
+    format!("<table><tbody>{}{rows}</tbody></table>", header_row())
+}
+
+/// A table a person added below the audit table.
+const GLOSSARY: &str = "<h2>Glossary</h2><table><tbody><tr><th>Term</th><th>Meaning</th></tr><tr><td>SoD</td><td>separation of duties</td></tr></tbody></table>";
+
+/// The first cell of each row of the page's audit table.
+fn audit_references(body: &str) -> Vec<String> {
+    audit_rows(body).into_iter().map(|r| r[0].clone()).collect()
+}
+
+#[tokio::test]
+async fn a_glossary_table_below_the_audit_table_never_receives_rows() {
+    let world = MrAuditWorld::new().await;
+    world
+        .person_saves_audit_page(&format!("{AUDIT_INTRO}{}{GLOSSARY}", audit_table("")))
+        .await;
+    let mrs = [
+        MergedMr::security(1, "Rotate the signing key"),
+        MergedMr::security(2, "Pin the TLS ciphers"),
+    ];
+
+    for mr in &mrs {
+        world.deliver_merge(mr).await;
+        world.run_worker().await;
+    }
+
+    let body = world.confluence_fake.page_body(AUDIT_PAGE);
+    assert!(body.ends_with(GLOSSARY), "{body}");
+    assert_eq!(
+        audit_references(&body),
+        ["gitlabhq/gitlab-test!1", "gitlabhq/gitlab-test!2"]
+    );
+    assert!(audit_rows(&body).iter().all(|r| r.len() == COLUMNS.len()));
+}
+
+#[tokio::test]
+async fn a_page_without_its_audit_table_fails_the_step_naming_the_page_and_nothing_is_written() {
+    let world = MrAuditWorld::new().await;
+    world
+        .person_saves_audit_page(&format!("{AUDIT_INTRO}{GLOSSARY}"))
+        .await;
+    let version = world.confluence_fake.page_version(AUDIT_PAGE);
+    let mr = docs_variant();
+    world.deliver_merge(&mr).await;
+
+    let outcomes = world.run_worker().await;
+
+    let [(_, AuditOutcome::Failed { step, error, .. })] = &outcomes[..] else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(step, "confluence");
+    assert!(
+        error.contains("page 200 (\"Security review audit\") has no audit table")
+            && error.contains("MR | Title | Project")
+            && !error.contains('\n'),
+        "{error}"
+    );
+    assert_eq!(world.confluence_fake.page_version(AUDIT_PAGE), version);
+    assert_eq!(world.audit_pages().len(), 1, "no continuation page either");
+    assert!(world.slack_fake.messages().is_empty(), "Slack goes last");
+    assert_eq!(world.audit_state("1:1").await.0, "pending");
+
+    // Someone puts the table back: the next run writes the row there, and only there.
+    world
+        .person_saves_audit_page(&format!("{AUDIT_INTRO}{}{GLOSSARY}", audit_table("")))
+        .await;
+    let retried = world.run_worker().await;
+
+    assert!(done(&retried[0].1), "{retried:?}");
+    let body = world.confluence_fake.page_body(AUDIT_PAGE);
+    assert_eq!(audit_references(&body), [mr.reference()]);
+    assert!(body.ends_with(GLOSSARY), "{body}");
+}
+
+#[tokio::test]
+async fn two_audit_tables_on_the_page_fail_the_step_and_nothing_is_written() {
+    let world = MrAuditWorld::new().await;
+    let copy = format!(
+        "{AUDIT_INTRO}{}<p>Copy:</p>{}",
+        audit_table(""),
+        audit_table("")
+    );
+    world.person_saves_audit_page(&copy).await;
+    world.deliver_merge(&docs_variant()).await;
+
+    let outcomes = world.run_worker().await;
+
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Failed { step, error, .. })]
+            if step == "confluence" && error.contains("has 2 audit tables")),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.confluence_fake.page_body(AUDIT_PAGE), copy);
+}
+
+#[tokio::test]
+async fn end_tags_inside_a_code_macro_or_a_comment_do_not_receive_the_row() {
+    let world = MrAuditWorld::new().await;
+    let code = format!(
+        "<ac:structured-macro ac:name=\"code\" ac:schema-version=\"1\" ac:macro-id=\"7f1e\"><ac:parameter ac:name=\"language\">xml</ac:parameter><ac:plain-text-body><![CDATA[{}]]></ac:plain-text-body></ac:structured-macro>",
+        audit_table(
+            "<tr><td><a href=\"http://example.com/gitlabhq/gitlab-test/-/merge_requests/1\">gitlabhq/gitlab-test!1</a></td></tr>"
+        )
+    );
+    let comment = "<!-- old layout: <table><tbody></tbody></table> -->";
+    let page = format!("{AUDIT_INTRO}{}{code}{comment}", audit_table(""));
+    world.person_saves_audit_page(&page).await;
+    // The macro's example shows a row for this very MR: it is not the audit table's row. A
+    // title that would end the comment early if it were written inside it.
+    let mr = MergedMr::security(1, "Fix -- and --> in the parser ]]> too");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    let body = world.confluence_fake.page_body(AUDIT_PAGE);
+    assert!(body.ends_with(&format!("{code}{comment}")), "{body}");
+    assert_eq!(audit_references(&body), [mr.reference()]);
+    assert_eq!(
+        audit_rows(&body)[0][1],
+        "Fix -- and --> in the parser ]]> too"
+    );
+}
+
+#[tokio::test]
+async fn a_link_to_the_mr_elsewhere_on_the_page_does_not_stand_in_for_its_row() {
+    let world = MrAuditWorld::new().await;
+    let mr = docs_variant();
+    let mention = "<p>Follow-up of <a href=\"http://example.com/gitlabhq/gitlab-test/-/merge_requests/1\">gitlabhq/gitlab-test!1</a>, see below.</p>";
+    world
+        .person_saves_audit_page(&format!("{mention}{}", audit_table("")))
+        .await;
+
+    world.deliver_merge(&mr).await;
+    world.run_worker().await;
+
+    let body = world.confluence_fake.page_body(AUDIT_PAGE);
+    assert!(body.starts_with(mention), "{body}");
+    assert_eq!(audit_references(&body), [mr.reference()]);
+}
+
+#[tokio::test]
+async fn a_page_re_saved_by_the_editor_keeps_its_audit_table_and_its_rows() {
+    let world = MrAuditWorld::new().await;
+    // What Confluence's editor writes back: layout attributes, colgroup, thead, paragraphs and
+    // bold in cells, no-break spaces, an MR link inside a paragraph.
+    let header: String = COLUMNS
+        .iter()
+        .map(|c| {
+            format!(
+                "<th data-highlight-colour=\"#f4f5f7\"><p><strong>{}</strong></p></th>",
+                c.replace(' ', "&nbsp;")
+            )
+        })
+        .collect();
+    let cols = "<col style=\"width: 110.0px;\" />".repeat(COLUMNS.len());
+    let existing: String = [
+        "<p><a href=\"http://example.com/gitlabhq/gitlab-test/-/merge_requests/1\">gitlabhq/gitlab-test!1</a></p>",
+        "<p>Earlier change</p>",
+    ]
+    .iter()
+    .chain(std::iter::repeat_n(&"<p>x</p>", COLUMNS.len() - 2))
+    .map(|cell| format!("<td>{cell}</td>"))
+    .collect();
+    let resaved = format!(
+        "<p>Evidence&nbsp;&mdash; every security change.</p><table data-table-width=\"1800\" data-layout=\"full-width\" ac:local-id=\"5a1c\"><colgroup>{cols}</colgroup><thead><tr>{header}</tr></thead><tbody><tr>{existing}</tr></tbody></table>{GLOSSARY}"
+    );
+    world.person_saves_audit_page(&resaved).await;
+    let version = world.confluence_fake.page_version(AUDIT_PAGE);
+    let known = MergedMr::security(1, "Earlier change");
+    let new = MergedMr::security(2, "Pin the TLS ciphers");
+
+    world.deliver_merge(&known).await;
+    world.run_worker().await;
+    assert_eq!(
+        world.confluence_fake.page_version(AUDIT_PAGE),
+        version,
+        "the row of !1 is already in the table"
+    );
+    world.deliver_merge(&new).await;
+    world.run_worker().await;
+
+    let body = world.confluence_fake.page_body(AUDIT_PAGE);
+    assert_eq!(
+        audit_references(&body),
+        ["gitlabhq/gitlab-test!1", "gitlabhq/gitlab-test!2"]
+    );
+    assert!(
+        body.starts_with(&resaved[..resaved.find("</tbody>").unwrap()]),
+        "the person's markup is kept byte for byte: {body}"
+    );
+    assert!(
+        body.ends_with(&format!("</tbody></table>{GLOSSARY}")),
+        "{body}"
+    );
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 2);
+}
+
+// --- Linked identifiers are bounded (issue 17, item 31) --------------------------------------
+
+#[tokio::test]
+async fn an_mr_naming_more_identifiers_than_considered_says_how_many_were_left_out() {
+    let world = MrAuditWorld::new().await;
+    let named: String = (1..=MAX_LINKED + 5).map(|i| format!("SEC-{i} ")).collect();
+    let mr = MergedMr::security(3, "Bulk fix").described(&named);
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    let [
+        (
+            _,
+            AuditOutcome::Done {
+                linked,
+                links_ignored,
+                ..
+            },
+        ),
+    ] = &outcomes[..]
+    else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!((linked.len(), *links_ignored), (MAX_LINKED, 5));
+    let cells = &audit_rows(&world.confluence_fake.page_body(AUDIT_PAGE))[0];
+    assert!(
+        cells[9].ends_with("(and 5 more not considered)"),
+        "{}",
+        cells[9]
+    );
+}
+
+// --- A security label added after the merge (issue 17, item 24) ------------------------------
+
+#[tokio::test]
+async fn a_security_label_added_after_the_merge_is_audited_once() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let unlabelled = docs_variant().labelled(&["API"]);
+    let merged = world.deliver_merge(&unlabelled).await;
+    assert!(world.run_worker().await.is_empty());
+    let labelled = unlabelled.clone().labelled(&["API", "security::crypto"]);
+
+    let added = world
+        .deliver_label_update(&labelled, &["API"], "update-1")
+        .await;
+    let outcomes = world.run_worker().await;
+    // GitLab redelivers that update, then someone adds another security label.
+    let redelivered = world
+        .deliver_label_update(&labelled, &["API"], "update-1")
+        .await;
+    let more = labelled
+        .clone()
+        .labelled(&["API", "security::crypto", "security::iam"]);
+    let another = world
+        .deliver_label_update(&more, &["API", "security::crypto"], "update-2")
+        .await;
+    let later = world.run_worker().await;
+
+    assert_eq!(reply_json(&merged)["status"], "ignored");
+    assert_eq!(added.status, 202, "{}", added.body);
+    assert!(
+        matches!(&outcomes[..], [(key, AuditOutcome::Done { findings, .. })]
+            if key == "1:1" && findings.is_empty()),
+        "{outcomes:?}"
+    );
+    for reply in [&redelivered, &another] {
+        assert_eq!(
+            reply_json(reply),
+            json!({"status": "duplicate", "merge": "gitlabhq/gitlab-test!1", "audit": "done"})
+        );
+    }
+    assert!(later.is_empty(), "{later:?}");
+    assert_eq!(world.page_rows(), 1);
+    let row = world.row_for(&labelled.reference());
+    assert!(row.contains("<td>API, security::crypto</td>"), "{row}");
+    assert_eq!(world.linear_fake.issue_state(&issue), "Done");
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+    assert_eq!(world.slack_fake.messages().len(), 1);
 }

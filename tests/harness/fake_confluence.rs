@@ -553,10 +553,11 @@ fn title_and_body(payload: &Value) -> Result<(String, String), &'static str> {
 }
 
 /// Whether `body` is well-formed enough to be storage XHTML: tags balanced and properly nested,
-/// attribute values quoted, `&` only in `&name;`/`&#n;`/`&#xh;` (named entities limited to XML's
-/// five: whether Confluence takes HTML's, like `&nbsp;`, is unknown, so the fake does not),
-/// comments and CDATA closed, no raw `<` (nor `]]>`) in text outside them, and no XML-invalid
-/// control characters.
+/// attribute values quoted, `&` only in `&name;`/`&#n;`/`&#xh;` (named entities: XML's five and
+/// HTML's by name, since the storage format itself writes `&nbsp;` and `&mdash;` per
+/// Atlassian's "Confluence Storage Format" page; a name is checked for form only), comments
+/// and CDATA closed, no `--` inside a comment, no raw `<` (nor `]]>`) in text outside them, and
+/// no XML-invalid control characters.
 pub fn validate_storage(body: &str) -> Result<(), String> {
     let mut open: Vec<&str> = Vec::new();
     let mut rest = body;
@@ -568,7 +569,10 @@ pub fn validate_storage(body: &str) -> Result<(), String> {
                     check_chars(&after[..end])?;
                     &after[end + 3..]
                 } else if let Some(after) = rest.strip_prefix("<!--") {
-                    let end = after.find("-->").ok_or("an unclosed comment")?;
+                    let end = after.find("--").ok_or("an unclosed comment")?;
+                    if !after[end..].starts_with("-->") {
+                        return Err("`--` inside a comment".to_owned());
+                    }
                     &after[end + 3..]
                 } else {
                     let (tag, after) = read_tag(rest)?;
@@ -690,7 +694,10 @@ fn read_entity(text: &str) -> Result<&str, String> {
             u32::from_str_radix(&hex[1..], 16).is_ok_and(is_xml_char_code)
         }
         Some(decimal) => decimal.parse::<u32>().is_ok_and(is_xml_char_code),
-        None => matches!(name, "amp" | "lt" | "gt" | "quot" | "apos"),
+        None => {
+            name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric())
+        }
     };
     if !valid {
         return Err(format!("&{name}; is not an XML entity"));

@@ -20,6 +20,7 @@ use secops_shared::mr_audit::evidence::{AuditRow, header_row};
 use secops_shared::mr_audit::hook::{HookDeps, HookReply, HookRequest, handle_hook};
 use secops_shared::mr_audit::page::ConfluenceEvidence;
 use secops_shared::mr_audit::store::AuditStore;
+use secops_shared::mr_audit::table::find_audit_table;
 use secops_shared::review::ports::PortError;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
@@ -169,6 +170,33 @@ impl MergedMr {
         attrs["labels"] = json!(labels);
         event["labels"] = json!(labels);
         event["user"] = user_json(self.merged_by);
+        serde_json::to_vec(&event).expect("the event serialises")
+    }
+
+    /// An edit of this MR after it merged that changed its labels from `previous` to this MR's
+    /// labels, as GitLab delivers it: action `update`, state `merged`, the new set in
+    /// `object_attributes.labels` and `labels`, both sets in `changes.labels`, the editor in
+    /// `user`.
+    pub fn label_update_body(&self, previous: &[&str], editor: (u64, &str)) -> Vec<u8> {
+        let mut event: Value =
+            serde_json::from_slice(&self.webhook_body()).expect("the merge event is JSON");
+        let template = docs_example()["object_attributes"]["labels"][0].clone();
+        let before: Vec<Value> = previous
+            .iter()
+            .enumerate()
+            .map(|(i, title)| {
+                let mut label = template.clone();
+                label["id"] = json!(500 + i);
+                label["title"] = json!(title);
+                label
+            })
+            .collect();
+        event["object_attributes"]["action"] = json!("update");
+        event["changes"] = json!({
+            "labels": { "previous": before, "current": event["labels"].clone() },
+            "updated_at": { "previous": "2026-03-02 14:30:00 UTC", "current": "2026-03-03 09:00:00 UTC" },
+        });
+        event["user"] = user_json(editor);
         serde_json::to_vec(&event).expect("the event serialises")
     }
 
@@ -436,6 +464,20 @@ impl MrAuditWorld {
         self.deliver(&headers, &mr.webhook_body()).await
     }
 
+    /// Someone changes the labels of this (merged) MR from `previous` to its labels; GitLab
+    /// delivers the update with this `Idempotency-Key`.
+    pub async fn deliver_label_update(
+        &self,
+        mr: &MergedMr,
+        previous: &[&str],
+        delivery: &str,
+    ) -> HookReply {
+        self.gitlab_has(mr);
+        let headers = Headers::gitlab().idempotency_key(delivery);
+        self.deliver(&headers, &mr.label_update_body(previous, REVIEWER))
+            .await
+    }
+
     /// Each MR merged and delivered at the same time, on tasks of their own.
     pub async fn deliver_concurrently(self: &Arc<Self>, mrs: &[MergedMr]) -> Vec<HookReply> {
         let tasks: Vec<_> = mrs
@@ -547,6 +589,22 @@ impl MrAuditWorld {
         outcomes
     }
 
+    /// A person edits the audit page in Confluence: its body becomes `body` (next version).
+    pub async fn person_saves_audit_page(&self, body: &str) {
+        let version = self.confluence_fake.page_version(AUDIT_PAGE);
+        self.page
+            .client
+            .update_page(
+                AUDIT_PAGE,
+                AUDIT_TITLE,
+                body,
+                version + 1,
+                "edited by a person",
+            )
+            .await
+            .expect("the person's edit is saved");
+    }
+
     // --- What the database holds --------------------------------------------------------------
 
     /// `(merge_key, status)` of every recorded merge.
@@ -611,11 +669,12 @@ impl MrAuditWorld {
             .collect()
     }
 
-    /// Evidence rows on the audit page and its continuation pages (header rows not counted).
+    /// Evidence rows in the audit tables of the audit page and its continuation pages, as the
+    /// product finds them (a page without exactly one audit table counts none).
     pub fn page_rows(&self) -> usize {
         self.audit_pages()
             .iter()
-            .map(|(_, _, body)| data_rows(body).len())
+            .map(|(_, _, body)| audit_rows(body).len())
             .sum()
     }
 
@@ -661,11 +720,19 @@ impl EvidencePage for Together<'_> {
     }
 }
 
+/// The rows of a page's audit table, each as its cells' texts (none when the page has no single
+/// audit table).
+pub fn audit_rows(body: &str) -> Vec<Vec<String>> {
+    find_audit_table(body)
+        .map(|t| t.rows().map(<[String]>::to_vec).collect())
+        .unwrap_or_default()
+}
+
 /// The `<tr>…</tr>` rows of a storage body that hold data cells.
 pub fn data_rows(body: &str) -> Vec<String> {
     body.split("<tr>")
         .skip(1)
-        .filter(|rest| !rest.starts_with("<th>"))
+        .filter(|rest| !rest.starts_with("<th"))
         .map(|rest| {
             let end = rest.find("</tr>").unwrap_or(rest.len());
             format!("<tr>{}</tr>", &rest[..end])

@@ -14,7 +14,7 @@ use super::duties::{self, Finding};
 use super::event::MergeEvent;
 use super::evidence::AuditRow;
 use super::facts::MergeFacts;
-use super::links::linked_issues;
+use super::links::{Links, linked_issues};
 use super::store::{AuditStore, AuditStoreError, ClaimedAudit};
 use crate::review::card::slack_escape;
 use crate::review::ports::PortError;
@@ -119,6 +119,8 @@ pub enum AuditOutcome {
         findings: Vec<Finding>,
         linked: Vec<String>,
         not_found: Vec<String>,
+        /// Identifiers the MR named beyond the [`super::links::MAX_LINKED`] considered.
+        links_ignored: usize,
     },
     /// Another worker holds it, or it is done already, or unknown.
     NotClaimed,
@@ -152,12 +154,7 @@ pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
     uuid::Uuid::from_bytes(b).to_string()
 }
 
-fn row(
-    facts: &MergeFacts,
-    linked: &[String],
-    not_found: &[String],
-    findings: &[Finding],
-) -> AuditRow {
+fn row(facts: &MergeFacts, links: &Links, not_found: &[String], findings: &[Finding]) -> AuditRow {
     AuditRow {
         reference: facts.reference.clone(),
         url: facts.web_url.clone(),
@@ -172,7 +169,8 @@ fn row(
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), |p| format!("@{}", p.username)),
         merged_at: facts.merged_at,
-        linear: linked
+        linear: links
+            .ids
             .iter()
             .map(|l| {
                 if not_found.contains(l) {
@@ -182,6 +180,7 @@ fn row(
                 }
             })
             .collect(),
+        linear_ignored: links.ignored,
         result: verdict(findings),
     }
 }
@@ -339,13 +338,21 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
             Err(e) => return failed("gitlab", e),
         },
     };
-    let linked = linked_issues(
+    let links = linked_issues(
         &deps.settings.team_keys,
         &[&facts.title, &facts.description, &facts.source_branch],
     );
+    if links.ignored > 0 {
+        tracing::warn!(
+            considered = links.ids.len(),
+            ignored = links.ignored,
+            "the MR names more Linear identifiers than an audit considers; the rest are left out"
+        );
+    }
+    let linked = &links.ids;
     // 2. Linear, one step per linked issue.
     let mut not_found = Vec::new();
-    for identifier in &linked {
+    for identifier in linked {
         let step = format!("linear:{identifier}");
         if let Some(detail) = claimed.steps.get(&step) {
             if detail["found"] == json!(false) {
@@ -395,7 +402,7 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     if !claimed.steps.contains_key("confluence") {
         match deps
             .page
-            .append(&row(&facts, &linked, &not_found, &findings))
+            .append(&row(&facts, &links, &not_found, &findings))
             .await
         {
             Ok((page, already)) => {
@@ -414,7 +421,7 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     // 4. Slack, last: a post cannot be taken back, so it goes out once everything else held.
     if !claimed.steps.contains_key("slack") {
         let channels = &deps.settings.channels;
-        let text = slack_text(&facts, &linked, &not_found, &findings);
+        let text = slack_text(&facts, linked, &not_found, &findings);
         let mut targets = vec![channels.channel_for(&facts.labels).to_owned()];
         if !findings.is_empty()
             && let Some(security) = &channels.security_channel
@@ -439,8 +446,9 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     Ok(Ok(AuditOutcome::Done {
         reference: facts.reference.clone(),
         findings,
-        linked,
+        linked: links.ids,
         not_found,
+        links_ignored: links.ignored,
     }))
 }
 

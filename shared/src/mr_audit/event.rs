@@ -25,6 +25,9 @@ pub struct MergeEvent {
     /// `opened`, `merged`, …
     pub state: String,
     pub labels: Vec<String>,
+    /// The labels before this delivery's change, when it changed them (`changes.labels`).
+    #[serde(default)]
+    pub labels_before: Option<Vec<String>>,
     /// Who acted (for a merge: who merged), as the delivery says.
     pub actor: Option<String>,
     pub updated_at: Option<String>,
@@ -43,6 +46,11 @@ impl MergeEvent {
 
     pub fn is_merge(&self) -> bool {
         self.action == "merge"
+    }
+
+    /// An edit of an MR that is already merged: a label added after the merge arrives so.
+    pub fn is_update_of_merged(&self) -> bool {
+        self.action == "update" && self.state == "merged"
     }
 }
 
@@ -109,6 +117,9 @@ pub fn parse_merge_event(body: &[u8]) -> Result<MergeEvent, EventError> {
         action: text(&attrs["action"]),
         state: text(&attrs["state"]),
         labels,
+        labels_before: v["changes"]["labels"]["previous"]
+            .is_array()
+            .then(|| label_titles(&v["changes"]["labels"]["previous"])),
         actor: v["user"]["username"].as_str().map(str::to_owned),
         updated_at: attrs["updated_at"].as_str().map(str::to_owned),
     })
@@ -178,7 +189,8 @@ mod tests {
         assert_eq!(e.labels, ["API"]);
         assert_eq!(e.source_branch, "ms-viewport");
         assert_eq!(e.actor.as_deref(), Some("root"));
-        assert!(!e.is_merge());
+        assert_eq!(e.labels_before, Some(vec!["API".to_owned()]));
+        assert!(!e.is_merge() && !e.is_update_of_merged());
     }
 
     #[test]

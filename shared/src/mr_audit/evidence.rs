@@ -1,16 +1,20 @@
 //! The audit page's evidence rows, in Confluence storage format (XHTML): one row per merged
 //! security MR, keyed by the MR's reference (`group/project!12`) so a retry finds its row and
-//! never adds a second. All text from GitLab is escaped.
+//! never adds a second. All text from GitLab is escaped, so a row keeps the page well-formed
+//! whatever an MR's title holds.
 //!
-//! The audit table is the page's last table: a row goes in before the last `</tbody>`; a page
-//! without a table gets one, header first.
+//! The audit table is found by parsing the page ([`super::table`]): the one table whose first
+//! row reads [`COLUMNS`]. A row goes into that table only, and only when that table has no row
+//! for the MR yet; a page without exactly one audit table is refused, nothing written.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::table::{TableError, find_audit_table};
 use crate::connectors::confluence::escape_text;
 
-const COLUMNS: [&str; 11] = [
+/// The audit table's header cells, as the product writes them and finds the table by.
+pub const COLUMNS: [&str; 11] = [
     "MR",
     "Title",
     "Project",
@@ -40,6 +44,9 @@ pub struct AuditRow {
     pub merged_at: Option<DateTime<Utc>>,
     /// Linked issue identifiers; empty = no tracking issue.
     pub linear: Vec<String>,
+    /// Further identifiers the MR named beyond the ones considered (see `links::MAX_LINKED`).
+    #[serde(default)]
+    pub linear_ignored: usize,
     /// `audited`, or what the separation-of-duties check found.
     pub result: String,
 }
@@ -61,11 +68,17 @@ pub fn render_row(row: &AuditRow) -> String {
         escape_text(&row.url),
         escape_text(&row.reference)
     );
-    let linear = if row.linear.is_empty() {
+    let mut linear = if row.linear.is_empty() {
         "no tracking issue".to_owned()
     } else {
         row.linear.join(", ")
     };
+    if row.linear_ignored > 0 {
+        linear.push_str(&format!(
+            " (and {} more not considered)",
+            row.linear_ignored
+        ));
+    }
     let merged_at = row.merged_at.map_or_else(
         || "unknown".to_owned(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -93,23 +106,19 @@ pub fn render_row(row: &AuditRow) -> String {
         + "</tr>"
 }
 
-/// Whether the page already holds this MR's row. The reference is matched as the text of the
-/// row's MR link (`">group/project!12</a>`): a title cannot produce that (its quotes and angle
-/// brackets are escaped), and `g/p!1` does not match `g/p!12`.
-pub fn has_row(body: &str, reference: &str) -> bool {
-    body.contains(&format!("\">{}</a>", escape_text(reference)))
+/// Whether the page's audit table already holds this MR's row (see [`super::table::AuditTable::has_row`]).
+pub fn has_row(body: &str, row: &AuditRow) -> Result<bool, TableError> {
+    Ok(find_audit_table(body)?.has_row(&row.reference, &row.url))
 }
 
-/// The page body with the row added, or `None` when the row is already there.
-pub fn with_row(body: &str, row: &AuditRow) -> Option<String> {
-    if has_row(body, &row.reference) {
-        return None;
+/// The page body with the row added to its audit table, or `None` when the table has the row
+/// already.
+pub fn with_row(body: &str, row: &AuditRow) -> Result<Option<String>, TableError> {
+    let table = find_audit_table(body)?;
+    if table.has_row(&row.reference, &row.url) {
+        return Ok(None);
     }
-    let rendered = render_row(row);
-    Some(match body.rfind("</tbody>") {
-        Some(at) => format!("{}{rendered}{}", &body[..at], &body[at..]),
-        None => format!("{body}{}", new_table(&rendered)),
-    })
+    Ok(Some(table.insert(body, &render_row(row))))
 }
 
 /// A fresh audit table holding `rows` (already rendered).
@@ -133,11 +142,14 @@ pub fn continuation_title(parent: &str, at: DateTime<Utc>, part: u32) -> String 
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use proptest::prelude::*;
+    use quick_xml::events::Event;
 
     fn row(reference: &str, title: &str) -> AuditRow {
+        let iid = reference.rsplit('!').next().unwrap_or_default();
         AuditRow {
             reference: reference.into(),
-            url: "https://gitlab.example/g/p/-/merge_requests/1?a=1&b=2".into(),
+            url: format!("https://gitlab.example/g/p/-/merge_requests/{iid}?a=1&b=2"),
             title: title.into(),
             project: "g/p".into(),
             labels: vec!["security::crypto".into()],
@@ -147,8 +159,74 @@ mod tests {
             merged_by: "@bob".into(),
             merged_at: Some(Utc.with_ymd_and_hms(2026, 11, 23, 9, 30, 0).unwrap()),
             linear: vec!["SEC-123".into()],
+            linear_ignored: 0,
             result: "audited".into(),
         }
+    }
+
+    const GLOSSARY: &str = "<h2>Glossary</h2><table><tbody><tr><th>Term</th><th>Meaning</th></tr><tr><td>MR</td><td>merge request</td></tr></tbody></table>";
+
+    fn page() -> String {
+        format!(
+            "<p>Evidence of security review.</p>{}{GLOSSARY}",
+            new_table("")
+        )
+    }
+
+    /// The page parsed strictly, as an XML parser that knows no HTML entities would: balanced
+    /// tags, well-formed attributes and comments, no `]]>` in text, every reference resolvable.
+    fn well_formed(body: &str) -> Result<(), String> {
+        let mut reader = quick_xml::Reader::from_str(body);
+        reader.config_mut().check_comments = true;
+        let mut depth = 0usize;
+        loop {
+            match reader.read_event().map_err(|e| e.to_string())? {
+                Event::Start(e) => {
+                    depth += 1;
+                    attributes_ok(&e)?;
+                }
+                Event::Empty(e) => attributes_ok(&e)?,
+                Event::End(_) => depth = depth.checked_sub(1).ok_or("end closes nothing")?,
+                Event::Text(t) if t.contains("]]>") => return Err("]]> in text".into()),
+                Event::GeneralRef(r) => {
+                    let known = matches!(&*r, "amp" | "lt" | "gt" | "quot" | "apos");
+                    if !known && r.resolve_char_ref().map_err(|e| e.to_string())?.is_none() {
+                        return Err(format!("unknown entity &{};", &*r));
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if depth == 0 {
+            Ok(())
+        } else {
+            Err(format!("{depth} element(s) never closed"))
+        }
+    }
+
+    fn attributes_ok(e: &quick_xml::events::BytesStart<'_>) -> Result<(), String> {
+        for a in e.attributes() {
+            let a = a.map_err(|e| e.to_string())?;
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// What a reader sees of a text after it went through the row: controls replaced, spaces
+    /// collapsed.
+    fn as_seen(text: &str) -> String {
+        let replaced: String = text
+            .chars()
+            .map(|c| match c {
+                '\t' | '\n' | '\r' => c,
+                '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+                c if c.is_control() => '\u{FFFD}',
+                c => c,
+            })
+            .collect();
+        super::super::table::normalise(&replaced)
     }
 
     #[test]
@@ -166,18 +244,99 @@ mod tests {
     }
 
     #[test]
-    fn a_row_goes_into_the_last_table_once() {
-        let empty = "<p>Evidence of security review.</p>";
-        let first = with_row(empty, &row("g/p!1", "one")).unwrap();
-        assert!(first.starts_with(empty) && first.contains(&header_row()));
-        let second = with_row(&first, &row("g/p!12", "twelve")).unwrap();
-        assert_eq!(second.matches("<tbody>").count(), 1);
-        assert!(second.find(">g/p!1<") < second.find(">g/p!12<"));
+    fn rows_go_into_the_audit_table_once_and_never_into_the_glossary_below_it() {
+        let first = with_row(&page(), &row("g/p!1", "one")).unwrap().unwrap();
+        let second = with_row(&first, &row("g/p!12", "twelve")).unwrap().unwrap();
+        assert!(second.ends_with(GLOSSARY), "{second}");
+        let table = find_audit_table(&second).unwrap();
+        let firsts: Vec<&str> = table.rows().map(|r| r[0].as_str()).collect();
+        assert_eq!(firsts, ["g/p!1", "g/p!12"]);
         // A title that names another MR does not count as that MR's row.
-        let named = with_row(&second, &row("g/p!3", "follow-up to g/p!4")).unwrap();
-        assert!(!has_row(&named, "g/p!4") && has_row(&named, "g/p!3"));
-        assert_eq!(with_row(&second, &row("g/p!1", "again")), None);
-        assert_eq!(with_row(&second, &row("g/p!12", "again")), None);
+        let named = with_row(&second, &row("g/p!3", "follow-up to g/p!4"))
+            .unwrap()
+            .unwrap();
+        assert!(!has_row(&named, &row("g/p!4", "")).unwrap());
+        assert!(has_row(&named, &row("g/p!3", "")).unwrap());
+        assert_eq!(with_row(&second, &row("g/p!1", "again")), Ok(None));
+        assert_eq!(with_row(&second, &row("g/p!12", "again")), Ok(None));
+    }
+
+    #[test]
+    fn a_page_without_an_audit_table_gets_nothing() {
+        let glossary_only = format!("<p>Evidence.</p>{GLOSSARY}");
+        assert_eq!(
+            with_row(&glossary_only, &row("g/p!1", "one")),
+            Err(TableError::Missing)
+        );
+    }
+
+    #[test]
+    fn the_linear_cell_says_how_many_identifiers_were_not_considered() {
+        let mut r = row("g/p!1", "one");
+        r.linear_ignored = 89_975;
+        assert!(render_row(&r).contains("<td>SEC-123 (and 89975 more not considered)</td>"));
+    }
+
+    /// Titles written to break out of a cell, a table, a comment or a CDATA section.
+    const HOSTILE: [&str; 10] = [
+        "a -- b --> c <!-- d",
+        "]]> <![CDATA[ x ]]>",
+        "<script>alert(1)</script>",
+        "Tom & Jerry &amp; &nbsp; &#0; &bogus",
+        "| col | split | </td><td>extra",
+        "</tbody></table><table><tbody><tr><td>g/p!999</td></tr>",
+        "\"'><a href=\"https://evil.example\">click</a>",
+        "\u{0}\u{1}\u{8}\u{B}\u{1F}\u{7F}\u{FFFE}\u{FFFF} controls",
+        "line\nbreak\r\nand\ttab",
+        "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"boom\">]>&e;",
+    ];
+
+    #[test]
+    fn hostile_titles_keep_the_page_well_formed_and_the_row_whole() {
+        let mut body = page();
+        for (i, title) in HOSTILE.iter().enumerate() {
+            let mut r = row(&format!("g/p!{i}"), title);
+            r.labels = vec![(*title).to_owned()];
+            body = with_row(&body, &r).unwrap().unwrap();
+            well_formed(&body).unwrap_or_else(|e| panic!("{title:?}: {e}\n{body}"));
+        }
+        assert!(body.ends_with(GLOSSARY));
+        let table = find_audit_table(&body).unwrap();
+        let rows: Vec<&[String]> = table.rows().collect();
+        assert_eq!(rows.len(), HOSTILE.len());
+        for (i, (cells, title)) in rows.iter().zip(HOSTILE).enumerate() {
+            assert_eq!(cells.len(), COLUMNS.len(), "{title:?}");
+            assert_eq!(cells[0], format!("g/p!{i}"));
+            assert_eq!(cells[1], as_seen(title));
+            assert_eq!(cells[3], as_seen(title));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_row_text_keeps_the_page_well_formed_with_one_row_per_mr(
+            title in any::<String>(),
+            project in any::<String>(),
+            label in any::<String>(),
+            iid in 1u32..100_000,
+        ) {
+            let mut r = row(&format!("g/p!{iid}"), &title);
+            r.project = project.clone();
+            r.labels = vec![label.clone()];
+            let body = with_row(&page(), &r).unwrap().unwrap();
+            prop_assert!(well_formed(&body).is_ok(), "{:?}", well_formed(&body));
+            let table = find_audit_table(&body).unwrap();
+            let rows: Vec<&[String]> = table.rows().collect();
+            prop_assert_eq!(rows.len(), 1);
+            prop_assert_eq!(rows[0].len(), COLUMNS.len());
+            prop_assert_eq!(&rows[0][1], &as_seen(&title));
+            prop_assert_eq!(&rows[0][2], &as_seen(&project));
+            prop_assert_eq!(&rows[0][3], &as_seen(&label));
+            prop_assert!(body.ends_with(GLOSSARY));
+            prop_assert_eq!(with_row(&body, &r).unwrap(), None);
+        }
     }
 
     #[test]

@@ -2,6 +2,12 @@
 //! anything, keep only merges of security-labelled MRs, record each merge once (deliveries are
 //! deduplicated), hand the audit to the worker, and answer well inside GitLab's 10 seconds.
 //!
+//! A merge is also recorded from an `update` of an MR already merged whose labels now match: a
+//! `security::*` label added after the merge makes it a security merge, audited like one that
+//! had the label when it merged. The merge is keyed by the MR, so whichever delivery comes
+//! first records it and every later one (re-deliveries, further label changes) is a duplicate:
+//! one audit per MR. See docs/decisions/026-labels-added-after-the-merge.md.
+//!
 //! Statuses: 401 for a missing or wrong token and 400 for a body that is not a merge request
 //! event (both misconfiguration, worth GitLab disabling the hook); 200 "ignored" for other
 //! events and actions; 202 for a merge accepted, 200 "duplicate" for one already known.
@@ -216,8 +222,15 @@ pub async fn handle_hook<P: EventPublisher>(
             return HookReply::new(400, json!({"error": e.to_string()}), Delivery::Refused);
         }
     };
-    if !event.is_merge() {
-        return HookReply::ignored(&format!("action {:?} is not a merge", event.action));
+    // GitLab's `changes` is not reliable enough to ask whether the label was just added (it is
+    // sometimes empty, sometimes lists labels that did not change): any edit of a merged MR whose
+    // labels match is a candidate, and the merge key makes it one audit whatever arrives.
+    let after_merge = event.is_update_of_merged();
+    if !event.is_merge() && !after_merge {
+        return HookReply::ignored(&format!(
+            "action {:?} (MR state {:?}) is not a merge",
+            event.action, event.state
+        ));
     }
     if !event.labels.iter().any(|l| deps.labels.matches(l)) {
         return HookReply::ignored(&format!("no label matches {}", deps.labels.as_str()));
@@ -249,6 +262,14 @@ pub async fn handle_hook<P: EventPublisher>(
     };
     if let Err(e) = deps.bus.publish(&[wake]).await {
         tracing::warn!(error = %e, "could not wake the audit worker; its schedule will pick the merge up");
+    }
+    if after_merge && recorded == Recorded::New {
+        tracing::info!(
+            merge = %reference,
+            labels = %event.labels.join(", "),
+            labels_before = %event.labels_before.as_deref().unwrap_or_default().join(", "),
+            "a merged MR gained a matching label: recorded for audit"
+        );
     }
     tracing::info!(merge = %reference, delivery = %key, new = (recorded == Recorded::New), "security merge recorded");
     match recorded {

@@ -15,3 +15,4 @@ pub mod links;
 pub mod page;
 pub mod runtime;
 pub mod store;
+pub mod table;

@@ -3,13 +3,17 @@
 //! re-apply, a bounded number of times with jittered waits. The row's reference makes a retry
 //! find its row instead of adding a second. A page past `max_page_chars` is not rewritten
 //! ever larger: rows continue on a child page per quarter (`… (2026-Q4)`, then `part 2`…).
+//!
+//! Every page read is parsed for its one audit table ([`super::table`]); a page without one, or
+//! with two, fails the step with a line naming the page, and nothing is written.
 
 use std::time::Duration;
 
 use chrono::Utc;
 
 use super::audit::EvidencePage;
-use super::evidence::{AuditRow, continuation_title, has_row, new_table, render_row, with_row};
+use super::evidence::{AuditRow, continuation_title, new_table, render_row};
+use super::table::{AuditTable, TableError, find_audit_table};
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceError, Page};
 use crate::review::ports::PortError;
 
@@ -33,16 +37,36 @@ fn port(e: ConfluenceError) -> PortError {
     }
 }
 
+/// Why the step failed, naming the page (its id, and its title bounded: a person chose it).
+fn page_error(page: &Page, e: &TableError) -> PortError {
+    let title: String = page
+        .title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(80)
+        .collect();
+    PortError {
+        service: "confluence",
+        message: format!("page {} ({title:?}) {e}", page.id),
+    }
+}
+
+/// The page's audit table, or the step's error.
+fn audit_table(page: &Page) -> Result<AuditTable, PortError> {
+    find_audit_table(&page.body).map_err(|e| page_error(page, &e))
+}
+
 impl ConfluenceEvidence {
     /// Where this row goes: the audit page while it has room, else the quarter's continuation.
     async fn target(
         &self,
         parent: Page,
+        parent_table: AuditTable,
         row: &AuditRow,
         row_chars: usize,
-    ) -> Result<Page, ConfluenceError> {
+    ) -> Result<(Page, AuditTable), PortError> {
         if parent.body.len() + row_chars <= self.max_page_chars {
-            return Ok(parent);
+            return Ok((parent, parent_table));
         }
         let at = row.merged_at.unwrap_or_else(Utc::now);
         // Only the quarter's latest part is read: earlier parts are full, and reading them all
@@ -50,7 +74,7 @@ impl ConfluenceEvidence {
         // an earlier part that filled up before the retry could add it twice; that needs a
         // page's worth of merges within the retry's few minutes.)
         for _ in 0..3 {
-            let children = self.client.child_pages(&parent.id).await?;
+            let children = self.client.child_pages(&parent.id).await.map_err(port)?;
             let latest = (1..=MAX_PARTS).rev().find_map(|part| {
                 let title = continuation_title(&parent.title, at, part);
                 children
@@ -60,11 +84,12 @@ impl ConfluenceEvidence {
             });
             let next_part = match latest {
                 Some((part, id)) => {
-                    let page = self.client.page(&id).await?;
-                    if has_row(&page.body, &row.reference)
+                    let page = self.client.page(&id).await.map_err(port)?;
+                    let table = audit_table(&page)?;
+                    if table.has_row(&row.reference, &row.url)
                         || page.body.len() + row_chars <= self.max_page_chars
                     {
-                        return Ok(page);
+                        return Ok((page, table));
                     }
                     part + 1
                 }
@@ -86,16 +111,17 @@ impl ConfluenceEvidence {
             {
                 Ok(page) => {
                     tracing::info!(page = %page.id, %title, "started a continuation page");
-                    return Ok(page);
+                    let table = audit_table(&page)?;
+                    return Ok((page, table));
                 }
                 // Another worker created it a moment ago: list again and use the latest part.
                 Err(ConfluenceError::TitleTaken) => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(port(e)),
             }
         }
-        Err(ConfluenceError::Malformed(format!(
+        Err(port(ConfluenceError::Malformed(format!(
             "more than {MAX_PARTS} full continuation pages for one quarter"
-        )))
+        ))))
     }
 }
 
@@ -104,13 +130,15 @@ impl EvidencePage for ConfluenceEvidence {
         let row_chars = render_row(row).len();
         for attempt in 1..=self.max_attempts {
             let parent = self.client.page(&self.page_id).await.map_err(port)?;
-            if has_row(&parent.body, &row.reference) {
+            let parent_table = audit_table(&parent)?;
+            if parent_table.has_row(&row.reference, &row.url) {
                 return Ok((parent.id, true));
             }
-            let page = self.target(parent, row, row_chars).await.map_err(port)?;
-            let Some(body) = with_row(&page.body, row) else {
+            let (page, table) = self.target(parent, parent_table, row, row_chars).await?;
+            if table.has_row(&row.reference, &row.url) {
                 return Ok((page.id, true));
-            };
+            }
+            let body = table.insert(&page.body, &render_row(row));
             let message = format!("secops: audit row for {}", row.reference);
             match self
                 .client

@@ -356,6 +356,7 @@ mod tests {
             findings,
             linked: Vec::new(),
             not_found: Vec::new(),
+            links_ignored: 0,
         }
     }
 
