@@ -595,7 +595,7 @@ async fn mr_audit_scenario() -> Finished {
         .into_iter()
         .filter(|l| {
             l.text
-                .contains("refused a delivery without a valid X-Gitlab-Token")
+                .contains("refused a GitLab delivery with a wrong X-Gitlab-Token")
         })
         .collect::<Vec<_>>();
     assert_eq!(who.len(), 1, "{}", endpoint.emulator.log_text());

@@ -201,9 +201,23 @@ async fn json_that_is_not_a_merge_request_event_is_refused_with_400() {
 async fn a_merge_without_a_security_label_is_ignored() {
     let world = MrAuditWorld::new().await;
     let mr = security_merge().labelled(&["API", "insecurity::x"]);
+    let capture = secops_tests::logs::LogCapture::start();
 
     let reply = world.deliver_merge(&mr).await;
 
+    let logs = capture.text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("ignored a delivery"))
+        .unwrap_or_else(|| panic!("no line says why the delivery was ignored:\n{logs}"));
+    for expected in [
+        "mr=",
+        "action=merge",
+        "labels=API, insecurity::x",
+        "reason=no label matches",
+    ] {
+        assert!(line.contains(expected), "{expected} missing: {line}");
+    }
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply_json(&reply);
     assert_eq!(body["status"], "ignored");

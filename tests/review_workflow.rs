@@ -172,6 +172,44 @@ async fn a_rerun_reviews_nothing_twice_and_a_late_event_is_reviewed_once() {
 }
 
 #[tokio::test]
+async fn an_event_later_than_the_ingest_lag_is_still_reviewed_and_reported_late() {
+    let world = ReviewWorld::new().await;
+    world.model_says("medium", 50, "break-glass").await;
+    let first = world.run_review_at(t(10, 30)).await.unwrap();
+    assert_eq!(first.reviewed, 0);
+
+    // An event from 10:05 reaches Axiom at 10:33: 20 minutes after the 10:30 run had read up
+    // to 10:29, beyond the 10-minute ingest lag (the next window re-reads only from 10:19).
+    world.audit_event(
+        "very-late",
+        t(10, 5),
+        "alice@example.com",
+        "carol@example.com",
+        "Break-Glass Admin",
+    );
+    let capture = secops_tests::logs::LogCapture::start();
+    let second = world.run_review_at(t(10, 35)).await.unwrap();
+    let third = world.run_review_at(t(10, 40)).await.unwrap();
+
+    assert_eq!(
+        second.reviewed, 1,
+        "a privileged grant never escapes review"
+    );
+    assert_eq!(second.late_events, 1);
+    assert_eq!((third.reviewed, third.late_events), (0, 0));
+    assert_eq!(world.cards().len(), 1);
+    let logs = capture.text();
+    assert!(
+        logs.lines().any(|l| l.contains("WARN")
+            && l.contains("later than REVIEW_INGEST_LAG_MINUTES")
+            && l.contains("very-late")),
+        "{logs}"
+    );
+    let metric = secops_shared::review::workflow::emf("test", &second);
+    assert_eq!(metric["LateEvents"], 1.0);
+}
+
+#[tokio::test]
 async fn a_mapping_that_finds_no_event_id_is_a_clear_error_and_the_checkpoint_stays() {
     let mut world = ReviewWorld::new().await;
     world.audit_event(

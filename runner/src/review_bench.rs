@@ -153,6 +153,7 @@ fn settings(concurrency: usize, n: usize) -> ReviewSettings {
         source: Preset::Generic.source("bench"),
         risk: RiskConfig::default(),
         ingest_lag: chrono::Duration::minutes(10),
+        late_window: chrono::Duration::hours(24),
         query_delay: chrono::Duration::seconds(60),
         initial_lookback: chrono::Duration::hours(2),
         history: chrono::Duration::days(30),

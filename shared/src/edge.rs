@@ -29,32 +29,6 @@ impl EdgeRequest {
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
-
-    /// The handler's answer; a 401 also logs who sent the refused request (`why` says what was
-    /// wrong), the line an operator reads when refusals climb.
-    pub fn answered(
-        &self,
-        status: u16,
-        content_type: &'static str,
-        body: String,
-        handled: &'static str,
-        why: &str,
-    ) -> EdgeResponse {
-        if status == 401 {
-            tracing::warn!(
-                source_ip = self.source_ip.as_deref(),
-                user_agent = self.user_agent.as_deref(),
-                "refused {why}"
-            );
-        }
-        EdgeResponse {
-            status,
-            content_type,
-            body,
-            allow: None,
-            handled,
-        }
-    }
 }
 
 /// An answer to API Gateway.
@@ -70,6 +44,22 @@ pub struct EdgeResponse {
 }
 
 impl EdgeResponse {
+    /// The handler's answer.
+    pub fn answered(
+        status: u16,
+        content_type: &'static str,
+        body: String,
+        handled: &'static str,
+    ) -> EdgeResponse {
+        EdgeResponse {
+            status,
+            content_type,
+            body,
+            allow: None,
+            handled,
+        }
+    }
+
     fn refusal(status: u16, message: &str, handled: &'static str) -> Self {
         Self {
             status,
@@ -142,6 +132,11 @@ pub fn decode(event: Value, route: &str) -> Result<EdgeRequest, EdgeResponse> {
     let http = &event.request_context.http;
     let source_ip = http.source_ip.as_deref().map(text::excerpt);
     let user_agent = http.user_agent.as_deref().map(text::excerpt);
+    // On the request's span (`invocation::Request`), so every line logged while answering,
+    // a refusal's included, names the caller.
+    let span = tracing::Span::current();
+    span.record("source_ip", source_ip.as_deref());
+    span.record("user_agent", user_agent.as_deref());
     let path = event
         .raw_path
         .as_deref()

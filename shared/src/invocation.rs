@@ -141,7 +141,14 @@ impl Request {
         Self {
             function,
             started: Instant::now(),
-            span: tracing::info_span!("request", function),
+            // Who sent it, filled in once the event is decoded (`edge::decode`): every line of
+            // the request, a refusal's included, then names the caller.
+            span: tracing::info_span!(
+                "request",
+                function,
+                source_ip = tracing::field::Empty,
+                user_agent = tracing::field::Empty
+            ),
         }
     }
 

@@ -51,6 +51,7 @@ pub fn settings() -> ReviewSettings {
         source: Preset::Generic.source(AUDIT_DATASET),
         risk: RiskConfig::default(),
         ingest_lag: chrono::Duration::minutes(10),
+        late_window: chrono::Duration::hours(24),
         query_delay: chrono::Duration::minutes(1),
         initial_lookback: chrono::Duration::hours(1),
         history: chrono::Duration::days(30),

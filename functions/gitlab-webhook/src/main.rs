@@ -49,11 +49,10 @@ async fn answer(runtime: &HookRuntime, event: Value) -> Result<EdgeResponse, Fai
         tracing::error!(error = %e, "could not reach the database");
         HookReply::internal_error()
     });
-    Ok(request.answered(
+    Ok(EdgeResponse::answered(
         reply.status,
         "application/json",
         reply.body,
         reply.handled.as_str(),
-        "a delivery without a valid X-Gitlab-Token",
     ))
 }

@@ -50,11 +50,10 @@ async fn answer(runtime: &InteractionsRuntime, event: Value) -> Result<EdgeRespo
             tracing::error!(error = %e, "could not reach the database");
             Reply::internal_error()
         });
-    Ok(request.answered(
+    Ok(EdgeResponse::answered(
         reply.status,
         reply.content_type,
         reply.body,
         reply.handled.as_str(),
-        "an unsigned or badly signed request",
     ))
 }

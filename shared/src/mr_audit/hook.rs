@@ -20,6 +20,7 @@ use super::event::{EventError, LabelPattern, MERGE_REQUEST_HOOK, parse_merge_eve
 use super::store::{AuditStore, Recorded};
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
 use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
+use crate::text;
 
 /// The bus event that wakes the audit worker.
 pub const AUDIT_SOURCE: &str = "secops.mr-audit";
@@ -80,7 +81,25 @@ impl HookReply {
         }
     }
 
+    /// A merge request event ignored: one log line with what it was about and why.
+    fn ignored_event(event: &super::event::MergeEvent, reason: &str) -> Self {
+        tracing::info!(
+            mr = %text::excerpt(&event.reference()),
+            action = %text::excerpt(&event.action),
+            state = %text::excerpt(&event.state),
+            labels = %text::one_line(&event.labels.join(", "), 300),
+            reason = %text::one_line(reason, 300),
+            "ignored a delivery"
+        );
+        Self::ignored_reply(reason)
+    }
+
     fn ignored(reason: &str) -> Self {
+        tracing::info!(reason = %text::one_line(reason, 300), "ignored a delivery");
+        Self::ignored_reply(reason)
+    }
+
+    fn ignored_reply(reason: &str) -> Self {
         Self::new(
             200,
             json!({"status": "ignored", "reason": reason}),
@@ -227,13 +246,19 @@ pub async fn handle_hook<P: EventPublisher>(
     // labels match is a candidate, and the merge key makes it one audit whatever arrives.
     let after_merge = event.is_update_of_merged();
     if !event.is_merge() && !after_merge {
-        return HookReply::ignored(&format!(
-            "action {:?} (MR state {:?}) is not a merge",
-            event.action, event.state
-        ));
+        return HookReply::ignored_event(
+            &event,
+            &format!(
+                "action {:?} (MR state {:?}) is not a merge",
+                event.action, event.state
+            ),
+        );
     }
     if !event.labels.iter().any(|l| deps.labels.matches(l)) {
-        return HookReply::ignored(&format!("no label matches {}", deps.labels.as_str()));
+        return HookReply::ignored_event(
+            &event,
+            &format!("no label matches {}", deps.labels.as_str()),
+        );
     }
     let merge_key = event.merge_key();
     let key = delivery_key(req, &merge_key);

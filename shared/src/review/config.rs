@@ -120,6 +120,11 @@ impl ReviewConfig {
                     burst_threshold: env.bounded("REVIEW_BURST_THRESHOLD", 5, 2..=1_000)? as usize,
                 },
                 ingest_lag: minutes(env.bounded("REVIEW_INGEST_LAG_MINUTES", 10, 0..=1_440)?),
+                late_window: chrono::Duration::hours(env.bounded(
+                    "REVIEW_LATE_WINDOW_HOURS",
+                    24,
+                    0..=168,
+                )? as i64),
                 query_delay: chrono::Duration::seconds(env.bounded(
                     "REVIEW_QUERY_DELAY_SECS",
                     60,

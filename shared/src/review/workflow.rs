@@ -36,6 +36,10 @@ pub struct ReviewSettings {
     /// Events can reach Axiom this long after their time: each run re-reads this far behind
     /// the checkpoint (deduplicated by event id), so late events are still reviewed.
     pub ingest_lag: chrono::Duration,
+    /// Once a checkpoint exists, each run also re-reads this far behind it (deduplicated by
+    /// event id), so an event that reached Axiom later than `ingest_lag` is still reviewed,
+    /// and reported as late (decision 019).
+    pub late_window: chrono::Duration,
     /// The newest events are left for the next run, so a window never ends at a moving edge.
     pub query_delay: chrono::Duration,
     /// How far back the very first run reads.
@@ -73,6 +77,9 @@ pub struct ReviewReport {
     pub medium: usize,
     pub low: usize,
     pub model_fallbacks: usize,
+    /// Events reviewed this run that arrived later than `REVIEW_INGEST_LAG_MINUTES` allows.
+    #[serde(default)]
+    pub late_events: usize,
     pub tasks_done: usize,
     pub tasks_failed: Vec<String>,
     /// Webhook deliveries given up this run (refused by the receiver too often).
@@ -145,12 +152,15 @@ where
     let s = deps.settings;
     let dataset = s.source.dataset.clone();
     let mut report = ReviewReport::default();
-    let checkpoint = deps
-        .store
-        .checkpoint(&dataset)
-        .await?
-        .unwrap_or(now - s.initial_lookback);
-    let (start, end) = (checkpoint - s.ingest_lag, now - s.query_delay);
+    let stored_checkpoint = deps.store.checkpoint(&dataset).await?;
+    let checkpoint = stored_checkpoint.unwrap_or(now - s.initial_lookback);
+    // Events dated before this were expected in an earlier run: one found now arrived late.
+    let late_before = stored_checkpoint.map(|c| c - s.ingest_lag);
+    let reread = match stored_checkpoint {
+        Some(_) => s.ingest_lag.max(s.late_window),
+        None => s.ingest_lag,
+    };
+    let (start, end) = (checkpoint - reread, now - s.query_delay);
     if end > start {
         report.window_start = Some(start);
         report.window_end = Some(end);
@@ -173,6 +183,7 @@ where
         let known = deps.store.known_events(&ids).await?;
         report.already_reviewed = known.len();
         batch.retain(|g| !known.contains(&g.event_id));
+        report.late_events = report_late_events(&batch, late_before, now);
 
         let (reviews, tasks) = if batch.is_empty() {
             (Vec::new(), Vec::new())
@@ -202,6 +213,28 @@ where
     report.total_ms = started.elapsed().as_millis() as u64;
     summarise(deps, &report);
     Ok(report)
+}
+
+/// Count (and log, one WARN line each) the new events dated before `late_before`: they
+/// reached Axiom later than the ingest lag allows, and only the late window caught them.
+fn report_late_events(
+    batch: &[PrivilegedGrant],
+    late_before: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> usize {
+    let Some(late_before) = late_before else {
+        return 0;
+    };
+    let late: Vec<&PrivilegedGrant> = batch.iter().filter(|g| g.time < late_before).collect();
+    for grant in &late {
+        tracing::warn!(
+            event_id = %crate::text::excerpt(&grant.event_id),
+            event_time = %grant.time.to_rfc3339(),
+            minutes_old = (now - grant.time).num_minutes(),
+            "a privileged grant event arrived later than REVIEW_INGEST_LAG_MINUTES; reviewed now"
+        );
+    }
+    late.len()
 }
 
 /// Earlier grants (one query for the whole batch) and earlier decisions.
@@ -502,6 +535,7 @@ fn summarise<A, L, C, M, W>(deps: &ReviewDeps<'_, A, L, C, M, W>, r: &ReviewRepo
         medium = r.medium,
         low = r.low,
         model_fallbacks = r.model_fallbacks,
+        late_events = r.late_events,
         tasks_done = r.tasks_done,
         tasks_failed = r.tasks_failed.len(),
         pending = r.pending,
@@ -524,6 +558,7 @@ pub fn emf(namespace: &str, r: &ReviewReport) -> Value {
             Metric::count("AutoResolved", r.auto_resolved as u64),
             Metric::count("SentForReview", t.flagged),
             Metric::count("ModelFallbacks", r.model_fallbacks as u64),
+            Metric::count("LateEvents", r.late_events as u64),
             Metric::count("SideEffectsDone", t.side_effects),
             Metric::count("SideEffectFailures", t.failures),
             Metric::count("WebhooksGivenUp", r.tasks_given_up.len() as u64),
