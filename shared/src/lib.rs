@@ -8,6 +8,7 @@ pub mod db;
 pub mod drift;
 pub mod http;
 pub mod invocation;
+pub mod markdown;
 pub mod mr_audit;
 pub mod prompts;
 pub mod review;
