@@ -102,6 +102,7 @@ fn filing(changes: Vec<Change>) -> Filing {
         id: Uuid::new_v4(),
         run_id: Uuid::new_v4(),
         detected_at: at(7),
+        first_seen: None,
         changes,
         draft: None,
         attempts: 0,
@@ -466,6 +467,23 @@ fn a_failed_model_answer_is_never_quoted_in_the_issue() {
         );
         check_issue(&issue);
     }
+}
+
+#[test]
+fn an_elevated_grant_shows_when_it_first_appeared_apart_from_its_detection() {
+    let scopes = ["https://mail.google.com/".to_owned()];
+    let mut f = filing(vec![elevated_change(
+        "app",
+        "a@example.com",
+        "App",
+        &scopes,
+    )]);
+    f.first_seen = Some(Utc.with_ymd_and_hms(2025, 3, 14, 9, 30, 0).unwrap());
+
+    let parsed = check_issue(&render::issue_for(&f, &model_draft("fine")));
+
+    assert_eq!(parsed.fact("First seen"), Some("2025-03-14 09:30 UTC"));
+    assert_eq!(parsed.fact("Detected"), Some("2026-12-03 07:00 UTC"));
 }
 
 #[test]

@@ -454,3 +454,35 @@ async fn a_refusal_carrying_a_link_is_not_quoted_in_the_issue() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_elevated_grant_shows_when_it_first_appeared_and_when_it_was_detected() {
+    let world = DriftWorld::new().await;
+    world.openai.answers_with(model_answer()).await;
+    let first_day = Utc::now() - chrono::Duration::days(40);
+    world.inventory(day1()).await;
+    world
+        .run_with(&world.store, Some(&world.llm), first_day)
+        .await
+        .unwrap();
+    world.inventory(day2()).await;
+    let today = Utc::now();
+
+    world
+        .run_with(&world.store, Some(&world.llm), today)
+        .await
+        .unwrap();
+
+    let issues = world.linear.issues();
+    let crm = issues.iter().find(|i| i.title.contains("crm")).unwrap();
+    let row =
+        |label: &str, at: DateTime<Utc>| format!("| {label} | {}", at.format("%Y-%m-%d %H:%M UTC"));
+    assert!(
+        crm.description.contains(&row("First seen", first_day)),
+        "{}",
+        crm.description
+    );
+    assert!(crm.description.contains(&row("Detected", today)));
+    let mailer = issues.iter().find(|i| i.title.contains("mailer")).unwrap();
+    assert!(mailer.description.contains(&row("First seen", today)));
+}

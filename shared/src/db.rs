@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "mr_audit",
         include_str!("../../infra/migrations/0004_mr_audit.sql"),
     ),
+    (
+        5,
+        "drift_first_seen",
+        include_str!("../../infra/migrations/0005_drift_first_seen.sql"),
+    ),
 ];
 
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,

@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -202,6 +203,27 @@ fn comment_id(filing: Uuid, index: usize) -> Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// When the grant first appeared: a new grant when it was detected; an elevated one when the
+/// baseline first recorded it (the earliest, for a group).
+fn first_seen(filing: &Filing) -> String {
+    match (filing.kind(), filing.first_seen) {
+        (ChangeKind::Elevated, Some(at)) if filing.is_group() => {
+            format!(
+                "{} (the earliest of the {})",
+                when(at),
+                filing.changes.len()
+            )
+        }
+        (ChangeKind::Elevated, Some(at)) => when(at),
+        (ChangeKind::Elevated, None) => "not recorded (before the elevation)".to_owned(),
+        _ => format!("{} (new)", when(filing.detected_at)),
+    }
+}
+
 fn chars(text: &str) -> usize {
     text.chars().count()
 }
@@ -265,11 +287,8 @@ fn summary(filing: &Filing, draft: &Draft) -> String {
         (Some(p), _) => format!("{} ({verified})", markdown::cell(p, "(none)")),
     };
     let _ = writeln!(out, "| Publisher | {publisher} |");
-    let _ = writeln!(
-        out,
-        "| First seen | {} |",
-        filing.detected_at.format("%Y-%m-%d %H:%M UTC")
-    );
+    let _ = writeln!(out, "| First seen | {} |", first_seen(filing));
+    let _ = writeln!(out, "| Detected | {} |", when(filing.detected_at));
     let _ = writeln!(out, "| Severity | **{}** |\n", filing.severity());
 
     let _ = writeln!(
