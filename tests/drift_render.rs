@@ -517,6 +517,14 @@ fn ten_thousand_principals_are_all_listed_within_the_size_bounds() {
         .collect();
     let listed: Vec<String> = listed.iter().map(|l| without_breaks(l)).collect();
     assert_eq!(listed, expected, "every principal, once, in order");
+    let in_description = parse_inert(&issue.description).items.len() - 2;
+    assert!(
+        issue.comments[0]
+            .body
+            .contains(&format!("Principals {} to ", in_description + 1)),
+        "positions count from the start of the whole list: {}",
+        &issue.comments[0].body[..120]
+    );
     let again = render::issue_for(&f, &model_draft("fine"));
     assert_eq!(
         again.comments, issue.comments,

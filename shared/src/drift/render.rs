@@ -155,8 +155,10 @@ fn body(filing: &Filing, draft: &Draft) -> (String, Vec<NewComment>) {
         .map(|(i, (from, to, list))| NewComment {
             id: comment_id(filing.id, i),
             body: format!(
-                "### Principals, part {} of {count}\n\nPrincipals {from} to {to} of {total}:\n\n{list}",
-                i + 1
+                "### Principals, part {} of {count}\n\nPrincipals {} to {} of {total}:\n\n{list}",
+                i + 1,
+                in_description + from,
+                in_description + to,
             ),
         })
         .collect();
@@ -164,7 +166,7 @@ fn body(filing: &Filing, draft: &Draft) -> (String, Vec<NewComment>) {
 }
 
 /// Split list lines into comment-sized parts: (first position, last position, lines), 1-based
-/// positions in the whole list. Each part's body stays within [`MAX_COMMENT_CHARS`].
+/// positions in `lines`. Each part's body stays within [`MAX_COMMENT_CHARS`].
 fn comment_parts(lines: &[String]) -> Vec<(usize, usize, String)> {
     // Room for the part's heading line ("### Principals, part N of M" and the range).
     const PART_OVERHEAD: usize = 200;
