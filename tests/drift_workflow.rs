@@ -9,6 +9,7 @@ use secops_shared::drift::grant::Grant;
 use secops_shared::drift::inventory::{InventoryGrant, RawGrant};
 use secops_shared::drift::store::{DriftStore, FiledIssue, RecordOutcome, RunStart, StoreError};
 use secops_shared::drift::workflow::DriftError;
+use secops_shared::markdown;
 use secops_shared::prompts::justification::Draft;
 use secops_tests::drift::{DriftWorld, model_answer};
 use secops_tests::grants::*;
@@ -67,14 +68,16 @@ async fn day_two_files_one_issue_per_new_or_elevated_grant() {
     assert_eq!(crm.team_id, "team-sec");
     assert!(
         crm.description
-            .contains("| `https://mail.google.com/` | critical |")
+            .contains(&format!("| {} | critical |", markdown::cell(MAIL, "")))
     );
     assert!(crm.description.contains("**added**"));
-    assert!(
-        crm.description
-            .contains("The app can read and send all of the user's mail.")
-    );
-    assert!(crm.description.contains("Drafted by model `test-model`"));
+    assert!(crm.description.contains(&markdown::inline(
+        "The app can read and send all of the user's mail."
+    )));
+    assert!(crm.description.contains(&format!(
+        "Drafted by model {}",
+        markdown::inline("test-model")
+    )));
     assert_eq!(report.revoked, ["google/old/dave@example.com"]);
     assert_eq!(
         (report.filed.len(), report.pending, report.drafted_by_model),
@@ -345,5 +348,141 @@ async fn many_principals_getting_the_same_app_make_one_issue() {
         issues[0].title,
         "New OAuth grant: spreader app for 25 principals"
     );
-    assert!(issues[0].description.contains("- u24@example.com"));
+    assert!(issues[0].description.contains(&format!(
+        "- {}",
+        markdown::list_item("u24@example.com", "?")
+    )));
+}
+
+/// Every principal's line, from the description and then the comments, unescaped.
+fn listed_principals(description: &str, comments: &[String]) -> Vec<String> {
+    std::iter::once(description)
+        .chain(comments.iter().map(String::as_str))
+        .flat_map(str::lines)
+        .filter_map(|line| line.strip_prefix("- "))
+        .map(|item| item.replace(['\\', markdown::BREAK], ""))
+        .collect()
+}
+
+fn spreader_day(principals: usize) -> Vec<InventoryGrant> {
+    let mut today = day1();
+    today.extend(
+        (0..principals).map(|i| google("spreader", &format!("u{i:05}@example.com"), &[DRIVE_READ])),
+    );
+    today
+}
+
+#[tokio::test]
+async fn ten_thousand_principals_are_all_on_the_issue_in_its_description_and_comments() {
+    let world = DriftWorld::new().await;
+    world.openai.answers_with(model_answer()).await;
+    world.inventory(day1()).await;
+    world.run_drift().await;
+    world.inventory(spreader_day(10_000)).await;
+
+    let report = world.run_drift().await;
+
+    assert_eq!((report.filed.len(), report.pending), (1, 0));
+    let issue = &world.linear.issues()[0];
+    let comments = world.linear.comments(&issue.id);
+    assert!(!comments.is_empty());
+    assert!(issue.description.chars().count() <= 30_000);
+    assert!(comments.iter().all(|c| c.chars().count() <= 30_000));
+    let expected: Vec<String> = (0..10_000)
+        .map(|i| format!("u{i:05}@example.com"))
+        .collect();
+    assert_eq!(
+        listed_principals(&issue.description, &comments),
+        expected,
+        "every principal once, in order"
+    );
+    assert!(!issue.description.contains("more (see the change log"));
+}
+
+#[tokio::test]
+async fn comments_that_failed_are_posted_by_the_next_run_without_duplicates() {
+    let world = DriftWorld::new().await;
+    world.openai.answers_with(model_answer()).await;
+    world.inventory(day1()).await;
+    world.run_drift().await;
+    world.inventory(spreader_day(3_000)).await;
+    world.linear.comment_outage();
+
+    let first = world.run_drift().await;
+
+    assert_eq!(
+        (first.filed.len(), first.failed.len(), first.pending),
+        (0, 1, 1)
+    );
+    let issue_id = world.linear.issues()[0].id.clone();
+    assert!(world.linear.comments(&issue_id).is_empty());
+
+    world.linear.end_comment_outage();
+    world.linear.lose_next_comment_response();
+    let second = world.run_drift().await;
+
+    assert_eq!((second.filed.len(), second.pending), (1, 0));
+    assert!(second.filed[0].recovered);
+    assert_eq!(world.linear.issues().len(), 1);
+    let issue = &world.linear.issues()[0];
+    let comments = world.linear.comments(&issue_id);
+    let expected: Vec<String> = (0..3_000).map(|i| format!("u{i:05}@example.com")).collect();
+    assert_eq!(listed_principals(&issue.description, &comments), expected);
+}
+
+#[tokio::test]
+async fn a_refusal_carrying_a_link_is_not_quoted_in_the_issue() {
+    let world = DriftWorld::new().await;
+    world
+        .openai
+        .refuses("Sorry, this app is approved: see https://evil.example/approved")
+        .await;
+    after_day1(&world).await;
+
+    let report = world.run_drift().await;
+
+    assert_eq!(report.drafted_by_template, 2);
+    for issue in world.linear.issues() {
+        assert!(!issue.description.contains("evil"), "{}", issue.description);
+        assert!(!issue.description.contains("Sorry"));
+        assert!(
+            issue
+                .description
+                .contains("Drafted from the deterministic template because the model refused"),
+            "{}",
+            issue.description
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_elevated_grant_shows_when_it_first_appeared_and_when_it_was_detected() {
+    let world = DriftWorld::new().await;
+    world.openai.answers_with(model_answer()).await;
+    let first_day = Utc::now() - chrono::Duration::days(40);
+    world.inventory(day1()).await;
+    world
+        .run_with(&world.store, Some(&world.llm), first_day)
+        .await
+        .unwrap();
+    world.inventory(day2()).await;
+    let today = Utc::now();
+
+    world
+        .run_with(&world.store, Some(&world.llm), today)
+        .await
+        .unwrap();
+
+    let issues = world.linear.issues();
+    let crm = issues.iter().find(|i| i.title.contains("crm")).unwrap();
+    let row =
+        |label: &str, at: DateTime<Utc>| format!("| {label} | {}", at.format("%Y-%m-%d %H:%M UTC"));
+    assert!(
+        crm.description.contains(&row("First seen", first_day)),
+        "{}",
+        crm.description
+    );
+    assert!(crm.description.contains(&row("Detected", today)));
+    let mailer = issues.iter().find(|i| i.title.contains("mailer")).unwrap();
+    assert!(mailer.description.contains(&row("First seen", today)));
 }

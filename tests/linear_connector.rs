@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use secops_shared::connectors::linear::{LinearClient, LinearConfig, LinearIssue};
 use secops_shared::drift::ports::{IssueTracker, TrackerError};
-use secops_shared::drift::render::NewIssue;
+use secops_shared::drift::render::{NewComment, NewIssue};
 use secops_shared::http::{RetryPolicy, build_client};
 use secops_shared::secrets::{Credentials, SecretSource, SecretStore};
 use secops_tests::fake_linear::{FakeLinear, RateLimitStyle};
@@ -56,6 +56,7 @@ fn issue(title: &str) -> NewIssue {
         description: format!("## {title}\n\nDetails."),
         priority: 2,
         labels: vec!["oauth-drift".to_owned(), "severity:high".to_owned()],
+        comments: Vec::new(),
     }
 }
 
@@ -578,6 +579,23 @@ async fn commenting_twice_with_the_same_id_leaves_one_comment() {
         .unwrap();
 
     assert_eq!(fake.comments(&issue_id), [body]);
+}
+
+#[tokio::test]
+async fn a_drift_comment_added_through_the_tracker_port_is_posted_once_under_its_id() {
+    let fake = FakeLinear::start().await;
+    let linear = client(&fake);
+    let filed = linear.create_issue(&issue("Grouped")).await.unwrap();
+    let comment = NewComment {
+        id: Uuid::new_v4(),
+        body: "### Principals, part 1 of 1\n\n- a\n".to_owned(),
+    };
+    fake.lose_next_comment_response();
+
+    linear.add_comment(&filed, &comment).await.unwrap();
+    linear.add_comment(&filed, &comment).await.unwrap();
+
+    assert_eq!(fake.comments(&filed.id), [comment.body.as_str()]);
 }
 
 #[tokio::test]

@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../infra/migrations/0004_mr_audit.sql"),
     ),
     (
+        5,
+        "drift_first_seen",
+        include_str!("../../infra/migrations/0005_drift_first_seen.sql"),
+    ),
+    (
         6,
         "inventory_scopes_without_nulls",
         include_str!("../../infra/migrations/0006_inventory_scopes_without_nulls.sql"),

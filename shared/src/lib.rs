@@ -10,6 +10,7 @@ pub mod edge;
 pub mod failure;
 pub mod http;
 pub mod invocation;
+pub mod markdown;
 pub mod mr_audit;
 pub mod prompts;
 pub mod review;

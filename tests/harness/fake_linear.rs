@@ -86,6 +86,8 @@ struct World {
     labels: Vec<FakeLabel>,
     comments: Vec<FakeComment>,
     lost_comment_replies: usize,
+    /// While set, every `commentCreate` answers HTTP 500 and stores nothing.
+    comment_outage: bool,
     requests: usize,
     create_attempts: usize,
     accepted_key: Option<String>,
@@ -237,6 +239,15 @@ impl FakeLinear {
             .filter(|c| c.issue_id == issue_id)
             .map(|c| c.body.clone())
             .collect()
+    }
+
+    /// Every `commentCreate` fails with HTTP 500 (nothing stored) until [`Self::end_comment_outage`].
+    pub fn comment_outage(&self) {
+        self.world().comment_outage = true;
+    }
+
+    pub fn end_comment_outage(&self) {
+        self.world().comment_outage = false;
     }
 
     /// The next `commentCreate` stores the comment but answers HTTP 500, as if the reply were
@@ -666,6 +677,9 @@ impl World {
 
     /// `commentCreate` under a client-chosen id; a taken id is refused as Linear refuses it.
     fn create_comment(&mut self, input: &Value) -> ResponseTemplate {
+        if self.comment_outage {
+            return graphql_error(500, "Internal server error", "internal error");
+        }
         let Some(issue_id) = input["issueId"].as_str() else {
             return graphql_error(
                 200,

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::drift::ports::{IssueTracker, TrackerError};
-use crate::drift::render::NewIssue;
+use crate::drift::render::{NewComment, NewIssue};
 use crate::drift::store::FiledIssue;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::secrets::SecretStore;
@@ -545,6 +545,17 @@ impl IssueTracker for LinearClient {
             }
             Err(CallError::Tracker(e)) => Err(e),
         }
+    }
+
+    /// A drift issue's overflow principals: the comment's id is derived from the filing, so a
+    /// retry finds the comment an earlier attempt posted instead of posting it twice.
+    async fn add_comment(
+        &self,
+        issue: &FiledIssue,
+        comment: &NewComment,
+    ) -> Result<(), TrackerError> {
+        self.comment_once(&issue.id, &comment.id.to_string(), &comment.body)
+            .await
     }
 }
 

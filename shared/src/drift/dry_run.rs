@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 use super::ports::{IssueTracker, JsonRequest, LlmError, StructuredLlm, TrackerError};
-use super::render::NewIssue;
+use super::render::{NewComment, NewIssue};
 use super::store::FiledIssue;
 
 /// Writes issues to `out_dir/DRY-<n>.json` and remembers them.
@@ -62,6 +62,11 @@ impl IssueTracker for DryRunTracker {
         };
         filed.push((result.clone(), issue.clone()));
         Ok(result)
+    }
+
+    /// The comments are already in the issue's JSON (`comments`), so nothing more is written.
+    async fn add_comment(&self, _: &FiledIssue, _: &NewComment) -> Result<(), TrackerError> {
+        Ok(())
     }
 }
 

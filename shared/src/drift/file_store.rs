@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::diff::{self, Change, Snapshot};
+use super::diff::{self, Change, ChangeKind, Snapshot};
 use super::filing::{self, Filing};
 use super::grant::{Grant, GrantKey, GrantState};
 use super::inventory::{FieldError, RawGrant};
@@ -57,6 +57,8 @@ struct FilingRow {
     id: Uuid,
     run_id: Uuid,
     detected_at: DateTime<Utc>,
+    #[serde(default)]
+    first_seen: Option<DateTime<Utc>>,
     filed: Option<(FiledIssue, DateTime<Utc>)>,
     draft: Option<Draft>,
     attempts: i32,
@@ -226,10 +228,16 @@ fn record(state: &mut State, run: &RunStart) -> Result<RecordOutcome, StoreError
         for &m in members {
             filing_of[m] = Some(id);
         }
+        let earliest = members
+            .iter()
+            .filter(|&&m| changes[m].kind == ChangeKind::Elevated)
+            .filter_map(|&m| first_seen.get(&changes[m].key).copied())
+            .min();
         state.filings.push(FilingRow {
             id,
             run_id: run.run_id,
             detected_at: run.started_at,
+            first_seen: earliest,
             filed: None,
             draft: None,
             attempts: 0,
@@ -264,6 +272,7 @@ fn to_filing(state: &State, row: &FilingRow) -> Filing {
         id: row.id,
         run_id: row.run_id,
         detected_at: row.detected_at,
+        first_seen: row.first_seen,
         changes: state
             .changes
             .iter()

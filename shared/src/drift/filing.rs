@@ -20,6 +20,11 @@ pub struct Filing {
     pub id: Uuid,
     pub run_id: Uuid,
     pub detected_at: DateTime<Utc>,
+    /// When the grant first appeared, from the baseline as it was when the change was recorded:
+    /// for elevated grants the earliest `first_seen` among them; `None` for new grants (first
+    /// seen when detected) and for filings recorded before this was kept.
+    #[serde(default)]
+    pub first_seen: Option<DateTime<Utc>>,
     /// Never empty; all share provider, client id, kind and the scopes gained.
     pub changes: Vec<Change>,
     pub draft: Option<Draft>,

@@ -486,6 +486,21 @@ async fn queue_filings(tx: &Transaction<'_>, run: &RunStart) -> Result<u64, Stor
         &[&change_ids, &change_filings],
     )
     .await?;
+    // The baseline keeps `first_seen` when a grant is elevated (the upsert leaves it alone), so
+    // it can be read after `apply_changes`; kept with the filing because the baseline moves on.
+    tx.execute(
+        "UPDATE oauth_grant_filings f SET first_seen = s.first_seen
+           FROM (SELECT c.filing_id, min(b.first_seen) AS first_seen
+                   FROM oauth_grant_changes c
+                   JOIN oauth_grant_baseline b
+                     ON b.provider = c.provider AND b.client_id = c.client_id
+                    AND b.principal = c.principal
+                  WHERE c.run_id = $1 AND c.kind = 'elevated' AND c.filing_id IS NOT NULL
+                  GROUP BY c.filing_id) s
+          WHERE f.filing_id = s.filing_id",
+        &[&run.run_id],
+    )
+    .await?;
     Ok(plan.len() as u64)
 }
 
@@ -580,7 +595,7 @@ impl DriftStore for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT filing_id, run_id, detected_at, draft, attempts, last_error
+                "SELECT filing_id, run_id, detected_at, draft, attempts, last_error, first_seen
                    FROM oauth_grant_filings WHERE status = 'pending'
                   -- the same order as store::drain_order
                   ORDER BY attempts,
@@ -619,6 +634,7 @@ impl DriftStore for PgStore {
                 id,
                 run_id: row.get(1),
                 detected_at: row.get(2),
+                first_seen: row.get(6),
                 changes,
                 draft,
                 attempts: row.get(4),

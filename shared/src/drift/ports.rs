@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::render::NewIssue;
+use super::render::{NewComment, NewIssue};
 use super::store::FiledIssue;
 
 /// Files issues. Implemented by the Linear connector and the dry-run sink.
@@ -22,6 +22,14 @@ pub trait IssueTracker: Send + Sync {
         &self,
         issue: &NewIssue,
     ) -> impl Future<Output = Result<FiledIssue, TrackerError>> + Send;
+
+    /// Post `comment` on the filed issue under `comment.id`. Idempotent: when a comment with
+    /// that id is already on the issue (an earlier attempt got through), that is success.
+    fn add_comment(
+        &self,
+        issue: &FiledIssue,
+        comment: &NewComment,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,22 @@
-//! Rendering a filing as a Linear issue: title, markdown body, priority and labels.
-//! App names are attacker-chosen: they are stripped of control characters, shortened, and
-//! markdown-escaped wherever they appear.
+//! Rendering a filing as a Linear issue: title, markdown body, priority, labels, and the
+//! comments that carry the rest of a long principal list.
+//!
+//! Every string an attacker can choose (app name, publisher, client id, principal, scope) and
+//! every string a model wrote goes through the one helper for its context in
+//! [`crate::markdown`]: inert in the title, in a table cell, in a list item and in a paragraph.
+//! Only the title is ever cut; the body shows each value in full.
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::catalog;
 use super::diff::ChangeKind;
 use super::filing::Filing;
+use crate::markdown;
 use crate::prompts::justification::{Draft, DraftSource};
 
 /// The label every drift issue carries.
@@ -24,27 +31,57 @@ pub struct NewIssue {
     /// Linear priority: 1 urgent .. 4 low.
     pub priority: i32,
     pub labels: Vec<String>,
+    /// Posted on the issue once it exists, in order: the principals that did not fit in the
+    /// description (see `docs/decisions/012-…`).
+    #[serde(default)]
+    pub comments: Vec<NewComment>,
 }
 
-const MAX_TITLE_APP_NAME: usize = 80;
-const MAX_LISTED_PRINCIPALS: usize = 200;
+/// A comment to post on a filed issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewComment {
+    /// Derived from the filing id and the comment's place, so every attempt sends the same id and
+    /// Linear refuses a second copy (UUID v4 form, which Linear requires of client ids).
+    pub id: Uuid,
+    pub body: String,
+}
+
+/// Longest app name (in characters) a title shows; the body shows it in full.
+pub const MAX_TITLE_APP_NAME: usize = 80;
+/// Longest principal (in characters) a title shows.
+const MAX_TITLE_PRINCIPAL: usize = 120;
+
+/// Upper bound on a rendered description, in characters. Linear documents no limit for issue
+/// descriptions or comment bodies; this keeps each well inside what its editor handles
+/// comfortably (see `docs/decisions/012-…`). Only the principal list of a grouped issue grows
+/// with the size of the event, so only it is split.
+pub const MAX_DESCRIPTION_CHARS: usize = 30_000;
+/// Upper bound on one comment body, in characters.
+pub const MAX_COMMENT_CHARS: usize = 30_000;
 
 /// Build the issue for a drafted filing.
 pub fn issue_for(filing: &Filing, draft: &Draft) -> NewIssue {
     let severity = filing.severity();
+    let (description, comments) = body(filing, draft);
     NewIssue {
         id: filing.id,
         title: title(filing),
-        description: body(filing, draft),
+        description,
         priority: severity.linear_priority(),
         labels: vec![DRIFT_LABEL.to_owned(), format!("severity:{severity}")],
+        comments,
     }
 }
 
 /// `New OAuth grant: <app> for <principal>` / `Elevated OAuth grant: <app> gained <n> scopes`.
+/// Plain text: Linear does not read titles as markdown.
 pub fn title(filing: &Filing) -> String {
     let first = filing.first();
-    let app = display_app_name(&first.current().app_name, &first.key.client_id);
+    let app = markdown::title(
+        &first.current().app_name,
+        MAX_TITLE_APP_NAME,
+        &first.key.client_id,
+    );
     let principals = filing.changes.len();
     match (first.kind, filing.is_group()) {
         (ChangeKind::Elevated, group) => {
@@ -61,11 +98,140 @@ pub fn title(filing: &Filing) -> String {
             }
         }
         (_, true) => format!("New OAuth grant: {app} for {principals} principals"),
-        (_, false) => format!("New OAuth grant: {app} for {}", first.key.principal_label()),
+        (_, false) => format!(
+            "New OAuth grant: {app} for {}",
+            markdown::title(first.key.principal_label(), MAX_TITLE_PRINCIPAL, "?")
+        ),
     }
 }
 
-fn body(filing: &Filing, draft: &Draft) -> String {
+/// The description, and the comments carrying the principals it has no room for.
+fn body(filing: &Filing, draft: &Draft) -> (String, Vec<NewComment>) {
+    let mut out = summary(filing, draft);
+    if !filing.is_group() {
+        return (out, Vec::new());
+    }
+    let lines: Vec<String> = filing
+        .changes
+        .iter()
+        .map(|c| format!("- {}\n", markdown::list_item(c.key.principal_label(), "?")))
+        .collect();
+    // Room for the list's own heading and its note about the comments.
+    const LIST_OVERHEAD: usize = 400;
+    let room = MAX_DESCRIPTION_CHARS.saturating_sub(chars(&out) + LIST_OVERHEAD);
+    let mut in_description = 0;
+    let mut used = 0;
+    for line in &lines {
+        let len = chars(line);
+        if used + len > room {
+            break;
+        }
+        used += len;
+        in_description += 1;
+    }
+    let parts = comment_parts(&lines[in_description..]);
+    let total = lines.len();
+    let _ = writeln!(out, "\n### Principals\n");
+    if parts.is_empty() {
+        let _ = writeln!(out, "All {total} principals:\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{total} principals: the first {in_description} here, the other {} in the {} \
+             comment{} below (\"Principals, part 1 of {}\" onwards).\n",
+            total - in_description,
+            parts.len(),
+            if parts.len() == 1 { "" } else { "s" },
+            parts.len(),
+        );
+    }
+    for line in &lines[..in_description] {
+        out.push_str(line);
+    }
+    let count = parts.len();
+    let comments = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (from, to, list))| NewComment {
+            id: comment_id(filing.id, i),
+            body: format!(
+                "### Principals, part {} of {count}\n\nPrincipals {} to {} of {total}:\n\n{list}",
+                i + 1,
+                in_description + from,
+                in_description + to,
+            ),
+        })
+        .collect();
+    (out, comments)
+}
+
+/// Split list lines into comment-sized parts: (first position, last position, lines), 1-based
+/// positions in `lines`. Each part's body stays within [`MAX_COMMENT_CHARS`].
+fn comment_parts(lines: &[String]) -> Vec<(usize, usize, String)> {
+    // Room for the part's heading line ("### Principals, part N of M" and the range).
+    const PART_OVERHEAD: usize = 200;
+    let room = MAX_COMMENT_CHARS - PART_OVERHEAD;
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0;
+    let mut first = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let len = chars(line);
+        if current_len + len > room && !current.is_empty() {
+            parts.push((first, i, std::mem::take(&mut current)));
+            current_len = 0;
+        }
+        if current.is_empty() {
+            first = i + 1;
+        }
+        current.push_str(line);
+        current_len += len;
+    }
+    if !current.is_empty() {
+        parts.push((first, lines.len(), current));
+    }
+    parts
+}
+
+/// The id of the `index`th comment of a filing: the same on every attempt.
+fn comment_id(filing: Uuid, index: usize) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(filing.as_bytes())
+        .chain_update(b"principals-comment")
+        .chain_update((index as u64).to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// When the grant first appeared: a new grant when it was detected; an elevated one when the
+/// baseline first recorded it (the earliest, for a group).
+fn first_seen(filing: &Filing) -> String {
+    match (filing.kind(), filing.first_seen) {
+        (ChangeKind::Elevated, Some(at)) if filing.is_group() => {
+            format!(
+                "{} (the earliest of the {})",
+                when(at),
+                filing.changes.len()
+            )
+        }
+        (ChangeKind::Elevated, Some(at)) => when(at),
+        (ChangeKind::Elevated, None) => "not recorded (before the elevation)".to_owned(),
+        _ => format!("{} (new)", when(filing.detected_at)),
+    }
+}
+
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Everything but the principal list.
+fn summary(filing: &Filing, draft: &Draft) -> String {
     let first = filing.first();
     let state = first.current();
     let provider = first.key.provider;
@@ -81,16 +247,15 @@ fn body(filing: &Filing, draft: &Draft) -> String {
         filing.run_id
     );
     let _ = writeln!(out, "| | |\n|---|---|");
-    // Code spans: attacker-chosen text shows as written, and URLs in it are not made links.
     let _ = writeln!(
         out,
-        "| App | `{}` |",
-        code(&display_app_name(&state.app_name, "(no name)"))
+        "| App | {} |",
+        markdown::cell(&state.app_name, "(no name)")
     );
     let _ = writeln!(
         out,
-        "| App / client id | `{}` |",
-        code(&first.key.client_id)
+        "| App / client id | {} |",
+        markdown::cell(&first.key.client_id, "(none)")
     );
     let _ = writeln!(out, "| Provider | {provider} |");
     if filing.is_group() {
@@ -100,7 +265,11 @@ fn body(filing: &Filing, draft: &Draft) -> String {
             filing.changes.len()
         );
     } else {
-        let _ = writeln!(out, "| Principal | {} |", md(first.key.principal_label()));
+        let _ = writeln!(
+            out,
+            "| Principal | {} |",
+            markdown::cell(first.key.principal_label(), "(none)")
+        );
     }
     let consent = match (&first.before, &first.after) {
         (Some(b), Some(a)) if b.consent != a.consent => {
@@ -117,14 +286,11 @@ fn body(filing: &Filing, draft: &Draft) -> String {
     let publisher = match (state.publisher.as_deref(), state.verified) {
         (None, None) => "unknown".to_owned(),
         (None, Some(_)) => format!("unknown ({verified})"),
-        (Some(p), _) => format!("`{}` ({verified})", code(p)),
+        (Some(p), _) => format!("{} ({verified})", markdown::cell(p, "(none)")),
     };
     let _ = writeln!(out, "| Publisher | {publisher} |");
-    let _ = writeln!(
-        out,
-        "| First seen | {} |",
-        filing.detected_at.format("%Y-%m-%d %H:%M UTC")
-    );
+    let _ = writeln!(out, "| First seen | {} |", first_seen(filing));
+    let _ = writeln!(out, "| Detected | {} |", when(filing.detected_at));
     let _ = writeln!(out, "| Severity | **{}** |\n", filing.severity());
 
     let _ = writeln!(
@@ -140,103 +306,47 @@ fn body(filing: &Filing, draft: &Draft) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {mark} |",
-            code(scope),
+            "| {} | {} | {} | {mark} |",
+            markdown::cell(scope, "(empty)"),
             catalog::scope_risk(provider, scope),
-            catalog::scope_description(provider, scope)
+            markdown::cell(catalog::scope_description(provider, scope), "")
         );
     }
     for scope in first.lost_scopes() {
         let _ = writeln!(
             out,
-            "| ~~`{}`~~ | {} | {} | removed |",
-            code(scope),
+            "| ~~{}~~ | {} | {} | removed |",
+            markdown::cell(scope, "(empty)"),
             catalog::scope_risk(provider, scope),
-            catalog::scope_description(provider, scope)
+            markdown::cell(catalog::scope_description(provider, scope), "")
         );
     }
 
     let _ = writeln!(
         out,
         "\n### Justification request\n\n{}\n",
-        md(&draft.text.capabilities)
+        markdown::inline(&draft.text.capabilities)
     );
     for (i, q) in draft.text.questions.iter().enumerate() {
-        let _ = writeln!(out, "{}. {}", i + 1, md(q));
+        let _ = writeln!(out, "{}. {}", i + 1, markdown::list_item(q, "?"));
     }
-    let _ = writeln!(out, "\n{}\n", md(&draft.text.consequence));
+    let _ = writeln!(out, "\n{}\n", markdown::inline(&draft.text.consequence));
+    // The fallback reason is a fixed phrase: a failed model answer is never quoted here (its
+    // detail stays with the draft in the database).
     let provenance = match &draft.source {
-        DraftSource::Model { model } => format!("Drafted by model `{}`", code(model)),
-        DraftSource::Template { reason } => {
-            format!("Drafted from the deterministic template ({})", md(reason))
-        }
+        DraftSource::Model { model } => format!("Drafted by model {}", markdown::inline(model)),
+        DraftSource::Template { reason, .. } => format!(
+            "Drafted from the deterministic template because {}",
+            reason.phrase()
+        ),
     };
     let _ = writeln!(
         out,
-        "_{provenance}; prompt `{}` (hash `{}`)._",
-        draft.prompt_version, draft.prompt_hash
+        "_{provenance}; prompt {} (hash {})._",
+        markdown::inline(&draft.prompt_version),
+        markdown::inline(&draft.prompt_hash)
     );
-
-    if filing.is_group() {
-        let _ = writeln!(out, "\n### Principals\n");
-        for change in filing.changes.iter().take(MAX_LISTED_PRINCIPALS) {
-            let _ = writeln!(out, "- {}", md(change.key.principal_label()));
-        }
-        if filing.changes.len() > MAX_LISTED_PRINCIPALS {
-            let _ = writeln!(
-                out,
-                "- … and {} more (see the change log, run `{}`)",
-                filing.changes.len() - MAX_LISTED_PRINCIPALS,
-                filing.run_id
-            );
-        }
-    }
     out
-}
-
-/// An app name fit for a title: no control characters, at most 80 characters.
-fn display_app_name(name: &str, fallback: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-    let base = if cleaned.is_empty() {
-        fallback.to_owned()
-    } else {
-        cleaned
-    };
-    if base.chars().count() > MAX_TITLE_APP_NAME {
-        let short: String = base.chars().take(MAX_TITLE_APP_NAME - 1).collect();
-        format!("{short}…")
-    } else {
-        base
-    }
-}
-
-/// Escape text for markdown so it renders as written: no links, emphasis, tables or HTML.
-pub fn md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            // Enough to stop links, images, emphasis, tables and HTML; parentheses alone are
-            // harmless once brackets are escaped.
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '<' | '>' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Text inside a code span: backticks and control characters cannot break out of it.
-fn code(text: &str) -> String {
-    text.chars()
-        .map(|c| if c == '`' || c.is_control() { '\'' } else { c })
-        .collect()
 }
 
 #[cfg(test)]
@@ -244,18 +354,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markdown_specials_are_escaped() {
-        assert_eq!(
-            md("[click](http://x) **now** | <b>"),
-            "\\[click\\](http://x) \\*\\*now\\*\\* \\| \\<b\\>"
-        );
+    fn comment_ids_are_stable_distinct_uuid_v4s() {
+        let filing = Uuid::new_v4();
+        let a = comment_id(filing, 0);
+        assert_eq!(a, comment_id(filing, 0));
+        assert_ne!(a, comment_id(filing, 1));
+        assert_ne!(a, comment_id(Uuid::new_v4(), 0));
+        assert_eq!(a.get_version_num(), 4);
     }
 
     #[test]
-    fn long_or_multiline_app_names_are_tamed_for_titles() {
-        let name = format!("Evil\nApp {}", "x".repeat(200));
-        let shown = display_app_name(&name, "id");
-        assert!(!shown.contains('\n'));
-        assert_eq!(shown.chars().count(), MAX_TITLE_APP_NAME);
+    fn comment_parts_respect_the_bound_and_keep_every_line_in_order() {
+        let lines: Vec<String> = (0..5000).map(|i| format!("- user{i}\n")).collect();
+        let parts = comment_parts(&lines);
+        assert!(parts.len() > 1);
+        let mut joined = String::new();
+        let mut next = 1;
+        for (from, to, list) in &parts {
+            assert_eq!(*from, next);
+            assert!(chars(list) <= MAX_COMMENT_CHARS - 200);
+            joined.push_str(list);
+            next = to + 1;
+        }
+        assert_eq!(next, lines.len() + 1);
+        assert_eq!(joined, lines.concat());
     }
 }

@@ -273,7 +273,7 @@ async fn draft_one<L: StructuredLlm>(
         Ok(raw) => match prompt::validate(&raw) {
             Ok(text) => Draft::from_model(text, llm.model()),
             Err(invalid) => {
-                tracing::warn!(filing = %filing.id, error = %invalid, "model draft rejected; using the template");
+                tracing::warn!(filing = %filing.id, error = %crate::text::one_line(&invalid.to_string(), 300), "model draft rejected; using the template");
                 prompt::template_draft(&filing.changes, &invalid.to_string())
             }
         },
@@ -353,6 +353,9 @@ where
     if filing.attempts > 0 {
         match deps.tracker.find_issue(filing.id).await {
             Ok(Some(existing)) => {
+                if let Err(e) = post_comments(deps.tracker, &existing, issue).await {
+                    return Ok(Err(e));
+                }
                 deps.store
                     .mark_filed(filing.id, &existing, Utc::now())
                     .await?;
@@ -366,12 +369,29 @@ where
     deps.store.mark_attempt(filing.id, Utc::now()).await?;
     match deps.tracker.create_issue(issue).await {
         Ok(filed) => {
+            // Comments before `mark_filed`: if one fails, the filing stays pending and the next
+            // run finds the issue and posts the rest (each comment id is stable).
+            if let Err(e) = post_comments(deps.tracker, &filed, issue).await {
+                return Ok(Err(e));
+            }
             deps.store.mark_filed(filing.id, &filed, Utc::now()).await?;
             tracing::info!(filing = %filing.id, issue = %filed.identifier, "issue filed");
             Ok(Ok(summary(filed, false)))
         }
         Err(e) => Ok(Err(e)),
     }
+}
+
+/// The issue's comments (the principals its description has no room for), in order.
+async fn post_comments<T: IssueTracker>(
+    tracker: &T,
+    filed: &super::store::FiledIssue,
+    issue: &NewIssue,
+) -> Result<(), TrackerError> {
+    for comment in &issue.comments {
+        tracker.add_comment(filed, comment).await?;
+    }
+    Ok(())
 }
 
 /// The run's summary line and its metrics.

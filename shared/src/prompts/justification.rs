@@ -44,8 +44,98 @@ pub struct JustificationText {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum DraftSource {
-    Model { model: String },
-    Template { reason: String },
+    Model {
+        model: String,
+    },
+    Template {
+        /// Why the template was used: a fixed phrase, the only part an issue shows.
+        reason: FallbackReason,
+        /// The failure as it was reported (it may quote the model's answer), cut to
+        /// [`MAX_FALLBACK_DETAIL`] characters. Kept with the draft in the database for whoever
+        /// investigates; never rendered into an issue, since unvalidated model text could carry
+        /// links the validator exists to keep out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+}
+
+/// Longest failure detail kept with a template draft.
+pub const MAX_FALLBACK_DETAIL: usize = 500;
+
+/// Why a draft came from the template, in words fixed by us. Drafts stored before this type
+/// existed carry free text (which may quote the model) and read back as `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackReason {
+    NoModel,
+    OutOfQuota,
+    NoTimeLeft,
+    Refused,
+    NotJson,
+    CutShort,
+    BrokeRules,
+    RateLimited,
+    Unavailable,
+    TimedOut,
+    RequestRejected,
+    #[serde(other)]
+    Other,
+}
+
+impl FallbackReason {
+    /// The plain-words phrase an issue shows.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            FallbackReason::NoModel => "no model is configured",
+            FallbackReason::OutOfQuota => "the model account is out of quota",
+            FallbackReason::NoTimeLeft => "no time was left to ask the model",
+            FallbackReason::Refused => "the model refused",
+            FallbackReason::NotJson => "the model's answer was not valid JSON",
+            FallbackReason::CutShort => "the model's answer was cut short or empty",
+            FallbackReason::BrokeRules => "the model's answer broke the drafting rules",
+            FallbackReason::RateLimited => "the model was rate limited",
+            FallbackReason::Unavailable => "the model was unavailable",
+            FallbackReason::TimedOut => "the model did not answer in time",
+            FallbackReason::RequestRejected => "the model request was refused",
+            FallbackReason::Other => "the model's answer could not be used",
+        }
+    }
+
+    /// The reason behind a failure message as the workflow reports it (an [`LlmError`] or
+    /// [`InvalidDraft`] rendered with `Display`, or one of the workflow's own phrases).
+    ///
+    /// [`LlmError`]: crate::drift::ports::LlmError
+    pub fn classify(message: &str) -> FallbackReason {
+        let m = message.trim_start();
+        let starts = |prefix: &str| m.starts_with(prefix);
+        if starts("no model configured") {
+            FallbackReason::NoModel
+        } else if starts("model account") {
+            FallbackReason::OutOfQuota
+        } else if starts("no time left") {
+            FallbackReason::NoTimeLeft
+        } else if starts("model refused") {
+            FallbackReason::Refused
+        } else if starts("model answer unusable: not JSON")
+            || starts("model output rejected: not the expected JSON object")
+        {
+            FallbackReason::NotJson
+        } else if starts("model answer unusable") {
+            FallbackReason::CutShort
+        } else if starts("model output rejected") {
+            FallbackReason::BrokeRules
+        } else if starts("model rate limit") {
+            FallbackReason::RateLimited
+        } else if starts("model unavailable") {
+            FallbackReason::Unavailable
+        } else if starts("model call timed out") {
+            FallbackReason::TimedOut
+        } else if starts("model request rejected") {
+            FallbackReason::RequestRejected
+        } else {
+            FallbackReason::Other
+        }
+    }
 }
 
 /// A justification request ready to file, with its provenance.
@@ -159,8 +249,25 @@ fn check_field(name: &str, value: &str, max: usize) -> Result<(), InvalidDraft> 
     Ok(())
 }
 
+/// The failure message as kept in the database: one line, cut to [`MAX_FALLBACK_DETAIL`]
+/// characters.
+fn fallback_detail(message: &str) -> Option<String> {
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return None;
+    }
+    if line.chars().count() <= MAX_FALLBACK_DETAIL {
+        return Some(line);
+    }
+    let mut cut: String = line.chars().take(MAX_FALLBACK_DETAIL - 1).collect();
+    cut.push('…');
+    Some(cut)
+}
+
 /// The deterministic request used without a model answer. Built only from the catalog and the
-/// change's facts, never from attacker-chosen text.
+/// change's facts, never from attacker-chosen text. `reason` is the failure as reported: the
+/// draft keeps a fixed phrase for it (what an issue shows) and the message itself, cut, as
+/// detail for the database.
 pub fn template_draft(changes: &[Change], reason: &str) -> Draft {
     let first = &changes[0];
     let provider = first.key.provider;
@@ -219,7 +326,8 @@ pub fn template_draft(changes: &[Change], reason: &str) -> Draft {
                     .to_owned(),
         },
         source: DraftSource::Template {
-            reason: reason.to_owned(),
+            reason: FallbackReason::classify(reason),
+            detail: fallback_detail(reason),
         },
         prompt_version: PROMPT_VERSION.to_owned(),
         prompt_hash: PROMPT_HASH.clone(),
@@ -248,6 +356,114 @@ mod tests {
         ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn fallback_reasons_are_fixed_phrases_and_the_failure_is_kept_cut_as_detail() {
+        use crate::drift::ports::LlmError;
+        let refusal = format!(
+            "Sorry, see https://evil.example/approved {}",
+            "x".repeat(900)
+        );
+        for (message, reason) in [
+            (
+                LlmError::Refused(refusal.clone()).to_string(),
+                FallbackReason::Refused,
+            ),
+            (
+                LlmError::Unusable("not JSON: expected value: {\"a".to_owned()).to_string(),
+                FallbackReason::NotJson,
+            ),
+            (
+                LlmError::Unusable("finish_reason=length".to_owned()).to_string(),
+                FallbackReason::CutShort,
+            ),
+            (
+                validate("nope").unwrap_err().to_string(),
+                FallbackReason::NotJson,
+            ),
+            (
+                validate(r#"{"capabilities":"see www.x","questions":["q"],"consequence":"c"}"#)
+                    .unwrap_err()
+                    .to_string(),
+                FallbackReason::BrokeRules,
+            ),
+            (
+                LlmError::RateLimited.to_string(),
+                FallbackReason::RateLimited,
+            ),
+            (
+                LlmError::InsufficientQuota.to_string(),
+                FallbackReason::OutOfQuota,
+            ),
+            (
+                LlmError::Unavailable("503".to_owned()).to_string(),
+                FallbackReason::Unavailable,
+            ),
+            (LlmError::Timeout.to_string(), FallbackReason::TimedOut),
+            (
+                LlmError::Rejected("400".to_owned()).to_string(),
+                FallbackReason::RequestRejected,
+            ),
+            ("no model configured".to_owned(), FallbackReason::NoModel),
+            (
+                "model account out of quota".to_owned(),
+                FallbackReason::OutOfQuota,
+            ),
+            (
+                "no time left for the model".to_owned(),
+                FallbackReason::NoTimeLeft,
+            ),
+            ("something new".to_owned(), FallbackReason::Other),
+        ] {
+            assert_eq!(FallbackReason::classify(&message), reason, "{message}");
+        }
+        let change = crate::drift::diff::Change {
+            key: crate::drift::grant::GrantKey {
+                provider: crate::drift::grant::Provider::Google,
+                client_id: "c".into(),
+                principal: "p@x.com".into(),
+            },
+            kind: ChangeKind::New,
+            before: None,
+            after: Some(crate::drift::grant::GrantState {
+                app_name: "a".into(),
+                scopes: crate::drift::scopes::Scopes::normalise(
+                    crate::drift::grant::Provider::Google,
+                    ["openid"],
+                ),
+                consent: crate::drift::grant::ConsentType::User,
+                publisher: None,
+                verified: None,
+            }),
+        };
+        let draft = template_draft(&[change], &LlmError::Refused(refusal).to_string());
+        let DraftSource::Template { reason, detail } = &draft.source else {
+            panic!("a template draft");
+        };
+        assert_eq!(reason.phrase(), "the model refused");
+        let detail = detail.as_deref().unwrap();
+        assert!(detail.starts_with("model refused: Sorry"));
+        assert_eq!(detail.chars().count(), MAX_FALLBACK_DETAIL);
+    }
+
+    #[test]
+    fn drafts_stored_with_a_free_text_reason_read_back_without_it() {
+        let stored = serde_json::json!({
+            "text": {"capabilities": "c", "questions": ["q"], "consequence": "c"},
+            "source": "template",
+            "reason": "model refused: see https://evil.example",
+            "prompt_version": PROMPT_VERSION,
+            "prompt_hash": "h",
+        });
+        let draft: Draft = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            draft.source,
+            DraftSource::Template {
+                reason: FallbackReason::Other,
+                detail: None
+            }
+        );
     }
 
     #[test]
