@@ -138,7 +138,8 @@ pub fn default_verdict(response: &HttpResponse) -> Verdict {
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // `try_`: a hostile or broken server's `1e20` must not panic the caller.
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     (when.to_utc() - chrono::Utc::now()).to_std().ok()
@@ -540,6 +541,19 @@ mod tests {
             .await
             .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(950));
+    }
+
+    #[test]
+    fn absurd_retry_after_values_do_not_panic() {
+        for value in ["1e20", "1e300", "inf", "NaN", "-5", "18446744073709551616"] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", value.parse().unwrap());
+            let wait = retry_after(&h);
+            assert!(
+                wait.is_none() || wait > Some(Duration::from_secs(3600)),
+                "{value}: {wait:?}"
+            );
+        }
     }
 
     #[test]

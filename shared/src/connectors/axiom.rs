@@ -510,7 +510,8 @@ fn retry_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration> {
         .trim()
         .parse()
         .ok()?;
-    (UNIX_EPOCH + Duration::from_secs(reset))
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(reset))?
         .duration_since(now)
         .ok()
 }
@@ -859,6 +860,12 @@ mod tests {
         assert_eq!(retry_wait(&outage, now), None);
         let past = response(429, &[("x-ratelimit-reset", "999990")], "");
         assert_eq!(retry_wait(&past, now), None);
+    }
+
+    #[test]
+    fn an_absurd_reset_header_does_not_panic() {
+        let huge = response(429, &[("x-ratelimit-reset", "18446744073709551615")], "");
+        assert_eq!(retry_wait(&huge, SystemTime::now()), None);
     }
 
     #[test]

@@ -372,7 +372,8 @@ fn rate_limit_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration>
         return Some(wait);
     }
     let reset: u64 = response.header(RATE_LIMIT_RESET)?.trim().parse().ok()?;
-    (UNIX_EPOCH + Duration::from_secs(reset))
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(reset))?
         .duration_since(now)
         .ok()
 }
@@ -708,6 +709,12 @@ mod tests {
         );
         let refused = response(400, &[], "");
         assert_eq!(verdict(&refused, None), Verdict::Done);
+    }
+
+    #[test]
+    fn an_absurd_reset_header_does_not_panic() {
+        let huge = response(429, &[("ratelimit-reset", "18446744073709551615")], "");
+        assert_eq!(rate_limit_wait(&huge, SystemTime::now()), None);
     }
 
     #[test]

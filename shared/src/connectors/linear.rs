@@ -736,9 +736,9 @@ fn reset_time(headers: &HeaderMap, name: &str) -> Option<SystemTime> {
         return None;
     }
     let since_epoch = if value > 1e11 {
-        Duration::from_secs_f64(value / 1000.0)
+        Duration::try_from_secs_f64(value / 1000.0).ok()?
     } else {
-        Duration::from_secs_f64(value)
+        Duration::try_from_secs_f64(value).ok()?
     };
     UNIX_EPOCH.checked_add(since_epoch)
 }
@@ -1047,6 +1047,15 @@ mod tests {
             rate_limit_wait(&h, at(1_000_000)),
             Some(Duration::from_secs(40))
         );
+    }
+
+    #[test]
+    fn absurd_reset_headers_do_not_panic() {
+        for value in ["1e300", "1e20", "18446744073709551615"] {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-requests-reset", value.parse().unwrap());
+            let _ = rate_limit_wait(&h, SystemTime::now());
+        }
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub fn rule_floor(f: &Features) -> (RiskLevel, Vec<String>) {
         }
     };
     flag(f.break_glass_role, "break-glass role");
+    // Owner-class roles (owner, super admin, AdministratorAccess, ...) are never left to the
+    // model's word: like break-glass, at least medium, so never auto-resolved.
+    flag(f.owner_role, "owner-class role");
     flag(f.off_hours, "granted outside business hours");
     flag(f.burst, "burst: many grants by the same grantor in one run");
     flag(
@@ -336,6 +339,16 @@ mod tests {
             rule_floor(&f(&night, &routine_history())).0,
             RiskLevel::High
         );
+    }
+
+    #[test]
+    fn owner_class_roles_are_at_least_medium_and_never_resolve_themselves() {
+        for role in ["Owner", "Super Admin", "AdministratorAccess"] {
+            let day = grant("alice@x.com", "bob@x.com", role, 10);
+            let features = f(&day, &routine_history());
+            assert!(features.owner_role, "{role}");
+            assert_eq!(rule_floor(&features).0, RiskLevel::Medium, "{role}");
+        }
     }
 
     #[test]
