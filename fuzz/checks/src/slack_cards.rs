@@ -2,7 +2,8 @@
 //! Block Kit's size limits (the checker of `secops_shared::slack::blocks`), its fallback text
 //! included; and no untrusted text becomes Slack markup: every `<` in any text opens one of the
 //! product's own mentions (of a configured person or of whoever clicked), never a link,
-//! broadcast (`<!channel>`) or user-group mention taken from the input.
+//! broadcast (`<!channel>`) or user-group mention taken from the input; and no `mrkdwn` text
+//! that Slack auto-parses (no `verbatim: true`) holds a bare URL.
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use secops_shared::review::card;
@@ -184,6 +185,42 @@ pub fn check_blocks(blocks: &Value, own: &[String]) {
     for text in texts {
         check_text(text, own);
     }
+    let mut parsed = Vec::new();
+    auto_parsed_texts(blocks, &mut parsed);
+    for text in parsed {
+        check_no_auto_link(text);
+    }
+}
+
+/// Slack parses a `mrkdwn` text object unless it says `verbatim: true`: "URLs will be
+/// auto-converted into links, conversation names will be link-ified, and certain mentions will
+/// be automatically parsed" (Block Kit reference, text object). Such a text may hold no bare URL
+/// (`scheme://`, `www.`): escaping `<` and `>` does not stop this parsing.
+pub fn check_no_auto_link(text: &str) {
+    let lower = text.to_lowercase();
+    for live in ["://", "www."] {
+        assert!(
+            !lower.contains(live),
+            "{live:?} in a mrkdwn text Slack parses (no verbatim): {text:?}"
+        );
+    }
+}
+
+/// The texts of `mrkdwn` objects without `verbatim: true`.
+fn auto_parsed_texts<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Array(a) => a.iter().for_each(|v| auto_parsed_texts(v, out)),
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str) == Some("mrkdwn")
+                && o.get("verbatim").and_then(Value::as_bool) != Some(true)
+                && let Some(text) = o.get("text").and_then(Value::as_str)
+            {
+                out.push(text);
+            }
+            o.values().for_each(|v| auto_parsed_texts(v, out));
+        }
+        _ => {}
+    }
 }
 
 /// A message text: bounded, and every `<` opens one of `own` (the product's mentions).
@@ -236,6 +273,10 @@ mod tests {
             let caught = std::panic::catch_unwind(|| check_text(live, &own)).is_err();
             assert!(caught, "{live} is caught");
         }
+        let parsed = serde_json::json!([{"type": "section", "text": {"type": "mrkdwn", "text": "see https://evil.example"}}]);
+        assert!(std::panic::catch_unwind(|| check_blocks(&parsed, &own)).is_err());
+        let verbatim = serde_json::json!([{"type": "section", "text": {"type": "mrkdwn", "text": "see https://evil.example", "verbatim": true}}]);
+        check_blocks(&verbatim, &own);
         let over = serde_json::json!([{"type": "section", "text": {"type": "mrkdwn", "text": "x".repeat(3_001)}}]);
         assert!(std::panic::catch_unwind(|| check_blocks(&over, &own)).is_err());
     }
