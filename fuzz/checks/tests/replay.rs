@@ -188,11 +188,10 @@ fn generated_hostile_and_oversized_inputs_pass_every_check() {
     replay(&inputs);
 }
 
-/// The defects fuzzing found, as reproducers: each must pass its own target's check once its
-/// defect is fixed (then move it to the corpus). Ignored while the defects are open; run it with
-/// `cargo test -p secops-fuzz-checks -- --ignored` to see them fail.
+/// The defects fuzzing found, as reproducers: each must pass its own target's check. While a
+/// new defect is open, mark this test `#[ignore]` and list it in `open-defects.tsv`
+/// (fuzz/regressions/README.md); every defect found so far is fixed.
 #[test]
-#[ignore = "open defects found by fuzzing (fuzz/regressions/README.md); pass once fixed"]
 fn regressions_pass_their_checks() {
     let mut failures = Vec::new();
     for (target, check) in TARGETS {

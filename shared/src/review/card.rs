@@ -10,6 +10,7 @@ use super::event::PrivilegedGrant;
 use super::risk::{Assessment, Features};
 use crate::slack::blocks::{
     CONTEXT_TEXT, HEADER_TEXT, SECTION_FIELD, SECTION_TEXT, cut, escape_within, fit_mrkdwn,
+    verbatim,
 };
 
 /// Most shown of one grant field in the one-line texts (fallback, escalation headline): four
@@ -142,7 +143,7 @@ pub fn review_card(
              "text": {"type": "plain_text", "text": "Escalate"}}
         ]
     }));
-    Value::Array(blocks)
+    verbatim(Value::Array(blocks))
 }
 
 /// The escalated review, re-posted for the escalation group: Approve or Revoke only.
@@ -167,7 +168,7 @@ pub fn escalation_card(
     {
         buttons.retain(|b| b["action_id"] != ESCALATE);
     }
-    Value::Array(blocks)
+    verbatim(Value::Array(blocks))
 }
 
 /// The card after a decision: the same facts, the buttons replaced by who decided what.
@@ -182,7 +183,7 @@ pub fn decided_card(
     let mut blocks = summary_blocks(grant, features, assessment);
     blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
         "text": fit_mrkdwn(&format!("*{}* by <@{}> at {decided_at}", decision_label(decision), escape_within(reviewer_id, 100)), SECTION_TEXT)}}));
-    Value::Array(blocks)
+    verbatim(Value::Array(blocks))
 }
 
 pub fn decision_label(decision: &str) -> &'static str {

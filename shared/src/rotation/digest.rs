@@ -225,7 +225,7 @@ pub fn render_digest(facts: &DigestFacts<'_>) -> (String, Value, Value) {
         "confirmed_since_last": facts.confirmations.len(),
         "undeliverable_teams": facts.undeliverable.len(),
     });
-    (headline, blocks, summary)
+    (headline, crate::slack::blocks::verbatim(blocks), summary)
 }
 
 #[cfg(test)]

@@ -8,7 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::bucket::Bucket;
-use crate::review::card::slack_escape;
+use crate::slack::blocks::{CONTEXT_TEXT, SECTION_TEXT, escape_within, fit_mrkdwn, verbatim};
+
+/// Longest a team, consumer or key name is shown (untrusted, from the imported CSVs): long
+/// enough for any real name, short enough that every block keeps Slack's limits.
+const MAX_NAME: usize = 300;
+/// Longest a Slack user id is shown (real ones are about 11 characters).
+const MAX_ID: usize = 40;
 
 /// Action ids of the nudge's buttons (routed by the Slack interactivity function).
 pub const CONFIRM: &str = "rotation_confirm";
@@ -66,7 +72,7 @@ pub fn counted(n: impl Into<i128>, one: &str, many: &str) -> String {
 
 /// The opening sentence for a team's latest bucket.
 fn opening(bucket: Bucket, team: &str, count: usize) -> String {
-    let team = slack_escape(team);
+    let team = escape_within(team, MAX_NAME);
     let (these, uses, is) = if count == 1 {
         ("a consumer", "uses", "is")
     } else {
@@ -88,17 +94,32 @@ fn opening(bucket: Bucket, team: &str, count: usize) -> String {
     }
 }
 
+/// `<@U…>` for something shaped like a Slack user id; anything else (a typo in the consumers
+/// file, hostile text) is shown as escaped text, never as markup.
+fn mention(user_id: &str) -> String {
+    let is_user_id = (2..=MAX_ID).contains(&user_id.len())
+        && user_id.starts_with(['U', 'W'])
+        && user_id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if is_user_id {
+        format!("<@{user_id}>")
+    } else {
+        escape_within(user_id, MAX_ID)
+    }
+}
+
 fn mentions(bucket: Bucket, escalation: &Escalation) -> Vec<String> {
     let mut out = Vec::new();
     if bucket.mentions_team_lead()
         && let Some(lead) = &escalation.team_lead
     {
-        out.push(format!("<@{}>", slack_escape(lead)));
+        out.push(mention(lead));
     }
     if bucket.mentions_security_lead()
         && let Some(lead) = &escalation.security_lead
     {
-        out.push(format!("<@{}>", slack_escape(lead)));
+        out.push(mention(lead));
     }
     out
 }
@@ -173,7 +194,7 @@ impl NudgeMessage {
                 );
             }
         }
-        (text, blocks)
+        (text, verbatim(blocks))
     }
 }
 
@@ -182,17 +203,18 @@ fn settled(state: &LineState) -> Option<String> {
     match state {
         LineState::Open => None,
         LineState::Confirmed { by, on } => Some(format!(
-            ":white_check_mark: Confirmed on the new key by <@{}> on {}",
-            slack_escape(by),
+            ":white_check_mark: Confirmed on the new key by {} on {}",
+            mention(by),
             on.format("%Y-%m-%d")
         )),
         LineState::Snoozed { by, until, reason } => Some(format!(
-            ":zzz: Snoozed by <@{}> until {}: {}",
-            slack_escape(by),
+            ":zzz: Snoozed by {} until {}: {}",
+            mention(by),
             until.format("%Y-%m-%d"),
-            slack_escape(reason)
+            escape_within(reason, CONTEXT_TEXT / 2)
         )),
     }
+    .map(|note| fit_mrkdwn(&note, CONTEXT_TEXT))
 }
 
 /// The message for one team: `(fallback text, blocks)`, in the tone of its latest consumer.
@@ -214,6 +236,7 @@ fn render_lines(
     if !mentioned.is_empty() {
         head = format!("{head} {}", mentioned.join(" "));
     }
+    let head = fit_mrkdwn(&head, SECTION_TEXT);
     let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": head}})];
     for line in lines {
         let nudged = match line.nudges_so_far {
@@ -222,13 +245,13 @@ fn render_lines(
             n => format!("reminded {n} times before"),
         };
         blocks.push(
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": format!(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": fit_mrkdwn(&format!(
                 "*{}* on `{}`: deadline {}, {} overdue, {nudged}",
-                slack_escape(&line.name),
-                slack_escape(&line.retired_key).replace('`', "'"),
+                escape_within(&line.name, MAX_NAME),
+                escape_within(&line.retired_key, MAX_NAME).replace('`', "'"),
                 line.deadline.format("%Y-%m-%d"),
                 counted(line.days_overdue, "day", "days"),
-            )}}),
+            ), SECTION_TEXT)}}),
         );
         if let Some(note) = settled(&line.state) {
             blocks.push(
@@ -247,10 +270,10 @@ fn render_lines(
     let text = format!(
         "{} of {} still on a retired key ({})",
         counted(lines.len() as u64, "consumer", "consumers"),
-        slack_escape(team),
+        escape_within(team, MAX_NAME),
         worst
     );
-    (text, Value::Array(blocks))
+    (text, verbatim(Value::Array(blocks)))
 }
 
 #[cfg(test)]
@@ -309,6 +332,39 @@ mod tests {
             text,
             "1 consumer of payments still on a retired key (critical)"
         );
+    }
+
+    #[test]
+    fn the_largest_nudge_keeps_slacks_limits_and_links_nothing() {
+        let huge = "https://evil.example/x <!channel> & é🔑 ".repeat(300);
+        let mut consumer = line(&huge, 40, Bucket::Critical, 3);
+        // The reference is the consumer's numeric id in the product.
+        consumer.consumer_ref = "42".into();
+        consumer.retired_key = huge.clone();
+        let lines = [consumer];
+        let escalation = Escalation {
+            team_lead: Some(huge.clone()),
+            security_lead: Some("U0SECLEAD".into()),
+        };
+        let (_, blocks) = team_nudge(&huge, &lines, &escalation);
+        assert_eq!(
+            crate::slack::blocks::limit_violations(&blocks),
+            Vec::<String>::new()
+        );
+        let text = blocks.to_string();
+        assert!(
+            !text.contains("<!channel>") && !text.contains("<@https"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<@U0SECLEAD>"),
+            "real ids are still mentioned"
+        );
+        for section in blocks.as_array().unwrap() {
+            if let Some(t) = section.get("text") {
+                assert_eq!(t["verbatim"], true, "{t}");
+            }
+        }
     }
 
     #[test]

@@ -118,6 +118,30 @@ pub fn fit_mrkdwn(text: &str, max: usize) -> String {
     kept
 }
 
+/// `blocks` with `"verbatim": true` on every `mrkdwn` text object. Slack otherwise turns bare
+/// URLs and channel names in the text into links ("When set to false (as is default) URLs
+/// will be auto-converted into links, conversation names will be link-ified", Block Kit text
+/// object reference); escaping `&`, `<` and `>` does not stop that. Our own explicit markup
+/// (`<@U…>` mentions, `*bold*`) still renders.
+pub fn verbatim(mut blocks: serde_json::Value) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(object) => {
+                if object.get("type").and_then(serde_json::Value::as_str) == Some("mrkdwn")
+                    && object.contains_key("text")
+                {
+                    object.insert("verbatim".to_owned(), serde_json::Value::Bool(true));
+                }
+                object.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut blocks);
+    blocks
+}
+
 /// Every Block Kit limit `blocks` (a message's `blocks` array) breaks, as readable lines; empty
 /// when Slack would take it. Checks the blocks and elements this project builds: header,
 /// section (text, fields), context, actions with buttons (confirm dialogs included), divider.
