@@ -484,3 +484,85 @@ async fn a_webhook_receiver_that_keeps_refusing_is_given_up_after_three_attempts
         "nothing left pending: the pending gauge cannot be the only signal"
     );
 }
+
+/// A directory that lets someone escalate the review while a click is being authorised (the
+/// window between reading the review and recording the decision).
+struct EscalatesMeanwhile<'a> {
+    store: &'a secops_shared::review::store::ReviewStore,
+    review: uuid::Uuid,
+    escalated: std::sync::atomic::AtomicBool,
+}
+
+impl secops_shared::review::decision::Directory for EscalatesMeanwhile<'_> {
+    async fn group_members(
+        &self,
+        group: &str,
+    ) -> Result<Vec<String>, secops_shared::review::ports::PortError> {
+        use secops_shared::review::store::ReviewStatus;
+        if !self
+            .escalated
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.store
+                .decide(
+                    self.review,
+                    ReviewStatus::Escalated,
+                    &[ReviewStatus::AwaitingReview],
+                    "U0ANNA",
+                    &[],
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+        }
+        Ok(match group {
+            REVIEWERS => vec!["U0ANNA".to_owned(), "U0BOB".to_owned()],
+            _ => vec!["U0CISO".to_owned()],
+        })
+    }
+
+    async fn email_of(
+        &self,
+        _: &str,
+    ) -> Result<Option<String>, secops_shared::review::ports::PortError> {
+        Ok(Some("bob@example.com".to_owned()))
+    }
+}
+
+#[tokio::test]
+async fn a_review_escalated_while_a_reviewer_clicks_is_not_decided_by_that_reviewer() {
+    use secops_shared::review::decision::{Click, ClickOutcome, ReviewAction, handle_click};
+    use secops_shared::review::store::ReviewStatus;
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    let directory = EscalatesMeanwhile {
+        store: &world.review.store,
+        review,
+        escalated: std::sync::atomic::AtomicBool::new(false),
+    };
+    let click = Click {
+        review_id: review,
+        action: ReviewAction::Approve,
+        user_id: "U0BOB".to_owned(),
+        channel_id: Some(REVIEW_CHANNEL.to_owned()),
+        message_ts: Some(ts),
+    };
+
+    let outcome = handle_click(
+        &world.review.store,
+        &directory,
+        &world.policy,
+        REVIEW_CHANNEL,
+        &click,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+
+    assert!(
+        matches!(outcome, ClickOutcome::AlreadyDecided(_)),
+        "a reviewer outside the escalation group must not decide it: {outcome:?}"
+    );
+    let stored = world.review.store.review(review).await.unwrap().unwrap();
+    assert_eq!(stored.status, ReviewStatus::Escalated);
+}

@@ -317,7 +317,9 @@ pub async fn handle_click<D: Directory>(
             .decide(
                 review.review_id,
                 decision,
-                click.action.open_states(),
+                // Only the state the click was authorised against: a review escalated (or
+                // decided) in between is not decided by someone authorised for the old state.
+                std::slice::from_ref(&review.status),
                 &click.user_id,
                 &tasks,
                 now,
