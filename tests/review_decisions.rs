@@ -515,9 +515,10 @@ impl secops_shared::review::decision::Directory for EscalatesMeanwhile<'_> {
                 .await
                 .unwrap();
         }
-        Ok(match group {
-            REVIEWERS => vec!["U0ANNA".to_owned(), "U0BOB".to_owned()],
-            _ => vec!["U0CISO".to_owned()],
+        Ok(if group == secops_tests::review::REVIEWERS {
+            vec!["U0ANNA".to_owned(), "U0BOB".to_owned()]
+        } else {
+            vec!["U0CISO".to_owned()]
         })
     }
 
