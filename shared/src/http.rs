@@ -47,9 +47,25 @@ fn attempt_budget() -> Option<Duration> {
     time_left().map(|left| left.saturating_sub(DEADLINE_ALLOWANCE))
 }
 
-/// Build the one HTTP client a process uses.
+/// Build the one HTTP client a process uses. Redirects are followed only within the same
+/// origin (scheme, host and port), at most 5: every request of ours carries a credential, and
+/// reqwest strips only its standard credential headers on a cross-host redirect (not
+/// `PRIVATE-TOKEN`, nor our webhook signature). A cross-origin redirect is returned as the
+/// final (3xx) answer, which the connectors report as an error.
 pub fn build_client(request_timeout: Duration) -> reqwest::Client {
+    let same_origin_only = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .last()
+            .is_some_and(|previous| previous.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
     reqwest::Client::builder()
+        .redirect(same_origin_only)
         .timeout(request_timeout)
         .connect_timeout(Duration::from_secs(5).min(request_timeout))
         .user_agent(concat!("secops-workflows/", env!("CARGO_PKG_VERSION")))
@@ -364,6 +380,41 @@ mod tests {
             .unwrap();
         assert_eq!(resp.status, 200);
         assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_another_origin_is_not_followed_with_our_credentials() {
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&elsewhere)
+            .await;
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/steal", elsewhere.uri())),
+            )
+            .mount(&server)
+            .await;
+        let client = build_client(Duration::from_secs(5));
+        let resp = send_with_retry(
+            "test",
+            fast(),
+            || {
+                client
+                    .get(server.uri())
+                    .header("private-token", "glpat-secret")
+            },
+            default_verdict,
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status, 302, "the redirect is the final answer");
+        assert!(
+            elsewhere.received_requests().await.unwrap().is_empty(),
+            "the other origin never sees the token"
+        );
     }
 
     #[tokio::test]

@@ -16,9 +16,10 @@
 //! Bodies are read tolerantly (unknown fields ignored, `null` taken as absent): GitLab adds
 //! fields across versions, and `merge_user` (newer) supersedes `merged_by` (deprecated).
 //!
-//! The token is never logged or put in an error, nor are URLs. Caveat: the shared client follows
-//! redirects, and reqwest strips only its standard credential headers on a cross-host redirect,
-//! not `PRIVATE-TOKEN`; hence plain `http` is refused except to a loopback host.
+//! The token is never logged or put in an error, nor are URLs. The shared client follows
+//! redirects only within the same origin (reqwest would strip only its standard credential
+//! headers on a cross-host redirect, not `PRIVATE-TOKEN`), and plain `http` is refused except to
+//! a loopback host.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

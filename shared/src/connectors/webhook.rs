@@ -13,8 +13,8 @@
 //! clear text. Neither the secret, the signature nor the URL (whose path or query may hold a
 //! token) is logged or put in an error.
 //!
-//! Caveat: redirects are followed as the shared client's policy says (reqwest's default), so a
-//! receiver that redirects sees its redirect target receive the signed request.
+//! Redirects are followed only within the receiver's own origin (the shared client's policy): a
+//! redirect elsewhere is a refusal (3xx), and the signed request never reaches another host.
 
 use std::sync::Arc;
 
