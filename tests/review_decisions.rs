@@ -6,7 +6,7 @@ use secops_shared::connectors::webhook;
 use secops_shared::review::card::{APPROVE, ESCALATE, REVOKE};
 use secops_shared::slack::signature::sign;
 use secops_tests::review::{
-    DecisionWorld, ESCALATION_CHANNEL, REVIEW_CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET,
+    DecisionWorld, ESCALATION_CHANNEL, REVIEW_CHANNEL, REVIEWERS, SIGNING_SECRET, WEBHOOK_SECRET,
 };
 
 #[tokio::test]
@@ -198,6 +198,61 @@ async fn the_grantee_cannot_review_their_own_grant() {
         world.told("U0ANNA"),
         ["You cannot review a grant made to you."]
     );
+    assert!(world.bus.take().is_empty());
+}
+
+#[tokio::test]
+async fn the_grantor_cannot_approve_the_grant_they_made() {
+    let world = DecisionWorld::new().await;
+    // Alice, who made the grant (the grantor of every card here), is also a reviewer.
+    let slack = &world.review.slack;
+    slack.set_usergroup(REVIEWERS, &["U0ANNA", "U0BOB", "U0ALICE"]);
+    slack.set_user("U0ALICE", "alice", Some("alice@example.com"));
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    world
+        .click("U0ALICE", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    assert_eq!(
+        world.told("U0ALICE"),
+        ["You cannot review a grant you made."]
+    );
+    assert!(world.bus.take().is_empty());
+}
+
+#[tokio::test]
+async fn the_grantee_is_recognised_under_a_plus_alias_and_a_bare_login() {
+    for grantee in ["anna+admin@example.com", "anna"] {
+        let world = DecisionWorld::new().await;
+        let (review, ts) = world.card_awaiting_review(grantee).await;
+
+        world
+            .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+            .await;
+
+        assert_eq!(
+            world.told("U0ANNA"),
+            ["You cannot review a grant made to you."],
+            "{grantee}"
+        );
+        assert!(world.bus.take().is_empty(), "{grantee}");
+    }
+}
+
+#[tokio::test]
+async fn a_reviewer_without_an_email_in_slack_is_refused_not_waved_through() {
+    let world = DecisionWorld::new().await;
+    world.review.slack.set_user("U0BOB", "bob", None);
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    world
+        .click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    let told = world.told("U0BOB");
+    assert_eq!(told.len(), 1);
+    assert!(told[0].contains("no email"), "{told:?}");
     assert!(world.bus.take().is_empty());
 }
 
@@ -515,7 +570,7 @@ impl secops_shared::review::decision::Directory for EscalatesMeanwhile<'_> {
                 .await
                 .unwrap();
         }
-        Ok(if group == secops_tests::review::REVIEWERS {
+        Ok(if group == REVIEWERS {
             vec!["U0ANNA".to_owned(), "U0BOB".to_owned()]
         } else {
             vec!["U0CISO".to_owned()]

@@ -10,6 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::card;
+use super::identity;
 use super::ports::PortError;
 use super::risk;
 use super::store::{
@@ -158,15 +159,24 @@ async fn authorise<D: Directory>(
             "You are not an allowed reviewer for privileged grants.".to_owned()
         });
     }
-    let grantee = review.grant.grantee.to_lowercase();
     let email = directory
         .email_of(&click.user_id)
         .await
         .map_err(unverifiable)?;
-    let is_grantee = grantee == click.user_id.to_lowercase()
-        || email.is_some_and(|e| e.to_lowercase() == grantee);
-    if is_grantee {
+    // Without an email the clicker cannot be told apart from the grantor or the grantee: fail
+    // closed, another reviewer decides.
+    let Some(email) = email.filter(|e| !e.trim().is_empty()) else {
+        return Err(
+            "Your Slack profile has no email, so you cannot be told apart from the people this grant concerns; another reviewer must decide it."
+                .to_owned(),
+        );
+    };
+    let me = |principal: &str| identity::same_person(principal, &click.user_id, Some(&email));
+    if me(&review.grant.grantee) {
         return Err("You cannot review a grant made to you.".to_owned());
+    }
+    if me(&review.grant.grantor) {
+        return Err("You cannot review a grant you made.".to_owned());
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod decision;
 pub mod dry_run;
 pub mod event;
 pub mod history;
+pub mod identity;
 pub mod interactions;
 pub mod ports;
 pub mod risk;

@@ -146,9 +146,13 @@ pub fn features(
     let off_hours =
         weekend || hour < config.business_start_hour || hour >= config.business_end_hour;
     Features {
+        // The same resolution as the "never your own grant" check: an ARN grantor and a login
+        // grantee (the cloudtrail preset) are one person when they name the same user.
         self_grant: !grant.grantor.is_empty()
             && grant.grantor != "unknown"
-            && grant.grantor.eq_ignore_ascii_case(&grant.grantee),
+            && super::identity::keys(&grant.grantor)
+                .iter()
+                .any(|k| super::identity::keys(&grant.grantee).contains(k)),
         break_glass_role: matches_any(&grant.role, &config.break_glass_patterns),
         owner_role: matches_any(&grant.role, &config.owner_patterns),
         off_hours,
@@ -339,6 +343,23 @@ mod tests {
             rule_floor(&f(&night, &routine_history())).0,
             RiskLevel::High
         );
+    }
+
+    #[test]
+    fn a_self_grant_is_recognised_across_the_forms_of_one_identity() {
+        for (grantor, grantee) in [
+            ("arn:aws:iam::123456789012:user/eve.mallet", "eve.mallet"),
+            ("eve.mallet@corp.example", "eve.mallet+admin@corp.example"),
+            ("Eve.Mallet@corp.example", "eve.mallet@corp.example"),
+        ] {
+            let g = grant(grantor, grantee, "App Admin", 10);
+            assert!(
+                f(&g, &routine_history()).self_grant,
+                "{grantor} -> {grantee}"
+            );
+        }
+        let g = grant("alice@x.com", "bob@x.com", "App Admin", 10);
+        assert!(!f(&g, &routine_history()).self_grant);
     }
 
     #[test]
