@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
+use clap::Parser;
 use secops_shared::db::ScratchDatabase;
 use secops_shared::drift::ports::StructuredLlm;
 use secops_shared::review::dry_run::{FileAuditSource, RecordingChat, RecordingLog, SlowModel};
@@ -59,36 +60,37 @@ struct Args {
     serial_sample: usize,
 }
 
+#[derive(Parser)]
+#[command(
+    name = "review-bench",
+    about = "Benchmark one scheduled review run with a slow model: bounded concurrency against one call at a time"
+)]
+struct Cli {
+    /// Privileged-access events in the run.
+    #[arg(long, default_value_t = 2_000)]
+    events: usize,
+    /// The stand-in model's fixed latency per call, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    latency_ms: u64,
+    /// Model calls in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Events the serial run is measured on (scaled linearly to all events).
+    #[arg(long, default_value_t = 100)]
+    serial_sample: usize,
+}
+
 fn args() -> Result<Args> {
-    let mut args = Args {
-        events: 2_000,
-        latency: Duration::from_millis(300),
-        concurrency: 16,
-        serial_sample: 100,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        let number = || -> Result<u64> {
-            value
-                .parse()
-                .with_context(|| format!("{flag} takes a number"))
-        };
-        match flag.as_str() {
-            "--events" => args.events = number()? as usize,
-            "--latency-ms" => args.latency = Duration::from_millis(number()?),
-            "--concurrency" => args.concurrency = number()? as usize,
-            "--serial-sample" => args.serial_sample = number()? as usize,
-            other => bail!(
-                "unknown flag {other} (use --events, --latency-ms, --concurrency, --serial-sample)"
-            ),
-        }
-    }
-    if args.events == 0 || args.concurrency == 0 || args.serial_sample == 0 {
+    let cli = Cli::parse();
+    if cli.events == 0 || cli.concurrency == 0 || cli.serial_sample == 0 {
         bail!("--events, --concurrency and --serial-sample must be at least 1");
     }
-    args.serial_sample = args.serial_sample.min(args.events);
-    Ok(args)
+    Ok(Args {
+        events: cli.events,
+        latency: Duration::from_millis(cli.latency_ms),
+        concurrency: cli.concurrency,
+        serial_sample: cli.serial_sample.min(cli.events),
+    })
 }
 
 /// The run's clock: a Wednesday noon (UTC), so the generated grants fall in business hours.
