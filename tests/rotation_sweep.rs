@@ -398,11 +398,22 @@ async fn the_digest_reports_buckets_teams_criticals_repeats_and_confirmations_on
         .confirm(cron, "U0ANNA00", at(2026, 11, 21, 10))
         .await
         .unwrap();
+    let capture = secops_tests::logs::LogCapture::start();
     let report = world.sweep(monday()).await;
     assert!(
         matches!(report.digest, DigestOutcome::Sent { .. }),
         "{report:?}"
     );
+    let logs = capture.text();
+    let summary = logs
+        .lines()
+        .find(|l| l.contains("rotation sweep summary"))
+        .expect("a summary line");
+    assert!(
+        summary.contains("digest=\"sent\"") || summary.contains("digest=sent"),
+        "the digest outcome as a plain value: {summary}"
+    );
+    assert!(!summary.contains("Sent {"), "no Debug form: {summary}");
     let digests = world.digests();
     let today = shown_text(digests.last().unwrap());
     assert!(

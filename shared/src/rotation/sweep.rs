@@ -120,6 +120,20 @@ pub enum DigestOutcome {
     },
 }
 
+impl DigestOutcome {
+    /// What happened to today's digest, as the summary line logs it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DigestOutcome::Sent { .. } => "sent",
+            DigestOutcome::AlreadySent => "already_sent",
+            DigestOutcome::InProgress => "in_progress",
+            DigestOutcome::NothingToReport => "nothing_to_report",
+            DigestOutcome::NotConfigured => "not_configured",
+            DigestOutcome::Failed { .. } => "failed",
+        }
+    }
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -541,7 +555,11 @@ fn summarise<C>(deps: &SweepDeps<'_, C>, r: &SweepReport) {
         messages = r.messages,
         undeliverable_teams = r.undeliverable.len(),
         deferred = r.deferred,
-        digest = ?r.digest,
+        digest = r.digest.as_str(),
+        digest_error = match &r.digest {
+            DigestOutcome::Failed { error } => Some(error.as_str()),
+            _ => None,
+        },
         total_ms = r.total_ms,
         "rotation sweep summary"
     );
