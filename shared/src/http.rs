@@ -228,11 +228,17 @@ impl HttpError {
         }
     }
 
-    /// The wait the server asked for, when it refused with one longer than the policy allows.
-    pub fn requested_wait(&self) -> Option<Duration> {
+    /// `Some(wait)` when the call ended on a rate limit: the server's over-long wait, or, when
+    /// retries or the deadline ran out, `last_rate_limit` (the connector's record of whether its
+    /// last answer was a rate limit, and the wait it named). `None` for any other failure.
+    pub fn rate_limit_wait(
+        &self,
+        last_rate_limit: Option<Option<Duration>>,
+    ) -> Option<Option<Duration>> {
         match self {
-            HttpError::RateLimited { wait, .. } => Some(*wait),
-            _ => None,
+            HttpError::RateLimited { wait, .. } => Some(Some(*wait)),
+            HttpError::Exhausted { .. } | HttpError::Deadline { .. } => last_rate_limit,
+            HttpError::Transport { .. } => None,
         }
     }
 }
@@ -513,7 +519,10 @@ mod tests {
             matches!(err, HttpError::RateLimited { wait, attempts: 1, .. } if wait == Duration::from_secs(25)),
             "{err}"
         );
-        assert_eq!(err.requested_wait(), Some(Duration::from_secs(25)));
+        assert_eq!(
+            err.rate_limit_wait(None),
+            Some(Some(Duration::from_secs(25)))
+        );
         assert_eq!(
             server.received_requests().await.unwrap().len(),
             1,

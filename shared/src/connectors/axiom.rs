@@ -518,14 +518,9 @@ fn retry_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration> {
 
 /// Retries ran out. `rate_limited` holds the wait Axiom asked for if its last answer was a 429.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> AxiomError {
-    match (&error, rate_limited) {
-        (HttpError::RateLimited { wait, .. }, _) => AxiomError::RateLimited {
-            retry_after: Some(*wait),
-        },
-        (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
-            AxiomError::RateLimited { retry_after }
-        }
-        _ => AxiomError::Unavailable(error.with_causes()),
+    match error.rate_limit_wait(rate_limited) {
+        Some(retry_after) => AxiomError::RateLimited { retry_after },
+        None => AxiomError::Unavailable(error.with_causes()),
     }
 }
 

@@ -14,7 +14,8 @@
 //! - A title already used in the space answers 400 ("A page with this title already exists: A
 //!   page already exists with the same TITLE in this space"): [`ConfluenceError::TitleTaken`].
 //! - 429, 408 and 5xx are retried with backoff, honouring `Retry-After` (a longer wait than the
-//!   policy's `max_delay` ends the call as rate limited, never cut short). A create retried after a lost reply may find its own page: `TitleTaken` then.
+//!   policy's `max_delay` ends the call as rate limited, never cut short). A create retried
+//!   after a lost reply may find its own page: `TitleTaken` then.
 //! - Children are paginated by cursor: `_links.next` is a path (`/wiki/api/v2/...`) resolved
 //!   against the base URL's origin, and never followed to another origin (it would carry the
 //!   credentials there).
@@ -425,14 +426,9 @@ fn is_auth_failure(status: StatusCode) -> bool {
 
 /// Retries ran out. `rate_limited` is the wait Confluence asked for if its last answer was 429.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> ConfluenceError {
-    match (&error, rate_limited) {
-        (HttpError::RateLimited { wait, .. }, _) => ConfluenceError::RateLimited {
-            retry_after: Some(*wait),
-        },
-        (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
-            ConfluenceError::RateLimited { retry_after }
-        }
-        _ => ConfluenceError::Unavailable(error.with_causes()),
+    match error.rate_limit_wait(rate_limited) {
+        Some(retry_after) => ConfluenceError::RateLimited { retry_after },
+        None => ConfluenceError::Unavailable(error.with_causes()),
     }
 }
 
@@ -656,13 +652,21 @@ pub fn escape_text(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
-            c if c.is_control() => out.push('\u{FFFD}'),
-            c => out.push(c),
+            c => out.push(xml_safe(c)),
         }
     }
     out
+}
+
+/// `c`, or U+FFFD where XML 1.0 cannot carry it (control characters other than tab, newline
+/// and carriage return; U+FFFE, U+FFFF), so tampering stays visible.
+pub fn xml_safe(c: char) -> char {
+    match c {
+        '\t' | '\n' | '\r' => c,
+        '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+        c if c.is_control() => '\u{FFFD}',
+        c => c,
+    }
 }
 
 /// One table row, `<tr><td>…</td>…</tr>`, every cell escaped with [`escape_text`].
@@ -680,15 +684,7 @@ pub fn table_row<S: AsRef<str>>(cells: &[S]) -> String {
 /// `<![CDATA[…]]>` around `s` (for a code macro's plain-text body), with any `]]>` inside split
 /// across two sections and XML-invalid characters replaced as in [`escape_text`].
 pub fn cdata(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => c,
-            '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
-        })
-        .collect();
+    let clean: String = s.chars().map(xml_safe).collect();
     format!("<![CDATA[{}]]>", clean.replace("]]>", "]]]]><![CDATA[>"))
 }
 

@@ -413,14 +413,9 @@ fn log_low_remaining(response: &HttpResponse) {
 
 /// Retries ran out. `rate_limited` holds the wait GitLab asked for if its last answer was a 429.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> GitLabError {
-    match (&error, rate_limited) {
-        (HttpError::RateLimited { wait, .. }, _) => GitLabError::RateLimited {
-            retry_after: Some(*wait),
-        },
-        (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
-            GitLabError::RateLimited { retry_after }
-        }
-        _ => GitLabError::Unavailable(error.with_causes()),
+    match error.rate_limit_wait(rate_limited) {
+        Some(retry_after) => GitLabError::RateLimited { retry_after },
+        None => GitLabError::Unavailable(error.with_causes()),
     }
 }
 

@@ -644,18 +644,12 @@ fn rejected(errors: &[GraphqlError]) -> TrackerError {
 /// Retries ran out. `rate_limited` is the wait Linear asked for if its last answer was a rate
 /// limit.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> TrackerError {
-    match (&error, rate_limited) {
-        (HttpError::RateLimited { wait, .. }, _) => TrackerError::RateLimited {
+    match error.rate_limit_wait(rate_limited) {
+        Some(retry_after) => TrackerError::RateLimited {
             service: SERVICE,
-            retry_after: Some(*wait),
+            retry_after,
         },
-        (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
-            TrackerError::RateLimited {
-                service: SERVICE,
-                retry_after,
-            }
-        }
-        _ => TrackerError::Unavailable {
+        None => TrackerError::Unavailable {
             service: SERVICE,
             message: error.to_string(),
         },

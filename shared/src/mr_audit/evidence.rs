@@ -219,12 +219,7 @@ mod tests {
     fn as_seen(text: &str) -> String {
         let replaced: String = text
             .chars()
-            .map(|c| match c {
-                '\t' | '\n' | '\r' => c,
-                '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
-                c if c.is_control() => '\u{FFFD}',
-                c => c,
-            })
+            .map(crate::connectors::confluence::xml_safe)
             .collect();
         super::super::table::normalise(&replaced)
     }

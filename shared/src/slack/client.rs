@@ -571,34 +571,25 @@ fn error_code_of(response: &HttpResponse) -> String {
 /// limit. With `hide_url` (a `response_url`, itself a credential) transport details are given
 /// without the URL that reqwest would otherwise quote.
 fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>, hide_url: bool) -> SlackError {
-    match (error, rate_limited) {
-        (HttpError::RateLimited { wait, .. }, _) => SlackError::RateLimited {
-            retry_after: Some(wait),
-        },
-        (HttpError::Exhausted { .. } | HttpError::Deadline { .. }, Some(retry_after)) => {
-            SlackError::RateLimited { retry_after }
-        }
-        (
-            HttpError::Transport {
-                service,
-                attempts,
-                source,
-            },
-            _,
-        ) if hide_url => SlackError::Unavailable(format!(
+    if let Some(retry_after) = error.rate_limit_wait(rate_limited) {
+        return SlackError::RateLimited { retry_after };
+    }
+    match error {
+        HttpError::Transport {
+            service,
+            attempts,
+            source,
+        } if hide_url => SlackError::Unavailable(format!(
             "{service}: request failed after {attempts} attempt(s): {}",
             error_chain(&source.without_url())
         )),
         // `last` may quote a transport error, and so the URL.
-        (
-            HttpError::Deadline {
-                service, attempts, ..
-            },
-            _,
-        ) if hide_url => SlackError::Unavailable(format!(
+        HttpError::Deadline {
+            service, attempts, ..
+        } if hide_url => SlackError::Unavailable(format!(
             "{service}: stopped retrying to stay within the invocation deadline ({attempts} attempt(s))"
         )),
-        (other, _) => SlackError::Unavailable(other.to_string()),
+        other => SlackError::Unavailable(other.to_string()),
     }
 }
 
