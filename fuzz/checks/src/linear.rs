@@ -208,7 +208,7 @@ fn shown(value: &str) -> String {
         .join(" ")
 }
 
-fn without_breaks(text: &str) -> String {
+pub fn without_breaks(text: &str) -> String {
     text.replace(BREAK, "")
 }
 
@@ -230,7 +230,7 @@ pub struct Parsed {
 
 impl Parsed {
     /// The value of the facts table's row labelled `label`.
-    fn fact(&self, label: &str) -> Option<&str> {
+    pub fn fact(&self, label: &str) -> Option<&str> {
         self.tables
             .first()?
             .iter()
