@@ -178,6 +178,38 @@ def iam_statements(resources: dict) -> Iterator[tuple[str, Any]]:
                         yield name, s
 
 
+def own_secret(prefix: str) -> dict:
+    """The one secret function `prefix` may read: its own if set, else the shared one."""
+    return {"Fn::If": [f"Has{prefix}Secret", {"Ref": f"{prefix}SecretArn"}, {"Ref": "SecretArn"}]}
+
+
+def check_secret_scopes(resources: dict, functions: dict) -> None:
+    """Each function reads one secret (SECRET_ID) and its role may read that one and no other:
+    only its own <Prefix>SecretReadPolicy grants secretsmanager:GetSecretValue, on that secret."""
+    readers: dict[str, str] = {}
+    for holder, stmt in iam_statements(resources):
+        if isinstance(stmt, dict) and "secretsmanager:GetSecretValue" in as_list(stmt.get("Action") or []):
+            prefix = holder.removesuffix("SecretReadPolicy")
+            if holder == prefix or f"{prefix}Function" not in functions:
+                fail(holder, stmt, "grants GetSecretValue outside a <Function>SecretReadPolicy")
+            elif stmt.get("Resource") != own_secret(prefix):
+                fail(holder, stmt, f"GetSecretValue on {stmt.get('Resource')!r}, not {prefix}'s own secret")
+            readers[holder] = prefix
+    for fn, res in functions.items():
+        prefix = fn.removesuffix("Function")
+        env = ((res.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        if env.get("SECRET_ID") != own_secret(prefix):
+            fail(fn, res, f"SECRET_ID is {env.get('SECRET_ID')!r}, not its own secret (Has{prefix}Secret)")
+        role = ((res.get("Properties") or {}).get("Role") or {}).get("Fn::GetAtt")
+        role_name = role[0] if isinstance(role, list) else str(role or "").split(".")[0]
+        attached: set[str] = set()
+        arns = ((resources.get(role_name) or {}).get("Properties") or {}).get("ManagedPolicyArns")
+        for branch in if_branches(arns):
+            attached |= {ref_name(a) for a in as_list(branch or []) if ref_name(a) in readers}
+        if attached != {f"{prefix}SecretReadPolicy"}:
+            fail(fn, res, f"role {role_name} may read the secrets of {sorted(attached)}, not only {prefix}SecretReadPolicy")
+
+
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
     template, matches = decode(str(path))
@@ -311,6 +343,8 @@ def main() -> int:
         actions = props.get("AlarmActions")
         if "AlarmTopicArn" not in repr(actions):
             fail(name, resources[name], "alarm does not notify the AlarmTopicArn topic")
+
+    check_secret_scopes(resources, functions)
 
     for holder, stmt in iam_statements(resources):
         if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":

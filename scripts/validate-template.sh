@@ -81,8 +81,8 @@ say "scripts/check-template.py $TEMPLATE"
 step_ok
 
 # --- 5. self-test: the check must catch a broken copy ----------------------------------------
-# A copy next to the original (CodeUri is relative), with a too-small MemorySize and one
-# Throttles alarm removed; both must be reported.
+# A copy next to the original (CodeUri is relative), with a too-small MemorySize, one
+# Throttles alarm removed and one role given another function's secret; all must be reported.
 step_start=$(date +%s)
 say "check-template self-test on a mutated copy"
 mutated=$(mktemp "$(dirname "$TEMPLATE")/.check-template-selftest.XXXXXX.yaml")
@@ -92,14 +92,18 @@ import re, sys
 text = open(sys.argv[1]).read()
 text, n1 = re.subn(r"^(      MemorySize: )\d+$", r"\g<1>64", text, count=1, flags=re.M)
 text, n2 = re.subn(r"^  \w+ThrottlesAlarm:\n(?:    .*\n|\s*\n)*?(?=^  \S)", "", text, count=1, flags=re.M)
-assert n1 == 1 and n2 == 1, "the self-test could not mutate the template"
+# The internet-facing Slack function's role also given the MR audit's secret.
+text, n3 = re.subn(r"(  SlackInteractionsRole:\n(?:    .*\n|\s*\n)*?        - \[!Ref SlackInteractionsSecretReadPolicy)",
+                   r"\g<1>, !Ref MrAuditSecretReadPolicy", text, count=1, flags=re.M)
+assert n1 == 1 and n2 == 1 and n3 == 1, "the self-test could not mutate the template"
 open(sys.argv[2], "w").write(text)
 PY
 if out=$("$bin/python" scripts/check-template.py "$mutated"); then
-  die "self-test: check-template.py passed a template with MemorySize 64 and a Throttles alarm removed"
+  die "self-test: check-template.py passed a template with MemorySize 64, a Throttles alarm removed and a role reading another's secret"
 fi
 grep -q 'MemorySize may be 64' <<<"$out" || die "self-test: MemorySize 64 not reported: $out"
 grep -q 'no Throttles alarm' <<<"$out" || die "self-test: the missing Throttles alarm not reported: $out"
+grep -q 'may read the secrets of' <<<"$out" || die "self-test: a role reading another function's secret not reported: $out"
 step_ok
 
 say "template valid: all checks passed in $(( $(date +%s) - total_start ))s"

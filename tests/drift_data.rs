@@ -42,7 +42,8 @@ async fn a_null_scope_element_written_before_the_constraint_is_refused_by_name_a
     let world = DriftWorld::new().await;
     baseline_of_two(&world).await;
     let baseline_before = world.store.baseline().await.unwrap();
-    let client = world.db.client().await;
+    // The schema owner: the workflow's role may not alter the table.
+    let client = world.db.admin_client().await;
     // A row written before migration 0006 (or by a job that dropped the constraint).
     client
         .batch_execute(

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use secops_shared::connectors::standard_webhooks;
 use secops_shared::connectors::webhook::{
     self, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookConfig, WebhookError, WebhookSender,
 };
@@ -127,6 +128,50 @@ async fn a_delivery_is_signed_json_with_an_id_the_receiver_can_verify() {
     assert_eq!(body, decision());
 }
 
+/// What a receiver following Standard Webhooks does: id, timestamp and body under one signature.
+fn receiver_verifies_standard(request: &Request, id: &str, secret: &str, now: i64) -> bool {
+    standard_webhooks::verify(
+        secret,
+        id,
+        header(request, standard_webhooks::TIMESTAMP_HEADER),
+        header(request, standard_webhooks::SIGNATURE_HEADER),
+        &request.body,
+        now,
+    )
+}
+
+#[tokio::test]
+async fn a_delivery_carries_standard_webhooks_headers_that_sign_its_id() {
+    let server = receiver(&[]).await;
+
+    sender(&server)
+        .deliver(DELIVERY, &decision(), NOW)
+        .await
+        .unwrap();
+
+    let request = &received(&server).await[0];
+    assert_eq!(header(request, standard_webhooks::ID_HEADER), DELIVERY);
+    assert_eq!(
+        header(request, standard_webhooks::TIMESTAMP_HEADER),
+        NOW.to_string()
+    );
+    assert!(header(request, standard_webhooks::SIGNATURE_HEADER).starts_with("v1,"));
+    assert!(receiver_verifies_standard(
+        request,
+        DELIVERY,
+        SECRET,
+        NOW + 2
+    ));
+    // Someone who captured the delivery replays it under a fresh id, hoping the receiver's
+    // dedupe lets it through: the signature covers the id, so it does not verify.
+    assert!(!receiver_verifies_standard(
+        request,
+        "rev-42-task-7-replayed",
+        SECRET,
+        NOW + 2
+    ));
+}
+
 #[tokio::test]
 async fn a_retry_after_a_server_error_resends_the_same_id_body_and_signature() {
     let server = receiver(&[500]).await;
@@ -141,7 +186,14 @@ async fn a_retry_after_a_server_error_resends_the_same_id_body_and_signature() {
     let (first, retry) = (&requests[0], &requests[1]);
     assert_eq!(header(retry, ID_HEADER), DELIVERY);
     assert_eq!(retry.body, first.body, "the body is byte for byte the same");
-    for name in [ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER] {
+    for name in [
+        ID_HEADER,
+        TIMESTAMP_HEADER,
+        SIGNATURE_HEADER,
+        standard_webhooks::ID_HEADER,
+        standard_webhooks::TIMESTAMP_HEADER,
+        standard_webhooks::SIGNATURE_HEADER,
+    ] {
         assert_eq!(header(retry, name), header(first, name), "{name}");
     }
     assert!(receiver_verifies(retry, SECRET, NOW));

@@ -6,6 +6,7 @@
 //! instead of sending them, and keeps its state in a scratch database next to `DATABASE_URL`'s
 //! (the review store is Postgres-only), dropped at the end.
 
+mod least_privilege;
 mod mr_audit;
 mod print;
 mod rotation;
@@ -56,6 +57,14 @@ struct Cli {
 enum Command {
     /// Apply the database migrations (needs DATABASE_URL or a credentials source).
     Migrate,
+    /// Create the per-workflow database roles and grant them their tables (as the schema
+    /// owner), and print the statements creating each function's login user.
+    DbRoles,
+    /// Credentials: cut a shared secret into one secret per function.
+    Secrets {
+        #[command(subcommand)]
+        command: least_privilege::SecretsCommand,
+    },
     /// The OAuth grant drift audit.
     Drift {
         #[command(subcommand)]
@@ -169,6 +178,8 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Migrate => migrate().await,
+        Command::DbRoles => least_privilege::db_roles().await,
+        Command::Secrets { command } => least_privilege::secrets(command),
         Command::Drift { command } => match command {
             DriftCommand::Demo { out, sample } => demo(&out, &sample).await,
             DriftCommand::Import {

@@ -48,6 +48,11 @@ pub enum DbError {
         applied: String,
         bundled: String,
     },
+    /// Migrations are pending and this connection's role may not apply them (a workflow role).
+    #[error(
+        "database migrations are pending and this function's database role may not apply them: run `secops-local migrate` with the schema owner's database_url, then retry (README \"Database roles\")"
+    )]
+    MigrationNeedsOwner,
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
 }
@@ -241,13 +246,31 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, DbError> {
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
     let result = apply_pending(client).await;
+    // Tables a migration added reach their workflow's role now (when the roles exist).
+    let result = match result {
+        Ok(applied) if !applied.is_empty() => crate::db_roles::grant(client).await.map(|_| applied),
+        other => other,
+    };
     // Unlock even when a migration failed; a dropped connection releases it too.
     let unlock = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
         .await;
-    let applied = result?;
+    let applied = result.map_err(owner_needed)?;
     unlock?;
     Ok(applied)
+}
+
+/// A workflow role (decision 030) may not change the schema: say who must.
+fn owner_needed(error: DbError) -> DbError {
+    let denied = |e: &tokio_postgres::Error| {
+        e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    };
+    match &error {
+        DbError::Postgres(e) | DbError::Migration { source: e, .. } if denied(e) => {
+            DbError::MigrationNeedsOwner
+        }
+        _ => error,
+    }
 }
 
 /// Whether every bundled migration is recorded with its checksum, read with one simple query

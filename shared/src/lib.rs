@@ -4,7 +4,9 @@
 
 pub mod config;
 pub mod connectors;
+pub mod credential_scope;
 pub mod db;
+pub mod db_roles;
 pub mod drift;
 pub mod edge;
 pub mod failure;

@@ -8,9 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::Client;
 
 use crate::config::{CommonSettings, ConfigError, Env};
+use crate::credential_scope::{self, Function};
 use crate::db::{self, DbError};
 use crate::http;
-use crate::secrets::{Credentials, SecretError, SecretStore};
+use crate::secrets::{Credentials, SecretError, SecretSource, SecretStore};
 use crate::telemetry::{self, Metric, MetricsSink};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +57,9 @@ pub(crate) fn millis_since(start: Instant) -> u64 {
 }
 
 impl Foundation {
-    pub async fn start() -> Result<Self, StartupError> {
+    /// Settings, credentials and the HTTP client for `function`, which also names (by key)
+    /// any credential its secret holds that it never uses.
+    pub async fn start(function: Function) -> Result<Self, StartupError> {
         let common = CommonSettings::from_env(&Env::process())?;
         let secrets = Arc::new(SecretStore::new(
             common.secret_source.clone(),
@@ -64,6 +67,11 @@ impl Foundation {
         ));
         let fetching = Instant::now();
         let credentials = secrets.current().await?;
+        // Only a deployed function's secret is its own to trim; a workstation's credentials
+        // file serves every command.
+        if matches!(common.secret_source, SecretSource::SecretsManager { .. }) {
+            credential_scope::warn_unused(function, &credentials);
+        }
         let timings = Timings {
             secret_ms: millis_since(fetching),
             database_ms: OnceLock::new(),

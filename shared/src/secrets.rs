@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use secrecy::ExposeSecret;
 /// Re-exported so binaries can name the type without depending on `secrecy` themselves.
 pub use secrecy::SecretString;
 use serde::Deserialize;
@@ -45,30 +46,61 @@ pub struct Credentials {
     pub confluence_api_token: Option<SecretString>,
 }
 
+impl Credentials {
+    /// Each key with its value, in [`KNOWN_KEYS`] order.
+    fn fields(&self) -> [(&'static str, &Option<SecretString>); 13] {
+        [
+            ("database_url", &self.database_url),
+            ("linear_api_key", &self.linear_api_key),
+            ("openai_api_key", &self.openai_api_key),
+            ("axiom_token", &self.axiom_token),
+            ("slack_bot_token", &self.slack_bot_token),
+            ("slack_signing_secret", &self.slack_signing_secret),
+            (
+                "slack_signing_secret_previous",
+                &self.slack_signing_secret_previous,
+            ),
+            ("review_webhook_secret", &self.review_webhook_secret),
+            ("gitlab_token", &self.gitlab_token),
+            ("gitlab_webhook_token", &self.gitlab_webhook_token),
+            (
+                "gitlab_webhook_token_previous",
+                &self.gitlab_webhook_token_previous,
+            ),
+            ("confluence_email", &self.confluence_email),
+            ("confluence_api_token", &self.confluence_api_token),
+        ]
+    }
+
+    /// The keys that hold a non-empty value (names only).
+    pub fn present_keys(&self) -> Vec<&'static str> {
+        self.fields()
+            .into_iter()
+            .filter(|(_, value)| {
+                value
+                    .as_ref()
+                    .is_some_and(|v| !v.expose_secret().trim().is_empty())
+            })
+            .map(|(key, _)| key)
+            .collect()
+    }
+
+    /// The value of `key`, if it is one of [`KNOWN_KEYS`] and set.
+    pub fn get(&self, key: &str) -> Option<&SecretString> {
+        self.fields()
+            .into_iter()
+            .find(|(name, _)| *name == key)
+            .and_then(|(_, value)| value.as_ref())
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = |s: &Option<SecretString>| if s.is_some() { "set" } else { "absent" };
-        f.debug_struct("Credentials")
-            .field("database_url", &state(&self.database_url))
-            .field("linear_api_key", &state(&self.linear_api_key))
-            .field("openai_api_key", &state(&self.openai_api_key))
-            .field("axiom_token", &state(&self.axiom_token))
-            .field("slack_bot_token", &state(&self.slack_bot_token))
-            .field("slack_signing_secret", &state(&self.slack_signing_secret))
-            .field(
-                "slack_signing_secret_previous",
-                &state(&self.slack_signing_secret_previous),
-            )
-            .field("review_webhook_secret", &state(&self.review_webhook_secret))
-            .field("gitlab_token", &state(&self.gitlab_token))
-            .field("gitlab_webhook_token", &state(&self.gitlab_webhook_token))
-            .field(
-                "gitlab_webhook_token_previous",
-                &state(&self.gitlab_webhook_token_previous),
-            )
-            .field("confluence_email", &state(&self.confluence_email))
-            .field("confluence_api_token", &state(&self.confluence_api_token))
-            .finish()
+        let mut out = f.debug_struct("Credentials");
+        for (key, value) in self.fields() {
+            out.field(key, &if value.is_some() { "set" } else { "absent" });
+        }
+        out.finish()
     }
 }
 
@@ -76,7 +108,7 @@ impl std::fmt::Debug for Credentials {
 pub const REJECTION_REFRESH_MIN_AGE: Duration = Duration::from_secs(5);
 
 /// The keys a secret may hold; anything else is reported by name (never by value).
-const KNOWN_KEYS: &[&str] = &[
+pub const KNOWN_KEYS: &[&str] = &[
     "database_url",
     "linear_api_key",
     "openai_api_key",
@@ -355,6 +387,25 @@ mod tests {
             creds.linear_api_key.unwrap().expose_secret(),
             "lin_api_SECRET123"
         );
+    }
+
+    #[test]
+    fn every_known_key_is_a_field_in_the_same_order() {
+        let names: Vec<&str> = Credentials::default()
+            .fields()
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(names, KNOWN_KEYS);
+        let all: serde_json::Map<String, serde_json::Value> = KNOWN_KEYS
+            .iter()
+            .map(|k| ((*k).to_owned(), serde_json::Value::String(format!("v-{k}"))))
+            .collect();
+        let creds = parse_credentials("t", &serde_json::Value::Object(all).to_string()).unwrap();
+        assert_eq!(creds.present_keys(), KNOWN_KEYS);
+        for key in KNOWN_KEYS {
+            assert_eq!(creds.get(key).unwrap().expose_secret(), format!("v-{key}"));
+        }
     }
 
     #[test]

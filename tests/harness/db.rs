@@ -2,8 +2,9 @@
 //! dropped when the test ends. Tests never skip when Postgres is missing: they fail and say how
 //! to start it.
 
-use secops_shared::db;
+use secops_shared::credential_scope::Function;
 use secops_shared::drift::pg_store::PgStore;
+use secops_shared::{db, db_roles};
 use secrecy::SecretString;
 use tokio_postgres::{Client, NoTls};
 
@@ -17,7 +18,13 @@ pub fn admin_url() -> String {
 /// A throwaway database.
 pub struct TestDb {
     pub name: String,
+    /// How the test connects: as the admin, or as a login user holding only the workflow
+    /// roles it was created for ([`TestDb::create_for`]).
     pub url: String,
+    /// The admin's URL to this database, for what a workflow role may not do.
+    pub admin_url: String,
+    /// The per-test login user, dropped with the database.
+    login: Option<String>,
 }
 
 async fn connect_plain(url: &str) -> Client {
@@ -29,6 +36,15 @@ async fn connect_plain(url: &str) -> Client {
     });
     tokio::spawn(connection);
     client
+}
+
+/// The same URL logging in as `user` (trust authentication: no password).
+fn with_user(url: &str, user: &str) -> String {
+    let rest = url
+        .strip_prefix("postgres://")
+        .expect("TEST_DATABASE_URL must be a postgres:// URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("postgres://{user}@{host}")
 }
 
 fn with_database(url: &str, name: &str) -> String {
@@ -49,10 +65,47 @@ impl TestDb {
             .await
             .expect("create the test database");
         let url = with_database(&admin, &name);
-        let db = TestDb { name, url };
+        let db = TestDb {
+            name,
+            admin_url: url.clone(),
+            url,
+            login: None,
+        };
         let mut client = db.client().await;
         db::migrate(&mut client).await.expect("migrations apply");
         db
+    }
+
+    /// Create and migrate a new database that the test then uses as a deployed function of
+    /// `function` would: through a login user holding only that function's workflow roles
+    /// (decision 030), so a query on another workflow's table fails the test.
+    pub async fn create_for(function: Function) -> TestDb {
+        let mut db = Self::create().await;
+        let admin = db.admin_client().await;
+        db_roles::create_roles(&admin)
+            .await
+            .expect("create the workflow roles");
+        let login = format!("{}_login", db.name);
+        let groups: Vec<&str> = db_roles::roles_for(function)
+            .iter()
+            .map(|r| r.role)
+            .collect();
+        admin
+            .batch_execute(&format!(
+                "CREATE ROLE {login} LOGIN IN ROLE {}; GRANT CONNECT ON DATABASE {} TO {login};",
+                groups.join(", "),
+                db.name
+            ))
+            .await
+            .expect("create the test's login user");
+        db.url = with_user(&db.admin_url, &login);
+        db.login = Some(login);
+        db
+    }
+
+    /// A connection as the admin (superuser), whatever `url` logs in as.
+    pub async fn admin_client(&self) -> Client {
+        connect_plain(&self.admin_url).await
     }
 
     /// A new connection through the product's own connect routine.
@@ -70,6 +123,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let login = self.login.clone();
         // Drop runs outside async context guarantees: use a private runtime on a thread.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -82,6 +136,11 @@ impl Drop for TestDb {
                     let _ = client
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await;
+                    if let Some(login) = login {
+                        let _ = client
+                            .batch_execute(&format!("DROP ROLE IF EXISTS {login}"))
+                            .await;
+                    }
                 }
             });
         })

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use secops_shared::config::{DriftSettings, LlmSettings};
 use secops_shared::connectors::linear::{LinearClient, LinearConfig};
 use secops_shared::connectors::openai::{OpenAiClient, OpenAiConfig};
+use secops_shared::credential_scope::Function;
 use secops_shared::drift::dry_run::NoModel;
 use secops_shared::drift::inventory::InventoryGrant;
 use secops_shared::drift::pg_store::PgStore;
@@ -65,7 +66,7 @@ pub struct DriftWorld {
 
 impl DriftWorld {
     pub async fn new() -> Self {
-        let db = TestDb::create().await;
+        let db = TestDb::create_for(Function::OAuthDrift).await;
         let store = db.store().await;
         let linear = FakeLinear::start().await;
         let openai = FakeOpenAi::start().await;

@@ -10,6 +10,7 @@ use secops_shared::connectors::confluence::{ConfluenceClient, ConfluenceConfig};
 use secops_shared::connectors::eventbridge::{BusEvent, InMemoryPublisher};
 use secops_shared::connectors::gitlab::{GitLabClient, GitLabConfig};
 use secops_shared::connectors::linear::{LinearClient, LinearConfig};
+use secops_shared::credential_scope::Function;
 use secops_shared::http;
 use secops_shared::mr_audit::adapters::LinearAudit;
 use secops_shared::mr_audit::audit::{
@@ -305,7 +306,7 @@ pub struct MrAuditWorld {
 
 impl MrAuditWorld {
     pub async fn new() -> Self {
-        let db = TestDb::create().await;
+        let db = TestDb::create_for(Function::MrAudit).await;
         let connection = Mutex::new(db.client().await);
         let gitlab_fake = FakeGitLab::start().await;
         let linear_fake = FakeLinear::start().await;

@@ -9,6 +9,7 @@ use secops_shared::connectors::axiom::{AxiomClient, AxiomConfig};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::connectors::openai::{OpenAiClient, OpenAiConfig};
 use secops_shared::connectors::webhook::{WebhookConfig, WebhookSender};
+use secops_shared::credential_scope::Function;
 use secops_shared::drift::dry_run::NoModel;
 use secops_shared::http;
 use secops_shared::review::adapters::AxiomReviewLog;
@@ -77,7 +78,7 @@ pub struct ReviewWorld {
 
 impl ReviewWorld {
     pub async fn new() -> Self {
-        let db = TestDb::create().await;
+        let db = TestDb::create_for(Function::PrivilegedGrantReview).await;
         let store = ReviewStore::new(db.client().await);
         let axiom = FakeAxiom::start().await;
         axiom.add_events(AUDIT_DATASET, vec![]);

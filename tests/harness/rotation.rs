@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
+use secops_shared::credential_scope::Function;
 use secops_shared::http;
 use secops_shared::review::decision::ReviewerPolicy;
 use secops_shared::review::interactions::{InteractionDeps, Reply, click_body, handle_request};
@@ -65,7 +66,7 @@ pub struct RotationWorld {
 
 impl RotationWorld {
     pub async fn new() -> Self {
-        let db = TestDb::create().await;
+        let db = TestDb::create_for(Function::RotationChaser).await;
         let review_store = ReviewStore::new(db.client().await);
         let slack = FakeSlack::start().await;
         slack.add_channel(DIGEST_CHANNEL);

@@ -7,4 +7,5 @@ pub mod eventbridge;
 pub mod gitlab;
 pub mod linear;
 pub mod openai;
+pub mod standard_webhooks;
 pub mod webhook;

@@ -1,10 +1,15 @@
 //! Outbound review webhook: tells an organisation's own automation about a review decision
 //! (e.g. remove the role on "revoke") with a signed JSON POST.
 //!
-//! Every delivery carries [`TIMESTAMP_HEADER`] (unix seconds), [`ID_HEADER`] (the caller's
-//! delivery id, the same on every retry so receivers can dedupe) and [`SIGNATURE_HEADER`]:
-//! `v1=hex(HMAC_SHA256(review_webhook_secret, "{timestamp}.{raw body}"))`. Receivers check it
-//! with [`verify`], which also refuses timestamps more than [`MAX_AGE_SECS`] from now (replays).
+//! Every delivery is signed twice over the same bytes:
+//! - the Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`,
+//!   see [`standard_webhooks`]): the signature covers the delivery id, the timestamp and the
+//!   body, so a captured delivery cannot be replayed under a new id. Receivers should check
+//!   these, with [`standard_webhooks::verify`] or any Standard Webhooks library.
+//! - the original headers, kept so existing receivers keep working: [`TIMESTAMP_HEADER`],
+//!   [`ID_HEADER`] (the same id) and [`SIGNATURE_HEADER`]:
+//!   `v1=hex(HMAC_SHA256(review_webhook_secret, "{timestamp}.{raw body}"))`, checked with
+//!   [`verify`]. It does not cover the id; it is deprecated.
 //!
 //! The body is serialized once and those exact bytes are signed and sent on every attempt.
 //! 408, 429, 5xx and transport failures are retried by [`crate::http::send_with_retry`]; any
@@ -25,12 +30,13 @@ use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use super::standard_webhooks;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
 use crate::secrets::SecretStore;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// `v1=` + hex HMAC-SHA256 of `"{timestamp}.{raw body}"`.
+/// `v1=` + hex HMAC-SHA256 of `"{timestamp}.{raw body}"` (deprecated: does not cover the id).
 pub const SIGNATURE_HEADER: &str = "X-SecOps-Signature";
 /// When the delivery was signed, in unix seconds.
 pub const TIMESTAMP_HEADER: &str = "X-SecOps-Timestamp";
@@ -94,6 +100,8 @@ struct Signed {
     timestamp: HeaderValue,
     delivery_id: HeaderValue,
     signature: HeaderValue,
+    /// The Standard Webhooks signature over id, timestamp and body.
+    standard_signature: HeaderValue,
 }
 
 impl WebhookSender {
@@ -136,6 +144,15 @@ impl WebhookSender {
                 .header(TIMESTAMP_HEADER, signed.timestamp.clone())
                 .header(ID_HEADER, signed.delivery_id.clone())
                 .header(SIGNATURE_HEADER, signed.signature.clone())
+                .header(standard_webhooks::ID_HEADER, signed.delivery_id.clone())
+                .header(
+                    standard_webhooks::TIMESTAMP_HEADER,
+                    signed.timestamp.clone(),
+                )
+                .header(
+                    standard_webhooks::SIGNATURE_HEADER,
+                    signed.standard_signature.clone(),
+                )
                 .body(signed.body.clone())
         };
         let policy = self.config.retry;
@@ -197,17 +214,26 @@ impl Signed {
     ) -> Result<Self, WebhookError> {
         // Serialized once: the receiver checks the signature against the exact bytes it got.
         let body = Bytes::from(body.to_string());
-        let delivery_id =
+        let id_header =
             HeaderValue::from_str(delivery_id).map_err(|_| WebhookError::InvalidDeliveryId)?;
         let mut signature = HeaderValue::from_str(&sign(secret, now_unix, &body))
             .expect("v1= and hex digits are a valid header value");
+        let mut standard_signature = HeaderValue::from_str(&standard_webhooks::sign(
+            secret,
+            delivery_id,
+            now_unix,
+            &body,
+        ))
+        .expect("v1, and base64 are a valid header value");
         // Kept out of reqwest's and hyper's debug output.
         signature.set_sensitive(true);
+        standard_signature.set_sensitive(true);
         Ok(Self {
             body,
             timestamp: HeaderValue::from(now_unix),
-            delivery_id,
+            delivery_id: id_header,
             signature,
+            standard_signature,
         })
     }
 }

@@ -13,6 +13,7 @@ use super::workflow::{DriftDeps, DriftError, RunReport, run_drift_as};
 use crate::config::{DriftSettings, Env};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::connectors::openai::{self, OpenAiClient};
+use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, StartupError, StartupTimings};
@@ -37,7 +38,7 @@ impl DriftRuntime {
                 "setting LINEAR_TEAM_ID: required to file Linear issues".to_owned(),
             )
         })?;
-        let foundation = Foundation::start().await?;
+        let foundation = Foundation::start(Function::OAuthDrift).await?;
         foundation.require("linear_api_key", |c| &c.linear_api_key)?;
         let store = Mutex::new(PgStore::new(foundation.database().await?));
         let linear = LinearClient::new(

@@ -19,6 +19,7 @@ use crate::config::Env;
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceConfig};
 use crate::connectors::gitlab::{GitLabClient, GitLabConfig};
 use crate::connectors::linear::{LinearClient, LinearConfig};
+use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::{ColdStarted, Summarised, Tally};
 use crate::review::runtime::Bus;
@@ -51,7 +52,7 @@ impl HookRuntime {
 
     async fn start_with(in_process: bool) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start().await?;
+        let foundation = Foundation::start(Function::GitLabWebhook).await?;
         // `require` also refuses an empty token, which would otherwise match an empty header.
         foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
         let db = Mutex::new(foundation.database().await?);
@@ -147,7 +148,7 @@ impl AuditRuntime {
     pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let (confluence_url, page_id) = config.require_worker_settings()?;
-        let foundation = Foundation::start().await?;
+        let foundation = Foundation::start(Function::MrAudit).await?;
         foundation.require("gitlab_token", |c| &c.gitlab_token)?;
         foundation.require("linear_api_key", |c| &c.linear_api_key)?;
         foundation.require("confluence_email", |c| &c.confluence_email)?;

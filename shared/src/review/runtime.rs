@@ -18,7 +18,9 @@ use crate::connectors::eventbridge::{
     BusError, BusEvent, EventBridgePublisher, EventBusConfig, EventPublisher, InMemoryPublisher,
 };
 use crate::connectors::openai::{self, OpenAiClient};
+use crate::connectors::standard_webhooks;
 use crate::connectors::webhook::{WebhookConfig, WebhookSender};
+use crate::credential_scope::Function;
 use crate::http::{self, RetryPolicy};
 use crate::invocation::ColdStarted;
 use crate::rotation::clicks::RotationClicks;
@@ -27,6 +29,7 @@ use crate::rotation::store::RotationStore;
 use crate::runtime::{Foundation, StartupError, StartupTimings, millis_since};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::{self, MetricsSink};
+use secrecy::ExposeSecret;
 
 pub struct ReviewRuntime {
     foundation: Foundation,
@@ -43,7 +46,7 @@ pub struct ReviewRuntime {
 impl ReviewRuntime {
     pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
         let config = ReviewConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start().await?;
+        let foundation = Foundation::start(Function::PrivilegedGrantReview).await?;
         foundation.require("axiom_token", |c| &c.axiom_token)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let store = Mutex::new(ReviewStore::new(foundation.database().await?));
@@ -176,7 +179,7 @@ impl InteractionsRuntime {
     async fn start_with(in_process: bool) -> Result<Self, StartupError> {
         let config = ReviewConfig::from_env(&Env::process())?;
         let rotation = RotationConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start().await?;
+        let foundation = Foundation::start(Function::SlackInteractions).await?;
         foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let store = Mutex::new(ReviewStore::new(foundation.database().await?));
@@ -268,7 +271,7 @@ impl WorkerRuntime {
 
     pub async fn start_with(metrics: MetricsSink) -> Result<Self, StartupError> {
         let config = ReviewConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start().await?;
+        let foundation = Foundation::start(Function::ReviewWorker).await?;
         foundation.require("axiom_token", |c| &c.axiom_token)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let webhook = webhook_sender(&foundation, &config)?;
@@ -344,7 +347,12 @@ fn webhook_sender(
     let Some(url) = &config.webhook_url else {
         return Ok(None);
     };
-    foundation.require("review_webhook_secret", |c| &c.review_webhook_secret)?;
+    let secret = foundation.require("review_webhook_secret", |c| &c.review_webhook_secret)?;
+    if !standard_webhooks::is_standard_secret(secret.expose_secret()) {
+        tracing::warn!(
+            "review_webhook_secret is not base64: receivers using a Standard Webhooks library will read a different key and refuse every delivery; use `whsec_` + base64 (e.g. `openssl rand -base64 32`)"
+        );
+    }
     Ok(Some(WebhookSender::new(
         foundation.http.clone(),
         foundation.secrets.clone(),

@@ -11,6 +11,7 @@ use super::config::RotationConfig;
 use super::store::RotationStore;
 use super::sweep::{SweepDeps, SweepError, SweepReport, run_for_input};
 use crate::config::Env;
+use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, StartupError, StartupTimings};
@@ -37,7 +38,7 @@ impl RotationRuntime {
     pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
         let config = RotationConfig::from_env(&Env::process())?;
         config.require_digest_target()?;
-        let foundation = Foundation::start().await?;
+        let foundation = Foundation::start(Function::RotationChaser).await?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let db = Mutex::new(foundation.database().await?);
         let slack = SlackClient::new(
