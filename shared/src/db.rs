@@ -248,7 +248,10 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, DbError> {
     let result = apply_pending(client).await;
     // Tables a migration added reach their workflow's role now (when the roles exist).
     let result = match result {
-        Ok(applied) if !applied.is_empty() => crate::db_roles::grant(client).await.map(|_| applied),
+        Ok(applied) if !applied.is_empty() => crate::db_roles::grant(client)
+            .await
+            .map(|_| applied)
+            .map_err(DbError::from),
         other => other,
     };
     // Unlock even when a migration failed; a dropped connection releases it too.

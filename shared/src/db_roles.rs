@@ -11,7 +11,6 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use crate::credential_scope::Function;
-use crate::db::DbError;
 
 /// One workflow's role and the tables it reads and writes.
 #[derive(Debug)]
@@ -82,7 +81,7 @@ pub fn roles_for(function: Function) -> Vec<&'static WorkflowRole> {
 
 /// Create the roles that do not exist yet (`NOLOGIN`; needs CREATEROLE), then grant.
 /// Returns the roles created.
-pub async fn create_roles(client: &Client) -> Result<Vec<&'static str>, DbError> {
+pub async fn create_roles(client: &Client) -> Result<Vec<&'static str>, tokio_postgres::Error> {
     let mut created = Vec::new();
     for role in WORKFLOW_ROLES {
         if role_exists(client, role.role).await? {
@@ -95,7 +94,7 @@ pub async fn create_roles(client: &Client) -> Result<Vec<&'static str>, DbError>
             Ok(()) => created.push(role.role),
             // Another session created it between the check and here.
             Err(e) if is_duplicate_role(&e) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     grant(client).await?;
@@ -105,7 +104,7 @@ pub async fn create_roles(client: &Client) -> Result<Vec<&'static str>, DbError>
 /// Give every existing workflow role exactly its tables (and their sequences), read access to
 /// the migration record, and nothing on the other workflows' tables. Idempotent; run by the
 /// schema owner after each migration. Returns the roles granted.
-pub async fn grant(client: &Client) -> Result<Vec<&'static str>, DbError> {
+pub async fn grant(client: &Client) -> Result<Vec<&'static str>, tokio_postgres::Error> {
     let mut granted = Vec::new();
     for role in WORKFLOW_ROLES {
         if !role_exists(client, role.role).await? {
@@ -142,14 +141,14 @@ pub async fn grant(client: &Client) -> Result<Vec<&'static str>, DbError> {
     Ok(granted)
 }
 
-async fn role_exists(client: &Client, role: &str) -> Result<bool, DbError> {
+async fn role_exists(client: &Client, role: &str) -> Result<bool, tokio_postgres::Error> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
         .await?
         .is_some())
 }
 
-async fn table_exists(client: &Client, table: &str) -> Result<bool, DbError> {
+async fn table_exists(client: &Client, table: &str) -> Result<bool, tokio_postgres::Error> {
     Ok(client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
         .await?
@@ -157,7 +156,10 @@ async fn table_exists(client: &Client, table: &str) -> Result<bool, DbError> {
 }
 
 /// Sequences behind a table's serial and identity columns.
-async fn owned_sequences(client: &Client, table: &str) -> Result<Vec<String>, DbError> {
+async fn owned_sequences(
+    client: &Client,
+    table: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT s.relname::text FROM pg_class s
