@@ -11,6 +11,7 @@ pub mod import;
 pub mod inventory;
 pub mod pg_store;
 pub mod ports;
+pub mod provider;
 pub mod render;
 pub mod runtime;
 pub mod scopes;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::catalog;
-use super::grant::Provider;
+use super::provider::Provider;
 
 /// A normalised, ordered set of scopes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
