@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::sweep::WORKFLOW;
+use super::WORKFLOW;
 
 /// How far back a day can be replayed (a long weekend plus a few days to notice).
 pub const MAX_REPLAY_DAYS: i64 = 7;

@@ -13,3 +13,6 @@ pub mod message;
 pub mod runtime;
 pub mod store;
 pub mod sweep;
+
+/// The `Workflow` dimension of every rotation metric.
+pub const WORKFLOW: &str = "rotation-chaser";

@@ -33,8 +33,7 @@ use crate::telemetry::{self, Metric, MetricsSink};
 /// delivered: Lambda stops every invocation within 15 minutes, so its sweep is gone.
 pub const SETTLE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
-/// The `Workflow` dimension of every rotation metric.
-pub const WORKFLOW: &str = "rotation-chaser";
+pub use super::WORKFLOW;
 
 /// Why a message was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
