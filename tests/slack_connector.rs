@@ -592,6 +592,8 @@ async fn a_users_identity_gives_their_profile_email_and_name() {
             id: "U0REVIEWER".into(),
             name: "dana".into(),
             email: Some("dana@acme.test".into()),
+            team_id: Some("T1".into()),
+            external: false,
         }
     );
     let request = &fake.requests()[0];
@@ -977,6 +979,8 @@ fn a_signed_click_is_verified_on_its_raw_bytes_and_parsed_into_the_decision() {
             user_id: "U0REVIEWER".into(),
             user_name: "dana".into(),
             team_id: Some("T0CAG".into()),
+            user_team_id: Some("T0CAG".into()),
+            enterprise_id: None,
             channel_id: Some(CHANNEL.into()),
             message_ts: Some("1700000000.000100".into()),
             response_url: Some("https://hooks.slack.com/actions/T0CAG/1/xyz".into()),

@@ -7,7 +7,7 @@ use tokio::sync::Mutex;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
-use super::interactions::{self, InteractionDeps, Reply, handle_request};
+use super::interactions::{self, HomeWorkspace, InteractionDeps, Reply, handle_request};
 use super::store::ReviewStore;
 use super::workflow::{
     self, DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review,
@@ -116,6 +116,8 @@ pub struct InteractionsRuntime {
     slack: SlackClient,
     bus: Bus,
     metrics: MetricsSink,
+    /// Our workspace: `SLACK_TEAM_ID` / `SLACK_ENTERPRISE_ID`, else `auth.test` (once).
+    workspace: tokio::sync::OnceCell<HomeWorkspace>,
 }
 
 /// Where decisions are handed over: the project's EventBridge bus in AWS, or memory in a local
@@ -188,6 +190,12 @@ impl InteractionsRuntime {
         } else {
             MetricsSink::Stdout
         };
+        let workspace = tokio::sync::OnceCell::new();
+        if !config.workspace.team_ids.is_empty() {
+            workspace
+                .set(config.workspace.clone())
+                .expect("a new cell is empty");
+        }
         Ok(Self {
             foundation,
             config,
@@ -196,7 +204,31 @@ impl InteractionsRuntime {
             slack,
             bus,
             metrics,
+            workspace,
         })
+    }
+
+    /// Our workspace, asking Slack (`auth.test`) the first time when it is not configured.
+    /// Without it no click can be checked, so none is taken (the request answers 500).
+    async fn workspace(&self) -> Option<&HomeWorkspace> {
+        let learned = self
+            .workspace
+            .get_or_try_init(|| async {
+                let found = self.slack.workspace().await?;
+                tracing::info!(team = %found.team_id, "learned the Slack workspace from auth.test");
+                Ok::<_, crate::slack::client::SlackError>(HomeWorkspace {
+                    team_ids: vec![found.team_id],
+                    enterprise_id: found.enterprise_id,
+                })
+            })
+            .await;
+        match learned {
+            Ok(workspace) => Some(workspace),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot tell which Slack workspace is ours (set SLACK_TEAM_ID); the request was refused");
+                None
+            }
+        }
     }
 
     /// One request: Slack's signature headers and the exact body bytes. Emits the request's
@@ -222,12 +254,18 @@ impl InteractionsRuntime {
         signature: Option<&str>,
         raw_body: &[u8],
     ) -> Result<Reply, StartupError> {
+        let Some(workspace) = self.workspace().await else {
+            return Ok(Reply::internal_error());
+        };
+        let mut clicks = self.rotation.clicks.clone();
+        clicks.home_teams = workspace.team_ids.clone();
         let mut store = self.store.lock().await;
         if store.is_closed().await {
             *store = ReviewStore::new(self.foundation.database().await?);
         }
         let deps = InteractionDeps {
             secrets: &self.foundation.secrets,
+            workspace,
             store: &store,
             directory: &self.slack,
             replies: &self.slack,
@@ -237,7 +275,7 @@ impl InteractionsRuntime {
             rotation: Some(RotationClicks {
                 store: RotationStore::new(store.connection()),
                 slack: &self.slack,
-                settings: &self.rotation.clicks,
+                settings: &clicks,
             }),
         };
         let deadline = Some(Instant::now() + ACK_BUDGET);

@@ -53,6 +53,17 @@ pub trait RotationSlack: Send + Sync {
         response_url: &str,
         text: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Whether the user is a full member of which workspace (`users.info`).
+    fn standing(&self, user: &str) -> impl Future<Output = Result<Standing, PortError>> + Send;
+}
+
+/// Where a Slack user belongs, as `users.info` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Their own workspace.
+    pub team_id: Option<String>,
+    /// A Slack Connect member of another organisation (`is_stranger`) or a guest.
+    pub external: bool,
 }
 
 /// Who may confirm or snooze a consumer.
@@ -81,11 +92,16 @@ pub struct ClickSettings {
     pub max_snooze_days: u32,
     /// Snoozes end on a date counted in this timezone.
     pub timezone: Tz,
+    /// Our workspace's team ids: a team-channel member from any other workspace (a Slack
+    /// Connect member of a shared channel) may not confirm. Empty: only `users.info`'s
+    /// stranger and guest flags are checked.
+    pub home_teams: Vec<String>,
 }
 
 impl Default for ClickSettings {
     fn default() -> Self {
         Self {
+            home_teams: Vec::new(),
             policy: ConfirmPolicy::default(),
             max_snooze_days: 7,
             timezone: Tz::UTC,
@@ -314,11 +330,20 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
     async fn authorise(&self, user: &str, consumer: &ConsumerRecord) -> Result<(), String> {
         let policy = &self.settings.policy;
         let mut unverified: Option<PortError> = None;
+        let mut outsider = false;
         if policy.team_channel
             && let Some(channel) = &consumer.channel
         {
             match self.slack.channel_members(channel).await {
-                Ok(members) if members.iter().any(|m| m == user) => return Ok(()),
+                // `conversations.members` lists a shared channel's Slack Connect members too:
+                // only members of our own workspace confirm for its teams.
+                Ok(members) if members.iter().any(|m| m == user) => {
+                    match self.slack.standing(user).await {
+                        Ok(standing) if self.is_ours(&standing) => return Ok(()),
+                        Ok(_) => outsider = true,
+                        Err(e) => unverified = Some(e),
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => unverified = Some(e),
             }
@@ -329,6 +354,12 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
                 Ok(_) => {}
                 Err(e) => unverified = Some(e),
             }
+        }
+        if outsider {
+            return Err(format!(
+                "Only full members of this workspace can confirm or snooze {} (guests and members of other organisations in a shared channel cannot).",
+                slack_escape(&consumer.name)
+            ));
         }
         if let Some(e) = unverified {
             return Err(format!(
@@ -345,6 +376,16 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
             "Only {who} can confirm or snooze {}.",
             slack_escape(&consumer.name)
         ))
+    }
+
+    fn is_ours(&self, standing: &Standing) -> bool {
+        let home = &self.settings.home_teams;
+        !standing.external
+            && (home.is_empty()
+                || standing
+                    .team_id
+                    .as_ref()
+                    .is_some_and(|t| home.iter().any(|h| h == t)))
     }
 
     /// Send the clicker a private note; a failure is logged (there is no one else to tell).
