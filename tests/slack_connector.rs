@@ -1033,3 +1033,40 @@ async fn an_unreachable_response_url_is_unavailable_without_the_url_in_the_error
     assert!(!message.contains("secret-path-xyz"), "{message}");
     assert!(message.contains("attempt"), "{message}");
 }
+
+#[tokio::test]
+async fn auth_test_names_our_workspace_and_its_grid_organisation() {
+    let fake = FakeSlack::start().await;
+
+    let plain = client(&fake).workspace().await.unwrap();
+    fake.set_enterprise("E0ORG");
+    let grid = client(&fake).workspace().await.unwrap();
+
+    assert_eq!(plain.team_id, secops_tests::fake_slack::HOME_TEAM);
+    assert_eq!(plain.enterprise_id, None);
+    assert_eq!(grid.enterprise_id.as_deref(), Some("E0ORG"));
+    assert_eq!(fake.requests()[0].path, "/api/auth.test");
+}
+
+#[tokio::test]
+async fn users_info_tells_a_slack_connect_member_and_a_guest_from_a_member() {
+    let fake = FakeSlack::start().await;
+    fake.set_user("U0MEMBER", "member", None);
+    fake.set_external_user("U0VENDOR", "vendor", "T0VENDOR");
+    fake.set_guest("U0GUEST", "guest");
+    let slack = client(&fake);
+
+    let member = slack.user_identity("U0MEMBER").await.unwrap();
+    let vendor = slack.user_identity("U0VENDOR").await.unwrap();
+    let guest = slack.user_identity("U0GUEST").await.unwrap();
+
+    assert_eq!(
+        (member.team_id.as_deref(), member.external),
+        (Some("T1"), false)
+    );
+    assert_eq!(
+        (vendor.team_id.as_deref(), vendor.external),
+        (Some("T0VENDOR"), true)
+    );
+    assert!(guest.external);
+}

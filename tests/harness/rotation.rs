@@ -100,7 +100,6 @@ impl RotationWorld {
                     team_channel: true,
                     security_groups: vec![SECURITY_GROUP.to_owned()],
                 },
-                home_teams: vec![crate::fake_slack::HOME_TEAM.to_owned()],
                 ..ClickSettings::default()
             },
         }

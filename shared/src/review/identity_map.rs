@@ -173,6 +173,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bundled_sample_map_is_valid() {
+        let sample = include_str!("../../../infra/sample/privileged-review/identity-map.csv");
+        assert_eq!(parse_csv("identity-map.csv", sample).unwrap().len(), 3);
+    }
+
+    #[test]
     fn a_map_file_is_read_and_bad_rows_are_named() {
         let ok = parse_csv(
             "map.csv",

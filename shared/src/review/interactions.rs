@@ -189,15 +189,28 @@ impl HomeWorkspace {
     }
 }
 
+/// Where our workspace comes from: a setting, or Slack asked once. Consulted only for a
+/// request whose signature verified.
+pub trait WorkspaceSource: Send + Sync {
+    /// Ours, or `None` when it cannot be known now (then nothing is taken).
+    fn ours(&self) -> impl Future<Output = Option<HomeWorkspace>> + Send;
+}
+
+impl WorkspaceSource for HomeWorkspace {
+    async fn ours(&self) -> Option<HomeWorkspace> {
+        Some(self.clone())
+    }
+}
+
 /// The refusal a click from another workspace reads.
 pub const FOREIGN_WORKSPACE: &str =
     "This button belongs to another Slack workspace's deployment; nothing was recorded.";
 
 /// What the endpoint needs. `rotation` is `None` where the rotation chaser is not deployed.
-pub struct InteractionDeps<'a, D, R, P, X> {
+pub struct InteractionDeps<'a, D, R, P, X, W> {
     pub secrets: &'a SecretStore,
     /// Our workspace: clicks from others are refused before anything is read.
-    pub workspace: &'a HomeWorkspace,
+    pub workspace: &'a W,
     pub store: &'a ReviewStore,
     pub directory: &'a D,
     pub replies: &'a R,
@@ -210,8 +223,14 @@ pub struct InteractionDeps<'a, D, R, P, X> {
 /// Handle one request: `timestamp` and `signature` are Slack's `X-Slack-Request-Timestamp` and
 /// `X-Slack-Signature` headers; `raw_body` the exact bytes Slack sent (base64 already decoded).
 #[tracing::instrument(skip_all)]
-pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X: RotationSlack>(
-    deps: &InteractionDeps<'_, D, R, P, X>,
+pub async fn handle_request<
+    D: Directory,
+    R: ClickReplies,
+    P: EventPublisher,
+    X: RotationSlack,
+    W: WorkspaceSource,
+>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
     timestamp: Option<&str>,
     signature_header: Option<&str>,
     raw_body: &[u8],
@@ -259,9 +278,17 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
             return Reply::error(401, "invalid request signature", Handled::Refused);
         }
     }
-    let action = match interaction::parse_interaction(raw_body) {
+    let parsed = interaction::parse_interaction(raw_body);
+    // Only now, for a verified request: a flood of forged ones costs no Slack call.
+    let Some(home) = deps.workspace.ours().await else {
+        tracing::error!(
+            "cannot tell which Slack workspace is ours (set SLACK_TEAM_ID); the request was refused"
+        );
+        return Reply::internal_error();
+    };
+    let action = match parsed {
         Ok(Interaction::BlockActions(a)) => {
-            if !deps.workspace.admits(
+            if !home.admits(
                 a.team_id.as_deref(),
                 a.user_team_id.as_deref(),
                 a.enterprise_id.as_deref(),
@@ -271,7 +298,7 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
             a
         }
         Ok(Interaction::ViewSubmission(view))
-            if !deps.workspace.admits(
+            if !home.admits(
                 view.team_id.as_deref(),
                 view.user_team_id.as_deref(),
                 view.enterprise_id.as_deref(),
@@ -282,7 +309,7 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
         Ok(Interaction::ViewSubmission(view)) => {
             return match (&deps.rotation, view.callback_id.as_str()) {
                 (Some(rotation), clicks::SNOOZE_FORM) => {
-                    let result = rotation.on_snooze_form(&view, now).await;
+                    let result = rotation.on_snooze_form(&view, &home, now).await;
                     rotation_reply(deps, None, Handled::RotationRecorded, result).await
                 }
                 _ => {
@@ -303,7 +330,7 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
     if clicks::is_rotation_action(&action.action.action_id) {
         return match &deps.rotation {
             Some(rotation) => {
-                let result = rotation.on_action(&action, now).await;
+                let result = rotation.on_action(&action, &home, now).await;
                 // Acknowledging a snooze click only means its form opened.
                 let acked = if action.action.action_id == crate::rotation::message::SNOOZE {
                     Handled::RotationFormOpened
@@ -331,8 +358,8 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
 
 /// Refuse a signed request from another workspace: the clicker reads why (through the
 /// click's `response_url`, which Slack signed with the rest), nothing is read or recorded.
-async fn foreign<D, R: ClickReplies, P, X>(
-    deps: &InteractionDeps<'_, D, R, P, X>,
+async fn foreign<D, R: ClickReplies, P, X, W>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
     response_url: Option<&str>,
     team_id: Option<&str>,
 ) -> Reply {
@@ -350,8 +377,8 @@ async fn foreign<D, R: ClickReplies, P, X>(
 
 /// Answer a rotation click or form: ephemeral notes go through the `response_url`. An
 /// acknowledgement means `acked`; a note to the clicker means nothing was recorded.
-async fn rotation_reply<D, R: ClickReplies, P, X>(
-    deps: &InteractionDeps<'_, D, R, P, X>,
+async fn rotation_reply<D, R: ClickReplies, P, X, W>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
     response_url: Option<&str>,
     acked: Handled,
     result: Result<ClickReply, crate::rotation::store::RotationStoreError>,
@@ -374,8 +401,8 @@ async fn rotation_reply<D, R: ClickReplies, P, X>(
     }
 }
 
-async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
-    deps: &InteractionDeps<'_, D, R, P, X>,
+async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X, W>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
     action: &BlockAction,
     review_action: ReviewAction,
     now: DateTime<Utc>,

@@ -7,7 +7,9 @@ use tokio::sync::Mutex;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
-use super::interactions::{self, HomeWorkspace, InteractionDeps, Reply, handle_request};
+use super::interactions::{
+    self, HomeWorkspace, InteractionDeps, Reply, WorkspaceSource, handle_request,
+};
 use super::store::ReviewStore;
 use super::workflow::{
     self, DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review,
@@ -208,29 +210,6 @@ impl InteractionsRuntime {
         })
     }
 
-    /// Our workspace, asking Slack (`auth.test`) the first time when it is not configured.
-    /// Without it no click can be checked, so none is taken (the request answers 500).
-    async fn workspace(&self) -> Option<&HomeWorkspace> {
-        let learned = self
-            .workspace
-            .get_or_try_init(|| async {
-                let found = self.slack.workspace().await?;
-                tracing::info!(team = %found.team_id, "learned the Slack workspace from auth.test");
-                Ok::<_, crate::slack::client::SlackError>(HomeWorkspace {
-                    team_ids: vec![found.team_id],
-                    enterprise_id: found.enterprise_id,
-                })
-            })
-            .await;
-        match learned {
-            Ok(workspace) => Some(workspace),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot tell which Slack workspace is ours (set SLACK_TEAM_ID); the request was refused");
-                None
-            }
-        }
-    }
-
     /// One request: Slack's signature headers and the exact body bytes. Emits the request's
     /// metrics; a lost database connection that cannot be replaced is an error (answer 500).
     pub async fn handle(
@@ -254,18 +233,17 @@ impl InteractionsRuntime {
         signature: Option<&str>,
         raw_body: &[u8],
     ) -> Result<Reply, StartupError> {
-        let Some(workspace) = self.workspace().await else {
-            return Ok(Reply::internal_error());
+        let workspace = LearnedWorkspace {
+            cell: &self.workspace,
+            slack: &self.slack,
         };
-        let mut clicks = self.rotation.clicks.clone();
-        clicks.home_teams = workspace.team_ids.clone();
         let mut store = self.store.lock().await;
         if store.is_closed().await {
             *store = ReviewStore::new(self.foundation.database().await?);
         }
         let deps = InteractionDeps {
             secrets: &self.foundation.secrets,
-            workspace,
+            workspace: &workspace,
             store: &store,
             directory: &self.slack,
             replies: &self.slack,
@@ -275,7 +253,7 @@ impl InteractionsRuntime {
             rotation: Some(RotationClicks {
                 store: RotationStore::new(store.connection()),
                 slack: &self.slack,
-                settings: &clicks,
+                settings: &self.rotation.clicks,
             }),
         };
         let deadline = Some(Instant::now() + ACK_BUDGET);
@@ -284,6 +262,37 @@ impl InteractionsRuntime {
             handle_request(&deps, timestamp, signature, raw_body, Utc::now()),
         )
         .await)
+    }
+}
+
+/// Our workspace as configured, else asked of Slack (`auth.test`) the first time a verified
+/// request needs it, and kept for the instance. Without it no click can be checked, so none
+/// is taken.
+struct LearnedWorkspace<'a> {
+    cell: &'a tokio::sync::OnceCell<HomeWorkspace>,
+    slack: &'a SlackClient,
+}
+
+impl WorkspaceSource for LearnedWorkspace<'_> {
+    async fn ours(&self) -> Option<HomeWorkspace> {
+        let learned = self
+            .cell
+            .get_or_try_init(|| async {
+                let found = self.slack.workspace().await?;
+                tracing::info!(team = %found.team_id, "learned the Slack workspace from auth.test");
+                Ok::<_, crate::slack::client::SlackError>(HomeWorkspace {
+                    team_ids: vec![found.team_id],
+                    enterprise_id: found.enterprise_id,
+                })
+            })
+            .await;
+        match learned {
+            Ok(workspace) => Some(workspace.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "auth.test failed: cannot learn our Slack workspace");
+                None
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::message::{CONFIRM, LineState, SNOOZE, counted, nudge_of_block};
 use super::store::{ClickWrite, ConsumerRecord, RotationStore, RotationStoreError};
 use crate::review::card::slack_escape;
+use crate::review::interactions::HomeWorkspace;
 use crate::review::ports::PortError;
 use crate::slack::interaction::{BlockAction, ViewSubmission};
 
@@ -92,16 +93,11 @@ pub struct ClickSettings {
     pub max_snooze_days: u32,
     /// Snoozes end on a date counted in this timezone.
     pub timezone: Tz,
-    /// Our workspace's team ids: a team-channel member from any other workspace (a Slack
-    /// Connect member of a shared channel) may not confirm. Empty: only `users.info`'s
-    /// stranger and guest flags are checked.
-    pub home_teams: Vec<String>,
 }
 
 impl Default for ClickSettings {
     fn default() -> Self {
         Self {
-            home_teams: Vec::new(),
             policy: ConfirmPolicy::default(),
             max_snooze_days: 7,
             timezone: Tz::UTC,
@@ -157,6 +153,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
     pub async fn on_action(
         &self,
         action: &BlockAction,
+        home: &HomeWorkspace,
         now: DateTime<Utc>,
     ) -> Result<ClickReply, RotationStoreError> {
         let Some(id) = action
@@ -202,7 +199,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
                 }
             });
         }
-        if let Err(why) = self.authorise(&action.user_id, &consumer).await {
+        if let Err(why) = self.authorise(&action.user_id, &consumer, home).await {
             tracing::info!(%why, "rotation click refused");
             return Ok(ClickReply::Ephemeral(why));
         }
@@ -245,6 +242,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
     pub async fn on_snooze_form(
         &self,
         view: &ViewSubmission,
+        home: &HomeWorkspace,
         now: DateTime<Utc>,
     ) -> Result<ClickReply, RotationStoreError> {
         let form_error = |block: &str, text: String| ClickReply::FormErrors(json!({ block: text }));
@@ -263,7 +261,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         if let Some(already) = already_confirmed(&consumer) {
             return Ok(form_error(REASON_BLOCK, already));
         }
-        if let Err(why) = self.authorise(&view.user_id, &consumer).await {
+        if let Err(why) = self.authorise(&view.user_id, &consumer, home).await {
             tracing::info!(%why, "snooze refused");
             return Ok(form_error(REASON_BLOCK, why));
         }
@@ -327,7 +325,12 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
     /// Fails closed: refused unless one of the allowed memberships is confirmed. A membership
     /// that cannot be checked (say the team channel is gone) does not stop the other check: that
     /// is when the security group most needs to act.
-    async fn authorise(&self, user: &str, consumer: &ConsumerRecord) -> Result<(), String> {
+    async fn authorise(
+        &self,
+        user: &str,
+        consumer: &ConsumerRecord,
+        home: &HomeWorkspace,
+    ) -> Result<(), String> {
         let policy = &self.settings.policy;
         let mut unverified: Option<PortError> = None;
         let mut outsider = false;
@@ -339,7 +342,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
                 // only members of our own workspace confirm for its teams.
                 Ok(members) if members.iter().any(|m| m == user) => {
                     match self.slack.standing(user).await {
-                        Ok(standing) if self.is_ours(&standing) => return Ok(()),
+                        Ok(standing) if is_ours(&standing, home) => return Ok(()),
                         Ok(_) => outsider = true,
                         Err(e) => unverified = Some(e),
                     }
@@ -376,16 +379,6 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
             "Only {who} can confirm or snooze {}.",
             slack_escape(&consumer.name)
         ))
-    }
-
-    fn is_ours(&self, standing: &Standing) -> bool {
-        let home = &self.settings.home_teams;
-        !standing.external
-            && (home.is_empty()
-                || standing
-                    .team_id
-                    .as_ref()
-                    .is_some_and(|t| home.iter().any(|h| h == t)))
     }
 
     /// Send the clicker a private note; a failure is logged (there is no one else to tell).
@@ -460,6 +453,18 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         }
         Ok(Ok(()))
     }
+}
+
+/// A full member of our workspace: not a Slack Connect member of another organisation, not a
+/// guest, and of one of our workspaces (on Enterprise Grid, `is_stranger` already says whether
+/// they are of our organisation).
+fn is_ours(standing: &Standing, home: &HomeWorkspace) -> bool {
+    !standing.external
+        && (home.enterprise_id.is_some()
+            || standing
+                .team_id
+                .as_ref()
+                .is_some_and(|t| home.team_ids.iter().any(|h| h == t)))
 }
 
 fn already_confirmed(consumer: &ConsumerRecord) -> Option<String> {

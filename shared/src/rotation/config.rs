@@ -132,9 +132,6 @@ impl RotationConfig {
                 },
                 max_snooze_days: env.bounded("ROTATION_MAX_SNOOZE_DAYS", 7, 1..=30)? as u32,
                 timezone,
-                // The interactivity endpoint fills this in with its workspace (`SLACK_TEAM_ID`
-                // or `auth.test`).
-                home_teams: Vec::new(),
             },
             slack_api_base: env.text_or("SLACK_API_BASE", "https://slack.com/api"),
         })
