@@ -241,7 +241,8 @@ async fn the_grantee_is_recognised_under_a_plus_alias_and_a_bare_login() {
 }
 
 #[tokio::test]
-async fn a_reviewer_without_an_email_in_slack_is_refused_not_waved_through() {
+async fn a_reviewer_without_an_email_in_slack_is_refused_and_the_review_goes_to_the_escalation_group_once()
+ {
     let world = DecisionWorld::new().await;
     world.review.slack.set_user("U0BOB", "bob", None);
     let (review, ts) = world.card_awaiting_review("carol@example.com").await;
@@ -249,11 +250,55 @@ async fn a_reviewer_without_an_email_in_slack_is_refused_not_waved_through() {
     world
         .click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts)
         .await;
+    // Clicking again (or Slack retrying) escalates nothing more.
+    world
+        .click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world.run_worker().await;
 
     let told = world.told("U0BOB");
-    assert_eq!(told.len(), 1);
+    assert_eq!(told.len(), 2);
     assert!(told[0].contains("no email"), "{told:?}");
-    assert!(world.bus.take().is_empty());
+    assert!(told[0].contains("escalation group"), "{told:?}");
+    let stored = world.review.store.review(review).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        secops_shared::review::store::ReviewStatus::Escalated,
+        "the product could not tell, so the escalation group decides"
+    );
+    let escalation_posts: Vec<_> = world
+        .review
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == ESCALATION_CHANNEL)
+        .collect();
+    assert_eq!(escalation_posts.len(), 1, "escalated once");
+    let headline = escalation_posts[0].blocks.to_string();
+    assert!(headline.contains("<!subteam^S0ESCALATION>"), "{headline}");
+    assert!(headline.contains("Escalated automatically"), "{headline}");
+    let decisions: Vec<_> = world
+        .review
+        .review_events()
+        .into_iter()
+        .filter_map(|e| e["decision"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(decisions, ["escalated"], "never approved");
+    // The escalation group still decides it.
+    world
+        .click(
+            "U0CISO",
+            REVOKE,
+            review,
+            ESCALATION_CHANNEL,
+            &escalation_posts[0].ts,
+        )
+        .await;
+    let stored = world.review.store.review(review).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        secops_shared::review::store::ReviewStatus::Revoked
+    );
 }
 
 #[tokio::test]
@@ -621,4 +666,227 @@ async fn a_review_escalated_while_a_reviewer_clicks_is_not_decided_by_that_revie
     );
     let stored = world.review.store.review(review).await.unwrap().unwrap();
     assert_eq!(stored.status, ReviewStatus::Escalated);
+}
+
+#[tokio::test]
+async fn a_follow_up_whose_attempt_dies_counts_the_attempt_and_goes_behind_the_others() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    world
+        .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    let store = &world.review.store;
+    let lease = std::time::Duration::from_millis(1);
+
+    // A drain takes the first follow-up and dies making it (a panic, a timeout): it never
+    // reports success or failure, and its lease runs out.
+    let first = store.claim_tasks(1, lease).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0].attempts, 1,
+        "the attempt is counted before it is made"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    // The next drain starts with another follow-up, not the one that killed the last drain.
+    let next = store.claim_tasks(1, lease).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_ne!(
+        next[0].task_id, first[0].task_id,
+        "a dying follow-up must not stay first in the queue"
+    );
+    let client = world.review.db.client().await;
+    let attempts: i32 = client
+        .query_one(
+            "SELECT attempts FROM privileged_review_outbox WHERE task_id = $1",
+            &[&first[0].task_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 1);
+}
+
+#[tokio::test]
+async fn a_webhook_whose_attempts_died_is_given_up_at_its_next_refusal() {
+    let world = DecisionWorld::new().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(400))
+        .with_priority(1)
+        .mount(&world.receiver)
+        .await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+    world
+        .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    let client = world.review.db.client().await;
+    let webhook_task: i64 = client
+        .query_one(
+            "SELECT task_id FROM privileged_review_outbox WHERE kind = 'webhook'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Two drains died while delivering the webhook (claimed, never reported).
+    for _ in 0..2 {
+        let taken = world
+            .review
+            .store
+            .claim_tasks(10, std::time::Duration::from_millis(1))
+            .await
+            .unwrap();
+        assert!(taken.iter().any(|t| t.task_id == webhook_task));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let drained = world.run_worker().await;
+
+    assert_eq!(drained.given_up.len(), 1, "{drained:?}");
+    assert_eq!(world.webhook_deliveries().await.len(), 1);
+}
+
+/// A click signed with our signing secret (the app is the same) from a workspace that is not
+/// ours: `team` is the payload's workspace, `user_team` the clicker's own.
+async fn foreign_click(
+    world: &DecisionWorld,
+    user: &str,
+    team: &str,
+    user_team: &str,
+    review: uuid::Uuid,
+    ts: &str,
+) -> u16 {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user, "team_id": user_team},
+        "team": {"id": team, "domain": "elsewhere"},
+        "enterprise": null,
+        "channel": {"id": REVIEW_CHANNEL, "name": "reviews"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": REVIEW_CHANNEL},
+        "message": {"ts": ts, "text": "card"},
+        "actions": [{"type": "button", "action_id": APPROVE, "block_id": "privileged_review",
+                     "value": review.to_string(), "action_ts": "1"}],
+        "response_url": world.review.slack.response_url(user),
+        "trigger_id": "t1",
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let now = Utc::now();
+    let signature = sign(SIGNING_SECRET, now.timestamp(), body.as_bytes());
+    world
+        .send(
+            &now.timestamp().to_string(),
+            &signature,
+            body.as_bytes(),
+            now,
+        )
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn a_click_from_another_workspace_is_refused_clearly_and_changes_nothing() {
+    let world = DecisionWorld::new().await;
+    let (review, ts) = world.card_awaiting_review("carol@example.com").await;
+
+    // Another workspace where the same app is installed, with a user whose id is one of our
+    // reviewers'; then a Slack Connect member of a shared channel (our team, their user).
+    let other = foreign_click(&world, "U0ANNA", "T0OTHER", "T0OTHER", review, &ts).await;
+    let connect = foreign_click(&world, "U0BOB", "T1", "T0OTHER", review, &ts).await;
+
+    assert_eq!((other, connect), (403, 403));
+    assert_eq!(
+        world.told("U0ANNA"),
+        [secops_shared::review::interactions::FOREIGN_WORKSPACE]
+    );
+    assert!(world.told("U0BOB")[0].contains("another Slack workspace"));
+    assert!(world.bus.take().is_empty());
+    let stored = world.review.store.review(review).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        secops_shared::review::store::ReviewStatus::AwaitingReview
+    );
+    assert_eq!(
+        world.review.slack.calls("usergroups.users.list"),
+        0,
+        "nothing was read for it"
+    );
+}
+
+#[test]
+fn on_enterprise_grid_every_workspace_of_our_organisation_is_ours() {
+    use secops_shared::review::interactions::HomeWorkspace;
+    let grid = HomeWorkspace {
+        team_ids: vec!["T1".into()],
+        enterprise_id: Some("E0ORG".into()),
+    };
+    assert!(grid.admits(Some("T2"), Some("T3"), Some("E0ORG")));
+    assert!(!grid.admits(Some("T2"), Some("T2"), Some("E0OTHER")));
+    assert!(grid.admits(Some("T1"), Some("T1"), None));
+    assert!(!HomeWorkspace::default().admits(Some("T1"), Some("T1"), None));
+    assert!(!grid.admits(None, None, None));
+}
+
+/// Load a team's identity map (the CSV the local runner imports).
+async fn identity_map(world: &DecisionWorld, csv: &str) {
+    use secops_shared::review::identity_map;
+    let rows = identity_map::parse_csv("map.csv", csv).unwrap();
+    identity_map::replace(&world.review.store, &rows)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_identity_map_stops_a_reviewer_deciding_a_grant_to_their_opaque_cloud_role() {
+    let world = DecisionWorld::new().await;
+    identity_map(
+        &world,
+        "slack_user_id,idp_login,cloud_principal,note\n\
+         U0ANNA,anna@example.com,arn:aws:iam::123456789012:role/ops-7f3a,break-glass role\n",
+    )
+    .await;
+    let (review, ts) = world
+        .card_awaiting_review("arn:aws:iam::123456789012:role/ops-7f3a")
+        .await;
+
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    assert_eq!(
+        world.told("U0ANNA"),
+        ["You cannot review a grant made to you."]
+    );
+    assert!(world.bus.take().is_empty());
+    // Bob, whom the map does not link to the role, still decides it.
+    world
+        .click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    assert_eq!(world.bus.take().len(), 1);
+}
+
+#[tokio::test]
+async fn the_identity_map_is_read_through_configured_domain_aliases() {
+    let mut world = DecisionWorld::new().await;
+    // The map knows Anna by her IdP login on the corporate domain; Slack by example.com.
+    identity_map(
+        &world,
+        "slack_user_id,idp_login,cloud_principal\n\
+         ,anna@corp.example,arn:aws:iam::123456789012:user/x-77\n",
+    )
+    .await;
+    world.policy.domain_aliases =
+        secops_shared::review::identity::DomainAliases::parse("corp.example,example.com").unwrap();
+    let (review, ts) = world
+        .card_awaiting_review("arn:aws:iam::123456789012:user/x-77")
+        .await;
+
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    assert_eq!(
+        world.told("U0ANNA"),
+        ["You cannot review a grant made to you."]
+    );
+    assert!(world.bus.take().is_empty());
 }

@@ -210,7 +210,7 @@ async fn an_event_later_than_the_ingest_lag_is_still_reviewed_and_reported_late(
 }
 
 #[tokio::test]
-async fn a_mapping_that_finds_no_event_id_is_a_clear_error_and_the_checkpoint_stays() {
+async fn a_mapping_that_finds_no_event_id_reports_every_event_and_a_fixed_mapping_reviews_them() {
     let mut world = ReviewWorld::new().await;
     world.audit_event(
         "e1",
@@ -219,24 +219,156 @@ async fn a_mapping_that_finds_no_event_id_is_a_clear_error_and_the_checkpoint_st
         "bob@example.com",
         "App Admin",
     );
+    let right = world.settings.source.mapping.clone();
     world.settings.source.mapping = FieldMapping {
         event_id: "uuid".into(),
-        ..world.settings.source.mapping.clone()
+        ..right.clone()
     };
+    let capture = secops_tests::logs::LogCapture::start();
 
-    let err = world.run_review_at(t(10, 30)).await.unwrap_err();
+    let report = world.run_review_at(t(10, 30)).await.unwrap();
 
-    let message = err.to_string();
+    // Changed: a mapping that fits no event no longer stops the run (one planted event could
+    // then blind the review); every event it cannot read is reported, loudly.
+    assert_eq!((report.reviewed, report.unreadable_events), (0, 1));
+    assert_eq!(unreadable_reports(&world).len(), 1);
+    let logs = capture.text();
     assert!(
-        message.contains("`event_id` is mapped to \"uuid\""),
-        "{message}"
+        logs.lines().any(|l| l.contains("ERROR")
+            && l.contains("`event_id` is mapped to")
+            && l.contains("uuid")
+            && l.contains("REVIEW_FIELD_EVENT_ID")),
+        "{logs}"
     );
-    assert!(
-        message.contains("event_id, event_type, grantee"),
-        "{message}"
+    // Fixed within the late window: the event is read again and reviewed.
+    world.settings.source.mapping = right;
+    let fixed = world.run_review_at(t(10, 35)).await.unwrap();
+    assert_eq!(fixed.reviewed, 1, "{fixed:?}");
+}
+
+/// Messages in the review channel saying an event could not be read.
+fn unreadable_reports(world: &ReviewWorld) -> Vec<String> {
+    world
+        .cards()
+        .into_iter()
+        .filter(|m| m.text.contains("could not be read"))
+        .map(|m| m.blocks.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_planted_unreadable_event_never_blinds_the_review_and_is_reported_once() {
+    let world = ReviewWorld::new().await;
+    let planted = |id: serde_json::Value, minute: u32| {
+        let mut event = serde_json::json!({
+            "_time": t(9, minute).to_rfc3339(),
+            "event_type": "privileged_grant",
+            "grantor": "mallory@example.com",
+            "grantee": "mallory@example.com",
+            "role": "Super Admin <!channel>",
+            "target": "okta",
+            "source": "okta",
+        });
+        if !id.is_null() {
+            event["event_id"] = id;
+        }
+        world.axiom.add_events("audit", vec![event]);
+    };
+    planted(serde_json::json!({"x": 1}), 50);
+    planted(serde_json::json!(""), 51);
+    planted(serde_json::Value::Null, 52);
+    planted(serde_json::json!([1, 2]), 53);
+    // Then the grant the attacker wants nobody to see.
+    world.audit_event(
+        "e-admin",
+        t(10, 0),
+        "mallory@example.com",
+        "mallory@example.com",
+        "Super Admin",
     );
-    assert!(message.contains("checkpoint did not move"), "{message}");
-    assert_eq!(world.store.checkpoint("audit").await.unwrap(), None);
+    world.model_says("high", 90, "self-grant").await;
+
+    let first = world.run_review_at(t(10, 30)).await.unwrap();
+
+    assert_eq!(
+        first.reviewed, 1,
+        "the grant beside them is reviewed: {first:?}"
+    );
+    assert_eq!(first.unreadable_events, 4);
+    assert_eq!(first.unreadable_reported, 4);
+    let grant_cards: Vec<_> = world
+        .cards()
+        .into_iter()
+        .filter(|m| m.blocks.to_string().contains("review_approve"))
+        .collect();
+    assert_eq!(grant_cards.len(), 1);
+    let reports = unreadable_reports(&world);
+    assert_eq!(reports.len(), 4);
+    for r in &reports {
+        assert!(r.contains("itself suspicious"), "{r}");
+        assert!(
+            !r.contains("<!channel>") && !r.contains("mallory"),
+            "inert: {r}"
+        );
+    }
+    assert!(world.store.checkpoint("audit").await.unwrap().is_some());
+
+    // The late window reads them again and again: neither counted nor reported twice, and
+    // the checkpoint moves on.
+    let second = world.run_review_at(t(10, 40)).await.unwrap();
+    let third = world.run_review_at(t(10, 50)).await.unwrap();
+    assert_eq!((second.unreadable_events, third.unreadable_events), (0, 0));
+    assert_eq!(unreadable_reports(&world).len(), 4);
+    assert_eq!(
+        world.store.checkpoint("audit").await.unwrap(),
+        Some(t(10, 49)),
+        "the checkpoint is not held by them"
+    );
+    let metric = secops_shared::review::workflow::emf("test", &first);
+    assert_eq!(metric["UnreadableEvents"], 4.0);
+}
+
+#[tokio::test]
+async fn an_unreadable_event_in_the_history_window_is_skipped_and_counted() {
+    let world = ReviewWorld::new().await;
+    world.axiom.add_events(
+        "audit",
+        vec![serde_json::json!({
+            "_time": Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap().to_rfc3339(),
+            "event_type": "privileged_grant",
+            "event_id": {"x": 1},
+            "grantee": "bob@example.com",
+        })],
+    );
+    world.audit_event(
+        "e1",
+        t(10, 0),
+        "alice@example.com",
+        "bob@example.com",
+        "Break-Glass Admin",
+    );
+    world.model_says("medium", 50, "break-glass").await;
+
+    let report = world.run_review_at(t(10, 30)).await.unwrap();
+
+    assert_eq!((report.reviewed, report.history_unreadable), (1, 1));
+}
+
+#[tokio::test]
+async fn an_event_field_holding_a_nul_character_is_still_reviewed() {
+    let world = ReviewWorld::new().await;
+    world.audit_event(
+        "e\u{0}1",
+        t(10, 0),
+        "alice@example.com",
+        "bob\u{0}@example.com",
+        "Break-Glass Admin",
+    );
+    world.model_says("medium", 50, "break-glass").await;
+
+    let report = world.run_review_at(t(10, 30)).await.unwrap();
+
+    assert_eq!(report.reviewed, 1, "{report:?}");
 }
 
 #[tokio::test]
@@ -330,4 +462,89 @@ async fn a_grant_with_huge_fields_still_reaches_a_reviewer_on_a_card_slack_accep
         !card.contains("<!channel>") && !card.contains("<x>"),
         "{card}"
     );
+}
+
+/// Every text a Slack user reads on a card (each `text` string of its blocks).
+fn shown_texts(blocks: &serde_json::Value, out: &mut Vec<String>) {
+    match blocks {
+        serde_json::Value::Array(a) => a.iter().for_each(|v| shown_texts(v, out)),
+        serde_json::Value::Object(o) => {
+            for (key, v) in o {
+                match v {
+                    serde_json::Value::String(s) if key == "text" => out.push(s.clone()),
+                    _ => shown_texts(v, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn a_model_reason_carrying_a_link_or_a_mention_never_reaches_the_card() {
+    for reason in [
+        "routine; details at https://evil.example/approve",
+        "routine, confirmed by <@U0CISO>",
+        "routine <!here>",
+        "see [the ticket](http://evil.example)",
+    ] {
+        let world = ReviewWorld::new().await;
+        world.audit_event(
+            "e1",
+            t(10, 0),
+            "alice@example.com",
+            "carol@example.com",
+            "Break-Glass Admin",
+        );
+        world.model_says("high", 80, reason).await;
+
+        let report = world.run_review_at(t(10, 30)).await.unwrap();
+
+        assert_eq!(report.sent_for_review, 1, "{reason}: {report:?}");
+        let cards = world.cards();
+        let mut texts = Vec::new();
+        shown_texts(&cards[0].blocks, &mut texts);
+        texts.push(cards[0].text.clone());
+        for text in &texts {
+            let lower = text.to_lowercase();
+            for live in ["evil.example", "://", "u0ciso", "here&gt;", "<!here>"] {
+                assert!(
+                    !lower.contains(live),
+                    "{reason}: {live:?} shown in {text:?}"
+                );
+            }
+        }
+        // The rules decided; the card says the model's answer was refused.
+        assert!(
+            texts.iter().any(|t| t.contains("rules only")),
+            "{reason}: {texts:?}"
+        );
+        assert_eq!(report.model_fallbacks, 1, "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_self_grant_hidden_behind_an_opaque_idp_id_is_flagged_through_the_identity_map() {
+    use secops_shared::review::identity_map;
+    let world = ReviewWorld::new().await;
+    let rows = identity_map::parse_csv(
+        "map.csv",
+        "slack_user_id,idp_login,cloud_principal\nU0EVE,00u1abcd,arn:aws:iam::1:user/x-77\n",
+    )
+    .unwrap();
+    identity_map::replace(&world.store, &rows).await.unwrap();
+    world.audit_event(
+        "e1",
+        t(10, 0),
+        "00u1abcd",
+        "arn:aws:iam::1:user/x-77",
+        "App Admin",
+    );
+    world.model_says("low", 5, "routine").await;
+
+    let report = world.run_review_at(t(10, 30)).await.unwrap();
+
+    assert_eq!((report.high, report.auto_resolved), (1, 0), "{report:?}");
+    let card = serde_json::to_string(&world.cards()[0].blocks).unwrap();
+    assert!(card.contains("*self-grant*"), "{card}");
 }

@@ -380,3 +380,52 @@ async fn a_confirmation_on_a_message_that_is_no_recorded_nudge_is_told_to_the_cl
     assert_eq!(world.told(MEMBER).len(), 1, "{:?}", world.told(MEMBER));
     assert!(world.told(MEMBER)[0].starts_with("Recorded: *refunds* is confirmed"));
 }
+
+#[tokio::test]
+async fn a_slack_connect_member_or_a_guest_of_the_team_channel_cannot_confirm_or_snooze() {
+    let (world, nudge) = nudged_world().await;
+    // The payments channel is shared with a vendor: conversations.members lists their people.
+    world
+        .slack
+        .set_channel_members(PAYMENTS, &[MEMBER, "U0VENDOR", "U0GUEST00"]);
+    world
+        .slack
+        .set_external_user("U0VENDOR", "vendor", "T0VENDOR");
+    world.slack.set_guest("U0GUEST00", "guest");
+
+    for outsider in ["U0VENDOR", "U0GUEST00"] {
+        world
+            .click(outsider, CONFIRM, "billing-api", &nudge, monday())
+            .await;
+        let told = world.told(outsider);
+        assert_eq!(told.len(), 1, "{outsider}: {told:?}");
+        assert!(
+            told[0].contains("Only full members of this workspace"),
+            "{told:?}"
+        );
+        // The snooze form's permission is checked when it is sent.
+        let snooze = world
+            .submit_snooze(
+                outsider,
+                "billing-api",
+                &nudge,
+                Some("vendor says so"),
+                Some("7"),
+                monday(),
+            )
+            .await;
+        assert!(
+            snooze.body.contains("Only full members of this workspace"),
+            "{outsider}: {}",
+            snooze.body
+        );
+    }
+
+    assert_eq!(world.state("billing-api").await, ("pending".to_owned(), 1));
+    assert_eq!(world.slack.calls("chat.update"), 0);
+    // A member of our workspace still confirms.
+    world
+        .click(MEMBER, CONFIRM, "billing-api", &nudge, monday())
+        .await;
+    assert_eq!(world.state("billing-api").await.0, "confirmed");
+}

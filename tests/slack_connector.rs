@@ -592,6 +592,8 @@ async fn a_users_identity_gives_their_profile_email_and_name() {
             id: "U0REVIEWER".into(),
             name: "dana".into(),
             email: Some("dana@acme.test".into()),
+            team_id: Some("T1".into()),
+            external: false,
         }
     );
     let request = &fake.requests()[0];
@@ -977,6 +979,8 @@ fn a_signed_click_is_verified_on_its_raw_bytes_and_parsed_into_the_decision() {
             user_id: "U0REVIEWER".into(),
             user_name: "dana".into(),
             team_id: Some("T0CAG".into()),
+            user_team_id: Some("T0CAG".into()),
+            enterprise_id: None,
             channel_id: Some(CHANNEL.into()),
             message_ts: Some("1700000000.000100".into()),
             response_url: Some("https://hooks.slack.com/actions/T0CAG/1/xyz".into()),
@@ -1028,4 +1032,41 @@ async fn an_unreachable_response_url_is_unavailable_without_the_url_in_the_error
     };
     assert!(!message.contains("secret-path-xyz"), "{message}");
     assert!(message.contains("attempt"), "{message}");
+}
+
+#[tokio::test]
+async fn auth_test_names_our_workspace_and_its_grid_organisation() {
+    let fake = FakeSlack::start().await;
+
+    let plain = client(&fake).workspace().await.unwrap();
+    fake.set_enterprise("E0ORG");
+    let grid = client(&fake).workspace().await.unwrap();
+
+    assert_eq!(plain.team_id, secops_tests::fake_slack::HOME_TEAM);
+    assert_eq!(plain.enterprise_id, None);
+    assert_eq!(grid.enterprise_id.as_deref(), Some("E0ORG"));
+    assert_eq!(fake.requests()[0].path, "/api/auth.test");
+}
+
+#[tokio::test]
+async fn users_info_tells_a_slack_connect_member_and_a_guest_from_a_member() {
+    let fake = FakeSlack::start().await;
+    fake.set_user("U0MEMBER", "member", None);
+    fake.set_external_user("U0VENDOR", "vendor", "T0VENDOR");
+    fake.set_guest("U0GUEST", "guest");
+    let slack = client(&fake);
+
+    let member = slack.user_identity("U0MEMBER").await.unwrap();
+    let vendor = slack.user_identity("U0VENDOR").await.unwrap();
+    let guest = slack.user_identity("U0GUEST").await.unwrap();
+
+    assert_eq!(
+        (member.team_id.as_deref(), member.external),
+        (Some("T1"), false)
+    );
+    assert_eq!(
+        (vendor.team_id.as_deref(), vendor.external),
+        (Some("T0VENDOR"), true)
+    );
+    assert!(guest.external);
 }

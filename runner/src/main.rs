@@ -127,6 +127,13 @@ enum ReviewCommand {
         #[arg(long)]
         via_event_bus: bool,
     },
+    /// Replace the identity map (`review_identity_map`) in DATABASE_URL's database with a CSV
+    /// file: header `slack_user_id,idp_login,cloud_principal,note`, each row naming at least two
+    /// identities of one person. Any bad row: nothing is imported.
+    ImportIdentities {
+        /// The CSV file (the whole map: people left out of it are no longer linked).
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,8 +241,27 @@ async fn main() -> Result<()> {
                 file,
                 via_event_bus,
             } => replay_click(&file, via_event_bus).await,
+            ReviewCommand::ImportIdentities { file } => import_identities(&file).await,
         },
     }
+}
+
+async fn import_identities(file: &Path) -> Result<()> {
+    use secops_shared::review::identity_map;
+    let content =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let rows = identity_map::parse_csv(&file.display().to_string(), &content)?;
+    let credentials = local_credentials().await?;
+    let url = credentials
+        .database_url
+        .clone()
+        .context("DATABASE_URL is not set (or database_url is missing from the credentials)")?;
+    let common = CommonSettings::from_env(&Env::process())?;
+    let mut client = db::connect(&url, common.database_ca_bundle.as_deref()).await?;
+    db::migrate(&mut client).await?;
+    let n = identity_map::replace(&ReviewStore::new(client), &rows).await?;
+    println!("identity map replaced: {n} rows");
+    Ok(())
 }
 
 async fn migrate() -> Result<()> {

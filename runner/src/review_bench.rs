@@ -163,6 +163,7 @@ fn settings(concurrency: usize, n: usize) -> ReviewSettings {
         llm_concurrency: concurrency,
         // Every review queues one side effect: the run drains them all.
         max_tasks_per_run: n as i64 + 1,
+        domain_aliases: Default::default(),
     }
 }
 

@@ -220,3 +220,27 @@ fn the_review_dry_run_without_a_database_says_what_to_set() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_malformed_identity_map_names_the_row_before_touching_any_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("map.csv");
+    std::fs::write(
+        &bad,
+        "slack_user_id,idp_login,cloud_principal\nU0ANNA,anna@corp.example,\nanna,,\n",
+    )
+    .unwrap();
+
+    let refused = secops_local(&["review", "import-identities", bad.to_str().unwrap()]);
+
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("row 2") && stderr.contains("slack_user_id"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("DATABASE_URL"),
+        "refused before connecting: {stderr}"
+    );
+}

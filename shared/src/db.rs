@@ -99,6 +99,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "review_outbox_given_up",
         include_str!("../../infra/migrations/0008_review_outbox_given_up.sql"),
     ),
+    (
+        10,
+        "review_quarantine_and_identity_map",
+        include_str!("../../infra/migrations/0010_review_quarantine_and_identity_map.sql"),
+    ),
 ];
 
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,

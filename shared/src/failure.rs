@@ -218,7 +218,6 @@ mod kinds {
         fn failure_kind(&self) -> FailureKind {
             use crate::review::workflow::ReviewError;
             match self {
-                ReviewError::Mapping(_) => FailureKind::Configuration,
                 ReviewError::Source(_) => FailureKind::UpstreamUnavailable,
                 ReviewError::Store(e) => e.failure_kind(),
             }

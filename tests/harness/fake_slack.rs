@@ -84,6 +84,13 @@ struct World {
     usergroups: HashMap<String, Vec<String>>,
     /// `(name, email)` by user id.
     users: HashMap<String, (String, Option<String>)>,
+    /// Users who are not full members of this workspace, by id: `(their team_id, users.info
+    /// flag)`, the flag being `is_stranger` (Slack Connect) or `is_restricted` (a guest).
+    outsiders: HashMap<String, (String, &'static str)>,
+    /// This workspace's team id (`auth.test`, and every member's `team_id`).
+    team_id: String,
+    /// Its Enterprise Grid organisation, if any (`auth.test`'s `enterprise_id`).
+    enterprise_id: Option<String>,
     responses: Vec<(String, Value)>,
     /// `(trigger_id, view)` of every modal opened.
     views: Vec<(String, Value)>,
@@ -97,6 +104,9 @@ struct World {
     posted: u64,
 }
 
+/// The fake workspace's team id (the one `click_body` and the form fixtures sign for).
+pub const HOME_TEAM: &str = "T1";
+
 /// Fake Slack behind a local HTTP server.
 pub struct FakeSlack {
     server: MockServer,
@@ -106,7 +116,10 @@ pub struct FakeSlack {
 impl FakeSlack {
     pub async fn start() -> Self {
         let server = MockServer::start().await;
-        let world = Arc::new(Mutex::new(World::default()));
+        let world = Arc::new(Mutex::new(World {
+            team_id: HOME_TEAM.to_owned(),
+            ..World::default()
+        }));
         Mock::given(any())
             .respond_with(Responder(world.clone()))
             .mount(&server)
@@ -174,6 +187,30 @@ impl FakeSlack {
         self.world()
             .users
             .insert(id.to_owned(), (name.to_owned(), email.map(str::to_owned)));
+    }
+
+    /// A Slack Connect member from another organisation's workspace `team`: `users.info`
+    /// answers with their `team_id` and `is_stranger: true` (and they can be in a shared
+    /// channel's `conversations.members`).
+    pub fn set_external_user(&self, id: &str, name: &str, team: &str) {
+        self.set_user(id, name, None);
+        self.world()
+            .outsiders
+            .insert(id.to_owned(), (team.to_owned(), "is_stranger"));
+    }
+
+    /// A guest of this workspace (`is_restricted: true`).
+    pub fn set_guest(&self, id: &str, name: &str) {
+        self.set_user(id, name, None);
+        let team = self.world().team_id.clone();
+        self.world()
+            .outsiders
+            .insert(id.to_owned(), (team, "is_restricted"));
+    }
+
+    /// Make this workspace part of an Enterprise Grid organisation.
+    pub fn set_enterprise(&self, id: &str) {
+        self.world().enterprise_id = Some(id.to_owned());
     }
 
     /// The next `n` requests, whatever they ask, answer HTTP 429 with `Retry-After: 0`.
@@ -314,6 +351,7 @@ impl Respond for Responder {
             "chat.update" => world.update_message(&args),
             "usergroups.users.list" => world.usergroup_users(request),
             "users.info" => world.users_info(request),
+            "auth.test" => world.auth_test(),
             "conversations.members" => world.conversations_members(request),
             "views.open" => world.open_view(&args),
             _ => fail("unknown_method"),
@@ -424,18 +462,46 @@ impl World {
         let Some(id) = form_or_query_argument(request, "user") else {
             return fail("invalid_arguments");
         };
-        let Some((name, email)) = self.users.get(&id) else {
+        // Slack knows every member of its channels and user groups; a test names (with
+        // `set_user`) only those whose name or email matters.
+        let known = self
+            .channel_members
+            .values()
+            .chain(self.usergroups.values());
+        let member = (id.clone(), None);
+        let Some((name, email)) = self.users.get(&id).or_else(|| {
+            known
+                .clone()
+                .any(|members| members.contains(&id))
+                .then_some(&member)
+        }) else {
             return fail("user_not_found");
         };
         let mut profile = json!({ "real_name": name, "display_name": name });
         if let Some(email) = email {
             profile["email"] = json!(email);
         }
-        ResponseTemplate::new(200).set_body_json(json!({
-            "ok": true,
-            "user": { "id": id, "name": name, "real_name": name, "is_bot": false,
-                      "profile": profile }
-        }))
+        let mut user = json!({ "id": id, "name": name, "real_name": name, "is_bot": false,
+                               "team_id": self.team_id, "is_restricted": false,
+                               "is_ultra_restricted": false, "profile": profile });
+        if let Some((team, flag)) = self.outsiders.get(&id) {
+            user["team_id"] = json!(team);
+            user[*flag] = json!(true);
+        }
+        ResponseTemplate::new(200).set_body_json(json!({ "ok": true, "user": user }))
+    }
+
+    /// Who the token is: this workspace (and its organisation on Enterprise Grid).
+    fn auth_test(&self) -> ResponseTemplate {
+        let mut reply = json!({
+            "ok": true, "url": "https://acme.slack.com/", "team": "Acme",
+            "user": "secops-bot", "team_id": self.team_id, "user_id": "U0BOT", "bot_id": "B0BOT",
+            "is_enterprise_install": false,
+        });
+        if let Some(enterprise) = &self.enterprise_id {
+            reply["enterprise_id"] = json!(enterprise);
+        }
+        ResponseTemplate::new(200).set_body_json(reply)
     }
 
     /// One page of members; the cursor is opaque to clients (`offset:<n>` here).

@@ -14,7 +14,9 @@ use secops_shared::drift::dry_run::NoModel;
 use secops_shared::http;
 use secops_shared::review::adapters::AxiomReviewLog;
 use secops_shared::review::decision::ReviewerPolicy;
-use secops_shared::review::interactions::{InteractionDeps, Reply, click_body, handle_request};
+use secops_shared::review::interactions::{
+    HomeWorkspace, InteractionDeps, Reply, click_body, handle_request,
+};
 use secops_shared::review::ports::NoWebhook;
 use secops_shared::review::risk::RiskConfig;
 use secops_shared::review::source::Preset;
@@ -59,6 +61,7 @@ pub fn settings() -> ReviewSettings {
         review_channel: REVIEW_CHANNEL.to_owned(),
         llm_concurrency: 4,
         max_tasks_per_run: 200,
+        domain_aliases: Default::default(),
     }
 }
 
@@ -228,6 +231,16 @@ pub struct DecisionWorld {
     pub receiver: wiremock::MockServer,
     pub webhook: WebhookSender,
     pub policy: ReviewerPolicy,
+    /// The workspace the endpoint serves (the fake Slack's).
+    pub workspace: HomeWorkspace,
+}
+
+/// The fake Slack's workspace, as `SLACK_TEAM_ID` would name it.
+pub fn home_workspace() -> HomeWorkspace {
+    HomeWorkspace {
+        team_ids: vec![crate::fake_slack::HOME_TEAM.to_owned()],
+        enterprise_id: None,
+    }
 }
 
 impl DecisionWorld {
@@ -278,7 +291,9 @@ impl DecisionWorld {
                 escalation_channel: Some(ESCALATION_CHANNEL.to_owned()),
                 webhook_enabled: true,
                 timezone,
+                domain_aliases: Default::default(),
             },
+            workspace: home_workspace(),
         }
     }
 
@@ -354,6 +369,7 @@ impl DecisionWorld {
     ) -> Reply {
         let deps = InteractionDeps {
             secrets: &self.review.secrets,
+            workspace: &self.workspace,
             store: &self.review.store,
             directory: &self.review.chat,
             replies: &self.review.chat,

@@ -231,8 +231,10 @@ impl RotationWorld {
         let signature = sign(secret, now.timestamp(), body.as_bytes());
         let bus = InMemoryPublisher::new();
         let policy = ReviewerPolicy::default();
+        let workspace = crate::review::home_workspace();
         let deps = InteractionDeps {
             secrets: &self.secrets,
+            workspace: &workspace,
             store: &self.review_store,
             directory: &self.chat,
             replies: &self.chat,

@@ -83,11 +83,36 @@ pub fn validate(raw: &str) -> Result<ModelVerdict, String> {
     if reasons.is_empty() {
         return Err("all reasons are empty".to_owned());
     }
+    // Reasons are shown on the review card: a link or a mention there is the model repeating
+    // (or obeying) attacker text from the event. The whole answer is refused, as the drift
+    // validator does, so the rules decide and nothing auto-resolves on it.
+    for (i, reason) in reasons.iter().enumerate() {
+        // The form itself is not quoted: this message is shown on the card.
+        if let Some(what) = link_or_mention(reason) {
+            return Err(format!("reason {} contains {what}", i + 1));
+        }
+    }
     Ok(ModelVerdict {
         level,
         score,
         reasons,
     })
+}
+
+/// What link or mention `text` holds, if any: URLs (with a scheme, `www.`, markdown), Slack's
+/// `<…>` forms (links, `<@U…>`, `<#C…>`, `<!here>`) and bare broadcasts.
+fn link_or_mention(text: &str) -> Option<&'static str> {
+    let lower = text.to_lowercase();
+    let has = |forms: &[&str]| forms.iter().any(|f| lower.contains(f));
+    if has(&["://", "www.", "mailto:", "](", "!["]) {
+        Some("a link")
+    } else if has(&["<", ">"]) {
+        Some("Slack markup")
+    } else if has(&["@here", "@channel", "@everyone"]) {
+        Some("a broadcast mention")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +137,25 @@ mod tests {
         ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reasons_with_links_or_mentions_are_refused() {
+        for reason in [
+            "see https://evil.example/approve",
+            "verified at www.evil.example",
+            "[ok](http://evil.example)",
+            "<https://evil.example|routine>",
+            "ask <@U0ADMIN>",
+            "discussed in <#C0SEC>",
+            "<!here> approve now",
+            "@channel routine",
+        ] {
+            let raw = json!({"level": "low", "score": 5, "reasons": ["routine", reason]});
+            assert!(validate(&raw.to_string()).is_err(), "{reason}");
+        }
+        let plain = json!({"level": "low", "score": 5, "reasons": ["eve@corp.example, as usual"]});
+        assert!(validate(&plain.to_string()).is_ok());
     }
 
     #[test]

@@ -25,6 +25,33 @@ pub struct ReviewConfig {
     pub webhook_url: Option<String>,
     /// The event bus that hands decisions to the review worker.
     pub event_bus: String,
+    /// Our Slack workspace (`SLACK_TEAM_ID`, `SLACK_ENTERPRISE_ID`); when no team id is set,
+    /// the interactivity endpoint learns it from `auth.test`.
+    pub workspace: super::interactions::HomeWorkspace,
+}
+
+/// A Slack team (`T…`) or Enterprise Grid (`E…`) id: letters and digits after its prefix.
+fn slack_ids(
+    name: &'static str,
+    values: Vec<String>,
+    prefix: char,
+) -> Result<Vec<String>, ConfigError> {
+    for v in &values {
+        let ok = v.starts_with(prefix)
+            && v.len() > 1
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !ok {
+            return Err(ConfigError {
+                name,
+                message: format!(
+                    "{:?} is not a Slack id starting with {prefix} (upper-case letters and digits)",
+                    crate::text::excerpt(v)
+                ),
+            });
+        }
+    }
+    Ok(values)
 }
 
 fn list(
@@ -98,6 +125,13 @@ impl ReviewConfig {
         let minutes = |n: u64| chrono::Duration::minutes(n as i64);
         let llm = LlmSettings::from_env(env)?;
         let webhook_url = env.text("REVIEW_WEBHOOK_URL");
+        let domain_aliases = super::identity::DomainAliases::parse(
+            &env.text("REVIEW_DOMAIN_ALIASES").unwrap_or_default(),
+        )
+        .map_err(|message| ConfigError {
+            name: "REVIEW_DOMAIN_ALIASES",
+            message,
+        })?;
         Ok(Self {
             axiom_url: env.text_or("AXIOM_URL", "https://api.axiom.co"),
             axiom_org_id: env.text("AXIOM_ORG_ID"),
@@ -139,6 +173,7 @@ impl ReviewConfig {
                 review_channel,
                 llm_concurrency: llm.concurrency,
                 max_tasks_per_run: env.bounded("REVIEW_MAX_TASKS_PER_RUN", 200, 1..=10_000)? as i64,
+                domain_aliases: domain_aliases.clone(),
             },
             llm,
             policy: ReviewerPolicy {
@@ -148,9 +183,19 @@ impl ReviewConfig {
                 escalation_channel: env.text("REVIEW_ESCALATION_CHANNEL"),
                 webhook_enabled: webhook_url.is_some(),
                 timezone,
+                domain_aliases,
             },
             webhook_url,
             event_bus: env.text_or("EVENT_BUS_NAME", "default"),
+            workspace: super::interactions::HomeWorkspace {
+                team_ids: slack_ids("SLACK_TEAM_ID", env.list("SLACK_TEAM_ID"), 'T')?,
+                enterprise_id: slack_ids(
+                    "SLACK_ENTERPRISE_ID",
+                    env.text("SLACK_ENTERPRISE_ID").into_iter().collect(),
+                    'E',
+                )?
+                .pop(),
+            },
         })
     }
 }
@@ -225,6 +270,40 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(hours.name, "REVIEW_BUSINESS_HOURS");
+    }
+
+    #[test]
+    fn workspace_ids_are_read_and_a_malformed_one_names_its_variable() {
+        let c = ReviewConfig::from_env(&env(&[
+            ("REVIEW_SLACK_CHANNEL", "C1"),
+            ("SLACK_TEAM_ID", "T0ACME, T0ACME2"),
+            ("SLACK_ENTERPRISE_ID", "E0ORG"),
+        ]))
+        .unwrap();
+        assert_eq!(c.workspace.team_ids, ["T0ACME", "T0ACME2"]);
+        assert_eq!(c.workspace.enterprise_id.as_deref(), Some("E0ORG"));
+        for (name, value) in [("SLACK_TEAM_ID", "acme"), ("SLACK_ENTERPRISE_ID", "T0X")] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(Box::new([("REVIEW_SLACK_CHANNEL", "C1"), (name, value)]));
+            assert_eq!(ReviewConfig::from_env(&env(pairs)).unwrap_err().name, name);
+        }
+    }
+
+    #[test]
+    fn domain_aliases_are_read_and_a_bad_one_names_its_variable() {
+        let c = ReviewConfig::from_env(&env(&[
+            ("REVIEW_SLACK_CHANNEL", "C1"),
+            ("REVIEW_DOMAIN_ALIASES", "corp.example,example.com"),
+        ]))
+        .unwrap();
+        assert_eq!(c.policy.domain_aliases.same_org("example.com").len(), 2);
+        assert_eq!(c.workflow.domain_aliases, c.policy.domain_aliases);
+        let err = ReviewConfig::from_env(&env(&[
+            ("REVIEW_SLACK_CHANNEL", "C1"),
+            ("REVIEW_DOMAIN_ALIASES", "corp.example"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "REVIEW_DOMAIN_ALIASES");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct ReviewerPolicy {
     pub webhook_enabled: bool,
     /// `REVIEW_TIMEZONE`: every time a reviewer reads (the grant's, the decision's) is in it.
     pub timezone: chrono_tz::Tz,
+    /// `REVIEW_DOMAIN_ALIASES`: domains that are one organisation, for identity map look-ups.
+    pub domain_aliases: identity::DomainAliases,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +102,9 @@ pub struct Click {
 pub enum ClickOutcome {
     Decided(ReviewStatus),
     Refused(String),
+    /// Refused because the clicker could not be told apart from the people the grant
+    /// concerns; the review went to the escalation group (its follow-ups are queued).
+    RefusedAndEscalated(String),
     AlreadyDecided(String),
     UnknownReview,
 }
@@ -116,14 +121,33 @@ fn in_any<'a>(user: &str, groups: impl IntoIterator<Item = &'a Vec<String>>) -> 
         .any(|members| members.iter().any(|m| m == user))
 }
 
+/// Why a click was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    message: String,
+    /// The product cannot tell whether the clicker is someone the grant concerns: beyond
+    /// refusing, the review goes to the escalation group.
+    cannot_tell: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal {
+            message,
+            cannot_tell: false,
+        }
+    }
+}
+
 /// Check the clicker may take this decision on this review. Fails closed: if membership or
 /// identity cannot be checked, the click is refused.
 async fn authorise<D: Directory>(
+    store: &ReviewStore,
     directory: &D,
     policy: &ReviewerPolicy,
     review: &StoredReview,
     click: &Click,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     // The reviewer reads a short sentence; what failed goes to the log for the operator.
     let unverifiable = |e: PortError| {
         tracing::warn!(
@@ -144,7 +168,12 @@ async fn authorise<D: Directory>(
     };
     let mut memberships = Vec::with_capacity(groups.len());
     for group in groups {
-        memberships.push(directory.group_members(group).await.map_err(unverifiable)?);
+        memberships.push(
+            directory
+                .group_members(group)
+                .await
+                .map_err(|e| Refusal::from(unverifiable(e)))?,
+        );
     }
     let allowed = in_any(&click.user_id, &memberships)
         || (!escalated
@@ -153,30 +182,50 @@ async fn authorise<D: Directory>(
                 .iter()
                 .any(|u| u == &click.user_id));
     if !allowed {
-        return Err(if escalated {
+        return Err(Refusal::from(if escalated {
             "This review was escalated: only the escalation group can decide it.".to_owned()
         } else {
             "You are not an allowed reviewer for privileged grants.".to_owned()
-        });
+        }));
     }
     let email = directory
         .email_of(&click.user_id)
         .await
-        .map_err(unverifiable)?;
+        .map_err(|e| Refusal::from(unverifiable(e)))?;
     // Without an email the clicker cannot be told apart from the grantor or the grantee: fail
-    // closed, another reviewer decides.
+    // closed, and the escalation group decides (decision 020).
     let Some(email) = email.filter(|e| !e.trim().is_empty()) else {
-        return Err(
-            "Your Slack profile has no email, so you cannot be told apart from the people this grant concerns; another reviewer must decide it."
-                .to_owned(),
-        );
+        return Err(Refusal {
+            message: "Your Slack profile has no email, so you cannot be told apart from the people this grant concerns. Nothing was recorded as your decision; the review was sent to the escalation group.".to_owned(),
+            cannot_tell: true,
+        });
     };
-    let me = |principal: &str| identity::same_person(principal, &click.user_id, Some(&email));
+    // Every identity the team's map gives the clicker (their IdP login, cloud principals).
+    let mine = super::identity_map::person(
+        store,
+        &[click.user_id.as_str(), email.as_str()],
+        &policy.domain_aliases,
+    )
+    .await
+    .map_err(|e| {
+        Refusal::from(unverifiable(PortError {
+            service: "identity map",
+            message: e.to_string(),
+        }))
+    })?;
+    let me = |principal: &str| {
+        identity::same_person(principal, &click.user_id, Some(&email))
+            || identity::any_is(principal, &mine)
+    };
     if me(&review.grant.grantee) {
-        return Err("You cannot review a grant made to you.".to_owned());
+        return Err(Refusal::from(
+            "You cannot review a grant made to you.".to_owned(),
+        ));
     }
     if me(&review.grant.grantor) {
-        return Err("You cannot review a grant you made.".to_owned());
+        return Err(Refusal::from(
+            "You cannot review a grant you made.".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -186,6 +235,7 @@ async fn authorise<D: Directory>(
 /// `cards` are the cards already shown for the review: when an escalated review is decided,
 /// every one of them (the original in the review channel, the escalation copy) is redrawn
 /// with the final decision, not only the one clicked.
+#[allow(clippy::too_many_arguments)]
 fn follow_up(
     review: &StoredReview,
     click: &Click,
@@ -194,6 +244,7 @@ fn follow_up(
     review_channel: &str,
     cards: &[(String, String)],
     now: DateTime<Utc>,
+    cannot_tell: bool,
 ) -> Vec<NewTask> {
     let id = review.review_id;
     let name = decision.as_str();
@@ -203,11 +254,18 @@ fn follow_up(
         dedupe_key: format!("{id}:{kind}:{name}"),
         payload,
     };
-    let note = format!(
-        "{} by Slack user {}",
-        card::decision_label(name),
-        click.user_id
-    );
+    let note = if cannot_tell {
+        format!(
+            "Escalated automatically: Slack user {} clicked but could not be told apart from the grantor or grantee",
+            click.user_id
+        )
+    } else {
+        format!(
+            "{} by Slack user {}",
+            card::decision_label(name),
+            click.user_id
+        )
+    };
     let event = review_event(
         id,
         &review.grant,
@@ -259,10 +317,17 @@ fn follow_up(
             .iter()
             .map(|g| format!("<!subteam^{}>", card::slack_escape(g)))
             .collect();
+        let by = if cannot_tell {
+            format!(
+                "Escalated automatically (<@{}> clicked but could not be told apart from the people this grant concerns)",
+                card::slack_escape(&click.user_id)
+            )
+        } else {
+            format!("Escalated by <@{}>", card::slack_escape(&click.user_id))
+        };
         let text = format!(
-            "{} Escalated by <@{}>: {}",
+            "{} {by}: {}",
             mentions.join(" "),
-            card::slack_escape(&click.user_id),
             card::card_text(&review.grant, &review.assessment)
         );
         let blocks = card::escalation_card(
@@ -303,9 +368,13 @@ pub async fn handle_click<D: Directory>(
             review.status,
         )));
     }
-    if let Err(why) = authorise(directory, policy, &review, click).await {
-        tracing::info!(%why, "click refused");
-        return Ok(ClickOutcome::Refused(why));
+    if let Err(why) = authorise(store, directory, policy, &review, click).await {
+        tracing::info!(why = %why.message, "click refused");
+        if why.cannot_tell && review.status == ReviewStatus::AwaitingReview {
+            return escalate_unresolved(store, policy, review_channel, &review, click, why, now)
+                .await;
+        }
+        return Ok(ClickOutcome::Refused(why.message));
     }
     let decision = click.action.outcome();
     let cards = if review.status == ReviewStatus::Escalated {
@@ -321,6 +390,7 @@ pub async fn handle_click<D: Directory>(
         review_channel,
         &cards,
         now,
+        false,
     );
     Ok(
         match store
@@ -343,6 +413,49 @@ pub async fn handle_click<D: Directory>(
             DecideOutcome::Unknown => ClickOutcome::UnknownReview,
         },
     )
+}
+
+/// The clicker could not be told apart from the grantor or grantee: the review goes to the
+/// escalation group, once (the same conditional update and once-only task keys as a manual
+/// escalation, so a second such click, or a manual one, adds nothing).
+async fn escalate_unresolved(
+    store: &ReviewStore,
+    policy: &ReviewerPolicy,
+    review_channel: &str,
+    review: &StoredReview,
+    click: &Click,
+    why: Refusal,
+    now: DateTime<Utc>,
+) -> Result<ClickOutcome, DecisionError> {
+    let decision = ReviewStatus::Escalated;
+    let tasks = follow_up(
+        review,
+        click,
+        decision,
+        policy,
+        review_channel,
+        &[],
+        now,
+        true,
+    );
+    let outcome = store
+        .decide(
+            review.review_id,
+            decision,
+            &[ReviewStatus::AwaitingReview],
+            &click.user_id,
+            &tasks,
+            now,
+        )
+        .await?;
+    tracing::warn!(
+        escalated = outcome == DecideOutcome::Decided,
+        "a reviewer could not be told apart from the people the grant concerns; the review goes to the escalation group"
+    );
+    Ok(match outcome {
+        DecideOutcome::Decided => ClickOutcome::RefusedAndEscalated(why.message),
+        _ => ClickOutcome::Refused(why.message),
+    })
 }
 
 fn already(by: &Option<String>, status: ReviewStatus) -> String {

@@ -103,7 +103,8 @@ fn lookup_text(row: &Map<String, Value>, path: &str) -> Option<String> {
         Some(current)
     })?;
     match value {
-        Value::String(s) => Some(s.trim().to_owned()),
+        // Postgres text cannot hold NUL: one in an event field would fail every run's insert.
+        Value::String(s) => Some(s.trim().replace('\0', "\u{FFFD}")),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,

@@ -34,6 +34,90 @@ pub fn keys(principal: &str) -> Vec<String> {
     out
 }
 
+/// Domains that are one organisation (`REVIEW_DOMAIN_ALIASES`: groups separated by `;`, the
+/// domains of a group by `,`, e.g. `corp.example,example.com`). An address under one domain
+/// of a group is looked up in the identity map under every domain of the group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainAliases(Vec<Vec<String>>);
+
+impl DomainAliases {
+    /// Parse the setting; an error says which domain is not one.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut groups = Vec::new();
+        for group in text.split(';') {
+            let domains: Vec<String> = group
+                .split(',')
+                .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect();
+            for d in &domains {
+                let ok = d.contains('.')
+                    && !d.starts_with('.')
+                    && !d.ends_with('.')
+                    && d.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                if !ok {
+                    return Err(format!(
+                        "{:?} is not a domain such as corp.example",
+                        crate::text::excerpt(d)
+                    ));
+                }
+            }
+            if domains.len() == 1 {
+                return Err(format!(
+                    "{:?} has no alias: list two or more domains of one organisation, comma-separated",
+                    domains[0]
+                ));
+            }
+            if !domains.is_empty() {
+                groups.push(domains);
+            }
+        }
+        Ok(Self(groups))
+    }
+
+    /// Every domain of `domain`'s organisation (itself alone when it is in no group).
+    pub fn same_org(&self, domain: &str) -> Vec<String> {
+        let domain = domain.to_lowercase();
+        self.0
+            .iter()
+            .find(|group| group.contains(&domain))
+            .cloned()
+            .unwrap_or_else(|| vec![domain])
+    }
+}
+
+/// The exact forms under which the identity map may hold this identity: lower case; an
+/// address also without its plus-alias, and under every domain of its organisation.
+pub fn map_forms(identity: &str, aliases: &DomainAliases) -> Vec<String> {
+    let lower = identity.trim().to_lowercase();
+    if lower.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![lower.clone()];
+    if !lower.starts_with("arn:")
+        && let Some((local, domain)) = lower.split_once('@')
+    {
+        let login = local.split('+').next().unwrap_or(local);
+        for d in aliases.same_org(domain) {
+            out.push(format!("{login}@{d}"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether any of `identities` (one person's, e.g. as the identity map resolves them) is the
+/// principal, under the comparison of [`keys`].
+pub fn any_is(principal: &str, identities: &[String]) -> bool {
+    let theirs = keys(principal);
+    identities
+        .iter()
+        .flat_map(|i| keys(i))
+        .any(|k| theirs.contains(&k))
+}
+
 /// Whether any identity of the clicker (their Slack user id, their Slack email) is the
 /// principal's.
 pub fn same_person(principal: &str, user_id: &str, email: Option<&str>) -> bool {
@@ -70,6 +154,27 @@ mod tests {
         for principal in ["bob@corp.example", "arn:aws:iam::1:user/bob", "mallet", ""] {
             assert!(!same_person(principal, "U0EVE", email), "{principal}");
         }
+    }
+
+    #[test]
+    fn an_address_is_looked_up_under_every_domain_of_its_organisation() {
+        let aliases = DomainAliases::parse("corp.example, Example.com; a.org,b.org").unwrap();
+        assert_eq!(
+            map_forms("Eve+ops@example.com", &aliases),
+            ["eve+ops@example.com", "eve@corp.example", "eve@example.com"]
+        );
+        assert_eq!(
+            map_forms("eve+x@other.example", &aliases),
+            ["eve+x@other.example", "eve@other.example"]
+        );
+        assert_eq!(
+            map_forms("arn:aws:iam::1:user/eve", &aliases),
+            ["arn:aws:iam::1:user/eve"]
+        );
+        for bad in ["corp.example", "corp example,x.org", "nodot,x.org"] {
+            assert!(DomainAliases::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(DomainAliases::parse("").unwrap(), DomainAliases::default());
     }
 
     #[test]

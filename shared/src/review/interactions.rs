@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::decision::{Click, ClickOutcome, Directory, ReviewAction, ReviewerPolicy, handle_click};
 use super::ports::PortError;
-use super::store::ReviewStore;
+use super::store::{ReviewStatus, ReviewStore};
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
 use crate::rotation::clicks::{self, ClickReply, RotationClicks, RotationSlack};
 use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
@@ -159,9 +159,58 @@ pub fn emf(namespace: &str, handled: Handled) -> serde_json::Value {
     }
 }
 
+/// The Slack workspace (or Enterprise Grid organisation) this deployment serves: a signed
+/// click from any other is refused. From `SLACK_TEAM_ID` / `SLACK_ENTERPRISE_ID`, else learned
+/// from `auth.test` at cold start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HomeWorkspace {
+    pub team_ids: Vec<String>,
+    pub enterprise_id: Option<String>,
+}
+
+impl HomeWorkspace {
+    /// Whether a payload's workspace (`team.id`), the clicker's own workspace (`user.team_id`)
+    /// and organisation (`enterprise.id`) are ours. On Enterprise Grid every workspace of our
+    /// organisation is; elsewhere each team id the payload names must be one of ours, and it
+    /// must name one. Nothing configured or learned admits nothing.
+    pub fn admits(
+        &self,
+        team_id: Option<&str>,
+        user_team_id: Option<&str>,
+        enterprise_id: Option<&str>,
+    ) -> bool {
+        if let Some(ours) = &self.enterprise_id
+            && enterprise_id == Some(ours.as_str())
+        {
+            return true;
+        }
+        let named: Vec<&str> = [team_id, user_team_id].into_iter().flatten().collect();
+        !named.is_empty() && named.iter().all(|t| self.team_ids.iter().any(|o| o == t))
+    }
+}
+
+/// Where our workspace comes from: a setting, or Slack asked once. Consulted only for a
+/// request whose signature verified.
+pub trait WorkspaceSource: Send + Sync {
+    /// Ours, or `None` when it cannot be known now (then nothing is taken).
+    fn ours(&self) -> impl Future<Output = Option<HomeWorkspace>> + Send;
+}
+
+impl WorkspaceSource for HomeWorkspace {
+    async fn ours(&self) -> Option<HomeWorkspace> {
+        Some(self.clone())
+    }
+}
+
+/// The refusal a click from another workspace reads.
+pub const FOREIGN_WORKSPACE: &str =
+    "This button belongs to another Slack workspace's deployment; nothing was recorded.";
+
 /// What the endpoint needs. `rotation` is `None` where the rotation chaser is not deployed.
-pub struct InteractionDeps<'a, D, R, P, X> {
+pub struct InteractionDeps<'a, D, R, P, X, W> {
     pub secrets: &'a SecretStore,
+    /// Our workspace: clicks from others are refused before anything is read.
+    pub workspace: &'a W,
     pub store: &'a ReviewStore,
     pub directory: &'a D,
     pub replies: &'a R,
@@ -174,8 +223,14 @@ pub struct InteractionDeps<'a, D, R, P, X> {
 /// Handle one request: `timestamp` and `signature` are Slack's `X-Slack-Request-Timestamp` and
 /// `X-Slack-Signature` headers; `raw_body` the exact bytes Slack sent (base64 already decoded).
 #[tracing::instrument(skip_all)]
-pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X: RotationSlack>(
-    deps: &InteractionDeps<'_, D, R, P, X>,
+pub async fn handle_request<
+    D: Directory,
+    R: ClickReplies,
+    P: EventPublisher,
+    X: RotationSlack,
+    W: WorkspaceSource,
+>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
     timestamp: Option<&str>,
     signature_header: Option<&str>,
     raw_body: &[u8],
@@ -223,12 +278,38 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
             return Reply::error(401, "invalid request signature", Handled::Refused);
         }
     }
-    let action = match interaction::parse_interaction(raw_body) {
-        Ok(Interaction::BlockActions(a)) => a,
+    let parsed = interaction::parse_interaction(raw_body);
+    // Only now, for a verified request: a flood of forged ones costs no Slack call.
+    let Some(home) = deps.workspace.ours().await else {
+        tracing::error!(
+            "cannot tell which Slack workspace is ours (set SLACK_TEAM_ID); the request was refused"
+        );
+        return Reply::internal_error();
+    };
+    let action = match parsed {
+        Ok(Interaction::BlockActions(a)) => {
+            if !home.admits(
+                a.team_id.as_deref(),
+                a.user_team_id.as_deref(),
+                a.enterprise_id.as_deref(),
+            ) {
+                return foreign(deps, a.response_url.as_deref(), a.team_id.as_deref()).await;
+            }
+            a
+        }
+        Ok(Interaction::ViewSubmission(view))
+            if !home.admits(
+                view.team_id.as_deref(),
+                view.user_team_id.as_deref(),
+                view.enterprise_id.as_deref(),
+            ) =>
+        {
+            return foreign(deps, None, view.team_id.as_deref()).await;
+        }
         Ok(Interaction::ViewSubmission(view)) => {
             return match (&deps.rotation, view.callback_id.as_str()) {
                 (Some(rotation), clicks::SNOOZE_FORM) => {
-                    let result = rotation.on_snooze_form(&view, now).await;
+                    let result = rotation.on_snooze_form(&view, &home, now).await;
                     rotation_reply(deps, None, Handled::RotationRecorded, result).await
                 }
                 _ => {
@@ -249,7 +330,7 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
     if clicks::is_rotation_action(&action.action.action_id) {
         return match &deps.rotation {
             Some(rotation) => {
-                let result = rotation.on_action(&action, now).await;
+                let result = rotation.on_action(&action, &home, now).await;
                 // Acknowledging a snooze click only means its form opened.
                 let acked = if action.action.action_id == crate::rotation::message::SNOOZE {
                     Handled::RotationFormOpened
@@ -275,10 +356,29 @@ pub async fn handle_request<D: Directory, R: ClickReplies, P: EventPublisher, X:
     }
 }
 
+/// Refuse a signed request from another workspace: the clicker reads why (through the
+/// click's `response_url`, which Slack signed with the rest), nothing is read or recorded.
+async fn foreign<D, R: ClickReplies, P, X, W>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
+    response_url: Option<&str>,
+    team_id: Option<&str>,
+) -> Reply {
+    tracing::warn!(
+        team = %crate::text::excerpt(team_id.unwrap_or("none")),
+        "refused a signed Slack request from another workspace"
+    );
+    if let Some(url) = response_url
+        && let Err(e) = deps.replies.ephemeral(url, FOREIGN_WORKSPACE).await
+    {
+        tracing::warn!(error = %e, "could not tell the clicker");
+    }
+    Reply::error(403, FOREIGN_WORKSPACE, Handled::Refused)
+}
+
 /// Answer a rotation click or form: ephemeral notes go through the `response_url`. An
 /// acknowledgement means `acked`; a note to the clicker means nothing was recorded.
-async fn rotation_reply<D, R: ClickReplies, P, X>(
-    deps: &InteractionDeps<'_, D, R, P, X>,
+async fn rotation_reply<D, R: ClickReplies, P, X, W>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
     response_url: Option<&str>,
     acked: Handled,
     result: Result<ClickReply, crate::rotation::store::RotationStoreError>,
@@ -301,8 +401,8 @@ async fn rotation_reply<D, R: ClickReplies, P, X>(
     }
 }
 
-async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
-    deps: &InteractionDeps<'_, D, R, P, X>,
+async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X, W>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
     action: &BlockAction,
     review_action: ReviewAction,
     now: DateTime<Utc>,
@@ -339,19 +439,26 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X>(
         Ok(ClickOutcome::Decided(_)) => Handled::DecisionRecorded,
         _ => Handled::DecisionRefused,
     };
+    let wake = |decision: ReviewStatus| async move {
+        let event = BusEvent {
+            source: REVIEW_SOURCE.to_owned(),
+            detail_type: REVIEW_DECIDED.to_owned(),
+            detail: json!({"review_id": review_id, "decision": decision.as_str()}),
+        };
+        // The decision and its follow-up tasks are already recorded: if the bus is down,
+        // the next scheduled run performs them.
+        if let Err(e) = deps.bus.publish(&[event]).await {
+            tracing::warn!(error = %e, "could not wake the review worker; the scheduled run will deliver");
+        }
+    };
     let tell = match outcome {
         Ok(ClickOutcome::Decided(decision)) => {
-            let event = BusEvent {
-                source: REVIEW_SOURCE.to_owned(),
-                detail_type: REVIEW_DECIDED.to_owned(),
-                detail: json!({"review_id": review_id, "decision": decision.as_str()}),
-            };
-            // The decision and its follow-up tasks are already recorded: if the bus is down,
-            // the next scheduled run performs them.
-            if let Err(e) = deps.bus.publish(&[event]).await {
-                tracing::warn!(error = %e, "could not wake the review worker; the scheduled run will deliver");
-            }
+            wake(decision).await;
             None
+        }
+        Ok(ClickOutcome::RefusedAndEscalated(why)) => {
+            wake(ReviewStatus::Escalated).await;
+            Some(why)
         }
         Ok(ClickOutcome::Refused(why)) => Some(why),
         Ok(ClickOutcome::AlreadyDecided(what)) => Some(what),

@@ -7,7 +7,9 @@ use tokio::sync::Mutex;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
-use super::interactions::{self, InteractionDeps, Reply, handle_request};
+use super::interactions::{
+    self, HomeWorkspace, InteractionDeps, Reply, WorkspaceSource, handle_request,
+};
 use super::store::ReviewStore;
 use super::workflow::{
     self, DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review,
@@ -119,6 +121,8 @@ pub struct InteractionsRuntime {
     slack: SlackClient,
     bus: Bus,
     metrics: MetricsSink,
+    /// Our workspace: `SLACK_TEAM_ID` / `SLACK_ENTERPRISE_ID`, else `auth.test` (once).
+    workspace: tokio::sync::OnceCell<HomeWorkspace>,
 }
 
 /// Where decisions are handed over: the project's EventBridge bus in AWS, or memory in a local
@@ -191,6 +195,12 @@ impl InteractionsRuntime {
         } else {
             MetricsSink::Stdout
         };
+        let workspace = tokio::sync::OnceCell::new();
+        if !config.workspace.team_ids.is_empty() {
+            workspace
+                .set(config.workspace.clone())
+                .expect("a new cell is empty");
+        }
         Ok(Self {
             foundation,
             config,
@@ -199,6 +209,7 @@ impl InteractionsRuntime {
             slack,
             bus,
             metrics,
+            workspace,
         })
     }
 
@@ -225,12 +236,17 @@ impl InteractionsRuntime {
         signature: Option<&str>,
         raw_body: &[u8],
     ) -> Result<Reply, StartupError> {
+        let workspace = LearnedWorkspace {
+            cell: &self.workspace,
+            slack: &self.slack,
+        };
         let mut store = self.store.lock().await;
         if store.is_closed().await {
             *store = ReviewStore::new(self.foundation.database().await?);
         }
         let deps = InteractionDeps {
             secrets: &self.foundation.secrets,
+            workspace: &workspace,
             store: &store,
             directory: &self.slack,
             replies: &self.slack,
@@ -249,6 +265,37 @@ impl InteractionsRuntime {
             handle_request(&deps, timestamp, signature, raw_body, Utc::now()),
         )
         .await)
+    }
+}
+
+/// Our workspace as configured, else asked of Slack (`auth.test`) the first time a verified
+/// request needs it, and kept for the instance. Without it no click can be checked, so none
+/// is taken.
+struct LearnedWorkspace<'a> {
+    cell: &'a tokio::sync::OnceCell<HomeWorkspace>,
+    slack: &'a SlackClient,
+}
+
+impl WorkspaceSource for LearnedWorkspace<'_> {
+    async fn ours(&self) -> Option<HomeWorkspace> {
+        let learned = self
+            .cell
+            .get_or_try_init(|| async {
+                let found = self.slack.workspace().await?;
+                tracing::info!(team = %found.team_id, "learned the Slack workspace from auth.test");
+                Ok::<_, crate::slack::client::SlackError>(HomeWorkspace {
+                    team_ids: vec![found.team_id],
+                    enterprise_id: found.enterprise_id,
+                })
+            })
+            .await;
+        match learned {
+            Ok(workspace) => Some(workspace.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "auth.test failed: cannot learn our Slack workspace");
+                None
+            }
+        }
     }
 }
 

@@ -301,7 +301,9 @@ impl ReviewStore {
 
     /// Take up to `limit` pending tasks for `lease`: a worker and a scheduled run draining at
     /// the same moment never get the same task, and a drain that dies gives its tasks back
-    /// when the lease runs out.
+    /// when the lease runs out. The attempt is counted here, before it is made: an attempt
+    /// that dies (a panic, a timeout) still counts, so its task moves behind the others
+    /// instead of staying first and killing every drain. `Task::attempts` includes this one.
     pub async fn claim_tasks(
         &self,
         limit: i64,
@@ -312,7 +314,8 @@ impl ReviewStore {
         let rows = client
             .query(
                 "UPDATE privileged_review_outbox o
-                    SET claimed_until = now() + make_interval(secs => $2)
+                    SET claimed_until = now() + make_interval(secs => $2),
+                        attempts = o.attempts + 1
                   WHERE o.task_id IN (
                         SELECT task_id FROM privileged_review_outbox
                          WHERE status = 'pending'
@@ -341,13 +344,15 @@ impl ReviewStore {
             .collect()
     }
 
-    /// Give back tasks taken but not attempted.
+    /// Give back tasks taken but not attempted (their claimed attempt is taken back too).
     pub async fn release_tasks(&self, task_ids: &[i64]) -> Result<(), ReviewStoreError> {
         self.client
             .lock()
             .await
             .execute(
-                "UPDATE privileged_review_outbox SET claimed_until = NULL WHERE task_id = ANY($1)",
+                "UPDATE privileged_review_outbox
+                    SET claimed_until = NULL, attempts = greatest(attempts - 1, 0)
+                  WHERE task_id = ANY($1)",
                 &[&task_ids],
             )
             .await?;
@@ -393,13 +398,14 @@ impl ReviewStore {
         Ok(())
     }
 
+    /// Leave a task pending with its error (its attempt was counted when it was claimed).
     pub async fn fail_task(&self, task: &Task, error: &str) -> Result<(), ReviewStoreError> {
         self.client
             .lock()
             .await
             .execute(
                 "UPDATE privileged_review_outbox
-                    SET attempts = attempts + 1, last_error = $2, claimed_until = NULL
+                    SET last_error = $2, claimed_until = NULL
                   WHERE task_id = $1",
                 &[&task.task_id, &error],
             )
@@ -440,7 +446,7 @@ impl ReviewStore {
             .await
             .execute(
                 "UPDATE privileged_review_outbox
-                    SET status = 'failed', attempts = attempts + 1, last_error = $2,
+                    SET status = 'failed', last_error = $2,
                         claimed_until = NULL
                   WHERE task_id = $1",
                 &[&task.task_id, &error],

@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::card;
-use super::event::{MappingError, PrivilegedGrant};
+use super::event::PrivilegedGrant;
 use super::history::{self, HistoryIndex};
 use super::ports::{
     AuditLog, AuditSource, DecisionWebhook, DeliveryFailure, PortError, ReviewChat,
 };
+use super::quarantine::{self, Unreadable};
 use super::risk::{self, Assessment, Features, RiskConfig, RiskLevel};
 use super::source::GrantSource;
 use super::store::{
@@ -49,6 +50,8 @@ pub struct ReviewSettings {
     pub review_channel: String,
     pub llm_concurrency: usize,
     pub max_tasks_per_run: i64,
+    /// `REVIEW_DOMAIN_ALIASES`: domains that are one organisation (identity map look-ups).
+    pub domain_aliases: super::identity::DomainAliases,
 }
 
 pub struct ReviewDeps<'a, A, L, C, M, W> {
@@ -80,6 +83,16 @@ pub struct ReviewReport {
     /// Events reviewed this run that arrived later than `REVIEW_INGEST_LAG_MINUTES` allows.
     #[serde(default)]
     pub late_events: usize,
+    /// Events matching the filter that could not be read, first seen this run: quarantined
+    /// and reported to the review channel, the others reviewed as usual.
+    #[serde(default)]
+    pub unreadable_events: usize,
+    /// Unreadable events reported to the review channel this run.
+    #[serde(default)]
+    pub unreadable_reported: usize,
+    /// History rows (earlier grants) that could not be read, left out of the features.
+    #[serde(default)]
+    pub history_unreadable: usize,
     pub tasks_done: usize,
     pub tasks_failed: Vec<String>,
     /// Webhook deliveries given up this run (refused by the receiver too often).
@@ -91,9 +104,6 @@ pub struct ReviewReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
-    /// The mapping does not fit the events: nothing recorded, the checkpoint did not move.
-    #[error("{0}; nothing was recorded and the checkpoint did not move")]
-    Mapping(#[from] MappingError),
     #[error("reading the audit source failed: {0}; the checkpoint did not move")]
     Source(PortError),
     #[error(transparent)]
@@ -173,12 +183,20 @@ where
         report.events_read = rows.len();
         let mut seen = HashSet::new();
         let mut batch = Vec::new();
+        let mut unreadable = Vec::new();
         for row in &rows {
-            let grant = s.source.mapping.apply(row)?;
-            if seen.insert(grant.event_id.clone()) {
-                batch.push(grant);
+            // One unreadable event must not stop the review of the others (nor hold the
+            // checkpoint): it is kept aside and reported.
+            match s.source.mapping.apply(row) {
+                Ok(grant) => {
+                    if seen.insert(grant.event_id.clone()) {
+                        batch.push(grant);
+                    }
+                }
+                Err(e) => unreadable.push(Unreadable::new(&dataset, row, &e)),
             }
         }
+        report.unreadable_events = quarantine::record(deps.store, &unreadable, now).await?;
         let ids: Vec<String> = batch.iter().map(|g| g.event_id.clone()).collect();
         let known = deps.store.known_events(&ids).await?;
         report.already_reviewed = known.len();
@@ -188,14 +206,18 @@ where
         let (reviews, tasks) = if batch.is_empty() {
             (Vec::new(), Vec::new())
         } else {
-            let history = history_for(deps, &batch, start).await?;
-            assess_batch(deps, &batch, &history, now, &mut report).await
+            let history = history_for(deps, &batch, start, &mut report).await?;
+            let self_grants = mapped_self_grants(deps.store, &batch, &s.domain_aliases).await?;
+            assess_batch(deps, &batch, &history, &self_grants, now, &mut report).await
         };
         report.reviewed = deps
             .store
             .record_batch(&dataset, &reviews, &tasks, end, now)
             .await?;
     }
+    let (reported, report_failures) =
+        quarantine::report(deps.store, deps.chat, &s.review_channel, now).await?;
+    report.unreadable_reported = reported;
     let drained = Outbox {
         store: deps.store,
         log: deps.log,
@@ -208,6 +230,7 @@ where
     .await?;
     report.tasks_done = drained.done;
     report.tasks_failed = drained.failed;
+    report.tasks_failed.extend(report_failures);
     report.tasks_given_up = drained.given_up;
     report.pending = deps.store.pending_count().await?;
     report.total_ms = started.elapsed().as_millis() as u64;
@@ -242,6 +265,7 @@ async fn history_for<A, L, C, M, W>(
     deps: &ReviewDeps<'_, A, L, C, M, W>,
     batch: &[PrivilegedGrant],
     window_start: DateTime<Utc>,
+    report: &mut ReviewReport,
 ) -> Result<HistoryIndex, ReviewError>
 where
     A: AuditSource,
@@ -252,13 +276,38 @@ where
         .rows_between(&s.source.apl(), window_start - s.history, window_start)
         .await
         .map_err(ReviewError::Source)?;
-    let earlier = rows
+    // History only shapes the features: an unreadable earlier event is skipped and counted
+    // (it was quarantined, or will be, when its own window was read).
+    let earlier: Vec<PrivilegedGrant> = rows
         .iter()
-        .map(|r| s.source.mapping.apply(r))
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter_map(|r| s.source.mapping.apply(r).ok())
+        .collect();
+    report.history_unreadable = rows.len() - earlier.len();
+    if report.history_unreadable > 0 {
+        tracing::warn!(
+            skipped = report.history_unreadable,
+            "history rows that could not be read were left out of the features"
+        );
+    }
     let grantees: Vec<String> = batch.iter().map(|g| g.grantee.clone()).collect();
     let decisions = deps.store.decision_counts(&grantees).await?;
     Ok(HistoryIndex::from_grants(&earlier).with_decisions(decisions))
+}
+
+/// The event ids of grants whose grantor and grantee the team's identity map makes one person
+/// (beyond what their text shows).
+async fn mapped_self_grants(
+    store: &ReviewStore,
+    batch: &[PrivilegedGrant],
+    aliases: &super::identity::DomainAliases,
+) -> Result<HashSet<String>, ReviewStoreError> {
+    let mut out = HashSet::new();
+    for grant in batch {
+        if super::identity_map::same_person(store, &grant.grantor, &grant.grantee, aliases).await? {
+            out.insert(grant.event_id.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Score every grant (model calls a few at a time) and build the reviews and first tasks.
@@ -266,6 +315,7 @@ async fn assess_batch<A, L, C, M, W>(
     deps: &ReviewDeps<'_, A, L, C, M, W>,
     batch: &[PrivilegedGrant],
     history: &HistoryIndex,
+    self_grants: &HashSet<String>,
     now: DateTime<Utc>,
     report: &mut ReviewReport,
 ) -> (Vec<NewReview>, Vec<NewTask>)
@@ -275,12 +325,13 @@ where
     let s = deps.settings;
     let per_grantor = history::grants_per_grantor(batch);
     let jobs = batch.iter().map(|grant| {
-        let features = risk::features(
+        let mut features = risk::features(
             grant,
             &history.history_for(grant),
             history::grantor_count(&per_grantor, grant),
             &s.risk,
         );
+        features.self_grant |= self_grants.contains(&grant.event_id);
         async move {
             let verdict = ask_model(deps.llm, grant, &features, deps.deadline_margin).await;
             let assessment = risk::assess(&features, verdict, &prompt::PROMPT_HASH);
@@ -425,12 +476,13 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                     self.store.complete_task(&task, posted, Utc::now()).await?;
                     report.done += 1;
                 }
-                Err(TaskError::Refused(e)) if task.attempts + 1 >= MAX_WEBHOOK_REFUSALS => {
+                // `attempts` counts this one (it is counted when claimed).
+                Err(TaskError::Refused(e)) if task.attempts >= MAX_WEBHOOK_REFUSALS => {
                     let message = e.to_string();
                     tracing::error!(
                         task = task.task_id,
                         review = %task.review_id,
-                        attempts = task.attempts + 1,
+                        attempts = task.attempts,
                         error = %message,
                         "the webhook receiver keeps refusing this delivery; given up (see privileged_review_outbox)"
                     );
@@ -497,8 +549,9 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
     }
 }
 
-/// Refusals (4xx) of one webhook delivery before it is given up: a receiver's answer, unlike
-/// an outage, does not change by itself, but a fix on its side within a few runs is let in.
+/// Attempts of one webhook delivery after which a refusal (4xx) gives it up: a receiver's
+/// answer, unlike an outage, does not change by itself, but a fix on its side within a few
+/// runs is let in. Attempts that died (counted when claimed) count too.
 pub const MAX_WEBHOOK_REFUSALS: i32 = 3;
 
 /// Why a side effect did not happen.
@@ -536,6 +589,9 @@ fn summarise<A, L, C, M, W>(deps: &ReviewDeps<'_, A, L, C, M, W>, r: &ReviewRepo
         low = r.low,
         model_fallbacks = r.model_fallbacks,
         late_events = r.late_events,
+        unreadable_events = r.unreadable_events,
+        unreadable_reported = r.unreadable_reported,
+        history_unreadable = r.history_unreadable,
         tasks_done = r.tasks_done,
         tasks_failed = r.tasks_failed.len(),
         pending = r.pending,
@@ -559,6 +615,7 @@ pub fn emf(namespace: &str, r: &ReviewReport) -> Value {
             Metric::count("SentForReview", t.flagged),
             Metric::count("ModelFallbacks", r.model_fallbacks as u64),
             Metric::count("LateEvents", r.late_events as u64),
+            Metric::count("UnreadableEvents", r.unreadable_events as u64),
             Metric::count("SideEffectsDone", t.side_effects),
             Metric::count("SideEffectFailures", t.failures),
             Metric::count("WebhooksGivenUp", r.tasks_given_up.len() as u64),

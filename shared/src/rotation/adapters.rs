@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::clicks::RotationSlack;
+use super::clicks::{RotationSlack, Standing};
 use super::sweep::{DeliveryError, RotationChat};
 use crate::review::ports::{PortError, Posted};
 use crate::slack::client::{SlackClient, SlackError};
@@ -69,5 +69,15 @@ impl RotationSlack for SlackClient {
             "text": text,
         });
         self.respond(response_url, &body).await.map_err(port)
+    }
+
+    async fn standing(&self, user: &str) -> Result<Standing, PortError> {
+        self.user_identity(user)
+            .await
+            .map(|u| Standing {
+                team_id: u.team_id,
+                external: u.external,
+            })
+            .map_err(port)
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::message::{CONFIRM, LineState, SNOOZE, counted, nudge_of_block};
 use super::store::{ClickWrite, ConsumerRecord, RotationStore, RotationStoreError};
 use crate::review::card::slack_escape;
+use crate::review::interactions::HomeWorkspace;
 use crate::review::ports::PortError;
 use crate::slack::interaction::{BlockAction, ViewSubmission};
 
@@ -53,6 +54,17 @@ pub trait RotationSlack: Send + Sync {
         response_url: &str,
         text: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Whether the user is a full member of which workspace (`users.info`).
+    fn standing(&self, user: &str) -> impl Future<Output = Result<Standing, PortError>> + Send;
+}
+
+/// Where a Slack user belongs, as `users.info` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Their own workspace.
+    pub team_id: Option<String>,
+    /// A Slack Connect member of another organisation (`is_stranger`) or a guest.
+    pub external: bool,
 }
 
 /// Who may confirm or snooze a consumer.
@@ -141,6 +153,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
     pub async fn on_action(
         &self,
         action: &BlockAction,
+        home: &HomeWorkspace,
         now: DateTime<Utc>,
     ) -> Result<ClickReply, RotationStoreError> {
         let Some(id) = action
@@ -186,7 +199,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
                 }
             });
         }
-        if let Err(why) = self.authorise(&action.user_id, &consumer).await {
+        if let Err(why) = self.authorise(&action.user_id, &consumer, home).await {
             tracing::info!(%why, "rotation click refused");
             return Ok(ClickReply::Ephemeral(why));
         }
@@ -229,6 +242,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
     pub async fn on_snooze_form(
         &self,
         view: &ViewSubmission,
+        home: &HomeWorkspace,
         now: DateTime<Utc>,
     ) -> Result<ClickReply, RotationStoreError> {
         let form_error = |block: &str, text: String| ClickReply::FormErrors(json!({ block: text }));
@@ -247,7 +261,7 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         if let Some(already) = already_confirmed(&consumer) {
             return Ok(form_error(REASON_BLOCK, already));
         }
-        if let Err(why) = self.authorise(&view.user_id, &consumer).await {
+        if let Err(why) = self.authorise(&view.user_id, &consumer, home).await {
             tracing::info!(%why, "snooze refused");
             return Ok(form_error(REASON_BLOCK, why));
         }
@@ -311,14 +325,28 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
     /// Fails closed: refused unless one of the allowed memberships is confirmed. A membership
     /// that cannot be checked (say the team channel is gone) does not stop the other check: that
     /// is when the security group most needs to act.
-    async fn authorise(&self, user: &str, consumer: &ConsumerRecord) -> Result<(), String> {
+    async fn authorise(
+        &self,
+        user: &str,
+        consumer: &ConsumerRecord,
+        home: &HomeWorkspace,
+    ) -> Result<(), String> {
         let policy = &self.settings.policy;
         let mut unverified: Option<PortError> = None;
+        let mut outsider = false;
         if policy.team_channel
             && let Some(channel) = &consumer.channel
         {
             match self.slack.channel_members(channel).await {
-                Ok(members) if members.iter().any(|m| m == user) => return Ok(()),
+                // `conversations.members` lists a shared channel's Slack Connect members too:
+                // only members of our own workspace confirm for its teams.
+                Ok(members) if members.iter().any(|m| m == user) => {
+                    match self.slack.standing(user).await {
+                        Ok(standing) if is_ours(&standing, home) => return Ok(()),
+                        Ok(_) => outsider = true,
+                        Err(e) => unverified = Some(e),
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => unverified = Some(e),
             }
@@ -329,6 +357,12 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
                 Ok(_) => {}
                 Err(e) => unverified = Some(e),
             }
+        }
+        if outsider {
+            return Err(format!(
+                "Only full members of this workspace can confirm or snooze {} (guests and members of other organisations in a shared channel cannot).",
+                slack_escape(&consumer.name)
+            ));
         }
         if let Some(e) = unverified {
             return Err(format!(
@@ -419,6 +453,18 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
         }
         Ok(Ok(()))
     }
+}
+
+/// A full member of our workspace: not a Slack Connect member of another organisation, not a
+/// guest, and of one of our workspaces (on Enterprise Grid, `is_stranger` already says whether
+/// they are of our organisation).
+fn is_ours(standing: &Standing, home: &HomeWorkspace) -> bool {
+    !standing.external
+        && (home.enterprise_id.is_some()
+            || standing
+                .team_id
+                .as_ref()
+                .is_some_and(|t| home.team_ids.iter().any(|h| h == t)))
 }
 
 fn already_confirmed(consumer: &ConsumerRecord) -> Option<String> {

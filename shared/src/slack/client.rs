@@ -92,6 +92,19 @@ pub struct SlackUser {
     pub name: String,
     /// The profile email; `None` without the `users:read.email` scope, or for bots.
     pub email: Option<String>,
+    /// The user's own workspace (`team_id`).
+    pub team_id: Option<String>,
+    /// Not a full member of this workspace: `is_stranger` (a Slack Connect member of another
+    /// organisation), `is_restricted` or `is_ultra_restricted` (a guest).
+    pub external: bool,
+}
+
+/// This token's workspace (`auth.test`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackWorkspace {
+    pub team_id: String,
+    /// Set for a workspace of an Enterprise Grid organisation.
+    pub enterprise_id: Option<String>,
 }
 
 /// Why a Slack call failed. No variant carries the bot token or a `response_url`.
@@ -336,6 +349,27 @@ impl SlackClient {
         Ok(user)
     }
 
+    /// `auth.test`: the workspace (and Enterprise Grid organisation) this token belongs to.
+    #[tracing::instrument(skip_all)]
+    pub async fn workspace(&self) -> Result<SlackWorkspace, SlackError> {
+        const METHOD: &str = "auth.test";
+        let reply = self.call(METHOD, None, Body::form(&[])).await?;
+        let text = |name: &str| {
+            reply
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(SlackWorkspace {
+            team_id: text("team_id").ok_or_else(|| SlackError::Api {
+                method: METHOD,
+                code: "reply_without_team_id".to_owned(),
+            })?,
+            enterprise_id: text("enterprise_id"),
+        })
+    }
+
     /// `views.open`: show `view` (a modal) to the user whose click gave `trigger_id`. A trigger
     /// id lives three seconds, so nothing is retried beyond what every call does; a late one is
     /// [`SlackError::Api`] with `expired_trigger_id` (or `invalid_trigger_id`).
@@ -532,10 +566,13 @@ fn interpret(method: &'static str, response: &HttpResponse) -> Result<Value, Fai
 fn slack_user(user: &Value) -> Option<SlackUser> {
     let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
     let email = text(user.pointer("/profile/email")).filter(|e| !e.is_empty());
+    let flag = |name: &str| user.get(name).and_then(Value::as_bool).unwrap_or(false);
     Some(SlackUser {
         id: text(user.get("id"))?,
         name: text(user.get("name")).unwrap_or_default(),
         email,
+        team_id: text(user.get("team_id")).filter(|t| !t.is_empty()),
+        external: flag("is_stranger") || flag("is_restricted") || flag("is_ultra_restricted"),
     })
 }
 
@@ -672,8 +709,14 @@ mod tests {
                 id: "U1".into(),
                 name: "dana".into(),
                 email: Some("dana@acme.test".into()),
+                team_id: None,
+                external: false,
             })
         );
+        for flag in ["is_stranger", "is_restricted", "is_ultra_restricted"] {
+            let guest = json!({ "id": "U3", "team_id": "T9", flag: true });
+            assert!(slack_user(&guest).unwrap().external, "{flag}");
+        }
         let no_email = json!({ "id": "U2", "name": "bot", "profile": { "email": "" } });
         assert_eq!(slack_user(&no_email).unwrap().email, None);
         assert_eq!(slack_user(&json!({ "name": "no-id" })), None);

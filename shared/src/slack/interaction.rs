@@ -32,6 +32,12 @@ pub struct BlockAction {
     pub user_name: String,
     /// `team.id`, else `user.team_id`.
     pub team_id: Option<String>,
+    /// `user.team_id`: the clicker's own workspace (another one for a Slack Connect member).
+    #[serde(default)]
+    pub user_team_id: Option<String>,
+    /// `enterprise.id` (Enterprise Grid), if any.
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
     /// `container.channel_id`, else `channel.id`.
     pub channel_id: Option<String>,
     /// The clicked message's ts: `container.message_ts`, else `message.ts`.
@@ -62,6 +68,12 @@ pub struct ViewSubmission {
     pub user_name: String,
     /// `team.id`, else `user.team_id` (`team` is null for org-wide installs).
     pub team_id: Option<String>,
+    /// `user.team_id`: the submitter's own workspace.
+    #[serde(default)]
+    pub user_team_id: Option<String>,
+    /// `enterprise.id` (Enterprise Grid), if any.
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
     /// `view.id`.
     pub view_id: Option<String>,
     /// `view.callback_id`: which modal this is (empty if the modal set none).
@@ -229,6 +241,7 @@ pub fn raw_body(body: &[u8], is_base64: bool) -> Result<Vec<u8>, InteractionErro
 struct RawPayload {
     user: Option<RawUser>,
     team: Option<IdOnly>,
+    enterprise: Option<IdOnly>,
     channel: Option<IdOnly>,
     container: Option<RawContainer>,
     message: Option<RawMessage>,
@@ -284,7 +297,9 @@ impl RawPayload {
             .map_or((None, None), |c| (c.message_ts, c.channel_id));
         Ok(BlockAction {
             user_name: user.username.or(user.name).unwrap_or_default(),
-            team_id: self.team.and_then(|t| t.id).or(user.team_id),
+            team_id: self.team.and_then(|t| t.id).or(user.team_id.clone()),
+            user_team_id: user.team_id,
+            enterprise_id: self.enterprise.and_then(|e| e.id),
             user_id: user.id,
             channel_id: container_channel.or(self.channel.and_then(|c| c.id)),
             message_ts: container_ts.or(self.message.and_then(|m| m.ts)),
@@ -304,6 +319,7 @@ impl RawPayload {
 struct RawViewPayload {
     user: Option<RawUser>,
     team: Option<IdOnly>,
+    enterprise: Option<IdOnly>,
     view: Option<RawView>,
 }
 
@@ -347,7 +363,9 @@ impl RawViewPayload {
             .collect();
         Ok(ViewSubmission {
             user_name: user.username.or(user.name).unwrap_or_default(),
-            team_id: self.team.and_then(|t| t.id).or(user.team_id),
+            team_id: self.team.and_then(|t| t.id).or(user.team_id.clone()),
+            user_team_id: user.team_id,
+            enterprise_id: self.enterprise.and_then(|e| e.id),
             user_id: user.id,
             view_id: view.id,
             callback_id,
@@ -439,6 +457,8 @@ mod tests {
                 user_id: "U0CA5".into(),
                 user_name: "amy.mcgee".into(),
                 team_id: Some("T0CAG".into()),
+                user_team_id: Some("T3MDE".into()),
+                enterprise_id: None,
                 channel_id: Some("C0CA5".into()),
                 message_ts: Some("1548261231.000200".into()),
                 response_url: Some("https://hooks.slack.com/actions/T0CAG/1234/abcd".into()),
@@ -572,6 +592,8 @@ mod tests {
                 user_id: "U1".into(),
                 user_name: "ann".into(),
                 team_id: Some("T1".into()),
+                user_team_id: Some("T1".into()),
+                enterprise_id: None,
                 view_id: Some("V123".into()),
                 callback_id: "rotation_snooze".into(),
                 private_metadata: "{\"secret\":\"db-prod\"}".into(),
