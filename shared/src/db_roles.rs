@@ -41,6 +41,8 @@ pub const WORKFLOW_ROLES: &[WorkflowRole] = &[
             "privileged_review_checkpoint",
             "privileged_reviews",
             "privileged_review_outbox",
+            "privileged_review_quarantine",
+            "review_identity_map",
         ],
     },
     WorkflowRole {
