@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use secops_shared::config::{CommonSettings, Env};
 use secops_shared::credential_scope::Function;
+use secops_shared::db_roles;
 use secops_shared::secrets::parse_credentials;
-use secops_shared::{db, db_roles};
 use serde_json::{Map, Value};
 
 #[derive(Subcommand)]
@@ -90,14 +89,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
 /// Create the workflow roles (as the schema owner), grant them their tables, and print the
 /// statement creating each function's login user.
 pub async fn db_roles() -> Result<()> {
-    let common = CommonSettings::from_env(&Env::process())?;
-    let credentials = crate::local_credentials().await?;
-    let url = credentials
-        .database_url
-        .clone()
-        .context("DATABASE_URL is not set (or database_url is missing from the credentials)")?;
-    let mut client = db::connect(&url, common.database_ca_bundle.as_deref()).await?;
-    db::migrate(&mut client).await?;
+    let client = crate::configured_database().await?;
     let created = db_roles::create_roles(&client)
         .await
         .context("cannot create the workflow roles: connect as the schema owner with CREATEROLE")?;

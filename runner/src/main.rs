@@ -251,30 +251,35 @@ async fn import_identities(file: &Path) -> Result<()> {
     let content =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = identity_map::parse_csv(&file.display().to_string(), &content)?;
-    let credentials = local_credentials().await?;
-    let url = credentials
-        .database_url
-        .clone()
-        .context("DATABASE_URL is not set (or database_url is missing from the credentials)")?;
-    let common = CommonSettings::from_env(&Env::process())?;
-    let mut client = db::connect(&url, common.database_ca_bundle.as_deref()).await?;
-    db::migrate(&mut client).await?;
+    let client = configured_database().await?;
     let n = identity_map::replace(&ReviewStore::new(client), &rows).await?;
     println!("identity map replaced: {n} rows");
     Ok(())
 }
 
 async fn migrate() -> Result<()> {
+    let mut client = connect_configured().await?;
+    let applied = db::migrate(&mut client).await?;
+    println!("migrations applied: {applied:?} (already up to date if empty)");
+    Ok(())
+}
+
+/// The configured database (DATABASE_URL or the credentials' database_url), not migrated.
+async fn connect_configured() -> Result<tokio_postgres::Client> {
     let credentials = local_credentials().await?;
     let url = credentials
         .database_url
         .clone()
         .context("DATABASE_URL is not set (or database_url is missing from the credentials)")?;
     let common = CommonSettings::from_env(&Env::process())?;
-    let mut client = db::connect(&url, common.database_ca_bundle.as_deref()).await?;
-    let applied = db::migrate(&mut client).await?;
-    println!("migrations applied: {applied:?} (already up to date if empty)");
-    Ok(())
+    Ok(db::connect(&url, common.database_ca_bundle.as_deref()).await?)
+}
+
+/// The configured database, migrated.
+pub(crate) async fn configured_database() -> Result<tokio_postgres::Client> {
+    let mut client = connect_configured().await?;
+    db::migrate(&mut client).await?;
+    Ok(client)
 }
 
 async fn local_credentials() -> Result<std::sync::Arc<Credentials>> {

@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
-use secops_shared::db;
 use secops_shared::review::ports::Posted;
 use secops_shared::rotation::config::RotationConfig;
 use secops_shared::rotation::consumer::{Campaign, Consumer, parse_campaigns, parse_consumers};
@@ -127,14 +126,7 @@ async fn import(campaigns: Option<&Path>, consumers: Option<&Path>) -> Result<()
         bail!("nothing to import: pass --campaigns FILE and/or --consumers FILE");
     }
     let (campaign_rows, consumer_rows) = read_files(campaigns, consumers)?;
-    let credentials = crate::local_credentials().await?;
-    let url = credentials
-        .database_url
-        .clone()
-        .context("DATABASE_URL is not set (or database_url is missing from the credentials)")?;
-    let common = CommonSettings::from_env(&Env::process())?;
-    let mut client = db::connect(&url, common.database_ca_bundle.as_deref()).await?;
-    db::migrate(&mut client).await?;
+    let mut client = crate::configured_database().await?;
     let origin = consumers.map_or_else(String::new, |p| p.display().to_string());
     let summary = store::import(
         &mut client,
