@@ -910,3 +910,73 @@ async fn a_security_label_added_after_the_merge_is_audited_once() {
     assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
     assert_eq!(world.slack_fake.messages().len(), 1);
 }
+
+// --- Untrusted text in Slack is inert (issue 18, finding 8) ----------------------------------
+
+/// Every text object in `value` (a message's blocks), as `(type, text, verbatim)`.
+fn text_objects(value: &serde_json::Value, out: &mut Vec<(String, String, bool)>) {
+    match value {
+        serde_json::Value::Object(o) => {
+            if let (Some(kind), Some(text)) =
+                (o.get("type"), o.get("text").and_then(|t| t.as_str()))
+            {
+                out.push((
+                    kind.as_str().unwrap_or_default().to_owned(),
+                    text.to_owned(),
+                    o.get("verbatim") == Some(&json!(true)),
+                ));
+            }
+            o.values().for_each(|v| text_objects(v, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| text_objects(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn an_mr_title_with_a_url_or_a_channel_name_does_not_become_a_link_in_slack() {
+    let world = MrAuditWorld::new().await;
+    world.tracking_issue(123);
+    let title = "Fix - see https://evil.example/x and #general, ping @here www.evil.example";
+    let mr = MergedMr::security(4, title).described("Closes SEC-123");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    let messages = world.slack_fake.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0];
+    // The fallback text (notifications) names nothing from the MR.
+    for untrusted in ["http", "evil", "#general", "@here", "Fix"] {
+        assert!(
+            !message.text.contains(untrusted),
+            "fallback {:?} holds {untrusted}",
+            message.text
+        );
+    }
+    // The blocks carry the title, in text objects Slack will not auto-link.
+    let mut texts = Vec::new();
+    text_objects(&message.blocks, &mut texts);
+    assert!(!texts.is_empty(), "no blocks: {message:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|(_, t, _)| t.contains("https://evil.example/x")),
+        "{texts:?}"
+    );
+    for (kind, text, verbatim) in &texts {
+        assert!(
+            kind == "plain_text" || (kind == "mrkdwn" && *verbatim),
+            "{kind} text object not verbatim: {text}"
+        );
+        // The only link markup is our own link to the MR.
+        let links: Vec<&str> = text.match_indices('<').map(|(i, _)| &text[i..]).collect();
+        assert!(
+            links
+                .iter()
+                .all(|l| l.starts_with("<https://gitlab.example.com/")),
+            "{text}"
+        );
+    }
+}

@@ -13,7 +13,8 @@ use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::mr_audit::audit::{
-    AuditChat, AuditDeps, EvidencePage, IssueTracker, MergeSource, TrackedIssue, audit_merge,
+    AuditChat, AuditDeps, ChatMessage, EvidencePage, IssueTracker, MergeSource, TrackedIssue,
+    audit_merge,
 };
 use secops_shared::mr_audit::config::MrAuditConfig;
 use secops_shared::mr_audit::event::{MERGE_REQUEST_HOOK, MergeEvent};
@@ -154,7 +155,10 @@ impl EvidencePage for PrintingPage {
 struct PrintingChat;
 
 impl AuditChat for PrintingChat {
-    async fn post(&self, channel: &str, text: &str) -> Result<(), PortError> {
+    async fn post(&self, channel: &str, message: &ChatMessage) -> Result<(), PortError> {
+        let text = message.blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap_or(&message.text);
         println!("Slack {channel}: would post:\n  {text}");
         Ok(())
     }

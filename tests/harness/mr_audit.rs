@@ -695,13 +695,21 @@ impl MrAuditWorld {
         rows.into_iter().next().unwrap_or_default()
     }
 
-    /// The texts posted to a Slack channel, in order.
+    /// What people read in a Slack channel, in order: each message's blocks' texts (its
+    /// `text` when it has no blocks).
     pub fn messages_in(&self, channel: &str) -> Vec<String> {
         self.slack_fake
             .messages()
             .into_iter()
             .filter(|m| m.channel == channel)
-            .map(|m| m.text)
+            .map(|m| match m.blocks.as_array() {
+                Some(blocks) => blocks
+                    .iter()
+                    .filter_map(|b| b["text"]["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                None => m.text,
+            })
             .collect()
     }
 }

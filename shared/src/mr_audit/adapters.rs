@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::audit::{AuditChat, IssueTracker, MergeSource, TrackedIssue};
+use super::audit::{AuditChat, ChatMessage, IssueTracker, MergeSource, TrackedIssue};
 use super::event::MergeEvent;
 use super::facts::{MergeFacts, Person};
 use crate::connectors::gitlab::{GitLabClient, GitLabUser};
@@ -164,8 +164,8 @@ impl IssueTracker for LinearAudit {
 }
 
 impl AuditChat for SlackClient {
-    async fn post(&self, channel: &str, text: &str) -> Result<(), PortError> {
-        self.post_message(channel, text, &serde_json::Value::Null)
+    async fn post(&self, channel: &str, message: &ChatMessage) -> Result<(), PortError> {
+        self.post_message(channel, &message.text, &message.blocks)
             .await
             .map(drop)
             .map_err(|e| port("slack", e))

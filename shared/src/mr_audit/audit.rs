@@ -65,10 +65,22 @@ pub trait EvidencePage: Send + Sync {
     ) -> impl Future<Output = Result<(String, bool), PortError>> + Send;
 }
 
+/// A confirmation or alert as Slack takes it: `blocks` carry the message (their mrkdwn is
+/// `verbatim`, so nothing an MR author wrote becomes a link or a channel mention), and `text`,
+/// Slack's notification fallback, holds nothing untrusted at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub text: String,
+    pub blocks: Value,
+}
+
 /// Where confirmations and alerts go (Slack).
 pub trait AuditChat: Send + Sync {
-    fn post(&self, channel: &str, text: &str)
-    -> impl Future<Output = Result<(), PortError>> + Send;
+    fn post(
+        &self,
+        channel: &str,
+        message: &ChatMessage,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Where each merge is announced.
@@ -223,6 +235,30 @@ fn linear_comment(facts: &MergeFacts, findings: &[Finding]) -> String {
                 .collect::<Vec<_>>()
                 .join("; ")
         )
+    }
+}
+
+/// The Slack message: [`slack_text`] in one verbatim section block, and a fallback that names
+/// nothing from the MR (a project path such as `evil.example/x` would be linked in plain text).
+pub fn slack_message(
+    facts: &MergeFacts,
+    linked: &[String],
+    not_found: &[String],
+    findings: &[Finding],
+) -> ChatMessage {
+    use crate::slack::blocks::{SECTION_TEXT, fit_mrkdwn, verbatim};
+    let mrkdwn = slack_text(facts, linked, not_found, findings);
+    let text = if findings.is_empty() {
+        "Security MR merged and audited"
+    } else {
+        "Security MR merged without a valid review"
+    };
+    ChatMessage {
+        text: text.to_owned(),
+        blocks: verbatim(json!([{
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": fit_mrkdwn(&mrkdwn, SECTION_TEXT)},
+        }])),
     }
 }
 
@@ -421,7 +457,7 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     // 4. Slack, last: a post cannot be taken back, so it goes out once everything else held.
     if !claimed.steps.contains_key("slack") {
         let channels = &deps.settings.channels;
-        let text = slack_text(&facts, linked, &not_found, &findings);
+        let message = slack_message(&facts, linked, &not_found, &findings);
         let mut targets = vec![channels.channel_for(&facts.labels).to_owned()];
         if !findings.is_empty()
             && let Some(security) = &channels.security_channel
@@ -434,7 +470,7 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
             if claimed.steps.contains_key(&step) {
                 continue;
             }
-            if let Err(e) = deps.chat.post(channel, &text).await {
+            if let Err(e) = deps.chat.post(channel, &message).await {
                 return failed(&step, e);
             }
             deps.store.step_done(key, &step, &Value::Null, now).await?;
