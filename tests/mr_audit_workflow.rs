@@ -8,11 +8,12 @@ use secops_shared::mr_audit::audit::AuditOutcome;
 use secops_shared::mr_audit::duties::Finding;
 use secops_shared::mr_audit::evidence::{COLUMNS, header_row};
 use secops_shared::mr_audit::links::MAX_LINKED;
+use secops_shared::mr_audit::projects::ProjectAllowlist;
 use secops_tests::drift::fast_retry;
 use secops_tests::mr_audit::{
     AUDIT_INTRO, AUDIT_PAGE, AUDIT_TITLE, AUDITED_LABEL, AUTHOR, CRYPTO_CHANNEL, DEFAULT_CHANNEL,
-    EXISTING_LABEL, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL, audit_rows,
-    reply_json,
+    EXISTING_LABEL, Headers, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL,
+    audit_rows, reply_json,
 };
 use serde_json::json;
 
@@ -618,7 +619,8 @@ async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_i
         ),
         "{last:?}"
     );
-    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "failed");
+    // Parked until the MR's next delivery (issue 18 #4), not `failed`.
+    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "unmerged");
     assert!(
         world.run_worker().await.is_empty(),
         "a given-up audit is not re-driven"
@@ -979,4 +981,163 @@ async fn an_mr_title_with_a_url_or_a_channel_name_does_not_become_a_link_in_slac
             "{text}"
         );
     }
+}
+
+// --- Forged merge deliveries (issue 18, finding 4) --------------------------------------------
+
+#[tokio::test]
+async fn forged_merge_deliveries_for_an_open_mr_do_not_suppress_the_audit_of_its_real_merge() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let mr = MergedMr::security(6, "Rotate the signing key").described("Closes SEC-123");
+    // The MR is open in GitLab; someone holding the webhook token delivers "merge" for it.
+    world.gitlab_has(&mr);
+    let mut open = mr.api_json();
+    open["state"] = "opened".into();
+    world
+        .gitlab_fake
+        .add_merge_request(secops_tests::mr_audit::PROJECT_ID, mr.iid, open);
+    let forged = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("forged-1"),
+            &mr.webhook_body(),
+        )
+        .await;
+    assert_eq!(forged.status, 202, "{}", forged.body);
+    // The worker tries, and tries, until it gives up (attempts fast-forwarded to the last one).
+    let first = world.run_worker().await;
+    assert!(
+        matches!(
+            &first[..],
+            [(
+                _,
+                AuditOutcome::Failed {
+                    abandoned: false,
+                    ..
+                }
+            )]
+        ),
+        "{first:?}"
+    );
+    world
+        .connection
+        .lock()
+        .await
+        .execute(
+            "UPDATE mr_audit_merges SET attempts = $2 WHERE merge_key = $1",
+            &[
+                &mr.merge_key(),
+                &(secops_shared::mr_audit::audit::MAX_ATTEMPTS - 1),
+            ],
+        )
+        .await
+        .unwrap();
+    let last = world.run_worker().await;
+    assert!(
+        matches!(
+            &last[..],
+            [(
+                _,
+                AuditOutcome::Failed {
+                    abandoned: true,
+                    ..
+                }
+            )]
+        ),
+        "{last:?}"
+    );
+
+    // Later the MR really merges and GitLab delivers the merge.
+    let real = world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert_ne!(reply_json(&real)["audit"], "done", "{}", real.body);
+    assert_eq!(real.status, 202, "{}", real.body);
+    assert!(
+        matches!(&outcomes[..], [(key, AuditOutcome::Done { findings, .. })]
+            if *key == mr.merge_key() && findings.is_empty()),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.row_for(&mr.reference()).matches("<tr>").count(), 1);
+    assert_eq!(world.linear_fake.issue_state(&issue), "Done");
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "done");
+}
+
+#[tokio::test]
+async fn the_evidence_names_the_mr_as_gitlab_does_not_as_the_delivery_says() {
+    let world = MrAuditWorld::new().await;
+    let mr = MergedMr::security(5, "Pin TLS versions");
+    world.gitlab_has(&mr);
+    let mut body: serde_json::Value = serde_json::from_slice(&mr.webhook_body()).unwrap();
+    body["project"]["path_with_namespace"] = json!("victim/payments");
+    body["object_attributes"]["title"] = json!("Typo fix");
+    let reply = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-5"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    let outcomes = world.run_worker().await;
+
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Done { reference, .. })]
+            if reference == "gitlabhq/gitlab-test!5"),
+        "{outcomes:?}"
+    );
+    let row = world.row_for("gitlabhq/gitlab-test!5");
+    assert!(row.contains("<td>Pin TLS versions</td>"), "{row}");
+    assert!(row.contains("<td>gitlabhq/gitlab-test</td>"), "{row}");
+    let pages = format!("{:?}", world.audit_pages());
+    assert!(
+        !pages.contains("victim") && !pages.contains("Typo fix"),
+        "{pages}"
+    );
+    assert!(!world.messages_in(CRYPTO_CHANNEL)[0].contains("victim"));
+}
+
+#[tokio::test]
+async fn only_allowlisted_projects_are_audited_by_the_path_gitlab_reports() {
+    let mut world = MrAuditWorld::new().await;
+    world.settings.projects = ProjectAllowlist::parse("gitlabhq/*").unwrap();
+    let outside = MergedMr::security(8, "Elsewhere");
+    let mut body: serde_json::Value = serde_json::from_slice(&outside.webhook_body()).unwrap();
+    body["project"]["path_with_namespace"] = json!("other/app");
+    let ignored = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-8"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    // A delivery that claims an allowed path for a project GitLab places elsewhere.
+    let lying = MergedMr::security(9, "Claims to be ours");
+    world.gitlab_has(&lying);
+    let mut api = lying.api_json();
+    api["references"]["full"] = json!("other/app!9");
+    world
+        .gitlab_fake
+        .add_merge_request(secops_tests::mr_audit::PROJECT_ID, lying.iid, api);
+    let accepted = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-9"),
+            &lying.webhook_body(),
+        )
+        .await;
+    let outcomes = world.run_worker().await;
+
+    assert_eq!(
+        reply_json(&ignored)["status"],
+        "ignored",
+        "{}",
+        ignored.body
+    );
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Failed { abandoned: true, error, .. })]
+            if error.contains("MR_AUDIT_GITLAB_PROJECTS")),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.page_rows(), 0);
+    assert!(world.slack_fake.messages().is_empty());
 }

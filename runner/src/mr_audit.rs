@@ -13,8 +13,8 @@ use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::mr_audit::audit::{
-    AuditChat, AuditDeps, ChatMessage, EvidencePage, IssueTracker, MergeSource, TrackedIssue,
-    audit_merge,
+    AuditChat, AuditDeps, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource,
+    TrackedIssue, audit_merge,
 };
 use secops_shared::mr_audit::config::MrAuditConfig;
 use secops_shared::mr_audit::event::{MERGE_REQUEST_HOOK, MergeEvent};
@@ -94,8 +94,8 @@ async fn replay_live(body: &[u8], token: &str) -> Result<()> {
 struct FileFacts(MergeFacts);
 
 impl MergeSource for FileFacts {
-    async fn facts(&self, _: &MergeEvent) -> Result<MergeFacts, PortError> {
-        Ok(self.0.clone())
+    async fn facts(&self, _: &MergeEvent) -> Result<Fetched, PortError> {
+        Ok(Fetched::Merged(Box::new(self.0.clone())))
     }
 }
 
@@ -206,6 +206,7 @@ async fn replay_dry(file: &Path, body: &[u8], facts_file: &Path) -> Result<()> {
             store: AuditStore::new(&db),
             bus: &bus,
             labels: &config.labels,
+            projects: config.audit.projects.as_ref(),
         };
         let request = HookRequest {
             token: Some(DRY_RUN_TOKEN),

@@ -94,6 +94,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "review_outbox_given_up",
         include_str!("../../infra/migrations/0008_review_outbox_given_up.sql"),
     ),
+    (
+        9,
+        "mr_audit_unmerged_and_label_history",
+        include_str!("../../infra/migrations/0009_mr_audit_unmerged_and_label_history.sql"),
+    ),
 ];
 
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,

@@ -213,6 +213,12 @@ impl MergedMr {
             &labels,
         );
         mr["description"] = json!(self.description);
+        // How GitLab names the MR: the documentation example's project.
+        mr["references"]["full"] = json!(self.reference());
+        mr["web_url"] = json!(format!(
+            "https://gitlab.example.com/{PROJECT_PATH}/-/merge_requests/{}",
+            self.iid
+        ));
         mr
     }
 }
@@ -279,6 +285,7 @@ pub fn audit_settings() -> AuditSettings {
             security_channel: Some(SECURITY_CHANNEL.to_owned()),
         },
         lease: chrono::Duration::minutes(5),
+        projects: None,
     }
 }
 
@@ -446,6 +453,7 @@ impl MrAuditWorld {
             store: AuditStore::new(&self.connection),
             bus: &self.bus,
             labels: &self.labels,
+            projects: self.settings.projects.as_ref(),
         };
         let request = HookRequest {
             token: headers.token.as_deref(),

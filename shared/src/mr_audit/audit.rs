@@ -15,16 +15,25 @@ use super::event::MergeEvent;
 use super::evidence::AuditRow;
 use super::facts::MergeFacts;
 use super::links::{Links, linked_issues};
-use super::store::{AuditStore, AuditStoreError, ClaimedAudit};
+use super::projects::{self, ProjectAllowlist};
+use super::store::{AuditStatus, AuditStore, AuditStoreError, ClaimedAudit};
 use crate::review::card::slack_escape;
 use crate::review::ports::PortError;
 
+/// What GitLab's API says about the MR a delivery announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Merged(Box<MergeFacts>),
+    /// GitLab reports the MR in this state (`opened`, `closed`, `locked`): a forged or premature
+    /// "merge" delivery. Nothing is stamped.
+    NotMerged {
+        state: String,
+    },
+}
+
 /// Where the evidence comes from (GitLab).
 pub trait MergeSource: Send + Sync {
-    fn facts(
-        &self,
-        event: &MergeEvent,
-    ) -> impl Future<Output = Result<MergeFacts, PortError>> + Send;
+    fn facts(&self, event: &MergeEvent) -> impl Future<Output = Result<Fetched, PortError>> + Send;
 }
 
 /// A Linear issue found by its identifier.
@@ -110,6 +119,8 @@ pub struct AuditSettings {
     pub channels: ChannelMap,
     /// How long a worker owns an audit.
     pub lease: chrono::Duration,
+    /// The GitLab projects audited (`MR_AUDIT_GITLAB_PROJECTS`); `None`: every project.
+    pub projects: Option<ProjectAllowlist>,
 }
 
 pub struct AuditDeps<'a, G, L, E, C> {
@@ -137,7 +148,9 @@ pub enum AuditOutcome {
     /// Another worker holds it, or it is done already, or unknown.
     NotClaimed,
     /// A step failed; the audit stays pending and its next attempt starts at that step, unless
-    /// it has failed [`MAX_ATTEMPTS`] times: then it is given up (`abandoned`, status `failed`).
+    /// it has failed [`MAX_ATTEMPTS`] times: then it is given up (`abandoned`, status `failed`,
+    /// or `unmerged` when GitLab kept saying the MR is not merged: the next delivery of the MR
+    /// re-opens it). A project outside `MR_AUDIT_GITLAB_PROJECTS` is given up at once.
     Failed {
         step: String,
         error: String,
@@ -328,32 +341,68 @@ pub async fn audit_merge<G: MergeSource, L: IssueTracker, E: EvidencePage, C: Au
     else {
         return Ok(AuditOutcome::NotClaimed);
     };
-    match run_steps(deps, &claimed, now).await? {
-        Ok(outcome) => {
-            deps.store.complete(merge_key, now).await?;
+    let result = match run_steps(deps, &claimed, now).await? {
+        // Done only with its evidence row recorded: `complete` checks the `confluence` step.
+        Ok(outcome) if deps.store.complete(merge_key, now).await? => {
             tracing::info!(?outcome, "merge audited");
-            Ok(outcome)
+            return Ok(outcome);
         }
-        Err((step, error)) => {
-            let abandoned = claimed.attempts >= MAX_ATTEMPTS;
-            if abandoned {
-                tracing::error!(%step, %error, attempts = claimed.attempts, "audit given up after repeated failures");
-            } else {
-                tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
-            }
-            deps.store
-                .fail(merge_key, &format!("{step}: {error}"), abandoned, now)
-                .await?;
-            Ok(AuditOutcome::Failed {
-                step,
-                error,
-                abandoned,
-            })
+        Ok(_) => StepFailure::retry("confluence", "no evidence row recorded"),
+        Err(failure) => failure,
+    };
+    let StepFailure { step, error, park } = result;
+    let status = match park {
+        Park::Refused => AuditStatus::Failed,
+        _ if claimed.attempts < MAX_ATTEMPTS => AuditStatus::Pending,
+        Park::NotMerged => AuditStatus::Unmerged,
+        Park::Retry => AuditStatus::Failed,
+    };
+    let abandoned = status != AuditStatus::Pending;
+    if abandoned {
+        tracing::error!(%step, %error, attempts = claimed.attempts, status = status.as_str(), "audit given up");
+    } else {
+        tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
+    }
+    deps.store
+        .fail(merge_key, &format!("{step}: {error}"), status, now)
+        .await?;
+    Ok(AuditOutcome::Failed {
+        step,
+        error,
+        abandoned,
+    })
+}
+
+/// How a failed step leaves the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Park {
+    /// Retried; given up (`failed`) after [`MAX_ATTEMPTS`].
+    Retry,
+    /// GitLab says the MR is not merged: retried (GitLab may lag behind its own webhook), then
+    /// parked as `unmerged` until the MR's next delivery.
+    NotMerged,
+    /// Never going to succeed (a project outside the allowlist): given up at once.
+    Refused,
+}
+
+#[derive(Debug)]
+struct StepFailure {
+    step: String,
+    error: String,
+    park: Park,
+}
+
+impl StepFailure {
+    fn retry(step: &str, error: impl Into<String>) -> Self {
+        Self {
+            step: step.to_owned(),
+            error: error.into(),
+            park: Park::Retry,
         }
     }
 }
 
-type StepResult<T> = Result<Result<T, (String, String)>, AuditError>;
+type StepResult<T> = Result<Result<T, StepFailure>, AuditError>;
 
 async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat>(
     deps: &AuditDeps<'_, G, L, E, C>,
@@ -361,12 +410,47 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     now: DateTime<Utc>,
 ) -> StepResult<AuditOutcome> {
     let key = claimed.merge_key.as_str();
-    let failed = |step: &str, e: PortError| Ok(Err((step.to_owned(), e.to_string())));
+    let failed = |step: &str, e: PortError| Ok(Err(StepFailure::retry(step, e.to_string())));
+    let event = &claimed.event;
     // 1. The evidence, fetched once.
     let (facts, findings) = match (&claimed.facts, &claimed.findings) {
         (Some(f), Some(d)) => (f.clone(), d.clone()),
-        _ => match deps.gitlab.facts(&claimed.event).await {
-            Ok(facts) => {
+        _ => match deps.gitlab.facts(event).await {
+            Ok(Fetched::NotMerged { state }) => {
+                return Ok(Err(StepFailure {
+                    park: Park::NotMerged,
+                    ..StepFailure::retry(
+                        "gitlab",
+                        format!(
+                            "merge request !{} of project {} is {:?} in GitLab, not merged",
+                            event.iid,
+                            event.project_id,
+                            crate::text::excerpt(&state)
+                        ),
+                    )
+                }));
+            }
+            Ok(Fetched::Merged(facts))
+                if !projects::accepted(
+                    deps.settings.projects.as_ref(),
+                    event.project_id,
+                    &facts.project_path,
+                ) =>
+            {
+                return Ok(Err(StepFailure {
+                    park: Park::Refused,
+                    ..StepFailure::retry(
+                        "gitlab",
+                        format!(
+                            "project {} ({}) is not in MR_AUDIT_GITLAB_PROJECTS",
+                            event.project_id,
+                            crate::text::excerpt(&facts.project_path)
+                        ),
+                    )
+                }));
+            }
+            Ok(Fetched::Merged(facts)) => {
+                let facts = *facts;
                 let findings = duties::check(&facts);
                 deps.store.record_facts(key, &facts, &findings, now).await?;
                 (facts, findings)

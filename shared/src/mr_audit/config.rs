@@ -3,6 +3,7 @@
 
 use super::audit::{AuditSettings, ChannelMap};
 use super::event::LabelPattern;
+use super::projects::ProjectAllowlist;
 use crate::config::{ConfigError, Env};
 
 /// Everything the webhook endpoint and the audit worker need besides credentials.
@@ -90,6 +91,11 @@ impl MrAuditConfig {
                     security_channel: env.text("MR_AUDIT_SECURITY_CHANNEL"),
                 },
                 lease: chrono::Duration::minutes(5),
+                projects: ProjectAllowlist::parse(&env.text_or("MR_AUDIT_GITLAB_PROJECTS", ""))
+                    .map_err(|message| ConfigError {
+                        name: "MR_AUDIT_GITLAB_PROJECTS",
+                        message,
+                    })?,
             },
         })
     }
@@ -161,6 +167,10 @@ mod tests {
             (
                 &[("MR_AUDIT_LINEAR_TEAM_KEYS", "SEC,A-B")][..],
                 "MR_AUDIT_LINEAR_TEAM_KEYS",
+            ),
+            (
+                &[("MR_AUDIT_GITLAB_PROJECTS", "security/app, https://x")][..],
+                "MR_AUDIT_GITLAB_PROJECTS",
             ),
         ] {
             let pairs: &'static [(&'static str, &'static str)] = pairs;

@@ -8,6 +8,11 @@
 //! first records it and every later one (re-deliveries, further label changes) is a duplicate:
 //! one audit per MR. See docs/decisions/026-labels-added-after-the-merge.md.
 //!
+//! A merge whose audit ended without evidence (GitLab kept saying the MR was not merged, as it
+//! does for a forged "merge" delivery, or the audit was given up) is re-opened by its next
+//! delivery, and only an audit that wrote its evidence answers `"audit": "done"`. See
+//! docs/decisions/029-merges-pending-until-gitlab-says-merged.md.
+//!
 //! Statuses: 401 for a missing or wrong token and 400 for a body that is not a merge request
 //! event (both misconfiguration, worth GitLab disabling the hook); 200 "ignored" for other
 //! events and actions; 202 for a merge accepted, 200 "duplicate" for one already known.
@@ -17,6 +22,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::event::{EventError, LabelPattern, MERGE_REQUEST_HOOK, parse_merge_event};
+use super::projects::{self, ProjectAllowlist};
 use super::store::{AuditStore, Recorded};
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
 use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
@@ -138,6 +144,8 @@ pub struct HookDeps<'a, P> {
     pub store: AuditStore<'a>,
     pub bus: &'a P,
     pub labels: &'a LabelPattern,
+    /// `MR_AUDIT_GITLAB_PROJECTS`; `None`: every project.
+    pub projects: Option<&'a ProjectAllowlist>,
 }
 
 /// Equal, in time that does not depend on where the inputs differ (or on their lengths: both
@@ -241,6 +249,10 @@ pub async fn handle_hook<P: EventPublisher>(
             return HookReply::new(400, json!({"error": e.to_string()}), Delivery::Refused);
         }
     };
+    // The delivery's path is the sender's word; the worker checks again with GitLab's.
+    if !projects::accepted(deps.projects, event.project_id, &event.project_path) {
+        return HookReply::ignored_event(&event, "the project is not in MR_AUDIT_GITLAB_PROJECTS");
+    }
     // GitLab's `changes` is not reliable enough to ask whether the label was just added (it is
     // sometimes empty, sometimes lists labels that did not change): any edit of a merged MR whose
     // labels match is a candidate, and the merge key makes it one audit whatever arrives.
@@ -297,8 +309,14 @@ pub async fn handle_hook<P: EventPublisher>(
         );
     }
     tracing::info!(merge = %reference, delivery = %key, new = (recorded == Recorded::New), "security merge recorded");
+    if recorded == Recorded::Reopened {
+        tracing::warn!(
+            merge = %reference,
+            "a merge whose audit had ended without evidence was delivered again: re-opened"
+        );
+    }
     match recorded {
-        Recorded::New => HookReply::new(
+        Recorded::New | Recorded::Reopened => HookReply::new(
             202,
             json!({"status": "accepted", "merge": reference}),
             Delivery::Accepted,

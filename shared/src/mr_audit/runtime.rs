@@ -100,6 +100,7 @@ impl HookRuntime {
             store: AuditStore::new(&self.db),
             bus: &self.bus,
             labels: &self.config.labels,
+            projects: self.config.audit.projects.as_ref(),
         };
         Ok(http::with_deadline(
             Some(Instant::now() + HOOK_BUDGET),
