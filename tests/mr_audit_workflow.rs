@@ -48,6 +48,9 @@ async fn the_documentation_payload_merged_is_audited_end_to_end() {
                 reference: "gitlabhq/gitlab-test!1".to_owned(),
                 findings: vec![],
                 linked: vec!["SEC-123".to_owned()],
+                resolved: vec!["SEC-123".to_owned()],
+                mentioned: vec![],
+                over_cap: false,
                 not_found: vec![],
                 links_ignored: 0,
             }
@@ -80,7 +83,7 @@ async fn the_documentation_payload_merged_is_audited_end_to_end() {
         "<td>@carol</td>",
         "<td>@bob</td>",
         "<td>2026-03-02 14:30 UTC</td>",
-        "<td>SEC-123</td>",
+        "<td>SEC-123 closed (closing keyword); decided on the MR description as GitLab returned it at audit time (15 characters, sha256 ",
         "<td>audited</td>",
     ] {
         assert!(row.contains(expected), "{expected} missing from {row}");
@@ -152,6 +155,7 @@ async fn twenty_merges_at_once(max_attempts: u32) -> Race {
         .map(|iid| {
             world.tracking_issue(iid);
             MergedMr::security(iid, &format!("Harden service {iid} (SEC-{iid})"))
+                .described(&format!("Fixes SEC-{iid}"))
         })
         .collect();
 
@@ -240,6 +244,9 @@ async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so
                 reference: mr.reference(),
                 findings: vec![],
                 linked: vec!["SEC-404".to_owned()],
+                resolved: vec![],
+                mentioned: vec![],
+                over_cap: false,
                 not_found: vec!["SEC-404".to_owned()],
                 links_ignored: 0,
             }
@@ -247,7 +254,7 @@ async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so
     );
     let row = world.row_for(&mr.reference());
     assert!(
-        row.contains("<td>SEC-404 (not found in Linear)</td>"),
+        row.contains("<td>SEC-404 (not found in Linear); decided on the MR description"),
         "{row}"
     );
     let messages = world.messages_in(CRYPTO_CHANNEL);
@@ -1140,4 +1147,128 @@ async fn only_allowlisted_projects_are_audited_by_the_path_gitlab_reports() {
     );
     assert_eq!(world.page_rows(), 0);
     assert!(world.slack_fake.messages().is_empty());
+}
+
+// --- Only issues the MR resolves are closed (issue 18, finding 2) ----------------------------
+
+#[tokio::test]
+async fn mentions_in_the_description_or_a_branch_do_not_close_issues() {
+    let world = MrAuditWorld::new().await;
+    let issues: Vec<String> = [1, 3, 4].map(|n| world.tracking_issue(n)).to_vec();
+    let mr = MergedMr::security(11, "Harden the token checks")
+        .described("see also SEC-1 and SEC-3")
+        .on_branch("chore/sec-4-followup");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Done { resolved, mentioned, .. })]
+            if resolved.is_empty() && mentioned == &["SEC-1", "SEC-3", "SEC-4"]),
+        "{outcomes:?}"
+    );
+    for issue in &issues {
+        assert_eq!(world.linear_fake.issue_state(issue), "In Progress");
+        assert!(world.linear_fake.comments(issue).is_empty());
+        assert_eq!(world.linear_fake.issue_labels(issue), [EXISTING_LABEL]);
+    }
+    let row = world.row_for(&mr.reference());
+    assert!(
+        row.contains("SEC-1 mentioned, SEC-3 mentioned, SEC-4 mentioned"),
+        "{row}"
+    );
+}
+
+#[tokio::test]
+async fn an_mr_closes_issues_by_closing_keyword_linear_link_or_linear_branch_name_only() {
+    let world = MrAuditWorld::new().await;
+    let keyword = world.tracking_issue(5);
+    let linked = world.tracking_issue(6);
+    let branch = world.tracking_issue(7);
+    let mentioned = world.tracking_issue(8);
+    let mr = MergedMr::security(12, "Rotate keys (SEC-6)")
+        .described("Fixes SEC-5. Relates to SEC-8.")
+        .on_branch(&secops_tests::fake_linear::branch_name(
+            "SEC-7",
+            "Security review 7",
+        ));
+    // Linear's GitLab integration linked the MR to SEC-6.
+    let web_url = mr.api_json()["web_url"].as_str().unwrap().to_owned();
+    world.linear_fake.attach(&linked, &web_url, "gitlab");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    for issue in [&keyword, &linked, &branch] {
+        assert_eq!(world.linear_fake.issue_state(issue), "Done");
+        assert_eq!(world.linear_fake.comments(issue).len(), 1);
+    }
+    assert_eq!(world.linear_fake.issue_state(&mentioned), "In Progress");
+    assert!(world.linear_fake.comments(&mentioned).is_empty());
+    let row = world.row_for(&mr.reference());
+    for expected in [
+        "SEC-6 closed (Linear&#39;s GitLab link)",
+        "SEC-5 closed (closing keyword)",
+        "SEC-8 mentioned",
+        "SEC-7 closed (Linear branch name)",
+    ] {
+        let alt = expected.replace("&#39;", "'");
+        assert!(
+            row.contains(expected) || row.contains(&alt),
+            "{expected}: {row}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_mr_resolving_more_issues_than_the_cap_closes_none_and_alerts_security() {
+    let world = MrAuditWorld::new().await;
+    let issues: Vec<String> = (17..=28).map(|n| world.tracking_issue(n)).collect();
+    let list: Vec<String> = (17..=28).map(|n| format!("SEC-{n}")).collect();
+    let mr = MergedMr::security(13, "Cleanup").described(&format!("Fixes {}", list.join(", ")));
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Done { over_cap: true, resolved, .. })]
+            if resolved.len() == 12),
+        "{outcomes:?}"
+    );
+    for issue in &issues {
+        assert_eq!(world.linear_fake.issue_state(issue), "In Progress");
+        assert!(world.linear_fake.comments(issue).is_empty());
+    }
+    let alerts = world.messages_in(SECURITY_CHANNEL);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("not closed"), "{}", alerts[0]);
+    let row = world.row_for(&mr.reference());
+    assert!(row.contains("none closed: it would close 12"), "{row}");
+}
+
+#[tokio::test]
+async fn the_decision_reads_the_description_gitlab_returns_not_the_delivery() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(2);
+    // GitLab's API has the current description; the delivery body says something else.
+    let mr = MergedMr::security(14, "Tighten CSP").described("Relates to SEC-2");
+    world.gitlab_has(&mr);
+    let mut body: serde_json::Value = serde_json::from_slice(&mr.webhook_body()).unwrap();
+    body["object_attributes"]["description"] = json!("Closes SEC-2");
+    world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-14"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    assert_eq!(world.linear_fake.issue_state(&issue), "In Progress");
+    let row = world.row_for(&mr.reference());
+    assert!(
+        row.contains("SEC-2 mentioned; decided on the MR description as GitLab returned it at audit time (16 characters, sha256 "),
+        "{row}"
+    );
 }

@@ -109,6 +109,8 @@ impl IssueTracker for PrintingTracker {
             identifier: identifier.to_owned(),
             url: format!("https://linear.app/issue/{identifier}"),
             team_id: "dry-run-team".to_owned(),
+            branch_name: String::new(),
+            attachments: Vec::new(),
         }))
     }
 

@@ -84,6 +84,8 @@ pub struct MergedMr {
     pub approvers: Vec<(u64, &'static str)>,
     pub approvals_required: u32,
     pub approvals_left: u32,
+    /// The source branch (GitLab's fake names one after the author when unset).
+    pub source_branch: Option<String>,
 }
 
 impl MergedMr {
@@ -99,7 +101,13 @@ impl MergedMr {
             approvers: vec![REVIEWER],
             approvals_required: 1,
             approvals_left: 0,
+            source_branch: None,
         }
+    }
+
+    pub fn on_branch(mut self, branch: &str) -> Self {
+        self.source_branch = Some(branch.to_owned());
+        self
     }
 
     pub fn described(mut self, description: &str) -> Self {
@@ -168,6 +176,9 @@ impl MergedMr {
             self.iid
         ));
         attrs["labels"] = json!(labels);
+        if let Some(branch) = &self.source_branch {
+            attrs["source_branch"] = json!(branch);
+        }
         event["labels"] = json!(labels);
         event["user"] = user_json(self.merged_by);
         serde_json::to_vec(&event).expect("the event serialises")
@@ -213,6 +224,9 @@ impl MergedMr {
             &labels,
         );
         mr["description"] = json!(self.description);
+        if let Some(branch) = &self.source_branch {
+            mr["source_branch"] = json!(branch);
+        }
         // How GitLab names the MR: the documentation example's project.
         mr["references"]["full"] = json!(self.reference());
         mr["web_url"] = json!(format!(
@@ -286,6 +300,7 @@ pub fn audit_settings() -> AuditSettings {
         },
         lease: chrono::Duration::minutes(5),
         projects: None,
+        max_closes: 10,
     }
 }
 

@@ -134,6 +134,8 @@ impl IssueTracker for LinearAudit {
             identifier: issue.identifier.clone(),
             url: issue.url.clone(),
             team_id: issue.team_id.clone(),
+            branch_name: issue.branch_name.clone(),
+            attachments: issue.attachments.clone(),
         };
         self.found
             .lock()

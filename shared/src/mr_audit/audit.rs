@@ -1,6 +1,6 @@
 //! The audit of one merge, step by step: fetch the evidence from GitLab and judge separation of
-//! duties; for each linked Linear issue, close it as audited (or, on a violation, leave it open
-//! and say why); add the evidence row to the Confluence page; confirm in Slack (or alert the
+//! duties; decide which named Linear issues the MR resolves ([`super::resolves`]); for each of
+//! those, close it as audited (or, on a violation, leave it open and say why); add the evidence row to the Confluence page; confirm in Slack (or alert the
 //! security channel). Each step is recorded when it succeeds, so a retry resumes at the step
 //! that failed and repeats none that succeeded.
 
@@ -14,11 +14,14 @@ use super::duties::{self, Finding};
 use super::event::MergeEvent;
 use super::evidence::AuditRow;
 use super::facts::MergeFacts;
+use super::links::closing_ids;
 use super::links::{Links, linked_issues};
 use super::projects::{self, ProjectAllowlist};
+use super::resolves::{self, Resolution};
 use super::store::{AuditStatus, AuditStore, AuditStoreError, ClaimedAudit};
 use crate::review::card::slack_escape;
 use crate::review::ports::PortError;
+use crate::slack::blocks::escape_within;
 
 /// What GitLab's API says about the MR a delivery announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,10 @@ pub struct TrackedIssue {
     pub identifier: String,
     pub url: String,
     pub team_id: String,
+    /// The branch name Linear suggests for the issue (empty when unknown).
+    pub branch_name: String,
+    /// `(url, sourceType)` of the issue's attachments (Linear's GitLab link to an MR is one).
+    pub attachments: Vec<(String, String)>,
 }
 
 /// The tracking issues (Linear).
@@ -121,7 +128,12 @@ pub struct AuditSettings {
     pub lease: chrono::Duration,
     /// The GitLab projects audited (`MR_AUDIT_GITLAB_PROJECTS`); `None`: every project.
     pub projects: Option<ProjectAllowlist>,
+    /// An MR resolving more issues than this closes none (`MR_AUDIT_MAX_CLOSES`).
+    pub max_closes: usize,
 }
+
+/// [`AuditSettings::max_closes`] by default.
+pub const DEFAULT_MAX_CLOSES: usize = 10;
 
 pub struct AuditDeps<'a, G, L, E, C> {
     pub store: AuditStore<'a>,
@@ -140,7 +152,14 @@ pub enum AuditOutcome {
     Done {
         reference: String,
         findings: Vec<Finding>,
+        /// Every identifier the MR names (considered).
         linked: Vec<String>,
+        /// Those it resolves (closed when the review stands and they are not over the cap).
+        resolved: Vec<String>,
+        /// Those it only mentions: left untouched.
+        mentioned: Vec<String>,
+        /// It resolved more than `MR_AUDIT_MAX_CLOSES`: nothing closed, security alerted.
+        over_cap: bool,
         not_found: Vec<String>,
         /// Identifiers the MR named beyond the [`super::links::MAX_LINKED`] considered.
         links_ignored: usize,
@@ -179,7 +198,19 @@ pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
     uuid::Uuid::from_bytes(b).to_string()
 }
 
-fn row(facts: &MergeFacts, links: &Links, not_found: &[String], findings: &[Finding]) -> AuditRow {
+fn row(
+    facts: &MergeFacts,
+    links: &Links,
+    resolution: &Resolution,
+    findings: &[Finding],
+) -> AuditRow {
+    let state = if resolution.over_cap {
+        "not closed"
+    } else if findings.is_empty() {
+        "closed"
+    } else {
+        "left open"
+    };
     AuditRow {
         reference: facts.reference.clone(),
         url: facts.web_url.clone(),
@@ -198,14 +229,26 @@ fn row(facts: &MergeFacts, links: &Links, not_found: &[String], findings: &[Find
             .ids
             .iter()
             .map(|l| {
-                if not_found.contains(l) {
+                if resolution.not_found.contains(l) {
                     format!("{l} (not found in Linear)")
+                } else if let Some((_, basis)) = resolution.resolves.iter().find(|(id, _)| id == l)
+                {
+                    format!("{l} {state} ({})", basis.describe())
                 } else {
-                    l.clone()
+                    format!("{l} mentioned")
                 }
             })
             .collect(),
         linear_ignored: links.ignored,
+        linear_note: if resolution.over_cap {
+            Some(format!(
+                "none closed: it would close {}, more than MR_AUDIT_MAX_CLOSES; {}",
+                resolution.resolves.len(),
+                resolution.based_on()
+            ))
+        } else {
+            (!links.ids.is_empty()).then(|| resolution.based_on())
+        },
         result: verdict(findings),
     }
 }
@@ -256,11 +299,11 @@ fn linear_comment(facts: &MergeFacts, findings: &[Finding]) -> String {
 pub fn slack_message(
     facts: &MergeFacts,
     linked: &[String],
-    not_found: &[String],
+    resolution: &Resolution,
     findings: &[Finding],
 ) -> ChatMessage {
     use crate::slack::blocks::{SECTION_TEXT, fit_mrkdwn, verbatim};
-    let mrkdwn = slack_text(facts, linked, not_found, findings);
+    let mrkdwn = slack_text(facts, linked, resolution, findings);
     let text = if findings.is_empty() {
         "Security MR merged and audited"
     } else {
@@ -278,7 +321,7 @@ pub fn slack_message(
 fn slack_text(
     facts: &MergeFacts,
     linked: &[String],
-    not_found: &[String],
+    resolution: &Resolution,
     findings: &[Finding],
 ) -> String {
     let link = format!(
@@ -286,36 +329,47 @@ fn slack_text(
         slack_escape(&facts.web_url),
         slack_escape(&facts.reference)
     );
-    let found: Vec<&str> = linked
-        .iter()
-        .filter(|l| !not_found.contains(l))
-        .map(String::as_str)
-        .collect();
+    let resolved = resolution.resolved_ids();
     let mut issues = Vec::new();
     if linked.is_empty() {
         issues.push("no tracking issue".to_owned());
-    } else if !found.is_empty() {
+    } else if resolution.over_cap {
+        issues.push(format!(
+            "{} not closed: the MR would close {}, more than allowed",
+            resolved.join(", "),
+            resolved.len()
+        ));
+    } else if !resolved.is_empty() {
         let done = if findings.is_empty() {
             " closed as audited"
         } else {
             ""
         };
-        issues.push(format!("{}{done}", found.join(", ")));
+        issues.push(format!("{}{done}", resolved.join(", ")));
     }
-    if !not_found.is_empty() {
-        issues.push(format!("not found in Linear: {}", not_found.join(", ")));
+    if !resolution.mentioned.is_empty() {
+        issues.push(format!(
+            "mentioned only, left as they are: {}",
+            resolution.mentioned.join(", ")
+        ));
+    }
+    if !resolution.not_found.is_empty() {
+        issues.push(format!(
+            "not found in Linear: {}",
+            resolution.not_found.join(", ")
+        ));
     }
     let issues = issues.join("; ");
     if findings.is_empty() {
         format!(
             ":white_check_mark: Security MR {link} \"{}\" merged and audited: approved by {}; {issues}.",
-            slack_escape(&facts.title),
+            escape_within(&facts.title, 500),
             slack_escape(&MergeFacts::usernames(&facts.approvers)),
         )
     } else {
         format!(
             ":rotating_light: Security MR {link} \"{}\" merged *without a valid review*: {}. Linear ({issues}) was not marked audited.",
-            slack_escape(&facts.title),
+            escape_within(&facts.title, 500),
             slack_escape(
                 &findings
                     .iter()
@@ -470,20 +524,52 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
         );
     }
     let linked = &links.ids;
-    // 2. Linear, one step per linked issue.
-    let mut not_found = Vec::new();
-    for identifier in linked {
-        let step = format!("linear:{identifier}");
-        if let Some(detail) = claimed.steps.get(&step) {
-            if detail["found"] == json!(false) {
-                not_found.push(identifier.clone());
+    // 2. Which named issues the MR resolves: decided once, on the description GitLab returned,
+    //    and recorded, so a retry (or a description edited since) cannot change it.
+    let resolution = match claimed.steps.get("resolves") {
+        Some(detail) => serde_json::from_value::<Resolution>(detail.clone())
+            .map_err(|e| AuditStoreError::Corrupt(e.to_string()))?,
+        None => {
+            let closing = closing_ids(&deps.settings.team_keys, &facts.description);
+            let mut resolution = Resolution::new(&facts.description);
+            for identifier in linked {
+                match deps.linear.find(identifier).await {
+                    Ok(Some(issue)) => match resolves::basis(&issue, &facts, &closing) {
+                        Some(basis) => resolution.resolves.push((identifier.clone(), basis)),
+                        None => resolution.mentioned.push(identifier.clone()),
+                    },
+                    Ok(None) => resolution.not_found.push(identifier.clone()),
+                    Err(e) => return failed(&format!("linear:{identifier}"), e),
+                }
             }
+            resolution.over_cap = resolution.resolves.len() > deps.settings.max_closes;
+            if resolution.over_cap {
+                tracing::warn!(
+                    resolves = resolution.resolves.len(),
+                    cap = deps.settings.max_closes,
+                    "the MR would close more Linear issues than allowed: none is closed"
+                );
+            }
+            let detail = serde_json::to_value(&resolution)
+                .map_err(|e| AuditStoreError::Corrupt(e.to_string()))?;
+            deps.store.step_done(key, "resolves", &detail, now).await?;
+            resolution
+        }
+    };
+    // 3. Linear, one step per resolved issue; mentioned ones are never touched.
+    let to_update = if resolution.over_cap {
+        &[][..]
+    } else {
+        &resolution.resolves[..]
+    };
+    for (identifier, _) in to_update {
+        let step = format!("linear:{identifier}");
+        if claimed.steps.contains_key(&step) {
             continue;
         }
         let issue = match deps.linear.find(identifier).await {
             Ok(Some(issue)) => issue,
             Ok(None) => {
-                not_found.push(identifier.clone());
                 deps.store
                     .step_done(key, &step, &json!({"found": false}), now)
                     .await?;
@@ -518,11 +604,11 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
             )
             .await?;
     }
-    // 3. The evidence row.
+    // 4. The evidence row.
     if !claimed.steps.contains_key("confluence") {
         match deps
             .page
-            .append(&row(&facts, &links, &not_found, &findings))
+            .append(&row(&facts, &links, &resolution, &findings))
             .await
         {
             Ok((page, already)) => {
@@ -538,12 +624,12 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
             Err(e) => return failed("confluence", e),
         }
     }
-    // 4. Slack, last: a post cannot be taken back, so it goes out once everything else held.
+    // 5. Slack, last: a post cannot be taken back, so it goes out once everything else held.
     if !claimed.steps.contains_key("slack") {
         let channels = &deps.settings.channels;
-        let message = slack_message(&facts, linked, &not_found, &findings);
+        let message = slack_message(&facts, linked, &resolution, &findings);
         let mut targets = vec![channels.channel_for(&facts.labels).to_owned()];
-        if !findings.is_empty()
+        if (!findings.is_empty() || resolution.over_cap)
             && let Some(security) = &channels.security_channel
             && !targets.contains(security)
         {
@@ -567,7 +653,10 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
         reference: facts.reference.clone(),
         findings,
         linked: links.ids,
-        not_found,
+        resolved: resolution.resolved_ids(),
+        mentioned: resolution.mentioned,
+        over_cap: resolution.over_cap,
+        not_found: resolution.not_found,
         links_ignored: links.ignored,
     }))
 }

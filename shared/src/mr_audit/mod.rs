@@ -14,6 +14,7 @@ pub mod hook;
 pub mod links;
 pub mod page;
 pub mod projects;
+pub mod resolves;
 pub mod runtime;
 pub mod store;
 pub mod table;

@@ -356,6 +356,9 @@ mod tests {
             reference: "group/app!7".to_owned(),
             findings,
             linked: Vec::new(),
+            resolved: Vec::new(),
+            mentioned: Vec::new(),
+            over_cap: false,
             not_found: Vec::new(),
             links_ignored: 0,
         }
