@@ -8,6 +8,10 @@
 //! first records it and every later one (re-deliveries, further label changes) is a duplicate:
 //! one audit per MR. See docs/decisions/026-labels-added-after-the-merge.md.
 //!
+//! A merge is also audited when its security label was removed before it merged: every
+//! delivery's matching labels (current, and `changes.labels.previous`) are remembered per MR,
+//! and a merge of an MR that ever carried one is recorded like a labelled one.
+//!
 //! A merge whose audit ended without evidence (GitLab kept saying the MR was not merged, as it
 //! does for a forged "merge" delivery, or the audit was given up) is re-opened by its next
 //! delivery, and only an audit that wrote its evidence answers `"audit": "done"`. See
@@ -253,6 +257,26 @@ pub async fn handle_hook<P: EventPublisher>(
     if !projects::accepted(deps.projects, event.project_id, &event.project_path) {
         return HookReply::ignored_event(&event, "the project is not in MR_AUDIT_GITLAB_PROJECTS");
     }
+    // Security labels seen on any delivery (current, or removed by this one) are remembered:
+    // removing the label before merging must not avoid the audit (issue 18 #13).
+    let matching = |labels: &[String]| -> Vec<String> {
+        labels
+            .iter()
+            .filter(|l| deps.labels.matches(l))
+            .cloned()
+            .collect()
+    };
+    let mut seen = matching(&event.labels);
+    seen.extend(matching(event.labels_before.as_deref().unwrap_or_default()));
+    if !seen.is_empty()
+        && let Err(e) = deps
+            .store
+            .remember_labels(event.project_id, event.iid, &seen, now)
+            .await
+    {
+        tracing::error!(error = %e, "could not remember the MR's security labels");
+        return HookReply::internal_error();
+    }
     // GitLab's `changes` is not reliable enough to ask whether the label was just added (it is
     // sometimes empty, sometimes lists labels that did not change): any edit of a merged MR whose
     // labels match is a candidate, and the merge key makes it one audit whatever arrives.
@@ -267,9 +291,23 @@ pub async fn handle_hook<P: EventPublisher>(
         );
     }
     if !event.labels.iter().any(|l| deps.labels.matches(l)) {
-        return HookReply::ignored_event(
-            &event,
-            &format!("no label matches {}", deps.labels.as_str()),
+        let carried = match deps.store.labels_carried(event.project_id, event.iid).await {
+            Ok(carried) => carried,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the MR's label history");
+                return HookReply::internal_error();
+            }
+        };
+        if carried.is_empty() {
+            return HookReply::ignored_event(
+                &event,
+                &format!("no label matches {}", deps.labels.as_str()),
+            );
+        }
+        tracing::warn!(
+            mr = %text::excerpt(&event.reference()),
+            carried = %text::one_line(&carried.join(", "), 300),
+            "merged without the security label it carried earlier: recorded for audit"
         );
     }
     let merge_key = event.merge_key();

@@ -148,6 +148,49 @@ impl<'c> AuditStore<'c> {
         })
     }
 
+    /// Remember that the MR carried these (security) labels, so its merge is audited even once
+    /// they are removed.
+    pub async fn remember_labels(
+        &self,
+        project_id: u64,
+        iid: u64,
+        labels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), AuditStoreError> {
+        let client = self.client.lock().await;
+        for label in labels {
+            client
+                .execute(
+                    "INSERT INTO mr_audit_label_history (project_id, iid, label, first_seen_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&(project_id as i64), &(iid as i64), label, &now],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The security labels the MR was seen carrying before, in the order first seen.
+    pub async fn labels_carried(
+        &self,
+        project_id: u64,
+        iid: u64,
+    ) -> Result<Vec<String>, AuditStoreError> {
+        Ok(self
+            .client
+            .lock()
+            .await
+            .query(
+                "SELECT label FROM mr_audit_label_history WHERE project_id = $1 AND iid = $2
+                  ORDER BY first_seen_at, label",
+                &[&(project_id as i64), &(iid as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
     /// Take a pending audit for `lease`; `None` when it is done, unknown or another worker
     /// holds it.
     pub async fn claim(
