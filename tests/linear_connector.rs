@@ -450,6 +450,8 @@ async fn an_issue_is_found_by_its_human_identifier() {
             state_type: "unstarted".to_owned(),
             state_name: "Todo".to_owned(),
             label_ids: vec![bug],
+            branch_name: "sec-123-rotate-the-deploy-key".to_owned(),
+            attachments: vec![],
         })
     );
 }

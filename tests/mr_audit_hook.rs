@@ -517,3 +517,84 @@ async fn a_label_change_on_a_merged_mr_that_leaves_no_security_label_is_ignored(
     );
     assert_untouched(&world).await;
 }
+
+// --- Removing the security label does not avoid the audit (issue 18, finding 13) -------------
+
+/// `mr`'s labels changed from `previous` while it was still open (action `update`, state
+/// `opened`), as GitLab delivers it.
+fn open_label_update(mr: &MergedMr, previous: &[&str]) -> Vec<u8> {
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&mr.label_update_body(previous, (11, "alice"))).unwrap();
+    body["object_attributes"]["state"] = json!("opened");
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[tokio::test]
+async fn a_security_label_removed_before_the_merge_still_gets_the_merge_audited() {
+    let world = MrAuditWorld::new().await;
+    let labelled = security_merge();
+    let unlabelled = security_merge().labelled(&["API"]);
+    // The author labels the MR, later swaps the label out, then merges.
+    let added = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("u-1"),
+            &open_label_update(&labelled, &[]),
+        )
+        .await;
+    let removed = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("u-2"),
+            &open_label_update(&unlabelled, &["security::crypto"]),
+        )
+        .await;
+    let merged = world.deliver_merge(&unlabelled).await;
+
+    assert_eq!(reply_json(&added)["status"], "ignored");
+    assert_eq!(reply_json(&removed)["status"], "ignored");
+    assert_eq!(merged.status, 202, "{}", merged.body);
+    assert_eq!(
+        world.merges().await,
+        [(unlabelled.merge_key(), "pending".to_owned())]
+    );
+    assert_eq!(world.bus_events().len(), 1);
+}
+
+#[tokio::test]
+async fn a_security_label_removed_by_the_merge_delivery_itself_still_gets_it_audited() {
+    let world = MrAuditWorld::new().await;
+    let unlabelled = security_merge().labelled(&["API"]);
+    world.gitlab_has(&unlabelled);
+    // The only delivery that shows the label: the merge, whose `changes.labels` says it was
+    // removed (no earlier delivery reached us).
+    let mut body: serde_json::Value = serde_json::from_slice(
+        &unlabelled.label_update_body(&["API", "security::crypto"], (12, "bob")),
+    )
+    .unwrap();
+    body["object_attributes"]["action"] = json!("merge");
+    let merged = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("m-1"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+
+    assert_eq!(merged.status, 202, "{}", merged.body);
+    assert_eq!(world.merges().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_merge_of_an_mr_that_never_carried_a_security_label_is_still_ignored() {
+    let world = MrAuditWorld::new().await;
+    let plain = security_merge().labelled(&["API"]);
+    let edited = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("u-1"),
+            &open_label_update(&plain, &["docs"]),
+        )
+        .await;
+    let merged = world.deliver_merge(&plain).await;
+
+    assert_eq!(reply_json(&edited)["status"], "ignored");
+    assert_eq!(reply_json(&merged)["status"], "ignored");
+    assert_untouched(&world).await;
+}

@@ -8,11 +8,12 @@ use secops_shared::mr_audit::audit::AuditOutcome;
 use secops_shared::mr_audit::duties::Finding;
 use secops_shared::mr_audit::evidence::{COLUMNS, header_row};
 use secops_shared::mr_audit::links::MAX_LINKED;
+use secops_shared::mr_audit::projects::ProjectAllowlist;
 use secops_tests::drift::fast_retry;
 use secops_tests::mr_audit::{
     AUDIT_INTRO, AUDIT_PAGE, AUDIT_TITLE, AUDITED_LABEL, AUTHOR, CRYPTO_CHANNEL, DEFAULT_CHANNEL,
-    EXISTING_LABEL, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL, audit_rows,
-    reply_json,
+    EXISTING_LABEL, Headers, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL,
+    audit_rows, reply_json,
 };
 use serde_json::json;
 
@@ -47,6 +48,9 @@ async fn the_documentation_payload_merged_is_audited_end_to_end() {
                 reference: "gitlabhq/gitlab-test!1".to_owned(),
                 findings: vec![],
                 linked: vec!["SEC-123".to_owned()],
+                resolved: vec!["SEC-123".to_owned()],
+                mentioned: vec![],
+                over_cap: false,
                 not_found: vec![],
                 links_ignored: 0,
             }
@@ -79,7 +83,7 @@ async fn the_documentation_payload_merged_is_audited_end_to_end() {
         "<td>@carol</td>",
         "<td>@bob</td>",
         "<td>2026-03-02 14:30 UTC</td>",
-        "<td>SEC-123</td>",
+        "<td>SEC-123 closed (closing keyword); decided on the MR description as GitLab returned it at audit time (15 characters, sha256 ",
         "<td>audited</td>",
     ] {
         assert!(row.contains(expected), "{expected} missing from {row}");
@@ -151,6 +155,7 @@ async fn twenty_merges_at_once(max_attempts: u32) -> Race {
         .map(|iid| {
             world.tracking_issue(iid);
             MergedMr::security(iid, &format!("Harden service {iid} (SEC-{iid})"))
+                .described(&format!("Fixes SEC-{iid}"))
         })
         .collect();
 
@@ -239,6 +244,9 @@ async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so
                 reference: mr.reference(),
                 findings: vec![],
                 linked: vec!["SEC-404".to_owned()],
+                resolved: vec![],
+                mentioned: vec![],
+                over_cap: false,
                 not_found: vec!["SEC-404".to_owned()],
                 links_ignored: 0,
             }
@@ -246,7 +254,7 @@ async fn a_linked_issue_missing_from_linear_still_gets_its_row_and_slack_says_so
     );
     let row = world.row_for(&mr.reference());
     assert!(
-        row.contains("<td>SEC-404 (not found in Linear)</td>"),
+        row.contains("<td>SEC-404 (not found in Linear); decided on the MR description"),
         "{row}"
     );
     let messages = world.messages_in(CRYPTO_CHANNEL);
@@ -618,7 +626,8 @@ async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_i
         ),
         "{last:?}"
     );
-    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "failed");
+    // Parked until the MR's next delivery (issue 18 #4), not `failed`.
+    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "unmerged");
     assert!(
         world.run_worker().await.is_empty(),
         "a given-up audit is not re-driven"
@@ -909,4 +918,357 @@ async fn a_security_label_added_after_the_merge_is_audited_once() {
     assert_eq!(world.linear_fake.comments(&issue).len(), 1);
     assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
     assert_eq!(world.slack_fake.messages().len(), 1);
+}
+
+// --- Untrusted text in Slack is inert (issue 18, finding 8) ----------------------------------
+
+/// Every text object in `value` (a message's blocks), as `(type, text, verbatim)`.
+fn text_objects(value: &serde_json::Value, out: &mut Vec<(String, String, bool)>) {
+    match value {
+        serde_json::Value::Object(o) => {
+            if let (Some(kind), Some(text)) =
+                (o.get("type"), o.get("text").and_then(|t| t.as_str()))
+            {
+                out.push((
+                    kind.as_str().unwrap_or_default().to_owned(),
+                    text.to_owned(),
+                    o.get("verbatim") == Some(&json!(true)),
+                ));
+            }
+            o.values().for_each(|v| text_objects(v, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| text_objects(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn an_mr_title_with_a_url_or_a_channel_name_does_not_become_a_link_in_slack() {
+    let world = MrAuditWorld::new().await;
+    world.tracking_issue(123);
+    let title = "Fix - see https://evil.example/x and #general, ping @here www.evil.example";
+    let mr = MergedMr::security(4, title).described("Closes SEC-123");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    let messages = world.slack_fake.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0];
+    // The fallback text (notifications) names nothing from the MR.
+    for untrusted in ["http", "evil", "#general", "@here", "Fix"] {
+        assert!(
+            !message.text.contains(untrusted),
+            "fallback {:?} holds {untrusted}",
+            message.text
+        );
+    }
+    // The blocks carry the title, in text objects Slack will not auto-link.
+    let mut texts = Vec::new();
+    text_objects(&message.blocks, &mut texts);
+    assert!(!texts.is_empty(), "no blocks: {message:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|(_, t, _)| t.contains("https://evil.example/x")),
+        "{texts:?}"
+    );
+    for (kind, text, verbatim) in &texts {
+        assert!(
+            kind == "plain_text" || (kind == "mrkdwn" && *verbatim),
+            "{kind} text object not verbatim: {text}"
+        );
+        // The only link markup is our own link to the MR.
+        let links: Vec<&str> = text.match_indices('<').map(|(i, _)| &text[i..]).collect();
+        assert!(
+            links
+                .iter()
+                .all(|l| l.starts_with("<https://gitlab.example.com/")),
+            "{text}"
+        );
+    }
+}
+
+// --- Forged merge deliveries (issue 18, finding 4) --------------------------------------------
+
+#[tokio::test]
+async fn forged_merge_deliveries_for_an_open_mr_do_not_suppress_the_audit_of_its_real_merge() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    let mr = MergedMr::security(6, "Rotate the signing key").described("Closes SEC-123");
+    // The MR is open in GitLab; someone holding the webhook token delivers "merge" for it.
+    world.gitlab_has(&mr);
+    let mut open = mr.api_json();
+    open["state"] = "opened".into();
+    world
+        .gitlab_fake
+        .add_merge_request(secops_tests::mr_audit::PROJECT_ID, mr.iid, open);
+    let forged = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("forged-1"),
+            &mr.webhook_body(),
+        )
+        .await;
+    assert_eq!(forged.status, 202, "{}", forged.body);
+    // The worker tries, and tries, until it gives up (attempts fast-forwarded to the last one).
+    let first = world.run_worker().await;
+    assert!(
+        matches!(
+            &first[..],
+            [(
+                _,
+                AuditOutcome::Failed {
+                    abandoned: false,
+                    ..
+                }
+            )]
+        ),
+        "{first:?}"
+    );
+    world
+        .connection
+        .lock()
+        .await
+        .execute(
+            "UPDATE mr_audit_merges SET attempts = $2 WHERE merge_key = $1",
+            &[
+                &mr.merge_key(),
+                &(secops_shared::mr_audit::audit::MAX_ATTEMPTS - 1),
+            ],
+        )
+        .await
+        .unwrap();
+    let last = world.run_worker().await;
+    assert!(
+        matches!(
+            &last[..],
+            [(
+                _,
+                AuditOutcome::Failed {
+                    abandoned: true,
+                    ..
+                }
+            )]
+        ),
+        "{last:?}"
+    );
+
+    // Later the MR really merges and GitLab delivers the merge.
+    let real = world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert_ne!(reply_json(&real)["audit"], "done", "{}", real.body);
+    assert_eq!(real.status, 202, "{}", real.body);
+    assert!(
+        matches!(&outcomes[..], [(key, AuditOutcome::Done { findings, .. })]
+            if *key == mr.merge_key() && findings.is_empty()),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.row_for(&mr.reference()).matches("<tr>").count(), 1);
+    assert_eq!(world.linear_fake.issue_state(&issue), "Done");
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "done");
+}
+
+#[tokio::test]
+async fn the_evidence_names_the_mr_as_gitlab_does_not_as_the_delivery_says() {
+    let world = MrAuditWorld::new().await;
+    let mr = MergedMr::security(5, "Pin TLS versions");
+    world.gitlab_has(&mr);
+    let mut body: serde_json::Value = serde_json::from_slice(&mr.webhook_body()).unwrap();
+    body["project"]["path_with_namespace"] = json!("victim/payments");
+    body["object_attributes"]["title"] = json!("Typo fix");
+    let reply = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-5"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    let outcomes = world.run_worker().await;
+
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Done { reference, .. })]
+            if reference == "gitlabhq/gitlab-test!5"),
+        "{outcomes:?}"
+    );
+    let row = world.row_for("gitlabhq/gitlab-test!5");
+    assert!(row.contains("<td>Pin TLS versions</td>"), "{row}");
+    assert!(row.contains("<td>gitlabhq/gitlab-test</td>"), "{row}");
+    let pages = format!("{:?}", world.audit_pages());
+    assert!(
+        !pages.contains("victim") && !pages.contains("Typo fix"),
+        "{pages}"
+    );
+    assert!(!world.messages_in(CRYPTO_CHANNEL)[0].contains("victim"));
+}
+
+#[tokio::test]
+async fn only_allowlisted_projects_are_audited_by_the_path_gitlab_reports() {
+    let mut world = MrAuditWorld::new().await;
+    world.settings.projects = ProjectAllowlist::parse("gitlabhq/*").unwrap();
+    let outside = MergedMr::security(8, "Elsewhere");
+    let mut body: serde_json::Value = serde_json::from_slice(&outside.webhook_body()).unwrap();
+    body["project"]["path_with_namespace"] = json!("other/app");
+    let ignored = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-8"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    // A delivery that claims an allowed path for a project GitLab places elsewhere.
+    let lying = MergedMr::security(9, "Claims to be ours");
+    world.gitlab_has(&lying);
+    let mut api = lying.api_json();
+    api["references"]["full"] = json!("other/app!9");
+    world
+        .gitlab_fake
+        .add_merge_request(secops_tests::mr_audit::PROJECT_ID, lying.iid, api);
+    let accepted = world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-9"),
+            &lying.webhook_body(),
+        )
+        .await;
+    let outcomes = world.run_worker().await;
+
+    assert_eq!(
+        reply_json(&ignored)["status"],
+        "ignored",
+        "{}",
+        ignored.body
+    );
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Failed { abandoned: true, error, .. })]
+            if error.contains("MR_AUDIT_GITLAB_PROJECTS")),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.page_rows(), 0);
+    assert!(world.slack_fake.messages().is_empty());
+}
+
+// --- Only issues the MR resolves are closed (issue 18, finding 2) ----------------------------
+
+#[tokio::test]
+async fn mentions_in_the_description_or_a_branch_do_not_close_issues() {
+    let world = MrAuditWorld::new().await;
+    let issues: Vec<String> = [1, 3, 4].map(|n| world.tracking_issue(n)).to_vec();
+    let mr = MergedMr::security(11, "Harden the token checks")
+        .described("see also SEC-1 and SEC-3")
+        .on_branch("chore/sec-4-followup");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Done { resolved, mentioned, .. })]
+            if resolved.is_empty() && mentioned == &["SEC-1", "SEC-3", "SEC-4"]),
+        "{outcomes:?}"
+    );
+    for issue in &issues {
+        assert_eq!(world.linear_fake.issue_state(issue), "In Progress");
+        assert!(world.linear_fake.comments(issue).is_empty());
+        assert_eq!(world.linear_fake.issue_labels(issue), [EXISTING_LABEL]);
+    }
+    let row = world.row_for(&mr.reference());
+    assert!(
+        row.contains("SEC-1 mentioned, SEC-3 mentioned, SEC-4 mentioned"),
+        "{row}"
+    );
+}
+
+#[tokio::test]
+async fn an_mr_closes_issues_by_closing_keyword_linear_link_or_linear_branch_name_only() {
+    let world = MrAuditWorld::new().await;
+    let keyword = world.tracking_issue(5);
+    let linked = world.tracking_issue(6);
+    let branch = world.tracking_issue(7);
+    let mentioned = world.tracking_issue(8);
+    let mr = MergedMr::security(12, "Rotate keys (SEC-6)")
+        .described("Fixes SEC-5. Relates to SEC-8.")
+        .on_branch(&secops_tests::fake_linear::branch_name(
+            "SEC-7",
+            "Security review 7",
+        ));
+    // Linear's GitLab integration linked the MR to SEC-6.
+    let web_url = mr.api_json()["web_url"].as_str().unwrap().to_owned();
+    world.linear_fake.attach(&linked, &web_url, "gitlab");
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    for issue in [&keyword, &linked, &branch] {
+        assert_eq!(world.linear_fake.issue_state(issue), "Done");
+        assert_eq!(world.linear_fake.comments(issue).len(), 1);
+    }
+    assert_eq!(world.linear_fake.issue_state(&mentioned), "In Progress");
+    assert!(world.linear_fake.comments(&mentioned).is_empty());
+    let row = world.row_for(&mr.reference());
+    for expected in [
+        "SEC-6 closed (Linear&#39;s GitLab link)",
+        "SEC-5 closed (closing keyword)",
+        "SEC-8 mentioned",
+        "SEC-7 closed (Linear branch name)",
+    ] {
+        let alt = expected.replace("&#39;", "'");
+        assert!(
+            row.contains(expected) || row.contains(&alt),
+            "{expected}: {row}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_mr_resolving_more_issues_than_the_cap_closes_none_and_alerts_security() {
+    let world = MrAuditWorld::new().await;
+    let issues: Vec<String> = (17..=28).map(|n| world.tracking_issue(n)).collect();
+    let list: Vec<String> = (17..=28).map(|n| format!("SEC-{n}")).collect();
+    let mr = MergedMr::security(13, "Cleanup").described(&format!("Fixes {}", list.join(", ")));
+
+    world.deliver_merge(&mr).await;
+    let outcomes = world.run_worker().await;
+
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Done { over_cap: true, resolved, .. })]
+            if resolved.len() == 12),
+        "{outcomes:?}"
+    );
+    for issue in &issues {
+        assert_eq!(world.linear_fake.issue_state(issue), "In Progress");
+        assert!(world.linear_fake.comments(issue).is_empty());
+    }
+    let alerts = world.messages_in(SECURITY_CHANNEL);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("not closed"), "{}", alerts[0]);
+    let row = world.row_for(&mr.reference());
+    assert!(row.contains("none closed: it would close 12"), "{row}");
+}
+
+#[tokio::test]
+async fn the_decision_reads_the_description_gitlab_returns_not_the_delivery() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(2);
+    // GitLab's API has the current description; the delivery body says something else.
+    let mr = MergedMr::security(14, "Tighten CSP").described("Relates to SEC-2");
+    world.gitlab_has(&mr);
+    let mut body: serde_json::Value = serde_json::from_slice(&mr.webhook_body()).unwrap();
+    body["object_attributes"]["description"] = json!("Closes SEC-2");
+    world
+        .deliver(
+            &Headers::gitlab().idempotency_key("d-14"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    let outcomes = world.run_worker().await;
+
+    assert!(done(&outcomes[0].1), "{outcomes:?}");
+    assert_eq!(world.linear_fake.issue_state(&issue), "In Progress");
+    let row = world.row_for(&mr.reference());
+    assert!(
+        row.contains("SEC-2 mentioned; decided on the MR description as GitLab returned it at audit time (16 characters, sha256 "),
+        "{row}"
+    );
 }

@@ -127,6 +127,7 @@ fn sample_row(i: usize, rows_per_quarter: usize) -> AuditRow {
             vec![format!("SEC-{}", 100 + i)]
         },
         linear_ignored: 0,
+        linear_note: None,
         result: if i.is_multiple_of(25) {
             "author approved their own MR".into()
         } else {

@@ -13,7 +13,8 @@ use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::mr_audit::audit::{
-    AuditChat, AuditDeps, EvidencePage, IssueTracker, MergeSource, TrackedIssue, audit_merge,
+    AuditChat, AuditDeps, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource,
+    TrackedIssue, audit_merge,
 };
 use secops_shared::mr_audit::config::MrAuditConfig;
 use secops_shared::mr_audit::event::{MERGE_REQUEST_HOOK, MergeEvent};
@@ -93,8 +94,8 @@ async fn replay_live(body: &[u8], token: &str) -> Result<()> {
 struct FileFacts(MergeFacts);
 
 impl MergeSource for FileFacts {
-    async fn facts(&self, _: &MergeEvent) -> Result<MergeFacts, PortError> {
-        Ok(self.0.clone())
+    async fn facts(&self, _: &MergeEvent) -> Result<Fetched, PortError> {
+        Ok(Fetched::Merged(Box::new(self.0.clone())))
     }
 }
 
@@ -108,6 +109,8 @@ impl IssueTracker for PrintingTracker {
             identifier: identifier.to_owned(),
             url: format!("https://linear.app/issue/{identifier}"),
             team_id: "dry-run-team".to_owned(),
+            branch_name: String::new(),
+            attachments: Vec::new(),
         }))
     }
 
@@ -154,7 +157,10 @@ impl EvidencePage for PrintingPage {
 struct PrintingChat;
 
 impl AuditChat for PrintingChat {
-    async fn post(&self, channel: &str, text: &str) -> Result<(), PortError> {
+    async fn post(&self, channel: &str, message: &ChatMessage) -> Result<(), PortError> {
+        let text = message.blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap_or(&message.text);
         println!("Slack {channel}: would post:\n  {text}");
         Ok(())
     }
@@ -202,6 +208,7 @@ async fn replay_dry(file: &Path, body: &[u8], facts_file: &Path) -> Result<()> {
             store: AuditStore::new(&db),
             bus: &bus,
             labels: &config.labels,
+            projects: config.audit.projects.as_ref(),
         };
         let request = HookRequest {
             token: Some(DRY_RUN_TOKEN),

@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../infra/migrations/0008_review_outbox_given_up.sql"),
     ),
     (
+        9,
+        "mr_audit_unmerged_and_label_history",
+        include_str!("../../infra/migrations/0009_mr_audit_unmerged_and_label_history.sql"),
+    ),
+    (
         10,
         "review_quarantine_and_identity_map",
         include_str!("../../infra/migrations/0010_review_quarantine_and_identity_map.sql"),

@@ -58,7 +58,12 @@ pub const WORKFLOW_ROLES: &[WorkflowRole] = &[
     WorkflowRole {
         role: "secops_mr_audit",
         workflow: "mr-audit",
-        tables: &["mr_audit_merges", "mr_audit_deliveries", "mr_audit_steps"],
+        tables: &[
+            "mr_audit_merges",
+            "mr_audit_deliveries",
+            "mr_audit_steps",
+            "mr_audit_label_history",
+        ],
     },
 ];
 

@@ -35,6 +35,9 @@ pub struct FakeIssue {
     pub project_id: Option<String>,
     /// `None` for the team's default state.
     pub state_id: Option<String>,
+    /// `(url, sourceType)` of the issue's attachments, e.g. an MR Linear's GitLab integration
+    /// linked (`sourceType` `gitlab`).
+    pub attachments: Vec<(String, String)>,
 }
 
 /// How a rate limit is announced; third-party reports disagree, so the fake can do each.
@@ -204,8 +207,25 @@ impl FakeLinear {
             team_id: team_id.to_owned(),
             project_id: None,
             state_id: Some(state_id.to_owned()),
+            attachments: Vec::new(),
         });
         id
+    }
+
+    /// Attach a URL to the issue, as an integration does (Linear's GitLab integration attaches
+    /// each MR it links, `sourceType` `gitlab`). Attachment URLs are unique per issue.
+    pub fn attach(&self, issue_id: &str, url: &str, source_type: &str) {
+        let mut world = self.world();
+        let issue = world
+            .issues
+            .iter_mut()
+            .find(|i| i.id == issue_id)
+            .unwrap_or_else(|| panic!("attach: no issue {issue_id}"));
+        if !issue.attachments.iter().any(|(u, _)| u == url) {
+            issue
+                .attachments
+                .push((url.to_owned(), source_type.to_owned()));
+        }
     }
 
     /// The name of the issue's workflow state ([`DEFAULT_STATE_NAME`] if it never had one).
@@ -496,6 +516,7 @@ impl World {
             team_id: team_id.to_owned(),
             project_id: input["projectId"].as_str().map(str::to_owned),
             state_id: input["stateId"].as_str().map(str::to_owned),
+            attachments: Vec::new(),
         })
     }
 
@@ -586,6 +607,10 @@ impl World {
             "team": { "id": issue.team_id, "key": self.team_key(&issue.team_id) },
             "state": state,
             "labelIds": issue.label_ids,
+            "branchName": branch_name(&issue.identifier, &issue.title),
+            "attachments": { "nodes": issue.attachments.iter().map(|(url, source)| {
+                json!({ "url": url, "sourceType": source })
+            }).collect::<Vec<_>>() },
         })
     }
 
@@ -777,6 +802,24 @@ impl World {
         self.labels.push(label);
         ResponseTemplate::new(200).set_body_json(reply)
     }
+}
+
+/// Linear's suggested branch name in its default form: the identifier and the title, lower-cased,
+/// runs of anything else turned into one dash (`sec-123-rotate-the-deploy-key`).
+pub fn branch_name(identifier: &str, title: &str) -> String {
+    let mut out = identifier.to_lowercase();
+    let mut dash = true;
+    out.push('-');
+    for c in title.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+            dash = false;
+        } else if !dash {
+            out.push('-');
+            dash = true;
+        }
+    }
+    out.trim_end_matches('-').to_owned()
 }
 
 fn unsupported_filter() -> ResponseTemplate {

@@ -85,6 +85,8 @@ pub struct MergedMr {
     pub approvers: Vec<(u64, &'static str)>,
     pub approvals_required: u32,
     pub approvals_left: u32,
+    /// The source branch (GitLab's fake names one after the author when unset).
+    pub source_branch: Option<String>,
 }
 
 impl MergedMr {
@@ -100,7 +102,13 @@ impl MergedMr {
             approvers: vec![REVIEWER],
             approvals_required: 1,
             approvals_left: 0,
+            source_branch: None,
         }
+    }
+
+    pub fn on_branch(mut self, branch: &str) -> Self {
+        self.source_branch = Some(branch.to_owned());
+        self
     }
 
     pub fn described(mut self, description: &str) -> Self {
@@ -169,6 +177,9 @@ impl MergedMr {
             self.iid
         ));
         attrs["labels"] = json!(labels);
+        if let Some(branch) = &self.source_branch {
+            attrs["source_branch"] = json!(branch);
+        }
         event["labels"] = json!(labels);
         event["user"] = user_json(self.merged_by);
         serde_json::to_vec(&event).expect("the event serialises")
@@ -214,6 +225,15 @@ impl MergedMr {
             &labels,
         );
         mr["description"] = json!(self.description);
+        if let Some(branch) = &self.source_branch {
+            mr["source_branch"] = json!(branch);
+        }
+        // How GitLab names the MR: the documentation example's project.
+        mr["references"]["full"] = json!(self.reference());
+        mr["web_url"] = json!(format!(
+            "https://gitlab.example.com/{PROJECT_PATH}/-/merge_requests/{}",
+            self.iid
+        ));
         mr
     }
 }
@@ -280,6 +300,8 @@ pub fn audit_settings() -> AuditSettings {
             security_channel: Some(SECURITY_CHANNEL.to_owned()),
         },
         lease: chrono::Duration::minutes(5),
+        projects: None,
+        max_closes: 10,
     }
 }
 
@@ -447,6 +469,7 @@ impl MrAuditWorld {
             store: AuditStore::new(&self.connection),
             bus: &self.bus,
             labels: &self.labels,
+            projects: self.settings.projects.as_ref(),
         };
         let request = HookRequest {
             token: headers.token.as_deref(),
@@ -696,13 +719,21 @@ impl MrAuditWorld {
         rows.into_iter().next().unwrap_or_default()
     }
 
-    /// The texts posted to a Slack channel, in order.
+    /// What people read in a Slack channel, in order: each message's blocks' texts (its
+    /// `text` when it has no blocks).
     pub fn messages_in(&self, channel: &str) -> Vec<String> {
         self.slack_fake
             .messages()
             .into_iter()
             .filter(|m| m.channel == channel)
-            .map(|m| m.text)
+            .map(|m| match m.blocks.as_array() {
+                Some(blocks) => blocks
+                    .iter()
+                    .filter_map(|b| b["text"]["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                None => m.text,
+            })
             .collect()
     }
 }

@@ -53,6 +53,7 @@ pub fn row(data: &[u8]) {
         merged_at: Some(Utc.with_ymd_and_hms(2026, 11, 18, 3, 30, 0).unwrap()),
         linear: vec![f[10].clone()],
         linear_ignored: f[10].len(),
+        linear_note: None,
         result: f[2].clone(),
     }];
     if let Ok(merge) = parse_merge_event(data) {
@@ -69,6 +70,7 @@ pub fn row(data: &[u8]) {
             merged_at: None,
             linear: vec![merge.description.clone()],
             linear_ignored: 0,
+            linear_note: None,
             result: "audited".to_owned(),
         });
     }

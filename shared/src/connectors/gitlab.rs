@@ -95,6 +95,8 @@ pub struct MergeRequest {
     pub source_branch: String,
     pub target_branch: String,
     pub web_url: String,
+    /// `references.full`: how GitLab names the MR, `group/project!12` (absent before 12.6).
+    pub reference: Option<String>,
     /// `opened`, `closed`, `merged` or `locked`.
     pub state: String,
     pub author: GitLabUser,
@@ -550,6 +552,8 @@ struct MergeRequestWire {
     target_branch: String,
     #[serde(default, deserialize_with = "null_default")]
     web_url: String,
+    #[serde(default)]
+    references: Option<ReferencesWire>,
     #[serde(default, deserialize_with = "null_default")]
     state: String,
     #[serde(default)]
@@ -564,6 +568,12 @@ struct MergeRequestWire {
     reviewers: Vec<UserWire>,
     #[serde(default, deserialize_with = "null_default")]
     labels: Vec<LabelWire>,
+}
+
+#[derive(Deserialize)]
+struct ReferencesWire {
+    #[serde(default)]
+    full: Option<String>,
 }
 
 impl MergeRequestWire {
@@ -584,6 +594,7 @@ impl MergeRequestWire {
             source_branch: self.source_branch,
             target_branch: self.target_branch,
             web_url: self.web_url,
+            reference: self.references.and_then(|r| r.full),
             state: self.state,
             author: author.into(),
             merged_by: self.merge_user.or(self.merged_by).map(GitLabUser::from),

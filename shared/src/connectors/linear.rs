@@ -43,7 +43,8 @@ const CREATE_LABEL: &str = "mutation($input: IssueLabelCreateInput!) { \
 // way to find `SEC-123`, where `issue(id:)` accepting the human key is only third-party lore.
 const FIND_BY_NUMBER: &str = "query($filter: IssueFilter!) { \
      issues(filter: $filter, first: 1) { \
-     nodes { id identifier url title team { id key } state { name type } labelIds } } }";
+     nodes { id identifier url title team { id key } state { name type } labelIds branchName \
+     attachments(first: 50) { nodes { url sourceType } } } } }";
 
 const FIND_STATES: &str = "query($filter: WorkflowStateFilter!) { \
      workflowStates(filter: $filter, first: 50) { nodes { id name position } } }";
@@ -82,6 +83,11 @@ pub struct LinearIssue {
     pub state_type: String,
     pub state_name: String,
     pub label_ids: Vec<String>,
+    /// The branch name Linear suggests for the issue (`alice/sec-123-rotate-keys`).
+    pub branch_name: String,
+    /// The issue's attachments (the first 50), as `(url, sourceType)`: Linear's GitLab
+    /// integration attaches each MR it links to the issue, with the MR's URL.
+    pub attachments: Vec<(String, String)>,
 }
 
 impl LinearConfig {
@@ -872,6 +878,25 @@ struct IssueDetail {
     state: StateNode,
     #[serde(default)]
     label_ids: Vec<String>,
+    #[serde(default)]
+    branch_name: Option<String>,
+    #[serde(default)]
+    attachments: Option<AttachmentConnection>,
+}
+
+#[derive(Deserialize)]
+struct AttachmentConnection {
+    #[serde(default)]
+    nodes: Vec<AttachmentNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttachmentNode {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    source_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -899,6 +924,14 @@ impl IssueDetail {
             state_type: self.state.kind,
             state_name: self.state.name,
             label_ids: self.label_ids,
+            branch_name: self.branch_name.unwrap_or_default(),
+            attachments: self
+                .attachments
+                .map(|a| a.nodes)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| (a.url, a.source_type.unwrap_or_default()))
+                .collect(),
         }
     }
 }

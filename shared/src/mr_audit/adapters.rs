@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::audit::{AuditChat, IssueTracker, MergeSource, TrackedIssue};
+use super::audit::{AuditChat, ChatMessage, Fetched, IssueTracker, MergeSource, TrackedIssue};
 use super::event::MergeEvent;
 use super::facts::{MergeFacts, Person};
-use crate::connectors::gitlab::{GitLabClient, GitLabUser};
+use crate::connectors::gitlab::{GitLabClient, GitLabUser, MergeRequest};
 use crate::connectors::linear::{LinearClient, LinearIssue};
 use crate::review::ports::PortError;
 use crate::slack::client::SlackClient;
@@ -27,34 +27,52 @@ fn person(u: &GitLabUser) -> Person {
     }
 }
 
+/// `group/project!12` and `group/project` as GitLab's API names the MR: `references.full`, else
+/// the path of its `web_url` (`…/group/project/-/merge_requests/12`). Never the delivery's
+/// `project.path_with_namespace`, which whoever holds the webhook token can write.
+fn api_reference(mr: &MergeRequest) -> Option<(String, String)> {
+    let full = mr.reference.clone().or_else(|| {
+        let url = reqwest::Url::parse(&mr.web_url).ok()?;
+        let (path, _) = url
+            .path()
+            .trim_matches('/')
+            .split_once("/-/merge_requests/")?;
+        Some(format!("{path}!{}", mr.iid))
+    })?;
+    let (path, iid) = full.rsplit_once('!')?;
+    (iid == mr.iid.to_string() && !path.is_empty()).then(|| (full.clone(), path.to_owned()))
+}
+
 impl MergeSource for GitLabClient {
-    async fn facts(&self, event: &MergeEvent) -> Result<MergeFacts, PortError> {
+    async fn facts(&self, event: &MergeEvent) -> Result<Fetched, PortError> {
         let mr = self
             .merge_request(event.project_id, event.iid)
             .await
             .map_err(|e| port("gitlab", e))?;
         // The webhook says "merge"; GitLab itself must agree before anything is stamped.
         if mr.state != "merged" {
-            return Err(port(
+            return Ok(Fetched::NotMerged { state: mr.state });
+        }
+        let (reference, project_path) = api_reference(&mr).ok_or_else(|| {
+            port(
                 "gitlab",
                 format!(
-                    "{} is {:?} in GitLab, not merged",
-                    event.reference(),
-                    mr.state
+                    "merge request !{} of project {} has no usable reference",
+                    event.iid, event.project_id
                 ),
-            ));
-        }
+            )
+        })?;
         let approvals = self
             .approvals(event.project_id, event.iid)
             .await
             .map_err(|e| port("gitlab", e))?;
-        Ok(MergeFacts {
-            reference: event.reference(),
+        Ok(Fetched::Merged(Box::new(MergeFacts {
+            reference,
             title: mr.title,
             description: mr.description.unwrap_or_default(),
             source_branch: mr.source_branch,
             web_url: mr.web_url,
-            project_path: event.project_path.clone(),
+            project_path,
             labels: mr.labels,
             author: person(&mr.author),
             merged_by: mr.merged_by.as_ref().map(person),
@@ -71,7 +89,7 @@ impl MergeSource for GitLabClient {
             approvers: approvals.approved_by.iter().map(person).collect(),
             approvals_required: approvals.approvals_required,
             approvals_left: approvals.approvals_left,
-        })
+        })))
     }
 }
 
@@ -116,6 +134,8 @@ impl IssueTracker for LinearAudit {
             identifier: issue.identifier.clone(),
             url: issue.url.clone(),
             team_id: issue.team_id.clone(),
+            branch_name: issue.branch_name.clone(),
+            attachments: issue.attachments.clone(),
         };
         self.found
             .lock()
@@ -164,8 +184,8 @@ impl IssueTracker for LinearAudit {
 }
 
 impl AuditChat for SlackClient {
-    async fn post(&self, channel: &str, text: &str) -> Result<(), PortError> {
-        self.post_message(channel, text, &serde_json::Value::Null)
+    async fn post(&self, channel: &str, message: &ChatMessage) -> Result<(), PortError> {
+        self.post_message(channel, &message.text, &message.blocks)
             .await
             .map(drop)
             .map_err(|e| port("slack", e))

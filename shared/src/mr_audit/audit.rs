@@ -1,6 +1,6 @@
 //! The audit of one merge, step by step: fetch the evidence from GitLab and judge separation of
-//! duties; for each linked Linear issue, close it as audited (or, on a violation, leave it open
-//! and say why); add the evidence row to the Confluence page; confirm in Slack (or alert the
+//! duties; decide which named Linear issues the MR resolves ([`super::resolves`]); for each of
+//! those, close it as audited (or, on a violation, leave it open and say why); add the evidence row to the Confluence page; confirm in Slack (or alert the
 //! security channel). Each step is recorded when it succeeds, so a retry resumes at the step
 //! that failed and repeats none that succeeded.
 
@@ -14,17 +14,29 @@ use super::duties::{self, Finding};
 use super::event::MergeEvent;
 use super::evidence::AuditRow;
 use super::facts::MergeFacts;
+use super::links::closing_ids;
 use super::links::{Links, linked_issues};
-use super::store::{AuditStore, AuditStoreError, ClaimedAudit};
+use super::projects::{self, ProjectAllowlist};
+use super::resolves::{self, Resolution};
+use super::store::{AuditStatus, AuditStore, AuditStoreError, ClaimedAudit};
 use crate::review::card::slack_escape;
 use crate::review::ports::PortError;
+use crate::slack::blocks::escape_within;
+
+/// What GitLab's API says about the MR a delivery announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Merged(Box<MergeFacts>),
+    /// GitLab reports the MR in this state (`opened`, `closed`, `locked`): a forged or premature
+    /// "merge" delivery. Nothing is stamped.
+    NotMerged {
+        state: String,
+    },
+}
 
 /// Where the evidence comes from (GitLab).
 pub trait MergeSource: Send + Sync {
-    fn facts(
-        &self,
-        event: &MergeEvent,
-    ) -> impl Future<Output = Result<MergeFacts, PortError>> + Send;
+    fn facts(&self, event: &MergeEvent) -> impl Future<Output = Result<Fetched, PortError>> + Send;
 }
 
 /// A Linear issue found by its identifier.
@@ -34,6 +46,10 @@ pub struct TrackedIssue {
     pub identifier: String,
     pub url: String,
     pub team_id: String,
+    /// The branch name Linear suggests for the issue (empty when unknown).
+    pub branch_name: String,
+    /// `(url, sourceType)` of the issue's attachments (Linear's GitLab link to an MR is one).
+    pub attachments: Vec<(String, String)>,
 }
 
 /// The tracking issues (Linear).
@@ -65,10 +81,22 @@ pub trait EvidencePage: Send + Sync {
     ) -> impl Future<Output = Result<(String, bool), PortError>> + Send;
 }
 
+/// A confirmation or alert as Slack takes it: `blocks` carry the message (their mrkdwn is
+/// `verbatim`, so nothing an MR author wrote becomes a link or a channel mention), and `text`,
+/// Slack's notification fallback, holds nothing untrusted at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub text: String,
+    pub blocks: Value,
+}
+
 /// Where confirmations and alerts go (Slack).
 pub trait AuditChat: Send + Sync {
-    fn post(&self, channel: &str, text: &str)
-    -> impl Future<Output = Result<(), PortError>> + Send;
+    fn post(
+        &self,
+        channel: &str,
+        message: &ChatMessage,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Where each merge is announced.
@@ -98,7 +126,14 @@ pub struct AuditSettings {
     pub channels: ChannelMap,
     /// How long a worker owns an audit.
     pub lease: chrono::Duration,
+    /// The GitLab projects audited (`MR_AUDIT_GITLAB_PROJECTS`); `None`: every project.
+    pub projects: Option<ProjectAllowlist>,
+    /// An MR resolving more issues than this closes none (`MR_AUDIT_MAX_CLOSES`).
+    pub max_closes: usize,
 }
+
+/// [`AuditSettings::max_closes`] by default.
+pub const DEFAULT_MAX_CLOSES: usize = 10;
 
 pub struct AuditDeps<'a, G, L, E, C> {
     pub store: AuditStore<'a>,
@@ -117,7 +152,14 @@ pub enum AuditOutcome {
     Done {
         reference: String,
         findings: Vec<Finding>,
+        /// Every identifier the MR names (considered).
         linked: Vec<String>,
+        /// Those it resolves (closed when the review stands and they are not over the cap).
+        resolved: Vec<String>,
+        /// Those it only mentions: left untouched.
+        mentioned: Vec<String>,
+        /// It resolved more than `MR_AUDIT_MAX_CLOSES`: nothing closed, security alerted.
+        over_cap: bool,
         not_found: Vec<String>,
         /// Identifiers the MR named beyond the [`super::links::MAX_LINKED`] considered.
         links_ignored: usize,
@@ -125,7 +167,9 @@ pub enum AuditOutcome {
     /// Another worker holds it, or it is done already, or unknown.
     NotClaimed,
     /// A step failed; the audit stays pending and its next attempt starts at that step, unless
-    /// it has failed [`MAX_ATTEMPTS`] times: then it is given up (`abandoned`, status `failed`).
+    /// it has failed [`MAX_ATTEMPTS`] times: then it is given up (`abandoned`, status `failed`,
+    /// or `unmerged` when GitLab kept saying the MR is not merged: the next delivery of the MR
+    /// re-opens it). A project outside `MR_AUDIT_GITLAB_PROJECTS` is given up at once.
     Failed {
         step: String,
         error: String,
@@ -154,7 +198,19 @@ pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
     uuid::Uuid::from_bytes(b).to_string()
 }
 
-fn row(facts: &MergeFacts, links: &Links, not_found: &[String], findings: &[Finding]) -> AuditRow {
+fn row(
+    facts: &MergeFacts,
+    links: &Links,
+    resolution: &Resolution,
+    findings: &[Finding],
+) -> AuditRow {
+    let state = if resolution.over_cap {
+        "not closed"
+    } else if findings.is_empty() {
+        "closed"
+    } else {
+        "left open"
+    };
     AuditRow {
         reference: facts.reference.clone(),
         url: facts.web_url.clone(),
@@ -173,14 +229,26 @@ fn row(facts: &MergeFacts, links: &Links, not_found: &[String], findings: &[Find
             .ids
             .iter()
             .map(|l| {
-                if not_found.contains(l) {
+                if resolution.not_found.contains(l) {
                     format!("{l} (not found in Linear)")
+                } else if let Some((_, basis)) = resolution.resolves.iter().find(|(id, _)| id == l)
+                {
+                    format!("{l} {state} ({})", basis.describe())
                 } else {
-                    l.clone()
+                    format!("{l} mentioned")
                 }
             })
             .collect(),
         linear_ignored: links.ignored,
+        linear_note: if resolution.over_cap {
+            Some(format!(
+                "none closed: it would close {}, more than MR_AUDIT_MAX_CLOSES; {}",
+                resolution.resolves.len(),
+                resolution.based_on()
+            ))
+        } else {
+            (!links.ids.is_empty()).then(|| resolution.based_on())
+        },
         result: verdict(findings),
     }
 }
@@ -226,10 +294,34 @@ fn linear_comment(facts: &MergeFacts, findings: &[Finding]) -> String {
     }
 }
 
+/// The Slack message: [`slack_text`] in one verbatim section block, and a fallback that names
+/// nothing from the MR (a project path such as `evil.example/x` would be linked in plain text).
+pub fn slack_message(
+    facts: &MergeFacts,
+    linked: &[String],
+    resolution: &Resolution,
+    findings: &[Finding],
+) -> ChatMessage {
+    use crate::slack::blocks::{SECTION_TEXT, fit_mrkdwn, verbatim};
+    let mrkdwn = slack_text(facts, linked, resolution, findings);
+    let text = if findings.is_empty() {
+        "Security MR merged and audited"
+    } else {
+        "Security MR merged without a valid review"
+    };
+    ChatMessage {
+        text: text.to_owned(),
+        blocks: verbatim(json!([{
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": fit_mrkdwn(&mrkdwn, SECTION_TEXT)},
+        }])),
+    }
+}
+
 fn slack_text(
     facts: &MergeFacts,
     linked: &[String],
-    not_found: &[String],
+    resolution: &Resolution,
     findings: &[Finding],
 ) -> String {
     let link = format!(
@@ -237,36 +329,47 @@ fn slack_text(
         slack_escape(&facts.web_url),
         slack_escape(&facts.reference)
     );
-    let found: Vec<&str> = linked
-        .iter()
-        .filter(|l| !not_found.contains(l))
-        .map(String::as_str)
-        .collect();
+    let resolved = resolution.resolved_ids();
     let mut issues = Vec::new();
     if linked.is_empty() {
         issues.push("no tracking issue".to_owned());
-    } else if !found.is_empty() {
+    } else if resolution.over_cap {
+        issues.push(format!(
+            "{} not closed: the MR would close {}, more than allowed",
+            resolved.join(", "),
+            resolved.len()
+        ));
+    } else if !resolved.is_empty() {
         let done = if findings.is_empty() {
             " closed as audited"
         } else {
             ""
         };
-        issues.push(format!("{}{done}", found.join(", ")));
+        issues.push(format!("{}{done}", resolved.join(", ")));
     }
-    if !not_found.is_empty() {
-        issues.push(format!("not found in Linear: {}", not_found.join(", ")));
+    if !resolution.mentioned.is_empty() {
+        issues.push(format!(
+            "mentioned only, left as they are: {}",
+            resolution.mentioned.join(", ")
+        ));
+    }
+    if !resolution.not_found.is_empty() {
+        issues.push(format!(
+            "not found in Linear: {}",
+            resolution.not_found.join(", ")
+        ));
     }
     let issues = issues.join("; ");
     if findings.is_empty() {
         format!(
             ":white_check_mark: Security MR {link} \"{}\" merged and audited: approved by {}; {issues}.",
-            slack_escape(&facts.title),
+            escape_within(&facts.title, 500),
             slack_escape(&MergeFacts::usernames(&facts.approvers)),
         )
     } else {
         format!(
             ":rotating_light: Security MR {link} \"{}\" merged *without a valid review*: {}. Linear ({issues}) was not marked audited.",
-            slack_escape(&facts.title),
+            escape_within(&facts.title, 500),
             slack_escape(
                 &findings
                     .iter()
@@ -292,32 +395,68 @@ pub async fn audit_merge<G: MergeSource, L: IssueTracker, E: EvidencePage, C: Au
     else {
         return Ok(AuditOutcome::NotClaimed);
     };
-    match run_steps(deps, &claimed, now).await? {
-        Ok(outcome) => {
-            deps.store.complete(merge_key, now).await?;
+    let result = match run_steps(deps, &claimed, now).await? {
+        // Done only with its evidence row recorded: `complete` checks the `confluence` step.
+        Ok(outcome) if deps.store.complete(merge_key, now).await? => {
             tracing::info!(?outcome, "merge audited");
-            Ok(outcome)
+            return Ok(outcome);
         }
-        Err((step, error)) => {
-            let abandoned = claimed.attempts >= MAX_ATTEMPTS;
-            if abandoned {
-                tracing::error!(%step, %error, attempts = claimed.attempts, "audit given up after repeated failures");
-            } else {
-                tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
-            }
-            deps.store
-                .fail(merge_key, &format!("{step}: {error}"), abandoned, now)
-                .await?;
-            Ok(AuditOutcome::Failed {
-                step,
-                error,
-                abandoned,
-            })
+        Ok(_) => StepFailure::retry("confluence", "no evidence row recorded"),
+        Err(failure) => failure,
+    };
+    let StepFailure { step, error, park } = result;
+    let status = match park {
+        Park::Refused => AuditStatus::Failed,
+        _ if claimed.attempts < MAX_ATTEMPTS => AuditStatus::Pending,
+        Park::NotMerged => AuditStatus::Unmerged,
+        Park::Retry => AuditStatus::Failed,
+    };
+    let abandoned = status != AuditStatus::Pending;
+    if abandoned {
+        tracing::error!(%step, %error, attempts = claimed.attempts, status = status.as_str(), "audit given up");
+    } else {
+        tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
+    }
+    deps.store
+        .fail(merge_key, &format!("{step}: {error}"), status, now)
+        .await?;
+    Ok(AuditOutcome::Failed {
+        step,
+        error,
+        abandoned,
+    })
+}
+
+/// How a failed step leaves the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Park {
+    /// Retried; given up (`failed`) after [`MAX_ATTEMPTS`].
+    Retry,
+    /// GitLab says the MR is not merged: retried (GitLab may lag behind its own webhook), then
+    /// parked as `unmerged` until the MR's next delivery.
+    NotMerged,
+    /// Never going to succeed (a project outside the allowlist): given up at once.
+    Refused,
+}
+
+#[derive(Debug)]
+struct StepFailure {
+    step: String,
+    error: String,
+    park: Park,
+}
+
+impl StepFailure {
+    fn retry(step: &str, error: impl Into<String>) -> Self {
+        Self {
+            step: step.to_owned(),
+            error: error.into(),
+            park: Park::Retry,
         }
     }
 }
 
-type StepResult<T> = Result<Result<T, (String, String)>, AuditError>;
+type StepResult<T> = Result<Result<T, StepFailure>, AuditError>;
 
 async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat>(
     deps: &AuditDeps<'_, G, L, E, C>,
@@ -325,12 +464,47 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     now: DateTime<Utc>,
 ) -> StepResult<AuditOutcome> {
     let key = claimed.merge_key.as_str();
-    let failed = |step: &str, e: PortError| Ok(Err((step.to_owned(), e.to_string())));
+    let failed = |step: &str, e: PortError| Ok(Err(StepFailure::retry(step, e.to_string())));
+    let event = &claimed.event;
     // 1. The evidence, fetched once.
     let (facts, findings) = match (&claimed.facts, &claimed.findings) {
         (Some(f), Some(d)) => (f.clone(), d.clone()),
-        _ => match deps.gitlab.facts(&claimed.event).await {
-            Ok(facts) => {
+        _ => match deps.gitlab.facts(event).await {
+            Ok(Fetched::NotMerged { state }) => {
+                return Ok(Err(StepFailure {
+                    park: Park::NotMerged,
+                    ..StepFailure::retry(
+                        "gitlab",
+                        format!(
+                            "merge request !{} of project {} is {:?} in GitLab, not merged",
+                            event.iid,
+                            event.project_id,
+                            crate::text::excerpt(&state)
+                        ),
+                    )
+                }));
+            }
+            Ok(Fetched::Merged(facts))
+                if !projects::accepted(
+                    deps.settings.projects.as_ref(),
+                    event.project_id,
+                    &facts.project_path,
+                ) =>
+            {
+                return Ok(Err(StepFailure {
+                    park: Park::Refused,
+                    ..StepFailure::retry(
+                        "gitlab",
+                        format!(
+                            "project {} ({}) is not in MR_AUDIT_GITLAB_PROJECTS",
+                            event.project_id,
+                            crate::text::excerpt(&facts.project_path)
+                        ),
+                    )
+                }));
+            }
+            Ok(Fetched::Merged(facts)) => {
+                let facts = *facts;
                 let findings = duties::check(&facts);
                 deps.store.record_facts(key, &facts, &findings, now).await?;
                 (facts, findings)
@@ -350,20 +524,52 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
         );
     }
     let linked = &links.ids;
-    // 2. Linear, one step per linked issue.
-    let mut not_found = Vec::new();
-    for identifier in linked {
-        let step = format!("linear:{identifier}");
-        if let Some(detail) = claimed.steps.get(&step) {
-            if detail["found"] == json!(false) {
-                not_found.push(identifier.clone());
+    // 2. Which named issues the MR resolves: decided once, on the description GitLab returned,
+    //    and recorded, so a retry (or a description edited since) cannot change it.
+    let resolution = match claimed.steps.get("resolves") {
+        Some(detail) => serde_json::from_value::<Resolution>(detail.clone())
+            .map_err(|e| AuditStoreError::Corrupt(e.to_string()))?,
+        None => {
+            let closing = closing_ids(&deps.settings.team_keys, &facts.description);
+            let mut resolution = Resolution::new(&facts.description);
+            for identifier in linked {
+                match deps.linear.find(identifier).await {
+                    Ok(Some(issue)) => match resolves::basis(&issue, &facts, &closing) {
+                        Some(basis) => resolution.resolves.push((identifier.clone(), basis)),
+                        None => resolution.mentioned.push(identifier.clone()),
+                    },
+                    Ok(None) => resolution.not_found.push(identifier.clone()),
+                    Err(e) => return failed(&format!("linear:{identifier}"), e),
+                }
             }
+            resolution.over_cap = resolution.resolves.len() > deps.settings.max_closes;
+            if resolution.over_cap {
+                tracing::warn!(
+                    resolves = resolution.resolves.len(),
+                    cap = deps.settings.max_closes,
+                    "the MR would close more Linear issues than allowed: none is closed"
+                );
+            }
+            let detail = serde_json::to_value(&resolution)
+                .map_err(|e| AuditStoreError::Corrupt(e.to_string()))?;
+            deps.store.step_done(key, "resolves", &detail, now).await?;
+            resolution
+        }
+    };
+    // 3. Linear, one step per resolved issue; mentioned ones are never touched.
+    let to_update = if resolution.over_cap {
+        &[][..]
+    } else {
+        &resolution.resolves[..]
+    };
+    for (identifier, _) in to_update {
+        let step = format!("linear:{identifier}");
+        if claimed.steps.contains_key(&step) {
             continue;
         }
         let issue = match deps.linear.find(identifier).await {
             Ok(Some(issue)) => issue,
             Ok(None) => {
-                not_found.push(identifier.clone());
                 deps.store
                     .step_done(key, &step, &json!({"found": false}), now)
                     .await?;
@@ -398,11 +604,11 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
             )
             .await?;
     }
-    // 3. The evidence row.
+    // 4. The evidence row.
     if !claimed.steps.contains_key("confluence") {
         match deps
             .page
-            .append(&row(&facts, &links, &not_found, &findings))
+            .append(&row(&facts, &links, &resolution, &findings))
             .await
         {
             Ok((page, already)) => {
@@ -418,12 +624,12 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
             Err(e) => return failed("confluence", e),
         }
     }
-    // 4. Slack, last: a post cannot be taken back, so it goes out once everything else held.
+    // 5. Slack, last: a post cannot be taken back, so it goes out once everything else held.
     if !claimed.steps.contains_key("slack") {
         let channels = &deps.settings.channels;
-        let text = slack_text(&facts, linked, &not_found, &findings);
+        let message = slack_message(&facts, linked, &resolution, &findings);
         let mut targets = vec![channels.channel_for(&facts.labels).to_owned()];
-        if !findings.is_empty()
+        if (!findings.is_empty() || resolution.over_cap)
             && let Some(security) = &channels.security_channel
             && !targets.contains(security)
         {
@@ -434,7 +640,7 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
             if claimed.steps.contains_key(&step) {
                 continue;
             }
-            if let Err(e) = deps.chat.post(channel, &text).await {
+            if let Err(e) = deps.chat.post(channel, &message).await {
                 return failed(&step, e);
             }
             deps.store.step_done(key, &step, &Value::Null, now).await?;
@@ -447,7 +653,10 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
         reference: facts.reference.clone(),
         findings,
         linked: links.ids,
-        not_found,
+        resolved: resolution.resolved_ids(),
+        mentioned: resolution.mentioned,
+        over_cap: resolution.over_cap,
+        not_found: resolution.not_found,
         links_ignored: links.ignored,
     }))
 }

@@ -1,8 +1,10 @@
 //! The MR audit's settings from environment variables: which labels count, where GitLab and
 //! Confluence are, which Linear teams link, and where Slack confirmations go.
 
-use super::audit::{AuditSettings, ChannelMap};
+use super::audit::{AuditSettings, ChannelMap, DEFAULT_MAX_CLOSES};
 use super::event::LabelPattern;
+use super::links::MAX_LINKED;
+use super::projects::ProjectAllowlist;
 use crate::config::{ConfigError, Env};
 
 /// Everything the webhook endpoint and the audit worker need besides credentials.
@@ -90,6 +92,16 @@ impl MrAuditConfig {
                     security_channel: env.text("MR_AUDIT_SECURITY_CHANNEL"),
                 },
                 lease: chrono::Duration::minutes(5),
+                max_closes: env.bounded(
+                    "MR_AUDIT_MAX_CLOSES",
+                    DEFAULT_MAX_CLOSES as u64,
+                    1..=MAX_LINKED as u64,
+                )? as usize,
+                projects: ProjectAllowlist::parse(&env.text_or("MR_AUDIT_GITLAB_PROJECTS", ""))
+                    .map_err(|message| ConfigError {
+                        name: "MR_AUDIT_GITLAB_PROJECTS",
+                        message,
+                    })?,
             },
         })
     }
@@ -162,6 +174,13 @@ mod tests {
                 &[("MR_AUDIT_LINEAR_TEAM_KEYS", "SEC,A-B")][..],
                 "MR_AUDIT_LINEAR_TEAM_KEYS",
             ),
+            (
+                &[("MR_AUDIT_GITLAB_PROJECTS", "security/app, https://x")][..],
+                "MR_AUDIT_GITLAB_PROJECTS",
+            ),
+            (&[("MR_AUDIT_MAX_CLOSES", "0")][..], "MR_AUDIT_MAX_CLOSES"),
+            (&[("MR_AUDIT_MAX_CLOSES", "26")][..], "MR_AUDIT_MAX_CLOSES"),
+            (&[("MR_AUDIT_MAX_CLOSES", "ten")][..], "MR_AUDIT_MAX_CLOSES"),
         ] {
             let pairs: &'static [(&'static str, &'static str)] = pairs;
             assert_eq!(MrAuditConfig::from_env(&env(pairs)).unwrap_err().name, name);

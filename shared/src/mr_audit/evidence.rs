@@ -47,6 +47,10 @@ pub struct AuditRow {
     /// Further identifiers the MR named beyond the ones considered (see `links::MAX_LINKED`).
     #[serde(default)]
     pub linear_ignored: usize,
+    /// What the Linear decision was based on (the description's hash), and why nothing was
+    /// closed when the MR resolved too many issues.
+    #[serde(default)]
+    pub linear_note: Option<String>,
     /// `audited`, or what the separation-of-duties check found.
     pub result: String,
 }
@@ -73,6 +77,9 @@ pub fn render_row(row: &AuditRow) -> String {
     } else {
         row.linear.join(", ")
     };
+    if let Some(note) = &row.linear_note {
+        linear.push_str(&format!("; {note}"));
+    }
     if row.linear_ignored > 0 {
         linear.push_str(&format!(
             " (and {} more not considered)",
@@ -160,6 +167,7 @@ mod tests {
             merged_at: Some(Utc.with_ymd_and_hms(2026, 11, 23, 9, 30, 0).unwrap()),
             linear: vec!["SEC-123".into()],
             linear_ignored: 0,
+            linear_note: None,
             result: "audited".into(),
         }
     }

@@ -8,6 +8,15 @@
 //! first records it and every later one (re-deliveries, further label changes) is a duplicate:
 //! one audit per MR. See docs/decisions/026-labels-added-after-the-merge.md.
 //!
+//! A merge is also audited when its security label was removed before it merged: every
+//! delivery's matching labels (current, and `changes.labels.previous`) are remembered per MR,
+//! and a merge of an MR that ever carried one is recorded like a labelled one.
+//!
+//! A merge whose audit ended without evidence (GitLab kept saying the MR was not merged, as it
+//! does for a forged "merge" delivery, or the audit was given up) is re-opened by its next
+//! delivery, and only an audit that wrote its evidence answers `"audit": "done"`. See
+//! docs/decisions/029-merges-pending-until-gitlab-says-merged.md.
+//!
 //! Statuses: 401 for a missing or wrong token and 400 for a body that is not a merge request
 //! event (both misconfiguration, worth GitLab disabling the hook); 200 "ignored" for other
 //! events and actions; 202 for a merge accepted, 200 "duplicate" for one already known.
@@ -17,6 +26,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::event::{EventError, LabelPattern, MERGE_REQUEST_HOOK, parse_merge_event};
+use super::projects::{self, ProjectAllowlist};
 use super::store::{AuditStore, Recorded};
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
 use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
@@ -138,6 +148,8 @@ pub struct HookDeps<'a, P> {
     pub store: AuditStore<'a>,
     pub bus: &'a P,
     pub labels: &'a LabelPattern,
+    /// `MR_AUDIT_GITLAB_PROJECTS`; `None`: every project.
+    pub projects: Option<&'a ProjectAllowlist>,
 }
 
 /// Equal, in time that does not depend on where the inputs differ (or on their lengths: both
@@ -241,6 +253,30 @@ pub async fn handle_hook<P: EventPublisher>(
             return HookReply::new(400, json!({"error": e.to_string()}), Delivery::Refused);
         }
     };
+    // The delivery's path is the sender's word; the worker checks again with GitLab's.
+    if !projects::accepted(deps.projects, event.project_id, &event.project_path) {
+        return HookReply::ignored_event(&event, "the project is not in MR_AUDIT_GITLAB_PROJECTS");
+    }
+    // Security labels seen on any delivery (current, or removed by this one) are remembered:
+    // removing the label before merging must not avoid the audit (issue 18 #13).
+    let matching = |labels: &[String]| -> Vec<String> {
+        labels
+            .iter()
+            .filter(|l| deps.labels.matches(l))
+            .cloned()
+            .collect()
+    };
+    let mut seen = matching(&event.labels);
+    seen.extend(matching(event.labels_before.as_deref().unwrap_or_default()));
+    if !seen.is_empty()
+        && let Err(e) = deps
+            .store
+            .remember_labels(event.project_id, event.iid, &seen, now)
+            .await
+    {
+        tracing::error!(error = %e, "could not remember the MR's security labels");
+        return HookReply::internal_error();
+    }
     // GitLab's `changes` is not reliable enough to ask whether the label was just added (it is
     // sometimes empty, sometimes lists labels that did not change): any edit of a merged MR whose
     // labels match is a candidate, and the merge key makes it one audit whatever arrives.
@@ -255,9 +291,23 @@ pub async fn handle_hook<P: EventPublisher>(
         );
     }
     if !event.labels.iter().any(|l| deps.labels.matches(l)) {
-        return HookReply::ignored_event(
-            &event,
-            &format!("no label matches {}", deps.labels.as_str()),
+        let carried = match deps.store.labels_carried(event.project_id, event.iid).await {
+            Ok(carried) => carried,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the MR's label history");
+                return HookReply::internal_error();
+            }
+        };
+        if carried.is_empty() {
+            return HookReply::ignored_event(
+                &event,
+                &format!("no label matches {}", deps.labels.as_str()),
+            );
+        }
+        tracing::warn!(
+            mr = %text::excerpt(&event.reference()),
+            carried = %text::one_line(&carried.join(", "), 300),
+            "merged without the security label it carried earlier: recorded for audit"
         );
     }
     let merge_key = event.merge_key();
@@ -297,8 +347,14 @@ pub async fn handle_hook<P: EventPublisher>(
         );
     }
     tracing::info!(merge = %reference, delivery = %key, new = (recorded == Recorded::New), "security merge recorded");
+    if recorded == Recorded::Reopened {
+        tracing::warn!(
+            merge = %reference,
+            "a merge whose audit had ended without evidence was delivered again: re-opened"
+        );
+    }
     match recorded {
-        Recorded::New => HookReply::new(
+        Recorded::New | Recorded::Reopened => HookReply::new(
             202,
             json!({"status": "accepted", "merge": reference}),
             Delivery::Accepted,

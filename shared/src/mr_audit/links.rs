@@ -1,5 +1,7 @@
 //! Linear issue identifiers (`SEC-123`) named in an MR's title, description or branch, for the
 //! configured team keys only, so `UTF-8` or `SHA-256` in a description are not taken for issues.
+//! Named is not resolved: [`closing_ids`] finds the ones a description says it closes, with
+//! Linear's closing magic words (docs/decisions/028-what-resolves-a-linear-issue.md).
 //!
 //! The scan is linear in the text (a description can be about 1 MiB) and what it yields is
 //! bounded: the first [`MAX_LINKED`] distinct identifiers are audited, the rest only counted, so
@@ -76,6 +78,73 @@ fn ids_for_key<'a>(upper: &'a str, key: &'a str) -> impl Iterator<Item = String>
     })
 }
 
+/// Linear's closing magic words (linear.app/docs, GitHub and GitLab integrations): `close`,
+/// `fix`, `resolve`, `complete` and `implement` in each form. Linking-only words (`ref`,
+/// `part of`, `related to`) and plain mentions do not close.
+const CLOSING_WORDS: [&str; 20] = [
+    "close",
+    "closes",
+    "closed",
+    "closing",
+    "fix",
+    "fixes",
+    "fixed",
+    "fixing",
+    "resolve",
+    "resolves",
+    "resolved",
+    "resolving",
+    "complete",
+    "completes",
+    "completed",
+    "completing",
+    "implement",
+    "implements",
+    "implemented",
+    "implementing",
+];
+
+/// Identifiers (upper-cased) that `description` closes with a magic word: the word, then on the
+/// same line one identifier or a list (`Fixes SEC-1, SEC-2 and SEC-3`; also Linear issue URLs,
+/// `…/issue/SEC-1/slug`). Anything else after the word ends the list. Linear in the text.
+pub fn closing_ids(team_keys: &[String], description: &str) -> HashSet<String> {
+    let keys: Vec<String> = team_keys
+        .iter()
+        .map(|k| k.trim().to_ascii_uppercase())
+        .filter(|k| !k.is_empty())
+        .collect();
+    let identifier = |token: &str| -> Option<String> {
+        let token = match token.split_once("/issue/") {
+            Some((_, rest)) => rest.split('/').next().unwrap_or_default(),
+            None => token,
+        };
+        let upper = token.to_ascii_uppercase();
+        let (key, number) = upper.split_once('-')?;
+        let valid = keys.iter().any(|k| k == key)
+            && (1..=9).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && !number.starts_with('0');
+        valid.then_some(upper)
+    };
+    let mut found = HashSet::new();
+    for line in description.lines() {
+        let mut listing = false;
+        for raw in line.split_whitespace() {
+            let token =
+                raw.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '/');
+            let word = token.to_ascii_lowercase();
+            if CLOSING_WORDS.contains(&word.as_str()) {
+                listing = true;
+            } else if listing && let Some(id) = identifier(token) {
+                found.insert(id);
+            } else if !(listing && (word == "and" || token.is_empty())) {
+                listing = false;
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +165,22 @@ mod tests {
         );
         assert_eq!(found.ids, ["SEC-123", "SEC-9", "APPSEC-7", "SEC-456"]);
         assert_eq!(found.ignored, 0);
+    }
+
+    #[test]
+    fn only_identifiers_after_a_closing_word_are_closed() {
+        let closed = closing_ids(
+            &keys(),
+            "see also SEC-1 and SEC-3\n**Fixes** SEC-5, sec-6 and SEC-7. Related to SEC-8\n\
+             Closes: https://linear.app/acme/issue/SEC-9/rotate-keys\nresolves\nSEC-10\n\
+             fixes the bug in SEC-11; Completed APPSEC-12 SEC-13\nprefixes SEC-14",
+        );
+        let mut ids: Vec<&str> = closed.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            ["APPSEC-12", "SEC-13", "SEC-5", "SEC-6", "SEC-7", "SEC-9"]
+        );
     }
 
     #[test]

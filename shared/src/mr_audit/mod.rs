@@ -13,6 +13,8 @@ pub mod facts;
 pub mod hook;
 pub mod links;
 pub mod page;
+pub mod projects;
+pub mod resolves;
 pub mod runtime;
 pub mod store;
 pub mod table;

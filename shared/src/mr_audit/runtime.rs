@@ -101,6 +101,7 @@ impl HookRuntime {
             store: AuditStore::new(&self.db),
             bus: &self.bus,
             labels: &self.config.labels,
+            projects: self.config.audit.projects.as_ref(),
         };
         Ok(http::with_deadline(
             Some(Instant::now() + HOOK_BUDGET),
@@ -356,6 +357,9 @@ mod tests {
             reference: "group/app!7".to_owned(),
             findings,
             linked: Vec::new(),
+            resolved: Vec::new(),
+            mentioned: Vec::new(),
+            over_cap: false,
             not_found: Vec::new(),
             links_ignored: 0,
         }

@@ -21,13 +21,39 @@ pub enum AuditStoreError {
     Corrupt(String),
 }
 
+/// Where an audit stands (`mr_audit_merges.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditStatus {
+    Pending,
+    /// Every step done, the evidence row written.
+    Done,
+    /// Given up after repeated failures; a person looks at it (a new delivery re-opens it).
+    Failed,
+    /// GitLab kept saying the MR is not merged; the MR's next delivery re-opens it.
+    Unmerged,
+}
+
+impl AuditStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditStatus::Pending => "pending",
+            AuditStatus::Done => "done",
+            AuditStatus::Failed => "failed",
+            AuditStatus::Unmerged => "unmerged",
+        }
+    }
+}
+
 /// What recording a delivery found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// A merge not seen before.
     New,
+    /// A merge whose audit had ended without evidence (`unmerged` or `failed`): pending again,
+    /// its attempts counted from zero, the delivery's event kept for it.
+    Reopened,
     /// This merge is known (a retried, resent or duplicate delivery); `done` says whether its
-    /// audit has finished.
+    /// audit has finished with its evidence written (status `done`, nothing else).
     Known { done: bool },
 }
 
@@ -61,7 +87,9 @@ impl<'c> AuditStore<'c> {
         Self { client }
     }
 
-    /// Record a delivery of a merge: the merge once, the delivery key once.
+    /// Record a delivery of a merge: the merge once, the delivery key once. A merge whose audit
+    /// was given up (`unmerged`, `failed`) is re-opened: a forged "merge" delivery for an open
+    /// MR must not stand in the way of the audit of its real merge.
     pub async fn record_delivery(
         &self,
         delivery_key: &str,
@@ -92,6 +120,15 @@ impl<'c> AuditStore<'c> {
             &[&delivery_key, &merge_key, &now],
         )
         .await?;
+        let reopened = tx
+            .execute(
+                "UPDATE mr_audit_merges
+                    SET status = 'pending', attempts = 0, last_error = NULL, claimed_until = NULL,
+                        event = $2, updated_at = $3
+                  WHERE merge_key = $1 AND status IN ('unmerged', 'failed')",
+                &[&merge_key, &body, &now],
+            )
+            .await?;
         let status: String = tx
             .query_one(
                 "SELECT status FROM mr_audit_merges WHERE merge_key = $1",
@@ -102,11 +139,56 @@ impl<'c> AuditStore<'c> {
         tx.commit().await?;
         Ok(if inserted == 1 {
             Recorded::New
+        } else if reopened == 1 {
+            Recorded::Reopened
         } else {
             Recorded::Known {
-                done: status != "pending",
+                done: status == AuditStatus::Done.as_str(),
             }
         })
+    }
+
+    /// Remember that the MR carried these (security) labels, so its merge is audited even once
+    /// they are removed.
+    pub async fn remember_labels(
+        &self,
+        project_id: u64,
+        iid: u64,
+        labels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), AuditStoreError> {
+        let client = self.client.lock().await;
+        for label in labels {
+            client
+                .execute(
+                    "INSERT INTO mr_audit_label_history (project_id, iid, label, first_seen_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&(project_id as i64), &(iid as i64), label, &now],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The security labels the MR was seen carrying before, in the order first seen.
+    pub async fn labels_carried(
+        &self,
+        project_id: u64,
+        iid: u64,
+    ) -> Result<Vec<String>, AuditStoreError> {
+        Ok(self
+            .client
+            .lock()
+            .await
+            .query(
+                "SELECT label FROM mr_audit_label_history WHERE project_id = $1 AND iid = $2
+                  ORDER BY first_seen_at, label",
+                &[&(project_id as i64), &(iid as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 
     /// Take a pending audit for `lease`; `None` when it is done, unknown or another worker
@@ -194,35 +276,39 @@ impl<'c> AuditStore<'c> {
         Ok(())
     }
 
-    /// The audit finished: every step done.
+    /// The audit finished: every step done. Only with its evidence row recorded (the
+    /// `confluence` step); `false` when it is not, and nothing changes.
     pub async fn complete(
         &self,
         merge_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), AuditStoreError> {
-        self.client
+    ) -> Result<bool, AuditStoreError> {
+        let updated = self
+            .client
             .lock()
             .await
             .execute(
                 "UPDATE mr_audit_merges SET status = 'done', completed_at = $2, updated_at = $2,
                         claimed_until = NULL, last_error = NULL
-                  WHERE merge_key = $1",
+                  WHERE merge_key = $1
+                    AND EXISTS (SELECT 1 FROM mr_audit_steps
+                                 WHERE merge_key = $1 AND step = 'confluence')",
                 &[&merge_key, &now],
             )
             .await?;
-        Ok(())
+        Ok(updated == 1)
     }
 
-    /// A step failed: keep the error and give the claim back so a retry can start at once;
-    /// `give_up` ends the audit as `failed` instead.
+    /// A step failed: keep the error and give the claim back so a retry can start at once
+    /// (`Pending`), or end the audit as `Failed` or `Unmerged`.
     pub async fn fail(
         &self,
         merge_key: &str,
         error: &str,
-        give_up: bool,
+        status: AuditStatus,
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
-        let status = if give_up { "failed" } else { "pending" };
+        let status = status.as_str();
         self.client
             .lock()
             .await
