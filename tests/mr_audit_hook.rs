@@ -518,7 +518,7 @@ async fn a_label_change_on_a_merged_mr_that_leaves_no_security_label_is_ignored(
     assert_untouched(&world).await;
 }
 
-// --- Removing the security label does not avoid the audit (issue 18, finding 13) -------------
+// --- Removing the security label does not avoid the audit (issue 16, finding 13) -------------
 
 /// `mr`'s labels changed from `previous` while it was still open (action `update`, state
 /// `opened`), as GitLab delivers it.

@@ -599,20 +599,7 @@ async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_i
     assert!(world.linear_fake.comments(&issue).is_empty());
     assert_eq!(world.page_rows(), 0);
     // After the last allowed attempt it is given up: status failed, no longer re-driven.
-    world
-        .connection
-        .lock()
-        .await
-        .execute(
-            "UPDATE mr_audit_merges SET attempts = $2 WHERE merge_key = $1",
-            &[
-                &mr.merge_key(),
-                &(secops_shared::mr_audit::audit::MAX_ATTEMPTS - 1),
-            ],
-        )
-        .await
-        .unwrap();
-    let last = world.run_worker().await;
+    let last = world.run_last_attempt(&mr.merge_key()).await;
     assert!(
         matches!(
             &last[..],
@@ -626,7 +613,7 @@ async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_i
         ),
         "{last:?}"
     );
-    // Parked until the MR's next delivery (issue 18 #4), not `failed`.
+    // Parked until the MR's next delivery (issue 16 #4), not `failed`.
     assert_eq!(world.audit_state(&mr.merge_key()).await.0, "unmerged");
     assert!(
         world.run_worker().await.is_empty(),
@@ -920,7 +907,7 @@ async fn a_security_label_added_after_the_merge_is_audited_once() {
     assert_eq!(world.slack_fake.messages().len(), 1);
 }
 
-// --- Untrusted text in Slack is inert (issue 18, finding 8) ----------------------------------
+// --- Untrusted text in Slack is inert (issue 16, finding 8) ----------------------------------
 
 /// Every text object in `value` (a message's blocks), as `(type, text, verbatim)`.
 fn text_objects(value: &serde_json::Value, out: &mut Vec<(String, String, bool)>) {
@@ -990,7 +977,7 @@ async fn an_mr_title_with_a_url_or_a_channel_name_does_not_become_a_link_in_slac
     }
 }
 
-// --- Forged merge deliveries (issue 18, finding 4) --------------------------------------------
+// --- Forged merge deliveries (issue 16, finding 4) --------------------------------------------
 
 #[tokio::test]
 async fn forged_merge_deliveries_for_an_open_mr_do_not_suppress_the_audit_of_its_real_merge() {
@@ -1026,20 +1013,7 @@ async fn forged_merge_deliveries_for_an_open_mr_do_not_suppress_the_audit_of_its
         ),
         "{first:?}"
     );
-    world
-        .connection
-        .lock()
-        .await
-        .execute(
-            "UPDATE mr_audit_merges SET attempts = $2 WHERE merge_key = $1",
-            &[
-                &mr.merge_key(),
-                &(secops_shared::mr_audit::audit::MAX_ATTEMPTS - 1),
-            ],
-        )
-        .await
-        .unwrap();
-    let last = world.run_worker().await;
+    let last = world.run_last_attempt(&mr.merge_key()).await;
     assert!(
         matches!(
             &last[..],
@@ -1149,7 +1123,7 @@ async fn only_allowlisted_projects_are_audited_by_the_path_gitlab_reports() {
     assert!(world.slack_fake.messages().is_empty());
 }
 
-// --- Only issues the MR resolves are closed (issue 18, finding 2) ----------------------------
+// --- Only issues the MR resolves are closed (issue 16, finding 2) ----------------------------
 
 #[tokio::test]
 async fn mentions_in_the_description_or_a_branch_do_not_close_issues() {

@@ -1,4 +1,4 @@
--- MR audit (issue 18, findings 4 and 13).
+-- MR audit (issue 16, findings 4 and 13).
 -- 'unmerged': GitLab kept answering that the MR is not merged (a forged or premature "merge"
 -- delivery). Not re-driven by the sweep, and re-opened (back to 'pending', attempts reset) by
 -- the next delivery of that MR, so the genuine merge is still audited. Only 'done' answers a

@@ -566,6 +566,23 @@ impl MrAuditWorld {
 
     /// One worker invocation, as the Lambda runs it: the merges the bus handed over, then every
     /// other pending one, one after the other.
+    /// Run the worker as its last allowed attempt at `merge_key` (the attempts before it spent).
+    pub async fn run_last_attempt(&self, merge_key: &str) -> Vec<(String, AuditOutcome)> {
+        self.connection
+            .lock()
+            .await
+            .execute(
+                "UPDATE mr_audit_merges SET attempts = $2 WHERE merge_key = $1",
+                &[
+                    &merge_key,
+                    &(secops_shared::mr_audit::audit::MAX_ATTEMPTS - 1),
+                ],
+            )
+            .await
+            .unwrap();
+        self.run_worker().await
+    }
+
     pub async fn run_worker(&self) -> Vec<(String, AuditOutcome)> {
         let mut keys = self.new_wakes();
         let pending = AuditStore::new(&self.connection)
