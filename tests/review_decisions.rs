@@ -865,6 +865,35 @@ async fn the_identity_map_stops_a_reviewer_deciding_a_grant_to_their_opaque_clou
 }
 
 #[tokio::test]
+async fn a_grant_made_from_a_session_of_a_mapped_role_cannot_be_approved_by_that_person() {
+    let world = DecisionWorld::new().await;
+    identity_map(
+        &world,
+        "slack_user_id,idp_login,cloud_principal,note\n\
+         U0ANNA,anna@example.com,arn:aws:iam::123456789012:role/ops-7f3a,break-glass role\n",
+    )
+    .await;
+    // CloudTrail names the grantor by the session, whose name the caller chose.
+    let (review, ts) = world
+        .card_awaiting_review_from(
+            "arn:aws:sts::123456789012:assumed-role/ops-7f3a/not-anna",
+            "carol@example.com",
+        )
+        .await;
+
+    world
+        .click("U0ANNA", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+
+    assert!(world.bus.take().is_empty(), "Anna decided her own grant");
+    let told = world.told("U0ANNA");
+    assert!(
+        told.len() == 1 && told[0].starts_with("You cannot review a grant"),
+        "{told:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_identity_map_is_read_through_configured_domain_aliases() {
     let mut world = DecisionWorld::new().await;
     // The map knows Anna by her IdP login on the corporate domain; Slack by example.com.

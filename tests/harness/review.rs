@@ -299,10 +299,16 @@ impl DecisionWorld {
 
     /// A medium-risk grant to `grantee`, reviewed: its card is in the review channel.
     pub async fn card_awaiting_review(&self, grantee: &str) -> (Uuid, String) {
+        self.card_awaiting_review_from("alice@example.com", grantee)
+            .await
+    }
+
+    /// A medium-risk grant by `grantor` to `grantee`, reviewed: its card is in the review channel.
+    pub async fn card_awaiting_review_from(&self, grantor: &str, grantee: &str) -> (Uuid, String) {
         // A Wednesday morning: business hours, so the level does not depend on when tests run.
         let t = Utc.with_ymd_and_hms(2026, 11, 18, 10, 0, 0).unwrap();
         self.review
-            .audit_event("e1", t, "alice@example.com", grantee, "Break-Glass Admin");
+            .audit_event("e1", t, grantor, grantee, "Break-Glass Admin");
         self.review.model_says("medium", 60, "break-glass").await;
         let report = self
             .review

@@ -24,7 +24,8 @@ pub fn keys(principal: &str) -> Vec<String> {
     };
     // A plus-alias is the same mailbox.
     let login = local.split('+').next().unwrap_or(&local).to_owned();
-    let mut out = vec![lower];
+    let mut out = vec![lower.clone()];
+    out.extend(assumed_role(&lower));
     if let Some(domain) = domain {
         out.push(format!("{login}@{domain}"));
     }
@@ -32,6 +33,31 @@ pub fn keys(principal: &str) -> Vec<String> {
     out.retain(|k| !k.is_empty());
     out.dedup();
     out
+}
+
+/// For an assumed-role session (`arn:aws:sts::123:assumed-role/ops/anything`, the form CloudTrail
+/// records as the grantor), the role it is a session of: its IAM ARN (the form a team's identity
+/// map holds) and its name. The session name is the caller's choice, so it alone must not decide
+/// who the principal is.
+fn assumed_role(lower_arn: &str) -> Vec<String> {
+    let Some(rest) = lower_arn.strip_prefix("arn:") else {
+        return Vec::new();
+    };
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    let [partition, "sts", _region, account, resource] = parts[..] else {
+        return Vec::new();
+    };
+    let Some(role) = resource
+        .strip_prefix("assumed-role/")
+        .and_then(|r| r.split('/').next())
+        .filter(|r| !r.is_empty())
+    else {
+        return Vec::new();
+    };
+    vec![
+        format!("arn:{partition}:iam::{account}:role/{role}"),
+        role.to_owned(),
+    ]
 }
 
 /// Domains that are one organisation (`REVIEW_DOMAIN_ALIASES`: groups separated by `;`, the
@@ -146,6 +172,21 @@ mod tests {
         ] {
             assert!(same_person(principal, "U0EVE", email), "{principal}");
         }
+    }
+
+    #[test]
+    fn a_session_of_a_role_is_that_role_whatever_the_session_is_called() {
+        let session = "arn:aws:sts::123456789012:assumed-role/ops-7f3a/x";
+        let keys = keys(session);
+        assert!(keys.contains(&"arn:aws:iam::123456789012:role/ops-7f3a".to_owned()));
+        assert!(keys.contains(&"ops-7f3a".to_owned()));
+        let mapped = vec!["arn:aws:iam::123456789012:role/ops-7f3a".to_owned()];
+        assert!(any_is(session, &mapped));
+        assert!(any_is(
+            "arn:aws-us-gov:sts::1:assumed-role/Admin/someone",
+            &["arn:aws-us-gov:iam::1:role/admin".to_owned()]
+        ));
+        assert!(assumed_role("arn:aws:iam::1:user/eve").is_empty());
     }
 
     #[test]
