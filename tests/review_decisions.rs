@@ -894,6 +894,38 @@ async fn a_grant_made_from_a_session_of_a_mapped_role_cannot_be_approved_by_that
 }
 
 #[tokio::test]
+async fn a_grant_without_a_grantee_cannot_be_approved_and_goes_to_the_escalation_group() {
+    let world = DecisionWorld::new().await;
+    // Someone who can write the audit dataset dropped the grantee field.
+    let (review, ts) = world
+        .card_awaiting_review_from("alice@example.com", "")
+        .await;
+
+    world
+        .click("U0BOB", APPROVE, review, REVIEW_CHANNEL, &ts)
+        .await;
+    world.run_worker().await;
+
+    let told = world.told("U0BOB");
+    assert!(
+        told[0].contains("does not name its grantor or its grantee"),
+        "{told:?}"
+    );
+    let stored = world.review.store.review(review).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        secops_shared::review::store::ReviewStatus::Escalated
+    );
+    let decisions: Vec<_> = world
+        .review
+        .review_events()
+        .into_iter()
+        .filter_map(|e| e["decision"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(decisions, ["escalated"], "never approved");
+}
+
+#[tokio::test]
 async fn the_identity_map_is_read_through_configured_domain_aliases() {
     let mut world = DecisionWorld::new().await;
     // The map knows Anna by her IdP login on the corporate domain; Slack by example.com.

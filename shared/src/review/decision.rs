@@ -188,6 +188,16 @@ async fn authorise<D: Directory>(
             "You are not an allowed reviewer for privileged grants.".to_owned()
         }));
     }
+    // A grant that does not name its grantor or grantee (a missing field reads "unknown") cannot
+    // be shown not to be the clicker's own: fail closed, and the escalation group decides. Whoever
+    // can write the audit dataset could otherwise drop the field and approve their own grant.
+    let unnamed = |p: &str| p.trim().is_empty() || p.trim().eq_ignore_ascii_case("unknown");
+    if !escalated && (unnamed(&review.grant.grantee) || unnamed(&review.grant.grantor)) {
+        return Err(Refusal {
+            message: "This grant does not name its grantor or its grantee, so no reviewer can be told apart from them. Nothing was recorded as your decision; the review was sent to the escalation group.".to_owned(),
+            cannot_tell: true,
+        });
+    }
     let email = directory
         .email_of(&click.user_id)
         .await
