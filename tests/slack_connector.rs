@@ -593,6 +593,7 @@ async fn a_users_identity_gives_their_profile_email_and_name() {
             name: "dana".into(),
             email: Some("dana@acme.test".into()),
             team_id: Some("T1".into()),
+            enterprise_id: None,
             external: false,
         }
     );

@@ -76,6 +76,7 @@ impl RotationSlack for SlackClient {
             .await
             .map(|u| Standing {
                 team_id: u.team_id,
+                enterprise_id: u.enterprise_id,
                 external: u.external,
             })
             .map_err(port)

@@ -63,6 +63,8 @@ pub trait RotationSlack: Send + Sync {
 pub struct Standing {
     /// Their own workspace.
     pub team_id: Option<String>,
+    /// Their Enterprise Grid organisation, if any.
+    pub enterprise_id: Option<String>,
     /// A Slack Connect member of another organisation (`is_stranger`) or a guest.
     pub external: bool,
 }
@@ -456,15 +458,16 @@ impl<S: RotationSlack> RotationClicks<'_, S> {
 }
 
 /// A full member of our workspace: not a Slack Connect member of another organisation, not a
-/// guest, and of one of our workspaces (on Enterprise Grid, `is_stranger` already says whether
-/// they are of our organisation).
+/// guest, and of one of our workspaces, or (on Enterprise Grid) of our organisation as their own
+/// user record says. `is_stranger` alone is not trusted to tell: Slack leaves it false for another
+/// organisation's member in a shared channel the app can see.
 fn is_ours(standing: &Standing, home: &HomeWorkspace) -> bool {
-    !standing.external
-        && (home.enterprise_id.is_some()
-            || standing
-                .team_id
-                .as_ref()
-                .is_some_and(|t| home.team_ids.iter().any(|h| h == t)))
+    let our_team = standing
+        .team_id
+        .as_ref()
+        .is_some_and(|t| home.team_ids.iter().any(|h| h == t));
+    let our_org = home.enterprise_id.is_some() && standing.enterprise_id == home.enterprise_id;
+    !standing.external && (our_team || our_org)
 }
 
 fn already_confirmed(consumer: &ConsumerRecord) -> Option<String> {
@@ -526,4 +529,51 @@ pub fn snooze_form_context(consumer_id: i64, channel: &str, ts: &str) -> String 
         nudge: None,
     })
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(team: &str, enterprise: Option<&str>, external: bool) -> Standing {
+        Standing {
+            team_id: Some(team.to_owned()),
+            enterprise_id: enterprise.map(str::to_owned),
+            external,
+        }
+    }
+
+    #[test]
+    fn on_enterprise_grid_only_members_of_our_organisation_are_ours() {
+        let grid = HomeWorkspace {
+            team_ids: vec!["T1".into()],
+            enterprise_id: Some("E0ORG".into()),
+        };
+        assert!(is_ours(&standing("T1", Some("E0ORG"), false), &grid));
+        assert!(
+            is_ours(&standing("T2", Some("E0ORG"), false), &grid),
+            "a sister workspace"
+        );
+        // Another organisation's member in a shared channel, `is_stranger` left false.
+        assert!(!is_ours(&standing("T9", Some("E0OTHER"), false), &grid));
+        assert!(!is_ours(&standing("T9", None, false), &grid));
+        assert!(
+            !is_ours(&standing("T1", Some("E0ORG"), true), &grid),
+            "a guest"
+        );
+    }
+
+    #[test]
+    fn outside_grid_only_our_workspaces_are_ours() {
+        let single = HomeWorkspace {
+            team_ids: vec!["T1".into()],
+            enterprise_id: None,
+        };
+        assert!(is_ours(&standing("T1", None, false), &single));
+        assert!(!is_ours(&standing("T9", None, false), &single));
+        assert!(!is_ours(
+            &standing("T9", None, false),
+            &HomeWorkspace::default()
+        ));
+    }
 }

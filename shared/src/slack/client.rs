@@ -94,6 +94,8 @@ pub struct SlackUser {
     pub email: Option<String>,
     /// The user's own workspace (`team_id`).
     pub team_id: Option<String>,
+    /// On Enterprise Grid, the organisation the user belongs to (`enterprise_user.enterprise_id`).
+    pub enterprise_id: Option<String>,
     /// Not a full member of this workspace: `is_stranger` (a Slack Connect member of another
     /// organisation), `is_restricted` or `is_ultra_restricted` (a guest).
     pub external: bool,
@@ -572,6 +574,8 @@ fn slack_user(user: &Value) -> Option<SlackUser> {
         name: text(user.get("name")).unwrap_or_default(),
         email,
         team_id: text(user.get("team_id")).filter(|t| !t.is_empty()),
+        enterprise_id: text(user.pointer("/enterprise_user/enterprise_id"))
+            .filter(|e| !e.is_empty()),
         external: flag("is_stranger") || flag("is_restricted") || flag("is_ultra_restricted"),
     })
 }
@@ -710,8 +714,15 @@ mod tests {
                 name: "dana".into(),
                 email: Some("dana@acme.test".into()),
                 team_id: None,
+                enterprise_id: None,
                 external: false,
             })
+        );
+        let grid = json!({ "id": "U4", "team_id": "T2",
+                           "enterprise_user": { "enterprise_id": "E0ORG", "teams": ["T2"] } });
+        assert_eq!(
+            slack_user(&grid).unwrap().enterprise_id.as_deref(),
+            Some("E0ORG")
         );
         for flag in ["is_stranger", "is_restricted", "is_ultra_restricted"] {
             let guest = json!({ "id": "U3", "team_id": "T9", flag: true });
