@@ -106,7 +106,9 @@ const CLOSING_WORDS: [&str; 20] = [
 
 /// Identifiers (upper-cased) that `description` closes with a magic word: the word, then on the
 /// same line one identifier or a list (`Fixes SEC-1, SEC-2 and SEC-3`; also Linear issue URLs,
-/// `…/issue/SEC-1/slug`). Anything else after the word ends the list. Linear in the text.
+/// `https://linear.app/…/issue/SEC-1/slug`). Anything else after the word ends the list; a
+/// negated word ("does not fix SEC-4") lists nothing. Only text the approver sees counts: HTML
+/// comments, fenced code and quoted lines are skipped. Linear in the text.
 pub fn closing_ids(team_keys: &[String], description: &str) -> HashSet<String> {
     let keys: Vec<String> = team_keys
         .iter()
@@ -115,7 +117,10 @@ pub fn closing_ids(team_keys: &[String], description: &str) -> HashSet<String> {
         .collect();
     let identifier = |token: &str| -> Option<String> {
         let token = match token.split_once("/issue/") {
-            Some((_, rest)) => rest.split('/').next().unwrap_or_default(),
+            Some((host, rest)) if host.to_ascii_lowercase().contains("linear.app/") => {
+                rest.split('/').next().unwrap_or_default()
+            }
+            Some(_) => return None,
             None => token,
         };
         let upper = token.to_ascii_uppercase();
@@ -127,22 +132,61 @@ pub fn closing_ids(team_keys: &[String], description: &str) -> HashSet<String> {
         valid.then_some(upper)
     };
     let mut found = HashSet::new();
-    for line in description.lines() {
+    for line in visible_lines(description) {
         let mut listing = false;
+        let mut negated = false;
         for raw in line.split_whitespace() {
             let token =
                 raw.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '/');
             let word = token.to_ascii_lowercase();
             if CLOSING_WORDS.contains(&word.as_str()) {
-                listing = true;
+                listing = !negated;
+            } else if NEGATIONS.contains(&word.as_str()) {
+                negated = true;
+                listing = false;
+                continue;
             } else if listing && let Some(id) = identifier(token) {
                 found.insert(id);
             } else if !(listing && (word == "and" || token.is_empty())) {
                 listing = false;
             }
+            negated = false;
         }
     }
     found
+}
+
+/// Words that turn the closing word after them around.
+const NEGATIONS: &[&str] = &[
+    "not", "never", "no", "don't", "doesn't", "dont", "doesnt", "won't",
+];
+
+/// The description's lines a reader of the rendered MR sees: without HTML comments (which may
+/// span lines), fenced code blocks and quoted (`>`) lines.
+fn visible_lines(description: &str) -> Vec<String> {
+    let mut text = String::with_capacity(description.len());
+    let mut rest = description;
+    while let Some(start) = rest.find("<!--") {
+        text.push_str(&rest[..start]);
+        rest = match rest[start..].find("-->") {
+            Some(end) => &rest[start + end + 3..],
+            None => "",
+        };
+    }
+    text.push_str(rest);
+    let mut fence: Option<&str> = None;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
+        match (fence, marker) {
+            (None, Some(m)) => fence = Some(m),
+            (Some(open), Some(m)) if open == m => fence = None,
+            (None, None) if !trimmed.starts_with('>') => lines.push(line.to_owned()),
+            _ => {}
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -151,6 +195,27 @@ mod tests {
 
     fn keys() -> Vec<String> {
         vec!["SEC".into(), "APPSEC".into()]
+    }
+
+    #[test]
+    fn only_closing_words_a_reader_sees_and_does_not_negate_count() {
+        let closed = |text: &str| {
+            let mut ids: Vec<String> = closing_ids(&keys(), text).into_iter().collect();
+            ids.sort();
+            ids
+        };
+        assert!(closed("Rotate key <!-- fixes SEC-7 SEC-9 -->").is_empty());
+        assert!(closed("<!--\nCloses SEC-7\n-->").is_empty());
+        assert!(closed("```\nfixes SEC-7\n```").is_empty());
+        assert!(closed("> Resolves SEC-7").is_empty());
+        assert!(closed("This does not fix SEC-4.").is_empty());
+        assert!(closed("Fixes https://evil.example/issue/SEC-9").is_empty());
+        assert_eq!(
+            closed(
+                "<!-- template -->\nFixes SEC-1\n```\ncode\n```\nCloses https://linear.app/acme/issue/SEC-2/x"
+            ),
+            ["SEC-1", "SEC-2"]
+        );
     }
 
     #[test]
