@@ -826,6 +826,10 @@ fn on_enterprise_grid_every_workspace_of_our_organisation_is_ours() {
     assert!(!grid.admits(None, None, None));
 }
 
+/// A map linking Anna to the break-glass role she assumes.
+const ANNA_AND_HER_ROLE: &str = "slack_user_id,idp_login,cloud_principal,note\n\
+     U0ANNA,anna@example.com,arn:aws:iam::123456789012:role/ops-7f3a,break-glass role\n";
+
 /// Load a team's identity map (the CSV the local runner imports).
 async fn identity_map(world: &DecisionWorld, csv: &str) {
     use secops_shared::review::identity_map;
@@ -838,12 +842,7 @@ async fn identity_map(world: &DecisionWorld, csv: &str) {
 #[tokio::test]
 async fn the_identity_map_stops_a_reviewer_deciding_a_grant_to_their_opaque_cloud_role() {
     let world = DecisionWorld::new().await;
-    identity_map(
-        &world,
-        "slack_user_id,idp_login,cloud_principal,note\n\
-         U0ANNA,anna@example.com,arn:aws:iam::123456789012:role/ops-7f3a,break-glass role\n",
-    )
-    .await;
+    identity_map(&world, ANNA_AND_HER_ROLE).await;
     let (review, ts) = world
         .card_awaiting_review("arn:aws:iam::123456789012:role/ops-7f3a")
         .await;
@@ -867,12 +866,7 @@ async fn the_identity_map_stops_a_reviewer_deciding_a_grant_to_their_opaque_clou
 #[tokio::test]
 async fn a_grant_made_from_a_session_of_a_mapped_role_cannot_be_approved_by_that_person() {
     let world = DecisionWorld::new().await;
-    identity_map(
-        &world,
-        "slack_user_id,idp_login,cloud_principal,note\n\
-         U0ANNA,anna@example.com,arn:aws:iam::123456789012:role/ops-7f3a,break-glass role\n",
-    )
-    .await;
+    identity_map(&world, ANNA_AND_HER_ROLE).await;
     // CloudTrail names the grantor by the session, whose name the caller chose.
     let (review, ts) = world
         .card_awaiting_review_from(
