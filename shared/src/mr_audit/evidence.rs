@@ -13,20 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::table::{TableError, find_audit_table};
 use crate::connectors::confluence::escape_text;
 
-/// The audit table's header cells, as the product writes them and finds the table by.
-pub const COLUMNS: [&str; 11] = [
-    "MR",
-    "Title",
-    "Project",
-    "Labels",
-    "Author",
-    "Reviewers",
-    "Approvers",
-    "Merged by",
-    "Merged at",
-    "Linear",
-    "Result",
-];
+pub use super::table::COLUMNS;
 
 /// One merged MR as the evidence shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

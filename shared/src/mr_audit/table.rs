@@ -12,7 +12,20 @@
 use quick_xml::Reader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
-use super::evidence::COLUMNS;
+/// The audit table's header cells, as the product writes them and finds the table by.
+pub const COLUMNS: [&str; 11] = [
+    "MR",
+    "Title",
+    "Project",
+    "Labels",
+    "Author",
+    "Reviewers",
+    "Approvers",
+    "Merged by",
+    "Merged at",
+    "Linear",
+    "Result",
+];
 
 /// The audit table of a page: where a new row goes and the rows it already holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
