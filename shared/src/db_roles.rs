@@ -7,6 +7,8 @@
 //! re-grants after every migration run, so a table added later reaches its workflow's role
 //! without a manual step.
 
+use std::collections::HashMap;
+
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
@@ -112,6 +114,7 @@ pub async fn create_roles(client: &Client) -> Result<Vec<&'static str>, tokio_po
 /// the migration record, and nothing on the other workflows' tables. Idempotent; run by the
 /// schema owner after each migration. Returns the roles granted.
 pub async fn grant(client: &Client) -> Result<Vec<&'static str>, tokio_postgres::Error> {
+    let present = present_tables(client).await?;
     let mut granted = Vec::new();
     for role in WORKFLOW_ROLES {
         if !role_exists(client, role.role).await? {
@@ -123,15 +126,15 @@ pub async fn grant(client: &Client) -> Result<Vec<&'static str>, tokio_postgres:
         }
         for other in WORKFLOW_ROLES {
             for table in other.tables {
-                if !table_exists(client, table).await? {
+                let Some(sequences) = present.get(*table) else {
                     continue;
-                }
+                };
                 if other.role == role.role {
                     sql += &format!(
                         "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {table} TO {};\n",
                         role.role
                     );
-                    for sequence in owned_sequences(client, table).await? {
+                    for sequence in sequences {
                         sql += &format!(
                             "GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {};\n",
                             role.role
@@ -155,27 +158,34 @@ async fn role_exists(client: &Client, role: &str) -> Result<bool, tokio_postgres
         .is_some())
 }
 
-async fn table_exists(client: &Client, table: &str) -> Result<bool, tokio_postgres::Error> {
-    Ok(client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .await?
-        .get(0))
-}
-
-/// Sequences behind a table's serial and identity columns.
-async fn owned_sequences(
+/// The workflow tables that exist, each with the sequences behind its serial and identity
+/// columns: one query, read once for every role.
+async fn present_tables(
     client: &Client,
-    table: &str,
-) -> Result<Vec<String>, tokio_postgres::Error> {
+) -> Result<HashMap<String, Vec<String>>, tokio_postgres::Error> {
+    let tables: Vec<&str> = WORKFLOW_ROLES
+        .iter()
+        .flat_map(|r| r.tables.iter().copied())
+        .collect();
     let rows = client
         .query(
-            "SELECT s.relname::text FROM pg_class s
-               JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')
-              WHERE s.relkind = 'S' AND d.refobjid = $1::text::regclass",
-            &[&table],
+            "SELECT t.relname::text, s.relname::text
+               FROM pg_class t
+               LEFT JOIN pg_depend d ON d.refobjid = t.oid AND d.deptype IN ('a', 'i')
+                     AND d.classid = 'pg_class'::regclass
+               LEFT JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+              WHERE t.oid IN (SELECT to_regclass(name) FROM unnest($1::text[]) AS name)",
+            &[&tables],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let mut present: HashMap<String, Vec<String>> = HashMap::new();
+    for row in rows {
+        let sequences = present.entry(row.get(0)).or_default();
+        if let Some(sequence) = row.get::<_, Option<String>>(1) {
+            sequences.push(sequence);
+        }
+    }
+    Ok(present)
 }
 
 fn is_duplicate_role(error: &tokio_postgres::Error) -> bool {
