@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent / "shared" / "src"
 LAYERS = {
     "config": 0, "credential_scope": 0, "db": 0, "db_roles": 0, "edge": 0, "failure": 0,
     "http": 0, "invocation": 0, "markdown": 0, "rows": 0, "runtime": 0, "secrets": 0,
-    "telemetry": 0, "text": 0,
+    "signing": 0, "telemetry": 0, "text": 0,
     "connectors": 1, "slack": 1,
     "prompts": 2, "drift": 2, "review": 2, "rotation": 2, "mr_audit": 2,
 }

@@ -20,6 +20,7 @@ pub mod rotation;
 pub mod rows;
 pub mod runtime;
 pub mod secrets;
+pub mod signing;
 pub mod slack;
 pub mod telemetry;
 pub mod text;

@@ -9,10 +9,10 @@
 //! on the `hmac` and `base64` crates we already build, and the crate would add its own HTTP and
 //! time dependencies to every function for them. The spec's published test vector pins it.
 
+use crate::signing::{HmacSha256, hmac_sha256};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 /// The delivery's id, stable across retries; signed.
 pub const ID_HEADER: &str = "webhook-id";
@@ -81,14 +81,11 @@ pub fn verify(
         .any(|claimed| expected.clone().verify_slice(&claimed).is_ok())
 }
 
-fn mac(key: &[u8], id: &str, timestamp: &str, raw_body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(raw_body);
-    mac
+fn mac(key: &[u8], id: &str, timestamp: &str, raw_body: &[u8]) -> HmacSha256 {
+    hmac_sha256(
+        key,
+        &[id.as_bytes(), b".", timestamp.as_bytes(), b".", raw_body],
+    )
 }
 
 #[cfg(test)]

@@ -24,17 +24,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
 
 use super::standard_webhooks;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
 use crate::secrets::SecretStore;
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::signing::{HmacSha256, hmac_sha256};
 
 /// `v1=` + hex HMAC-SHA256 of `"{timestamp}.{raw body}"` (deprecated: does not cover the id).
 pub const SIGNATURE_HEADER: &str = "X-SecOps-Signature";
@@ -278,11 +276,7 @@ pub fn sign(secret: &str, timestamp: i64, raw_body: &[u8]) -> String {
 }
 
 fn mac(key: &[u8], timestamp: &str, raw_body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(raw_body);
-    mac
+    hmac_sha256(key, &[timestamp.as_bytes(), b".", raw_body])
 }
 
 /// `https` anywhere; plain `http` only to a loopback host (a local fake in tests).

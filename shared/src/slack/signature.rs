@@ -4,11 +4,9 @@
 //! in constant time, and the timestamp must be within five minutes of now (replay window).
 //! Several secrets may be given so a rotation can overlap: the request passes if any matches.
 
-use hmac::{Hmac, Mac};
+use crate::signing::{HmacSha256, hmac_sha256};
+use hmac::Mac;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// How far (either way) the request timestamp may be from now, in seconds.
 pub const MAX_AGE_SECS: i64 = 300;
@@ -97,12 +95,7 @@ pub fn sign(secret: &str, timestamp: i64, raw_body: &[u8]) -> String {
 }
 
 fn mac(key: &[u8], timestamp: &str, raw_body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(b"v0:");
-    mac.update(timestamp.as_bytes());
-    mac.update(b":");
-    mac.update(raw_body);
-    mac
+    hmac_sha256(key, &[b"v0:", timestamp.as_bytes(), b":", raw_body])
 }
 
 #[cfg(test)]
