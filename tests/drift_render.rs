@@ -10,9 +10,9 @@ use proptest::prelude::*;
 use secops_shared::drift::diff::{Change, ChangeKind};
 use secops_shared::drift::filing::Filing;
 use secops_shared::drift::grant::{ConsentType, GrantKey, GrantState, Provider};
+use secops_shared::drift::justification::{self, Draft, JustificationText};
 use secops_shared::drift::render::{self, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS};
 use secops_shared::drift::scopes::Scopes;
-use secops_shared::prompts::justification::{self, Draft, JustificationText};
 // The inertness checks are the fuzz targets' own (one definition of "nothing comes out live").
 use secops_fuzz_checks::linear::{check_issue, check_values, parse_inert, without_breaks};
 use uuid::Uuid;

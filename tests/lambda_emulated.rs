@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::Utc;
-use secops_shared::review::interactions::click_body;
+use secops_shared::slack::interaction::click_body;
 use secops_shared::slack::signature::sign;
 use secops_tests::drift::{DriftWorld, MODEL, TEAM_ID, model_answer};
 use secops_tests::fake_aws::FakeAws;

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secops_shared::connectors::linear::{LinearClient, LinearConfig, LinearIssue};
-use secops_shared::drift::ports::{IssueTracker, TrackerError};
+use secops_shared::drift::ports::IssueTracker;
 use secops_shared::drift::render::{NewComment, NewIssue};
 use secops_shared::http::{RetryPolicy, build_client};
+use secops_shared::ports::TrackerError;
 use secops_shared::secrets::{Credentials, SecretSource, SecretStore};
 use secops_tests::fake_linear::{FakeLinear, RateLimitStyle};
 use secrecy::SecretString;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secops_shared::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
 use secops_shared::connectors::openai::{OpenAiClient, OpenAiConfig};
-use secops_shared::drift::ports::{JsonRequest, LlmError, StructuredLlm};
 use secops_shared::http::{RetryPolicy, build_client};
 use secops_shared::secrets::{Credentials, SecretSource, SecretStore};
 use secops_tests::fake_openai::FakeOpenAi;

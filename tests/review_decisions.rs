@@ -78,7 +78,7 @@ async fn a_decided_card_shows_every_time_in_the_reviewers_timezone() {
 async fn a_request_with_a_bad_signature_is_refused_and_changes_nothing() {
     let world = DecisionWorld::new().await;
     let (review, ts) = world.card_awaiting_review("carol@example.com").await;
-    let body = secops_shared::review::interactions::click_body(
+    let body = secops_shared::slack::interaction::click_body(
         "U0ANNA",
         APPROVE,
         &review.to_string(),
@@ -597,7 +597,7 @@ impl secops_shared::review::decision::Directory for EscalatesMeanwhile<'_> {
     async fn group_members(
         &self,
         group: &str,
-    ) -> Result<Vec<String>, secops_shared::review::ports::PortError> {
+    ) -> Result<Vec<String>, secops_shared::ports::PortError> {
         use secops_shared::review::store::ReviewStatus;
         if !self
             .escalated
@@ -622,10 +622,7 @@ impl secops_shared::review::decision::Directory for EscalatesMeanwhile<'_> {
         })
     }
 
-    async fn email_of(
-        &self,
-        _: &str,
-    ) -> Result<Option<String>, secops_shared::review::ports::PortError> {
+    async fn email_of(&self, _: &str) -> Result<Option<String>, secops_shared::ports::PortError> {
         Ok(Some("bob@example.com".to_owned()))
     }
 }
@@ -796,7 +793,7 @@ async fn a_click_from_another_workspace_is_refused_clearly_and_changes_nothing()
     assert_eq!((other, connect), (403, 403));
     assert_eq!(
         world.told("U0ANNA"),
-        [secops_shared::review::interactions::FOREIGN_WORKSPACE]
+        [secops_shared::slack_router::FOREIGN_WORKSPACE]
     );
     assert!(world.told("U0BOB")[0].contains("another Slack workspace"));
     assert!(world.bus.take().is_empty());
@@ -814,7 +811,7 @@ async fn a_click_from_another_workspace_is_refused_clearly_and_changes_nothing()
 
 #[test]
 fn on_enterprise_grid_every_workspace_of_our_organisation_is_ours() {
-    use secops_shared::review::interactions::HomeWorkspace;
+    use secops_shared::slack::workspace::HomeWorkspace;
     let grid = HomeWorkspace {
         team_ids: vec!["T1".into()],
         enterprise_id: Some("E0ORG".into()),

@@ -133,7 +133,7 @@ async fn the_security_group_can_act_when_the_team_channel_cannot_be_checked() {
 #[tokio::test]
 async fn a_forged_click_is_refused_before_anything_is_read() {
     let (world, nudge) = nudged_world().await;
-    let body = secops_shared::review::interactions::click_body(
+    let body = secops_shared::slack::interaction::click_body(
         MEMBER,
         CONFIRM,
         &world.consumer_id("billing-api").await.to_string(),
@@ -238,7 +238,7 @@ async fn an_expired_form_trigger_is_told_not_lost() {
     let (world, nudge) = nudged_world().await;
     let id = world.consumer_id("refunds").await.to_string();
     let mut payload: Value = {
-        let body = secops_shared::review::interactions::click_body(
+        let body = secops_shared::slack::interaction::click_body(
             MEMBER,
             SNOOZE,
             &id,

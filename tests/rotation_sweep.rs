@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secops_shared::review::ports::Posted;
+use secops_shared::ports::Posted;
 use secops_shared::rotation::sweep::{DeliveryError, DigestOutcome, RotationChat};
 use secops_tests::rotation::{DIGEST_CHANNEL, RotationWorld, at, date, monday, shown_text};
 use serde_json::Value;

@@ -4,8 +4,8 @@
 use chrono::{TimeZone, Utc};
 use secops_shared::drift::diff::ChangeKind;
 use secops_shared::drift::file_store::FileStore;
+use secops_shared::drift::justification::template_draft;
 use secops_shared::drift::store::{DriftStore, FiledIssue, RunStart, StoreError};
-use secops_shared::prompts::justification::template_draft;
 use secops_tests::db::TestDb;
 use secops_tests::grants::*;
 use uuid::Uuid;

@@ -34,11 +34,11 @@ use chrono::{TimeZone, Utc};
 use clap::Parser;
 use secops_shared::connectors::confluence::{ConfluenceClient, ConfluenceConfig, escape_text};
 use secops_shared::http::build_client;
-use secops_shared::mr_audit::audit::EvidencePage;
 use secops_shared::mr_audit::evidence::{
     AuditRow, continuation_title, has_row, new_table, render_row, with_row,
 };
 use secops_shared::mr_audit::page::ConfluenceEvidence;
+use secops_shared::mr_audit::ports::EvidencePage;
 use secops_shared::secrets::{Credentials, SecretStore, SecretString};
 use serde_json::{Value, json};
 

@@ -18,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use secops_shared::config::{CommonSettings, DriftSettings, Env};
+use secops_shared::connectors::llm::StructuredLlm;
 use secops_shared::db;
 use secops_shared::db::ScratchDatabase;
 use secops_shared::drift::dry_run::{DryRunTracker, NoModel};
@@ -25,7 +26,7 @@ use secops_shared::drift::file_store::FileStore;
 use secops_shared::drift::import::{self, ImportFormat};
 use secops_shared::drift::inventory::InventoryGrant;
 use secops_shared::drift::pg_store::PgStore;
-use secops_shared::drift::ports::{IssueTracker, StructuredLlm};
+use secops_shared::drift::ports::IssueTracker;
 use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::store::DriftStore;
 use secops_shared::drift::workflow::{DriftDeps, RunReport, run_drift};
@@ -34,11 +35,12 @@ use secops_shared::review::dry_run::{
     FileAuditSource, RecordedCard, RecordingChat, RecordingLog, StandInModel,
 };
 use secops_shared::review::ports::NoWebhook;
-use secops_shared::review::runtime::{InteractionsRuntime, ReviewRuntime, WorkerRuntime};
+use secops_shared::review::runtime::{ReviewRuntime, WorkerRuntime};
 use secops_shared::review::store::ReviewStore;
 use secops_shared::review::workflow::{ReviewDeps, ReviewReport, run_review};
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::interaction;
+use secops_shared::slack_router::InteractionsRuntime;
 use secops_shared::telemetry::MetricsSink;
 use secops_shared::{connectors, http};
 

@@ -12,18 +12,18 @@ use chrono::Utc;
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
-use secops_shared::mr_audit::audit::{
-    AuditChat, AuditDeps, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource,
-    TrackedIssue, audit_merge,
-};
+use secops_shared::mr_audit::audit::{AuditDeps, audit_merge};
 use secops_shared::mr_audit::config::MrAuditConfig;
 use secops_shared::mr_audit::event::{MERGE_REQUEST_HOOK, MergeEvent};
 use secops_shared::mr_audit::evidence::{AuditRow, render_row};
 use secops_shared::mr_audit::facts::MergeFacts;
 use secops_shared::mr_audit::hook::{HookDeps, HookRequest, handle_hook};
+use secops_shared::mr_audit::ports::{
+    AuditChat, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource, TrackedIssue,
+};
 use secops_shared::mr_audit::runtime::{AuditRuntime, HookRuntime};
 use secops_shared::mr_audit::store::AuditStore;
-use secops_shared::review::ports::PortError;
+use secops_shared::ports::PortError;
 use secops_shared::secrets::{Credentials, SecretStore, SecretString};
 use secops_shared::telemetry::MetricsSink;
 use tokio::sync::Mutex;

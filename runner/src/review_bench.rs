@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use clap::Parser;
+use secops_shared::connectors::llm::StructuredLlm;
 use secops_shared::db::ScratchDatabase;
-use secops_shared::drift::ports::StructuredLlm;
 use secops_shared::review::dry_run::{FileAuditSource, RecordingChat, RecordingLog, SlowModel};
 use secops_shared::review::ports::{NoWebhook, Row};
 use secops_shared::review::risk::RiskConfig;
@@ -31,7 +31,7 @@ use secops_shared::review::workflow::{ReviewDeps, ReviewReport, ReviewSettings, 
 use secops_shared::telemetry::MetricsSink;
 use serde_json::json;
 
-/// A valid verdict (see `prompts::risk_scoring`): routine grants resolve themselves, the others
+/// A valid verdict (see `review::risk_scoring`): routine grants resolve themselves, the others
 /// keep their rule floor.
 const ANSWER: &str =
     r#"{"level":"low","score":12,"reasons":["routine grant by a regular grantor"]}"#;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
-use secops_shared::review::ports::Posted;
+use secops_shared::ports::Posted;
 use secops_shared::rotation::config::RotationConfig;
 use secops_shared::rotation::consumer::{Campaign, Consumer, parse_campaigns, parse_consumers};
 use secops_shared::rotation::message::counted;

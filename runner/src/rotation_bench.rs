@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::Parser;
 use secops_shared::db::ScratchDatabase;
-use secops_shared::review::ports::Posted;
+use secops_shared::ports::Posted;
 use secops_shared::rotation::bucket::{Bucket, Thresholds};
 use secops_shared::rotation::digest::{DigestFacts, render_digest};
 use secops_shared::rotation::message::{

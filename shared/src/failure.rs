@@ -158,13 +158,11 @@ pub async fn report_init_error(failure: &Failure) {
     }
 }
 
-/// Every error a function can end with, by kind: one table, so the `errorType`s an operator
-/// sees are decided in one place.
+/// The foundation's own errors by kind. Each workflow classifies its errors beside its runtime
+/// (`<workflow>::runtime`, module `failure_kinds`), so the foundation knows no workflow.
 mod kinds {
     use super::{Classify, FailureKind};
     use crate::db::DbError;
-    use crate::drift::store::StoreError;
-    use crate::drift::workflow::DriftError;
     use crate::runtime::StartupError;
 
     impl Classify for StartupError {
@@ -176,108 +174,6 @@ mod kinds {
                     FailureKind::Configuration
                 }
                 _ => FailureKind::Configuration,
-            }
-        }
-    }
-
-    impl Classify for StoreError {
-        fn failure_kind(&self) -> FailureKind {
-            match self {
-                StoreError::MalformedRow { .. }
-                | StoreError::EmptyInventory { .. }
-                | StoreError::TooManyRevoked { .. }
-                | StoreError::StaleInventory { .. }
-                | StoreError::OutOfOrder { .. } => FailureKind::BadInput,
-                StoreError::Db(_) => FailureKind::UpstreamUnavailable,
-                StoreError::UnknownFiling(_) | StoreError::Corrupt(_) | StoreError::File { .. } => {
-                    FailureKind::Internal
-                }
-            }
-        }
-    }
-
-    impl Classify for DriftError {
-        fn failure_kind(&self) -> FailureKind {
-            match self {
-                DriftError::Record(e) | DriftError::Store(e) => e.failure_kind(),
-            }
-        }
-    }
-
-    impl Classify for crate::drift::runtime::RunError {
-        fn failure_kind(&self) -> FailureKind {
-            use crate::drift::runtime::RunError;
-            match self {
-                RunError::Drift(e) => e.failure_kind(),
-                RunError::Startup(e) => e.failure_kind(),
-            }
-        }
-    }
-
-    impl Classify for crate::review::workflow::ReviewError {
-        fn failure_kind(&self) -> FailureKind {
-            use crate::review::workflow::ReviewError;
-            match self {
-                ReviewError::Source(_) => FailureKind::UpstreamUnavailable,
-                ReviewError::Store(e) => e.failure_kind(),
-            }
-        }
-    }
-
-    impl Classify for crate::review::store::ReviewStoreError {
-        fn failure_kind(&self) -> FailureKind {
-            use crate::review::store::ReviewStoreError;
-            match self {
-                ReviewStoreError::Db(_) => FailureKind::UpstreamUnavailable,
-                ReviewStoreError::Corrupt(_) => FailureKind::Internal,
-            }
-        }
-    }
-
-    impl Classify for crate::review::runtime::RunError {
-        fn failure_kind(&self) -> FailureKind {
-            use crate::review::runtime::RunError;
-            match self {
-                RunError::Review(e) => e.failure_kind(),
-                RunError::Startup(e) => e.failure_kind(),
-            }
-        }
-    }
-
-    impl Classify for crate::rotation::runtime::RunError {
-        fn failure_kind(&self) -> FailureKind {
-            use crate::rotation::runtime::RunError;
-            use crate::rotation::store::RotationStoreError;
-            use crate::rotation::sweep::SweepError;
-            match self {
-                RunError::Sweep(SweepError::Store(RotationStoreError::Postgres(_))) => {
-                    FailureKind::UpstreamUnavailable
-                }
-                RunError::Sweep(SweepError::Store(RotationStoreError::Import(_))) => {
-                    FailureKind::BadInput
-                }
-                RunError::Sweep(SweepError::Store(RotationStoreError::Corrupt(_))) => {
-                    FailureKind::Internal
-                }
-                RunError::Sweep(SweepError::Input(_)) => FailureKind::BadInput,
-                RunError::Startup(e) => e.failure_kind(),
-            }
-        }
-    }
-
-    impl Classify for crate::mr_audit::runtime::WorkerError {
-        fn failure_kind(&self) -> FailureKind {
-            use crate::mr_audit::audit::AuditError;
-            use crate::mr_audit::runtime::WorkerError;
-            use crate::mr_audit::store::AuditStoreError;
-            match self {
-                WorkerError::Startup(e) => e.failure_kind(),
-                WorkerError::Audit(AuditError::Store(AuditStoreError::Postgres(_))) => {
-                    FailureKind::UpstreamUnavailable
-                }
-                WorkerError::Audit(AuditError::Store(AuditStoreError::Corrupt(_))) => {
-                    FailureKind::Internal
-                }
             }
         }
     }

@@ -134,7 +134,7 @@ impl DriftWorld {
     }
 
     /// A run with any store (for fault injection) and model.
-    pub async fn run_with<S: DriftStore, L: secops_shared::drift::ports::StructuredLlm>(
+    pub async fn run_with<S: DriftStore, L: secops_shared::connectors::llm::StructuredLlm>(
         &self,
         store: &S,
         llm: Option<&L>,

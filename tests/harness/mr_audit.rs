@@ -14,15 +14,16 @@ use secops_shared::credential_scope::Function;
 use secops_shared::http;
 use secops_shared::mr_audit::adapters::LinearAudit;
 use secops_shared::mr_audit::audit::{
-    AuditDeps, AuditOutcome, AuditSettings, ChannelMap, EvidencePage, audit_merge,
+    AuditDeps, AuditOutcome, AuditSettings, ChannelMap, audit_merge,
 };
 use secops_shared::mr_audit::event::{LabelPattern, MERGE_REQUEST_HOOK};
 use secops_shared::mr_audit::evidence::{AuditRow, header_row};
 use secops_shared::mr_audit::hook::{HookDeps, HookReply, HookRequest, handle_hook};
 use secops_shared::mr_audit::page::ConfluenceEvidence;
+use secops_shared::mr_audit::ports::EvidencePage;
 use secops_shared::mr_audit::store::AuditStore;
 use secops_shared::mr_audit::table::find_audit_table;
-use secops_shared::review::ports::PortError;
+use secops_shared::ports::PortError;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
 use secrecy::SecretString;

@@ -14,9 +14,6 @@ use secops_shared::drift::dry_run::NoModel;
 use secops_shared::http;
 use secops_shared::review::adapters::AxiomReviewLog;
 use secops_shared::review::decision::ReviewerPolicy;
-use secops_shared::review::interactions::{
-    HomeWorkspace, InteractionDeps, Reply, click_body, handle_request,
-};
 use secops_shared::review::ports::NoWebhook;
 use secops_shared::review::risk::RiskConfig;
 use secops_shared::review::source::Preset;
@@ -28,7 +25,10 @@ use secops_shared::review::workflow::{
 use secops_shared::rotation::clicks::RotationClicks;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
+use secops_shared::slack::interaction::click_body;
 use secops_shared::slack::signature::sign;
+use secops_shared::slack::workspace::HomeWorkspace;
+use secops_shared::slack_router::{InteractionDeps, Reply, handle_request};
 use secops_shared::telemetry::MetricsSink;
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -10,7 +10,6 @@ use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::credential_scope::Function;
 use secops_shared::http;
 use secops_shared::review::decision::ReviewerPolicy;
-use secops_shared::review::interactions::{InteractionDeps, Reply, click_body, handle_request};
 use secops_shared::review::store::ReviewStore;
 use secops_shared::rotation::clicks::{
     ClickSettings, ConfirmPolicy, RotationClicks, SNOOZE_FORM, snooze_form_context,
@@ -23,8 +22,10 @@ use secops_shared::rotation::sweep::{
 };
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
+use secops_shared::slack::interaction::click_body;
 use secops_shared::slack::interaction::view_submission_body;
 use secops_shared::slack::signature::sign;
+use secops_shared::slack_router::{InteractionDeps, Reply, handle_request};
 use secops_shared::telemetry::MetricsSink;
 use secrecy::SecretString;
 
@@ -325,8 +326,7 @@ impl RotationChat for CutOffChat<'_> {
         channel: &str,
         text: &str,
         blocks: &serde_json::Value,
-    ) -> Result<secops_shared::review::ports::Posted, secops_shared::rotation::sweep::DeliveryError>
-    {
+    ) -> Result<secops_shared::ports::Posted, secops_shared::rotation::sweep::DeliveryError> {
         let result = RotationChat::post(self.chat, channel, text, blocks).await;
         let n = {
             let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,8 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::edge::{self, EdgeResponse};
 use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Request as Served};
-use secops_shared::review::interactions::Reply;
-use secops_shared::review::runtime::InteractionsRuntime;
+use secops_shared::slack_router::{InteractionsRuntime, Reply};
 use serde_json::Value;
 
 const FUNCTION: &str = "slack-interactions";

@@ -13,10 +13,10 @@ use secops_shared::drift::diff::{Change, ChangeKind};
 use secops_shared::drift::filing::Filing;
 use secops_shared::drift::grant::{ConsentType, GrantKey, GrantState, Provider};
 use secops_shared::drift::import::{ImportFormat, parse_inventory};
+use secops_shared::drift::justification::{self, Draft, JustificationText};
 use secops_shared::drift::render::{self, MAX_COMMENT_CHARS, NewIssue};
 use secops_shared::drift::scopes::Scopes;
 use secops_shared::markdown::BREAK;
-use secops_shared::prompts::justification::{self, Draft, JustificationText};
 use uuid::Uuid;
 
 /// Grants rendered from one inventory input: enough to cover a group, bounded for speed.

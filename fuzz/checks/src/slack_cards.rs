@@ -126,7 +126,7 @@ pub fn rotation_nudge(data: &[u8]) {
     let people = [&f[4], &f[6], &f[7]];
     let own: Vec<String> = people
         .iter()
-        .map(|p| format!("<@{}>", card::slack_escape(p)))
+        .map(|p| format!("<@{}>", secops_shared::slack::blocks::slack_escape(p)))
         .collect();
     let (text, blocks) = team_nudge(&f[0], &lines, &escalation);
     check_nudge(&text, &blocks, &own);
@@ -163,7 +163,7 @@ pub fn rotation_nudge(data: &[u8]) {
             ]
             .into_iter()
             .flatten()
-            .map(|p| format!("<@{}>", card::slack_escape(p)))
+            .map(|p| format!("<@{}>", secops_shared::slack::blocks::slack_escape(p)))
             .collect();
             let (text, blocks) = team_nudge(team, &lines, &escalation);
             check_nudge(&text, &blocks, &own);

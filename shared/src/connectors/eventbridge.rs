@@ -490,6 +490,39 @@ fn classify(error: &SdkError<PutEventsError>) -> Fault {
     }
 }
 
+/// Where events are handed over: the project's EventBridge bus in AWS, or memory in a local run
+/// (which then does the receiving work itself).
+pub enum Bus {
+    EventBridge(EventBridgePublisher),
+    InProcess(InMemoryPublisher),
+}
+
+impl Bus {
+    /// EventBridge in Lambda; in memory for a local run, which hands events over itself.
+    pub async fn start(in_process: bool, bus_name: &str, retry: crate::http::RetryPolicy) -> Self {
+        if in_process {
+            Bus::InProcess(InMemoryPublisher::new())
+        } else {
+            Bus::EventBridge(
+                EventBridgePublisher::from_env(EventBusConfig {
+                    bus_name: bus_name.to_owned(),
+                    retry,
+                })
+                .await,
+            )
+        }
+    }
+}
+
+impl EventPublisher for Bus {
+    async fn publish(&self, events: &[BusEvent]) -> Result<(), BusError> {
+        match self {
+            Bus::EventBridge(p) => p.publish(events).await,
+            Bus::InProcess(p) => p.publish(events).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

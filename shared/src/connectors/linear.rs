@@ -16,10 +16,8 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::drift::ports::{IssueTracker, TrackerError};
-use crate::drift::render::{NewComment, NewIssue};
-use crate::drift::store::FiledIssue;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
+use crate::ports::TrackerError;
 use crate::secrets::SecretStore;
 
 /// Linear's public GraphQL endpoint.
@@ -88,6 +86,26 @@ pub struct LinearIssue {
     /// The issue's attachments (the first 50), as `(url, sourceType)`: Linear's GitLab
     /// integration attaches each MR it links to the issue, with the MR's URL.
     pub attachments: Vec<(String, String)>,
+}
+
+/// An issue as Linear identifies it: its id, its human key (`SEC-123`) and its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRef {
+    pub id: String,
+    pub identifier: String,
+    pub url: String,
+}
+
+/// An issue to create under a client-chosen id.
+#[derive(Debug, Clone, Copy)]
+pub struct IssueDraft<'a> {
+    pub id: Uuid,
+    pub title: &'a str,
+    pub description: &'a str,
+    /// Linear priority: 1 urgent .. 4 low.
+    pub priority: i32,
+    /// Label names; missing labels are created.
+    pub labels: &'a [String],
 }
 
 impl LinearConfig {
@@ -391,7 +409,7 @@ impl LinearClient {
         Ok(ids)
     }
 
-    fn create_input(&self, issue: &NewIssue, label_ids: Vec<String>) -> Value {
+    fn create_input(&self, issue: &IssueDraft<'_>, label_ids: Vec<String>) -> Value {
         let mut input = json!({
             "id": issue.id.to_string(),
             "teamId": self.config.team_id,
@@ -412,8 +430,8 @@ impl LinearClient {
         &self,
         id: Uuid,
         refusal: TrackerError,
-    ) -> Result<FiledIssue, TrackerError> {
-        match self.find_issue(id).await {
+    ) -> Result<IssueRef, TrackerError> {
+        match self.find_issue_by_id(id).await {
             Ok(Some(existing)) => {
                 tracing::info!(
                     identifier = %existing.identifier,
@@ -505,14 +523,15 @@ impl LinearClient {
     }
 }
 
-impl IssueTracker for LinearClient {
+impl LinearClient {
     #[tracing::instrument(skip_all, fields(issue_id = %id))]
-    async fn find_issue(&self, id: Uuid) -> Result<Option<FiledIssue>, TrackerError> {
+    /// The issue created earlier under this client-chosen id, if it exists.
+    pub async fn find_issue_by_id(&self, id: Uuid) -> Result<Option<IssueRef>, TrackerError> {
         let found: Result<FindIssueData, _> = self
             .call("issue", FIND_ISSUE, json!({ "id": id.to_string() }))
             .await;
         match found {
-            Ok(data) => Ok(data.issue.map(IssueNode::into_filed)),
+            Ok(data) => Ok(data.issue.map(IssueNode::into_ref)),
             Err(CallError::Graphql(errors)) if errors.iter().any(GraphqlError::is_not_found) => {
                 Ok(None)
             }
@@ -521,8 +540,13 @@ impl IssueTracker for LinearClient {
     }
 
     #[tracing::instrument(skip_all, fields(issue_id = %issue.id))]
-    async fn create_issue(&self, issue: &NewIssue) -> Result<FiledIssue, TrackerError> {
-        let label_ids = self.label_ids(&issue.labels).await?;
+    /// Create the issue under `issue.id`. A retry never makes a second one: when Linear refuses
+    /// the id because an earlier attempt got through, that issue is the answer.
+    pub async fn create_issue_once(
+        &self,
+        issue: &IssueDraft<'_>,
+    ) -> Result<IssueRef, TrackerError> {
+        let label_ids = self.label_ids(issue.labels).await?;
         let variables = json!({ "input": self.create_input(issue, label_ids) });
         let created: Result<IssueCreateData, _> =
             self.call("issueCreate", CREATE_ISSUE, variables).await;
@@ -534,7 +558,7 @@ impl IssueTracker for LinearClient {
                         issue: Some(node),
                     },
             }) => {
-                let filed = node.into_filed();
+                let filed = node.into_ref();
                 tracing::info!(identifier = %filed.identifier, "created Linear issue");
                 Ok(filed)
             }
@@ -551,17 +575,6 @@ impl IssueTracker for LinearClient {
             }
             Err(CallError::Tracker(e)) => Err(e),
         }
-    }
-
-    /// A drift issue's overflow principals: the comment's id is derived from the filing, so a
-    /// retry finds the comment an earlier attempt posted instead of posting it twice.
-    async fn add_comment(
-        &self,
-        issue: &FiledIssue,
-        comment: &NewComment,
-    ) -> Result<(), TrackerError> {
-        self.comment_once(&issue.id, &comment.id.to_string(), &comment.body)
-            .await
     }
 }
 
@@ -848,8 +861,8 @@ struct IssueNode {
 }
 
 impl IssueNode {
-    fn into_filed(self) -> FiledIssue {
-        FiledIssue {
+    fn into_ref(self) -> IssueRef {
+        IssueRef {
             id: self.id,
             identifier: self.identifier,
             url: self.url,

@@ -6,6 +6,7 @@ pub mod confluence;
 pub mod eventbridge;
 pub mod gitlab;
 pub mod linear;
+pub mod llm;
 pub mod openai;
 pub mod standard_webhooks;
 pub mod webhook;

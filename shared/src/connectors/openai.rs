@@ -20,7 +20,7 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::drift::ports::{JsonRequest, LlmError, StructuredLlm};
+use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::secrets::{Credentials, SecretStore};
 

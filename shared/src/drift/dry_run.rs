@@ -6,9 +6,11 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use super::ports::{IssueTracker, JsonRequest, LlmError, StructuredLlm, TrackerError};
+use super::ports::IssueTracker;
 use super::render::{NewComment, NewIssue};
 use super::store::FiledIssue;
+use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
+use crate::ports::TrackerError;
 
 /// Writes issues to `out_dir/DRY-<n>.json` and remembers them.
 pub struct DryRunTracker {

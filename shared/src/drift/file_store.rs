@@ -18,7 +18,7 @@ use super::store::{
     DriftStore, FiledIssue, MAX_LISTED_REVOKED, RecordOutcome, RunStart, StoreError, check_guards,
     drain_order,
 };
-use crate::prompts::justification::Draft;
+use crate::drift::justification::Draft;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {

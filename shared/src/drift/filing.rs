@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::catalog::Severity;
 use super::diff::{Change, ChangeKind};
 use super::grant::Provider;
-use crate::prompts::justification::Draft;
+use crate::drift::justification::Draft;
 
 /// A pending or filed Linear issue and the changes it reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

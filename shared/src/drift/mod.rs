@@ -1,6 +1,7 @@
 //! The OAuth grant drift audit: grant model, inventory contract and import, the snapshot diff,
 //! the scope risk catalog, filings (the outbox), issue rendering, storage and the workflow.
 
+pub mod adapters;
 pub mod catalog;
 pub mod diff;
 pub mod dry_run;
@@ -9,6 +10,7 @@ pub mod filing;
 pub mod grant;
 pub mod import;
 pub mod inventory;
+pub mod justification;
 pub mod pg_store;
 pub mod ports;
 pub mod provider;

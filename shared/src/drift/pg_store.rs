@@ -23,7 +23,7 @@ use super::store::{
     ChangeCounts, DriftStore, FiledIssue, MAX_LISTED_REVOKED, RecordOutcome, RunStart, StoreError,
     check_guards,
 };
-use crate::prompts::justification::Draft;
+use crate::drift::justification::Draft;
 
 /// Rows fetched per cursor round trip.
 const FETCH_ROWS: i32 = 5_000;

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::catalog;
 use super::diff::ChangeKind;
 use super::filing::Filing;
+use crate::drift::justification::{Draft, DraftSource};
 use crate::markdown;
-use crate::prompts::justification::{Draft, DraftSource};
 
 /// The label every drift issue carries.
 pub const DRIFT_LABEL: &str = "oauth-drift";

@@ -114,3 +114,44 @@ pub enum RunError {
     #[error(transparent)]
     Startup(#[from] StartupError),
 }
+
+/// This workflow's errors by kind (the `errorType` an operator reads; see `crate::failure`).
+mod failure_kinds {
+    use super::RunError;
+    use crate::drift::store::StoreError;
+    use crate::drift::workflow::DriftError;
+    use crate::failure::{Classify, FailureKind};
+
+    impl Classify for StoreError {
+        fn failure_kind(&self) -> FailureKind {
+            match self {
+                StoreError::MalformedRow { .. }
+                | StoreError::EmptyInventory { .. }
+                | StoreError::TooManyRevoked { .. }
+                | StoreError::StaleInventory { .. }
+                | StoreError::OutOfOrder { .. } => FailureKind::BadInput,
+                StoreError::Db(_) => FailureKind::UpstreamUnavailable,
+                StoreError::UnknownFiling(_) | StoreError::Corrupt(_) | StoreError::File { .. } => {
+                    FailureKind::Internal
+                }
+            }
+        }
+    }
+
+    impl Classify for DriftError {
+        fn failure_kind(&self) -> FailureKind {
+            match self {
+                DriftError::Record(e) | DriftError::Store(e) => e.failure_kind(),
+            }
+        }
+    }
+
+    impl Classify for RunError {
+        fn failure_kind(&self) -> FailureKind {
+            match self {
+                RunError::Drift(e) => e.failure_kind(),
+                RunError::Startup(e) => e.failure_kind(),
+            }
+        }
+    }
+}

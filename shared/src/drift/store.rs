@@ -13,7 +13,7 @@ use super::diff::{Change, ChangeKind};
 use super::filing::Filing;
 use super::grant::{Grant, GrantKey};
 use super::inventory::{FieldError, InventoryGrant, RawGrant};
-use crate::prompts::justification::Draft;
+use crate::drift::justification::Draft;
 
 /// Parameters of one run's recording step.
 #[derive(Debug, Clone)]

@@ -11,13 +11,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::filing::Filing;
-use super::ports::{IssueTracker, JsonRequest, LlmError, StructuredLlm, TrackerError};
+use super::ports::IssueTracker;
 use super::render::{self, NewIssue};
 use super::store::{ChangeCounts, DriftStore, RunStart, StoreError};
 use crate::config::DriftSettings;
+use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
+use crate::drift::justification::{self as prompt, Draft};
 use crate::http;
 use crate::invocation::{Summarised, Tally};
-use crate::prompts::justification::{self as prompt, Draft};
+use crate::ports::TrackerError;
 use crate::telemetry::{self, Metric, MetricsSink};
 
 /// What the workflow needs, built once per cold start (or per local run).

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::audit::{AuditChat, ChatMessage, Fetched, IssueTracker, MergeSource, TrackedIssue};
 use super::event::MergeEvent;
 use super::facts::{MergeFacts, Person};
+use super::ports::{AuditChat, ChatMessage, Fetched, IssueTracker, MergeSource, TrackedIssue};
 use crate::connectors::gitlab::{GitLabClient, GitLabUser, MergeRequest};
 use crate::connectors::linear::{LinearClient, LinearIssue};
-use crate::review::ports::PortError;
+use crate::ports::PortError;
 use crate::slack::client::SlackClient;
 
 fn port(service: &'static str, e: impl ToString) -> PortError {

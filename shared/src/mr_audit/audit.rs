@@ -4,100 +4,22 @@
 //! security channel). Each step is recorded when it succeeds, so a retry resumes at the step
 //! that failed and repeats none that succeeded.
 
-use std::future::Future;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::duties::{self, Finding};
-use super::event::MergeEvent;
 use super::evidence::AuditRow;
 use super::facts::MergeFacts;
 use super::links::closing_ids;
 use super::links::{Links, linked_issues};
+use super::ports::{AuditChat, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource};
 use super::projects::{self, ProjectAllowlist};
 use super::resolves::{self, Resolution};
 use super::store::{AuditStatus, AuditStore, AuditStoreError, ClaimedAudit};
-use crate::review::card::slack_escape;
-use crate::review::ports::PortError;
+use crate::ports::PortError;
 use crate::slack::blocks::escape_within;
-
-/// What GitLab's API says about the MR a delivery announced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fetched {
-    Merged(Box<MergeFacts>),
-    /// GitLab reports the MR in this state (`opened`, `closed`, `locked`): a forged or premature
-    /// "merge" delivery. Nothing is stamped.
-    NotMerged {
-        state: String,
-    },
-}
-
-/// Where the evidence comes from (GitLab).
-pub trait MergeSource: Send + Sync {
-    fn facts(&self, event: &MergeEvent) -> impl Future<Output = Result<Fetched, PortError>> + Send;
-}
-
-/// A Linear issue found by its identifier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrackedIssue {
-    pub id: String,
-    pub identifier: String,
-    pub url: String,
-    pub team_id: String,
-    /// The branch name Linear suggests for the issue (empty when unknown).
-    pub branch_name: String,
-    /// `(url, sourceType)` of the issue's attachments (Linear's GitLab link to an MR is one).
-    pub attachments: Vec<(String, String)>,
-}
-
-/// The tracking issues (Linear).
-pub trait IssueTracker: Send + Sync {
-    fn find(
-        &self,
-        identifier: &str,
-    ) -> impl Future<Output = Result<Option<TrackedIssue>, PortError>> + Send;
-    /// Completed state and the `audited` label (other labels kept).
-    fn close_as_audited(
-        &self,
-        issue: &TrackedIssue,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// A comment that a retry with the same `comment_id` never adds twice.
-    fn comment_once(
-        &self,
-        issue: &TrackedIssue,
-        comment_id: &str,
-        body: &str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-}
-
-/// Where the evidence row goes (Confluence). Idempotent by the row's reference.
-pub trait EvidencePage: Send + Sync {
-    /// The page id the row is on, and whether it was there already.
-    fn append(
-        &self,
-        row: &AuditRow,
-    ) -> impl Future<Output = Result<(String, bool), PortError>> + Send;
-}
-
-/// A confirmation or alert as Slack takes it: `blocks` carry the message (their mrkdwn is
-/// `verbatim`, so nothing an MR author wrote becomes a link or a channel mention), and `text`,
-/// Slack's notification fallback, holds nothing untrusted at all.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatMessage {
-    pub text: String,
-    pub blocks: Value,
-}
-
-/// Where confirmations and alerts go (Slack).
-pub trait AuditChat: Send + Sync {
-    fn post(
-        &self,
-        channel: &str,
-        message: &ChatMessage,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-}
+use crate::slack::blocks::slack_escape;
 
 /// Where each merge is announced.
 #[derive(Debug, Clone, Default)]

@@ -13,6 +13,7 @@ pub mod facts;
 pub mod hook;
 pub mod links;
 pub mod page;
+pub mod ports;
 pub mod projects;
 pub mod resolves;
 pub mod runtime;

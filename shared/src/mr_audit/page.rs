@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::audit::EvidencePage;
 use super::evidence::{AuditRow, continuation_title, new_table, render_row};
+use super::ports::EvidencePage;
 use super::table::{AuditTable, TableError, find_audit_table};
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceError, Page};
-use crate::review::ports::PortError;
+use crate::ports::PortError;
 
 /// Continuation pages tried per quarter before giving up.
 const MAX_PARTS: u32 = 50;

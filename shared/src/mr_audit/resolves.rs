@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::audit::TrackedIssue;
 use super::facts::MergeFacts;
+use super::ports::TrackedIssue;
 
 /// Why an MR resolves an issue (the first that holds, in this order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

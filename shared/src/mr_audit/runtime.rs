@@ -17,12 +17,12 @@ use super::page::ConfluenceEvidence;
 use super::store::AuditStore;
 use crate::config::Env;
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceConfig};
+use crate::connectors::eventbridge::Bus;
 use crate::connectors::gitlab::{GitLabClient, GitLabConfig};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::{ColdStarted, Summarised, Tally};
-use crate::review::runtime::Bus;
 use crate::runtime::{Foundation, StartupError, StartupTimings, millis_since};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::{self, Metric, MetricsSink};
@@ -344,6 +344,28 @@ impl ColdStarted for HookRuntime {
 impl ColdStarted for AuditRuntime {
     fn timings(&self) -> StartupTimings {
         self.foundation.timings()
+    }
+}
+
+/// This workflow's errors by kind (the `errorType` an operator reads; see `crate::failure`).
+mod failure_kinds {
+    use crate::failure::{Classify, FailureKind};
+
+    impl Classify for super::WorkerError {
+        fn failure_kind(&self) -> FailureKind {
+            use super::WorkerError;
+            use crate::mr_audit::audit::AuditError;
+            use crate::mr_audit::store::AuditStoreError;
+            match self {
+                WorkerError::Startup(e) => e.failure_kind(),
+                WorkerError::Audit(AuditError::Store(AuditStoreError::Postgres(_))) => {
+                    FailureKind::UpstreamUnavailable
+                }
+                WorkerError::Audit(AuditError::Store(AuditStoreError::Corrupt(_))) => {
+                    FailureKind::Internal
+                }
+            }
+        }
     }
 }
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::ports::{AuditLog, AuditSource, PortError, Posted, ReviewChat, Row};
+use super::ports::{AuditLog, AuditSource, ReviewChat, Row};
 use crate::connectors::axiom::AxiomClient;
+use crate::ports::{PortError, Posted};
 use crate::slack::client::SlackClient;
 
 /// Narrowest window a partial Axiom result is split down to before giving up.
@@ -93,7 +94,7 @@ impl super::decision::Directory for SlackClient {
     }
 }
 
-impl super::interactions::ClickReplies for SlackClient {
+impl crate::slack::interaction::ClickReplies for SlackClient {
     async fn ephemeral(&self, response_url: &str, text: &str) -> Result<(), PortError> {
         let body = serde_json::json!({
             "response_type": "ephemeral",

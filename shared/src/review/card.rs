@@ -28,13 +28,6 @@ pub const APPROVE: &str = "review_approve";
 pub const REVOKE: &str = "review_revoke";
 pub const ESCALATE: &str = "review_escalate";
 
-/// Escape `&`, `<` and `>` so Slack renders text as written: no links, mentions or broadcasts.
-pub fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn flag(on: bool, label: &str) -> Option<String> {
     on.then(|| format!("*{label}*"))
 }
@@ -200,7 +193,7 @@ pub fn decision_label(decision: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::review::risk::{History, RiskConfig, RiskLevel, features};
-    use crate::slack::blocks::{ELLIPSIS, limit_violations};
+    use crate::slack::blocks::{ELLIPSIS, limit_violations, slack_escape};
     use chrono::{TimeZone, Utc};
 
     /// Attacker-sized text: markup, entities, mentions, multi-byte characters, far too long.

@@ -27,7 +27,7 @@ pub struct ReviewConfig {
     pub event_bus: String,
     /// Our Slack workspace (`SLACK_TEAM_ID`, `SLACK_ENTERPRISE_ID`); when no team id is set,
     /// the interactivity endpoint learns it from `auth.test`.
-    pub workspace: super::interactions::HomeWorkspace,
+    pub workspace: crate::slack::workspace::HomeWorkspace,
 }
 
 /// A Slack team (`T…`) or Enterprise Grid (`E…`) id: letters and digits after its prefix.
@@ -187,7 +187,7 @@ impl ReviewConfig {
             },
             webhook_url,
             event_bus: env.text_or("EVENT_BUS_NAME", "default"),
-            workspace: super::interactions::HomeWorkspace {
+            workspace: crate::slack::workspace::HomeWorkspace {
                 team_ids: slack_ids("SLACK_TEAM_ID", env.list("SLACK_TEAM_ID"), 'T')?,
                 enterprise_id: slack_ids(
                     "SLACK_ENTERPRISE_ID",

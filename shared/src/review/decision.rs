@@ -11,12 +11,16 @@ use uuid::Uuid;
 
 use super::card;
 use super::identity;
-use super::ports::PortError;
 use super::risk;
 use super::store::{
     DecideOutcome, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, StoredReview, TaskKind,
 };
 use super::workflow::review_event;
+use crate::ports::PortError;
+
+/// The bus event that wakes the review worker.
+pub const REVIEW_SOURCE: &str = "secops.review";
+pub const REVIEW_DECIDED: &str = "ReviewDecided";
 
 /// Who is in which Slack group, and who a Slack user is.
 pub trait Directory: Send + Sync {
@@ -325,15 +329,18 @@ fn follow_up(
         let mentions: Vec<String> = policy
             .escalation_groups
             .iter()
-            .map(|g| format!("<!subteam^{}>", card::slack_escape(g)))
+            .map(|g| format!("<!subteam^{}>", crate::slack::blocks::slack_escape(g)))
             .collect();
         let by = if cannot_tell {
             format!(
                 "Escalated automatically (<@{}> clicked but could not be told apart from the people this grant concerns)",
-                card::slack_escape(&click.user_id)
+                crate::slack::blocks::slack_escape(&click.user_id)
             )
         } else {
-            format!("Escalated by <@{}>", card::slack_escape(&click.user_id))
+            format!(
+                "Escalated by <@{}>",
+                crate::slack::blocks::slack_escape(&click.user_id)
+            )
         };
         let text = format!(
             "{} {by}: {}",
@@ -472,7 +479,7 @@ fn already(by: &Option<String>, status: ReviewStatus) -> String {
     match by {
         Some(user) => format!(
             "Already decided by <@{}>: {}.",
-            card::slack_escape(user),
+            crate::slack::blocks::slack_escape(user),
             card::decision_label(status.as_str()).to_lowercase()
         ),
         None => format!(

@@ -12,8 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::ports::{AuditLog, AuditSource, PortError, Posted, ReviewChat, Row};
-use crate::drift::ports::{JsonRequest, LlmError, StructuredLlm};
+use super::ports::{AuditLog, AuditSource, ReviewChat, Row};
+use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
+use crate::ports::{PortError, Posted};
 
 /// Why a sample could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -285,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_stand_in_answer_is_a_valid_verdict() {
-        assert!(crate::prompts::risk_scoring::validate(STAND_IN_ANSWER).is_ok());
+        assert!(crate::review::risk_scoring::validate(STAND_IN_ANSWER).is_ok());
     }
 
     #[test]

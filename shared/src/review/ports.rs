@@ -7,16 +7,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::ports::{PortError, Posted};
+
 /// One row of the audit source.
 pub type Row = Map<String, Value>;
-
-/// A failed call to an outside service, after its own retries.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{service}: {message}")]
-pub struct PortError {
-    pub service: &'static str,
-    pub message: String,
-}
 
 /// Reads audit events.
 pub trait AuditSource: Send + Sync {
@@ -32,13 +26,6 @@ pub trait AuditSource: Send + Sync {
 /// Writes structured review events back to the audit store.
 pub trait AuditLog: Send + Sync {
     fn record(&self, events: &[Value]) -> impl Future<Output = Result<(), PortError>> + Send;
-}
-
-/// A posted chat message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Posted {
-    pub channel: String,
-    pub ts: String,
 }
 
 /// Posts and updates review cards.

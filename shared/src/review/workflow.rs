@@ -14,19 +14,18 @@ use uuid::Uuid;
 use super::card;
 use super::event::PrivilegedGrant;
 use super::history::{self, HistoryIndex};
-use super::ports::{
-    AuditLog, AuditSource, DecisionWebhook, DeliveryFailure, PortError, ReviewChat,
-};
+use super::ports::{AuditLog, AuditSource, DecisionWebhook, DeliveryFailure, ReviewChat};
 use super::quarantine::{self, Unreadable};
 use super::risk::{self, Assessment, Features, RiskConfig, RiskLevel};
 use super::source::GrantSource;
 use super::store::{
     NewReview, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, Task, TaskKind,
 };
-use crate::drift::ports::{JsonRequest, StructuredLlm};
+use crate::connectors::llm::{JsonRequest, StructuredLlm};
 use crate::http;
 use crate::invocation::{Summarised, Tally};
-use crate::prompts::risk_scoring as prompt;
+use crate::ports::PortError;
+use crate::review::risk_scoring as prompt;
 use crate::telemetry::{self, Metric, MetricsSink};
 
 /// Settings of the review workflow.
@@ -506,7 +505,7 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
 
     /// One side effect. A posted card (or its escalation re-post) is remembered with the
     /// review, so later decisions update the card people see.
-    async fn perform(&self, task: &Task) -> Result<Option<super::ports::Posted>, TaskError> {
+    async fn perform(&self, task: &Task) -> Result<Option<crate::ports::Posted>, TaskError> {
         let p = &task.payload;
         match task.kind {
             TaskKind::AxiomEvent => Ok(self

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::clicks::{RotationSlack, Standing};
 use super::sweep::{DeliveryError, RotationChat};
-use crate::review::ports::{PortError, Posted};
+use crate::ports::{PortError, Posted};
 use crate::slack::client::{SlackClient, SlackError};
 
 fn port(e: SlackError) -> PortError {

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use super::message::{CONFIRM, LineState, SNOOZE, counted, nudge_of_block};
 use super::store::{ClickWrite, ConsumerRecord, RotationStore, RotationStoreError};
-use crate::review::card::slack_escape;
-use crate::review::interactions::HomeWorkspace;
-use crate::review::ports::PortError;
+use crate::ports::PortError;
+use crate::slack::blocks::slack_escape;
 use crate::slack::interaction::{BlockAction, ViewSubmission};
+use crate::slack::workspace::HomeWorkspace;
 
 /// The snooze form's `callback_id`, and its fields.
 pub const SNOOZE_FORM: &str = "rotation_snooze_form";

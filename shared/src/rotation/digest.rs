@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::bucket::{Bucket, Thresholds};
 use super::message::counted;
 use super::store::{Confirmation, Outstanding};
-use crate::review::card::slack_escape;
+use crate::slack::blocks::slack_escape;
 
 /// Lines per list before "and N more".
 pub const LIST_LIMIT: usize = 15;

@@ -94,3 +94,29 @@ impl ColdStarted for RotationRuntime {
         self.foundation.timings()
     }
 }
+
+/// This workflow's errors by kind (the `errorType` an operator reads; see `crate::failure`).
+mod failure_kinds {
+    use crate::failure::{Classify, FailureKind};
+
+    impl Classify for super::RunError {
+        fn failure_kind(&self) -> FailureKind {
+            use super::RunError;
+            use crate::rotation::store::RotationStoreError;
+            use crate::rotation::sweep::SweepError;
+            match self {
+                RunError::Sweep(SweepError::Store(RotationStoreError::Postgres(_))) => {
+                    FailureKind::UpstreamUnavailable
+                }
+                RunError::Sweep(SweepError::Store(RotationStoreError::Import(_))) => {
+                    FailureKind::BadInput
+                }
+                RunError::Sweep(SweepError::Store(RotationStoreError::Corrupt(_))) => {
+                    FailureKind::Internal
+                }
+                RunError::Sweep(SweepError::Input(_)) => FailureKind::BadInput,
+                RunError::Startup(e) => e.failure_kind(),
+            }
+        }
+    }
+}

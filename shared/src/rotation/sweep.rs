@@ -26,7 +26,7 @@ use super::message::{Escalation, LineState, MAX_LINES_PER_MESSAGE, NudgeLine, Nu
 use super::store::{DigestClaim, Outstanding, RotationStore, RotationStoreError};
 use crate::http;
 use crate::invocation::{Summarised, Tally};
-use crate::review::ports::Posted;
+use crate::ports::Posted;
 use crate::telemetry::{self, Metric, MetricsSink};
 
 /// A send begun this long ago by a sweep that never recorded Slack's answer is settled as

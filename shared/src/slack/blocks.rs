@@ -60,7 +60,14 @@ pub fn cut(text: &str, max: usize) -> String {
     out
 }
 
-/// `raw` (untrusted) escaped for mrkdwn as [`crate::review::card::slack_escape`] does, and cut
+/// Escape `&`, `<` and `>` so Slack renders text as written: no links, mentions or broadcasts.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `raw` (untrusted) escaped for mrkdwn as [`slack_escape`] does, and cut
 /// so that the escaped text, ellipsis included, is at most `max`. An entity (`&lt;`) is kept
 /// whole or left out, never split.
 pub fn escape_within(raw: &str, max: usize) -> String {

@@ -7,11 +7,13 @@
 //! understood; the deprecated verification `token` inside the payload is ignored.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::ports::PortError;
 use crate::text;
 
 /// A verified interactivity request, by payload `type`.
@@ -386,6 +388,38 @@ fn element_value(element: &Value) -> Option<String> {
         _ => element.get("value"),
     };
     value.and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Sends the clicker a message only they see.
+pub trait ClickReplies: Send + Sync {
+    fn ephemeral(
+        &self,
+        response_url: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Used by tests and tooling: the body Slack would send for a click.
+pub fn click_body(
+    user_id: &str,
+    action_id: &str,
+    value: &str,
+    channel: &str,
+    ts: &str,
+    response_url: &str,
+) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id, "team_id": "T1"},
+        "team": {"id": "T1", "domain": "acme"},
+        "channel": {"id": channel, "name": "reviews"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+        "message": {"ts": ts, "text": "card"},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "privileged_review", "value": value, "action_ts": "1"}],
+        "response_url": response_url,
+        "trigger_id": "t1",
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form-encodable")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod client;
 pub mod interaction;
 pub mod signature;
+pub mod workspace;
 
 /// Whether `value` looks like a Slack id of one of these kinds: channels `C`/`G`, users
 /// `U`/`W`, user groups `S`; upper-case letters and digits, at least 7 characters (the shape

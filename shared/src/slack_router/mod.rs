@@ -1,34 +1,28 @@
-//! The Slack interactivity endpoint's logic (one URL for every button of the project): verify
-//! the signature on the raw bytes before parsing anything, route the click, answer within
-//! Slack's 3 seconds, and hand slow follow-up work to the event bus.
+//! The Slack interactivity endpoint (one URL for every button of the project): verify the
+//! signature on the raw bytes before parsing anything, refuse other workspaces, route each
+//! click to the workflow it belongs to (the privileged review's decisions, the rotation
+//! chaser's confirmations and snoozes), answer within Slack's 3 seconds, and hand slow
+//! follow-up work to the event bus. It sits above the workflows: none of them imports it.
 
-use std::future::Future;
+mod runtime;
+
+pub use runtime::{ACK_BUDGET, InteractionsRuntime};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::decision::{Click, ClickOutcome, Directory, ReviewAction, ReviewerPolicy, handle_click};
-use super::ports::PortError;
-use super::store::{ReviewStatus, ReviewStore};
 use crate::connectors::eventbridge::{BusEvent, EventPublisher};
+use crate::review::decision::{
+    Click, ClickOutcome, Directory, REVIEW_DECIDED, REVIEW_SOURCE, ReviewAction, ReviewerPolicy,
+    handle_click,
+};
+use crate::review::store::{ReviewStatus, ReviewStore};
 use crate::rotation::clicks::{self, ClickReply, RotationClicks, RotationSlack};
 use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
-use crate::slack::interaction::{self, BlockAction, Interaction};
+use crate::slack::interaction::{self, BlockAction, ClickReplies, Interaction};
 use crate::slack::signature;
-
-/// The bus event that wakes the review worker.
-pub const REVIEW_SOURCE: &str = "secops.review";
-pub const REVIEW_DECIDED: &str = "ReviewDecided";
-
-/// Sends the clicker a message only they see.
-pub trait ClickReplies: Send + Sync {
-    fn ephemeral(
-        &self,
-        response_url: &str,
-        text: &str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-}
+use crate::slack::workspace::WorkspaceSource;
 
 /// An HTTP answer for API Gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,49 +150,6 @@ pub fn emf(namespace: &str, handled: Handled) -> serde_json::Value {
             ],
             &[],
         ),
-    }
-}
-
-/// The Slack workspace (or Enterprise Grid organisation) this deployment serves: a signed
-/// click from any other is refused. From `SLACK_TEAM_ID` / `SLACK_ENTERPRISE_ID`, else learned
-/// from `auth.test` at cold start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HomeWorkspace {
-    pub team_ids: Vec<String>,
-    pub enterprise_id: Option<String>,
-}
-
-impl HomeWorkspace {
-    /// Whether a payload's workspace (`team.id`), the clicker's own workspace (`user.team_id`)
-    /// and organisation (`enterprise.id`) are ours. On Enterprise Grid every workspace of our
-    /// organisation is; elsewhere each team id the payload names must be one of ours, and it
-    /// must name one. Nothing configured or learned admits nothing.
-    pub fn admits(
-        &self,
-        team_id: Option<&str>,
-        user_team_id: Option<&str>,
-        enterprise_id: Option<&str>,
-    ) -> bool {
-        if let Some(ours) = &self.enterprise_id
-            && enterprise_id == Some(ours.as_str())
-        {
-            return true;
-        }
-        let named: Vec<&str> = [team_id, user_team_id].into_iter().flatten().collect();
-        !named.is_empty() && named.iter().all(|t| self.team_ids.iter().any(|o| o == t))
-    }
-}
-
-/// Where our workspace comes from: a setting, or Slack asked once. Consulted only for a
-/// request whose signature verified.
-pub trait WorkspaceSource: Send + Sync {
-    /// Ours, or `None` when it cannot be known now (then nothing is taken).
-    fn ours(&self) -> impl Future<Output = Option<HomeWorkspace>> + Send;
-}
-
-impl WorkspaceSource for HomeWorkspace {
-    async fn ours(&self) -> Option<HomeWorkspace> {
-        Some(self.clone())
     }
 }
 
@@ -474,29 +425,6 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X, W>(
         tracing::warn!(error = %e, "could not tell the clicker");
     }
     Reply::ok(handled)
-}
-
-/// Used by tests and tooling: the body Slack would send for a click.
-pub fn click_body(
-    user_id: &str,
-    action_id: &str,
-    value: &str,
-    channel: &str,
-    ts: &str,
-    response_url: &str,
-) -> String {
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user_id, "username": user_id, "team_id": "T1"},
-        "team": {"id": "T1", "domain": "acme"},
-        "channel": {"id": channel, "name": "reviews"},
-        "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
-        "message": {"ts": ts, "text": "card"},
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "privileged_review", "value": value, "action_ts": "1"}],
-        "response_url": response_url,
-        "trigger_id": "t1",
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form-encodable")
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub static SCHEMA: LazyLock<serde_json::Value> = LazyLock::new(|| {
 });
 
 pub static PROMPT_HASH: LazyLock<String> =
-    LazyLock::new(|| super::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA));
+    LazyLock::new(|| crate::connectors::llm::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA));
 
 /// The user message: facts first, then the event fenced and JSON-encoded.
 pub fn user_message(grant: &PrivilegedGrant, features: &Features) -> String {

@@ -30,7 +30,7 @@ pub static SCHEMA: LazyLock<serde_json::Value> = LazyLock::new(|| {
 
 /// The hash recorded with every draft this prompt (or its fallback template) produced.
 pub static PROMPT_HASH: LazyLock<String> =
-    LazyLock::new(|| super::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA));
+    LazyLock::new(|| crate::connectors::llm::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA));
 
 /// The justification request itself, whoever wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ impl FallbackReason {
     /// The reason behind a failure message as the workflow reports it (an [`LlmError`] or
     /// [`InvalidDraft`] rendered with `Display`, or one of the workflow's own phrases).
     ///
-    /// [`LlmError`]: crate::drift::ports::LlmError
+    /// [`LlmError`]: crate::connectors::llm::LlmError
     pub fn classify(message: &str) -> FallbackReason {
         let m = message.trim_start();
         let starts = |prefix: &str| m.starts_with(prefix);
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn fallback_reasons_are_fixed_phrases_and_the_failure_is_kept_cut_as_detail() {
-        use crate::drift::ports::LlmError;
+        use crate::connectors::llm::LlmError;
         let refusal = format!(
             "Sorry, see https://evil.example/approved {}",
             "x".repeat(900)
@@ -471,7 +471,7 @@ mod tests {
         assert_eq!(PROMPT_HASH.len(), 16);
         assert_eq!(
             *PROMPT_HASH,
-            super::super::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA)
+            crate::connectors::llm::prompt_hash(PROMPT_VERSION, SYSTEM_PROMPT, &SCHEMA)
         );
     }
 }

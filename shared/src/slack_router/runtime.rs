@@ -1,0 +1,183 @@
+//! The Slack interactivity endpoint's cold start and one request: no Axiom or model, just what
+//! a click needs, for the privileged review and the rotation chaser alike.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio::sync::Mutex;
+
+use super::{Handled, InteractionDeps, Reply, emf, handle_request};
+use crate::config::Env;
+use crate::connectors::eventbridge::{Bus, BusEvent};
+use crate::credential_scope::Function;
+use crate::http;
+use crate::invocation::ColdStarted;
+use crate::review::config::ReviewConfig;
+use crate::review::runtime::slack_client;
+use crate::review::store::ReviewStore;
+use crate::rotation::clicks::RotationClicks;
+use crate::rotation::config::RotationConfig;
+use crate::rotation::store::RotationStore;
+use crate::runtime::{Foundation, StartupError, StartupTimings};
+use crate::slack::client::SlackClient;
+use crate::slack::workspace::{HomeWorkspace, WorkspaceSource};
+use crate::telemetry::{self, MetricsSink};
+
+/// The Slack interactivity endpoint's cold start: no Axiom or model, just what a click needs.
+pub struct InteractionsRuntime {
+    foundation: Foundation,
+    pub config: ReviewConfig,
+    /// The rotation chaser's buttons arrive at the same URL.
+    pub rotation: RotationConfig,
+    store: Mutex<ReviewStore>,
+    slack: SlackClient,
+    bus: Bus,
+    metrics: MetricsSink,
+    /// Our workspace: `SLACK_TEAM_ID` / `SLACK_ENTERPRISE_ID`, else `auth.test` (once).
+    workspace: tokio::sync::OnceCell<HomeWorkspace>,
+}
+
+/// Slack wants an answer within 3 seconds; in-request calls stop in time to give one.
+pub const ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+impl InteractionsRuntime {
+    /// In Lambda: decisions go to the EventBridge bus, metrics to stdout.
+    pub async fn start() -> Result<Self, StartupError> {
+        Self::start_with(false).await
+    }
+
+    /// In a local run: decisions are kept in memory; see [`Self::take_handed_over`].
+    pub async fn start_in_process() -> Result<Self, StartupError> {
+        Self::start_with(true).await
+    }
+
+    /// Decisions handed over since the last call (in-process runs only).
+    pub fn take_handed_over(&self) -> Vec<BusEvent> {
+        match &self.bus {
+            Bus::InProcess(p) => p.take(),
+            Bus::EventBridge(_) => Vec::new(),
+        }
+    }
+
+    async fn start_with(in_process: bool) -> Result<Self, StartupError> {
+        let config = ReviewConfig::from_env(&Env::process())?;
+        let rotation = RotationConfig::from_env(&Env::process())?;
+        let foundation = Foundation::start(Function::SlackInteractions).await?;
+        foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
+        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
+        let store = Mutex::new(ReviewStore::new(foundation.database().await?));
+        let slack = slack_client(&foundation, &config);
+        let bus = Bus::start(in_process, &config.event_bus, foundation.common.retry).await;
+        // A local run's stdout is for people.
+        let metrics = if in_process {
+            MetricsSink::Off
+        } else {
+            MetricsSink::Stdout
+        };
+        let workspace = tokio::sync::OnceCell::new();
+        if !config.workspace.team_ids.is_empty() {
+            workspace
+                .set(config.workspace.clone())
+                .expect("a new cell is empty");
+        }
+        Ok(Self {
+            foundation,
+            config,
+            rotation,
+            store,
+            slack,
+            bus,
+            metrics,
+            workspace,
+        })
+    }
+
+    /// One request: Slack's signature headers and the exact body bytes. Emits the request's
+    /// metrics; a lost database connection that cannot be replaced is an error (answer 500).
+    pub async fn handle(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        raw_body: &[u8],
+    ) -> Result<Reply, StartupError> {
+        let result = self.answer(timestamp, signature, raw_body).await;
+        let handled = result.as_ref().map_or(Handled::Failed, |r| r.handled);
+        let namespace = &self.foundation.common.metrics_namespace;
+        telemetry::emit(self.metrics, &emf(namespace, handled));
+        result
+    }
+
+    async fn answer(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        raw_body: &[u8],
+    ) -> Result<Reply, StartupError> {
+        let workspace = LearnedWorkspace {
+            cell: &self.workspace,
+            slack: &self.slack,
+        };
+        let mut store = self.store.lock().await;
+        if store.is_closed().await {
+            *store = ReviewStore::new(self.foundation.database().await?);
+        }
+        let deps = InteractionDeps {
+            secrets: &self.foundation.secrets,
+            workspace: &workspace,
+            store: &store,
+            directory: &self.slack,
+            replies: &self.slack,
+            bus: &self.bus,
+            policy: &self.config.policy,
+            review_channel: &self.config.workflow.review_channel,
+            rotation: Some(RotationClicks {
+                store: RotationStore::new(store.connection()),
+                slack: &self.slack,
+                settings: &self.rotation.clicks,
+            }),
+        };
+        let deadline = Some(Instant::now() + ACK_BUDGET);
+        Ok(http::with_deadline(
+            deadline,
+            handle_request(&deps, timestamp, signature, raw_body, Utc::now()),
+        )
+        .await)
+    }
+}
+
+/// Our workspace as configured, else asked of Slack (`auth.test`) the first time a verified
+/// request needs it, and kept for the instance. Without it no click can be checked, so none
+/// is taken.
+struct LearnedWorkspace<'a> {
+    cell: &'a tokio::sync::OnceCell<HomeWorkspace>,
+    slack: &'a SlackClient,
+}
+
+impl WorkspaceSource for LearnedWorkspace<'_> {
+    async fn ours(&self) -> Option<HomeWorkspace> {
+        let learned = self
+            .cell
+            .get_or_try_init(|| async {
+                let found = self.slack.workspace().await?;
+                tracing::info!(team = %found.team_id, "learned the Slack workspace from auth.test");
+                Ok::<_, crate::slack::client::SlackError>(HomeWorkspace {
+                    team_ids: vec![found.team_id],
+                    enterprise_id: found.enterprise_id,
+                })
+            })
+            .await;
+        match learned {
+            Ok(workspace) => Some(workspace.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "auth.test failed: cannot learn our Slack workspace");
+                None
+            }
+        }
+    }
+}
+
+impl ColdStarted for InteractionsRuntime {
+    fn timings(&self) -> StartupTimings {
+        self.foundation.timings()
+    }
+}
