@@ -965,7 +965,7 @@ async fn a_refused_cold_start_writes_nothing_but_its_one_line() {
     }
 }
 
-// --- Logging added by the observability work (issue 6) -------------------------------------------
+// --- Logging: request ids, run ids, one summary per invocation (decision 011) --------------------
 
 /// The JSON lines of a run with this message.
 fn lines_with_message(lines: &[LogLine], message: &str) -> Vec<Value> {

@@ -432,7 +432,7 @@ async fn a_token_rotated_in_the_secret_is_accepted_without_waiting_for_the_cache
     assert_eq!(world.merges().await.len(), 2);
 }
 
-// --- A security label added after the merge (issue 17, item 24) ------------------------------
+// --- A security label added after the merge (decision 026) -----------------------------------
 
 #[tokio::test]
 async fn a_security_label_added_after_the_merge_records_the_merge_once() {
@@ -518,7 +518,7 @@ async fn a_label_change_on_a_merged_mr_that_leaves_no_security_label_is_ignored(
     assert_untouched(&world).await;
 }
 
-// --- Removing the security label does not avoid the audit (issue 16, finding 13) -------------
+// --- Removing the security label does not avoid the audit ------------------------------------
 
 /// `mr`'s labels changed from `previous` while it was still open (action `update`, state
 /// `opened`), as GitLab delivers it.

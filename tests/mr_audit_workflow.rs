@@ -613,7 +613,7 @@ async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_i
         ),
         "{last:?}"
     );
-    // Parked until the MR's next delivery (issue 16 #4), not `failed`.
+    // Parked until the MR's next delivery (decision 029), not `failed`.
     assert_eq!(world.audit_state(&mr.merge_key()).await.0, "unmerged");
     assert!(
         world.run_worker().await.is_empty(),
@@ -621,7 +621,7 @@ async fn a_merge_event_gitlab_does_not_confirm_changes_nothing_and_is_given_up_i
     );
 }
 
-// --- The audit table, found by parsing the page (issue 17, items 23 and 34) -------------------
+// --- The audit table, found by parsing the page (decision 025) --------------------------------
 
 /// The audit table as the product writes it.
 fn audit_table(rows: &str) -> String {
@@ -824,7 +824,7 @@ async fn a_page_re_saved_by_the_editor_keeps_its_audit_table_and_its_rows() {
     assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 2);
 }
 
-// --- Linked identifiers are bounded (issue 17, item 31) --------------------------------------
+// --- Linked identifiers are bounded (at most 25 looked up) -----------------------------------
 
 #[tokio::test]
 async fn an_mr_naming_more_identifiers_than_considered_says_how_many_were_left_out() {
@@ -857,7 +857,7 @@ async fn an_mr_naming_more_identifiers_than_considered_says_how_many_were_left_o
     );
 }
 
-// --- A security label added after the merge (issue 17, item 24) ------------------------------
+// --- A security label added after the merge (decision 026) -----------------------------------
 
 #[tokio::test]
 async fn a_security_label_added_after_the_merge_is_audited_once() {
@@ -907,7 +907,7 @@ async fn a_security_label_added_after_the_merge_is_audited_once() {
     assert_eq!(world.slack_fake.messages().len(), 1);
 }
 
-// --- Untrusted text in Slack is inert (issue 16, finding 8) ----------------------------------
+// --- Untrusted text in Slack is inert --------------------------------------------------------
 
 /// Every text object in `value` (a message's blocks), as `(type, text, verbatim)`.
 fn text_objects(value: &serde_json::Value, out: &mut Vec<(String, String, bool)>) {
@@ -977,7 +977,7 @@ async fn an_mr_title_with_a_url_or_a_channel_name_does_not_become_a_link_in_slac
     }
 }
 
-// --- Forged merge deliveries (issue 16, finding 4) --------------------------------------------
+// --- Forged merge deliveries (decision 029) ---------------------------------------------------
 
 #[tokio::test]
 async fn forged_merge_deliveries_for_an_open_mr_do_not_suppress_the_audit_of_its_real_merge() {
@@ -1123,7 +1123,7 @@ async fn only_allowlisted_projects_are_audited_by_the_path_gitlab_reports() {
     assert!(world.slack_fake.messages().is_empty());
 }
 
-// --- Only issues the MR resolves are closed (issue 16, finding 2) ----------------------------
+// --- Only issues the MR resolves are closed (decision 028) -----------------------------------
 
 #[tokio::test]
 async fn mentions_in_the_description_or_a_branch_do_not_close_issues() {

@@ -8,7 +8,7 @@
 //! changed, split evenly between new, revoked, elevated, reduced and metadata-only):
 //! - record phase, SQL: one transaction doing a full outer join of baseline and inventory into a
 //!   change table (each row classified as the product classifies it), then the baseline moved
-//!   either by `TRUNCATE` + `INSERT … SELECT` from the inventory ("rewrite", as issue 17 item 11
+//!   either by `TRUNCATE` + `INSERT … SELECT` from the inventory ("rewrite", as the performance target
 //!   describes it; it resets `first_seen`, which the product keeps) or by deleting the revoked
 //!   and upserting the rest from the change table ("apply", the same work as the product). The
 //!   faster of the two is the yardstick.

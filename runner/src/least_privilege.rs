@@ -66,7 +66,7 @@ fn split(file: &Path, out: &Path) -> Result<()> {
     println!(
         "\nNext, for each function: aws secretsmanager create-secret --name secops/<function> \
          --secret-string file://{}/<function>.json, then deploy with <Function>SecretArn set to \
-         its ARN (README \"One secret per function\"). Delete the files afterwards.",
+         its ARN (docs/operations.md \"One secret per function\"). Delete the files afterwards.",
         out.display()
     );
     Ok(())

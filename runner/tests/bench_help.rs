@@ -1,4 +1,4 @@
-//! Every benchmark binary answers `--help` with its usage (issue 17 item 11: `drift-bench --help`
+//! Every benchmark binary answers `--help` with its usage (`drift-bench --help` once
 //! used to print `Error: --help needs a value`) and refuses an unknown flag without running.
 
 use std::process::Command;

@@ -1,5 +1,5 @@
 //! Plain settings from environment variables (credentials come from [`crate::secrets`]).
-//! Every variable is documented in the README and in `.env.sample`; a bad value is an error
+//! Every variable is documented in docs/configuration.md and `.env.sample`; a bad value is an error
 //! that names the variable, never a silent default.
 
 use std::path::PathBuf;

@@ -119,7 +119,7 @@ pub fn warn_unused(function: Function, credentials: &Credentials) {
     tracing::warn!(
         function = function.name(),
         unused = %unused.join(","),
-        "this function's secret holds credentials it never uses; give it a secret of its own ({}, see README 'One secret per function')",
+        "this function's secret holds credentials it never uses; give it a secret of its own ({}, see docs/operations.md 'One secret per function')",
         function.secret_parameter()
     );
 }

@@ -50,7 +50,7 @@ pub enum DbError {
     },
     /// Migrations are pending and this connection's role may not apply them (a workflow role).
     #[error(
-        "database migrations are pending and this function's database role may not apply them: run `secops-local migrate` with the schema owner's database_url, then retry (README \"Database roles\")"
+        "database migrations are pending and this function's database role may not apply them: run `secops-local migrate` with the schema owner's database_url, then retry (docs/operations.md \"Database roles\")"
     )]
     MigrationNeedsOwner,
     #[error(transparent)]

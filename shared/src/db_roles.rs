@@ -3,7 +3,7 @@
 //! Slack function cannot read the grant inventory, and the drift audit cannot edit reviews.
 //!
 //! The roles are `NOLOGIN` groups; an operator creates one login user per function and makes it
-//! a member (README "Database roles"). Migrations are applied by the schema owner, which
+//! a member (docs/operations.md "Database roles"). Migrations are applied by the schema owner, which
 //! re-grants after every migration run, so a table added later reaches its workflow's role
 //! without a manual step.
 

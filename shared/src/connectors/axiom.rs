@@ -1,7 +1,7 @@
 //! Axiom connector: APL queries (tabular results rebuilt into rows, and on request never silently
 //! truncated) and event ingest, on the shared HTTP client and retry policy.
 //!
-//! The contract, from `API-CONTRACTS.md` §3 and Axiom's OpenAPI specs (`v1.json`,
+//! The contract, from `docs/contracts/axiom.md` and Axiom's OpenAPI specs (`v1.json`,
 //! `v1-edge-query.json`, `v1-edge-ingest.json`):
 //! - Legacy host (`https://api.axiom.co`): `POST /v1/datasets/_apl?format=tabular` and
 //!   `POST /v1/datasets/{dataset}/ingest`. Edge host (`*.edge.axiom.co`):

@@ -2,7 +2,7 @@
 //! concurrency, create pages, and list a page's children; plus the escaping the storage format
 //! (XHTML) needs. Used to append rows to the security audit table page.
 //!
-//! The contract, from `API-CONTRACTS.md` §5:
+//! The contract, from `docs/contracts/confluence.md`:
 //! - Base URL `https://<site>.atlassian.net/wiki`; every path is under `/api/v2`.
 //! - `Authorization: Basic base64(email:api_token)`; a 401/403 re-reads the secret once, since
 //!   the token may have been rotated.

@@ -4,7 +4,7 @@
 //! (`PutEvents`); local runs and tests use [`InMemoryPublisher`] and hand the events over
 //! in-process.
 //!
-//! From the contract in `API-CONTRACTS.md` §7(b):
+//! From the contract in `docs/contracts/aws.md` (EventBridge `PutEvents`):
 //! - At most [`MAX_ENTRIES_PER_CALL`] entries per call, and every request is kept within
 //!   [`MAX_REQUEST_BYTES`] as EventBridge counts it (see [`BusEvent::size`]). AWS words the limit
 //!   both per entry and per request, so the stricter reading is applied; an event that is too

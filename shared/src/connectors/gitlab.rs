@@ -1,7 +1,7 @@
 //! GitLab REST connector: reads a merge request and its approvals for the security MR audit
 //! trail, on the shared HTTP client and retry policy.
 //!
-//! The contract, from `API-CONTRACTS.md` §4 and GitLab's REST docs:
+//! The contract, from `docs/contracts/gitlab.md` and GitLab's REST docs:
 //! - `GET {base}/api/v4/projects/:id/merge_requests/:iid` and `…/:iid/approvals`, where `base` is
 //!   `https://gitlab.com` or a self-managed host, possibly under a relative URL root
 //!   (`https://example.com/gitlab`).

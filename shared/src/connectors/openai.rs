@@ -4,7 +4,7 @@
 //! (`response_format.type = "json_schema"`, `strict: true`), so the model can only answer with
 //! JSON of the caller's schema. Any OpenAI-compatible endpoint works: only the base URL changes.
 //!
-//! Failure handling, from the contract in `API-CONTRACTS.md` §6:
+//! Failure handling, from the contract in `docs/contracts/openai.md`:
 //! - 429 `rate_limit_exceeded` and 5xx are retried by the shared policy (honouring
 //!   `Retry-After`); 429 `insufficient_quota` is not, because only a person topping up the
 //!   account can fix it.

@@ -258,7 +258,7 @@ pub async fn handle_hook<P: EventPublisher>(
         return HookReply::ignored_event(&event, "the project is not in MR_AUDIT_GITLAB_PROJECTS");
     }
     // Security labels seen on any delivery (current, or removed by this one) are remembered:
-    // removing the label before merging must not avoid the audit (issue 16 #13).
+    // removing the label before merging must not avoid the audit.
     let matching = |labels: &[String]| -> Vec<String> {
         labels
             .iter()
