@@ -38,6 +38,7 @@ use secops_shared::review::ports::NoWebhook;
 use secops_shared::review::runtime::{ReviewRuntime, WorkerRuntime};
 use secops_shared::review::store::ReviewStore;
 use secops_shared::review::workflow::{ReviewDeps, ReviewReport, run_review};
+use secops_shared::runtime::Mode;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::interaction;
 use secops_shared::slack_router::InteractionsRuntime;
@@ -203,8 +204,8 @@ async fn main() -> Result<()> {
             }
             DriftCommand::Run { live, out, state } => {
                 if live {
-                    let runtime = DriftRuntime::start(MetricsSink::Off).await?;
-                    let report = runtime.run_once(None).await?;
+                    let runtime = DriftRuntime::start(Mode::Local).await?;
+                    let report = runtime.run(None).await?;
                     print::report(&report, &[]);
                     Ok(())
                 } else {
@@ -225,8 +226,8 @@ async fn main() -> Result<()> {
         Command::MrAudit { command } => mr_audit::command(command).await,
         Command::Review { command } => match command {
             ReviewCommand::Run { live: true, .. } => {
-                let runtime = ReviewRuntime::start(MetricsSink::Off).await?;
-                let report = runtime.run_once(None).await?;
+                let runtime = ReviewRuntime::start(Mode::Local).await?;
+                let report = runtime.run(None).await?;
                 print::review_report(&report);
                 Ok(())
             }
@@ -630,9 +631,9 @@ async fn replay_click(file: &Path, via_event_bus: bool) -> Result<()> {
     let is_base64 = event["isBase64Encoded"].as_bool().unwrap_or(false);
     let raw = interaction::raw_body(body.as_bytes(), is_base64)?;
     let runtime = if via_event_bus {
-        InteractionsRuntime::start().await?
+        InteractionsRuntime::start(Mode::Lambda).await?
     } else {
-        InteractionsRuntime::start_in_process().await?
+        InteractionsRuntime::start(Mode::Local).await?
     };
     let reply = runtime
         .handle(
@@ -657,7 +658,7 @@ async fn replay_click(file: &Path, via_event_bus: bool) -> Result<()> {
     let handed_over = runtime.take_handed_over();
     if !handed_over.is_empty() {
         println!("decision recorded; running the review worker in-process…");
-        let report = WorkerRuntime::start().await?.drain(None).await?;
+        let report = WorkerRuntime::start(Mode::Local).await?.run(None).await?;
         println!(
             "worker: {} follow-up(s) done, {} failed (they stay pending for the next run)",
             report.done,

@@ -24,8 +24,8 @@ use secops_shared::mr_audit::ports::{
 use secops_shared::mr_audit::runtime::{AuditRuntime, HookRuntime};
 use secops_shared::mr_audit::store::AuditStore;
 use secops_shared::ports::PortError;
+use secops_shared::runtime::Mode;
 use secops_shared::secrets::{Credentials, SecretStore, SecretString};
-use secops_shared::telemetry::MetricsSink;
 use tokio::sync::Mutex;
 
 const SAMPLE_HOOK: &str = "infra/sample/mr-audit/merge-hook.json";
@@ -71,7 +71,7 @@ pub async fn command(command: MrAuditCommand) -> Result<()> {
 }
 
 async fn replay_live(body: &[u8], token: &str) -> Result<()> {
-    let hook = HookRuntime::start_in_process().await?;
+    let hook = HookRuntime::start(Mode::Local).await?;
     let request = HookRequest {
         token: Some(token),
         event: Some(MERGE_REQUEST_HOOK),
@@ -84,7 +84,7 @@ async fn replay_live(body: &[u8], token: &str) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    let worker = AuditRuntime::start(MetricsSink::Off).await?;
+    let worker = AuditRuntime::start(Mode::Local).await?;
     let report = worker.run(&keys, None).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

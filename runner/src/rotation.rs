@@ -18,6 +18,7 @@ use secops_shared::rotation::store::{self, ImportSummary, RotationStore};
 use secops_shared::rotation::sweep::{
     DeliveryError, RotationChat, SweepDeps, SweepReport, run_sweep_as_of,
 };
+use secops_shared::runtime::Mode;
 use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -72,7 +73,7 @@ pub async fn command(command: RotationCommand) -> Result<()> {
         RotationCommand::Run {
             live: true, as_of, ..
         } => {
-            let runtime = RotationRuntime::start(MetricsSink::Off).await?;
+            let runtime = RotationRuntime::start(Mode::Local).await?;
             let input = serde_json::json!({ "as_of": as_of.map(|d| d.to_string()) });
             let report = runtime.run_input(&input, None).await?;
             print_report(&report);

@@ -26,6 +26,27 @@ pub enum StartupError {
     Missing(String),
 }
 
+/// Where a runtime runs. Every workflow's runtime starts with one: `start(Mode::Lambda)` in the
+/// functions, `start(Mode::Local)` in the local runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In Lambda: metrics as EMF on stdout; hand-overs go through the EventBridge bus.
+    Lambda,
+    /// In a local run: stdout is for people (no metrics); hand-overs are kept in memory and the
+    /// runner does the receiving work itself.
+    Local,
+}
+
+impl Mode {
+    /// Where this mode's metrics go.
+    pub fn metrics(self) -> MetricsSink {
+        match self {
+            Mode::Lambda => MetricsSink::Stdout,
+            Mode::Local => MetricsSink::Off,
+        }
+    }
+}
+
 /// The parts every function shares, built once per cold start.
 pub struct Foundation {
     pub common: CommonSettings,

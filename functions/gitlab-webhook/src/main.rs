@@ -8,6 +8,7 @@ use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Request as Served};
 use secops_shared::mr_audit::hook::{HookReply, HookRequest};
 use secops_shared::mr_audit::runtime::HookRuntime;
+use secops_shared::runtime::Mode;
 use serde_json::Value;
 
 const FUNCTION: &str = "gitlab-webhook";
@@ -16,7 +17,7 @@ const ROUTE: &str = "/gitlab/webhook";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = invocation::cold_start(FUNCTION, HookRuntime::start()).await;
+    let runtime = invocation::cold_start(FUNCTION, HookRuntime::start(Mode::Lambda)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         failure::catching_panics(handle(runtime, event.payload)).await

@@ -8,7 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::mr_audit::runtime::{AuditRuntime, WorkerReport};
-use secops_shared::telemetry::MetricsSink;
+use secops_shared::runtime::Mode;
 use serde_json::Value;
 
 const FUNCTION: &str = "mr-audit";
@@ -16,7 +16,7 @@ const FUNCTION: &str = "mr-audit";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = invocation::cold_start(FUNCTION, AuditRuntime::start(MetricsSink::Stdout)).await;
+    let runtime = invocation::cold_start(FUNCTION, AuditRuntime::start(Mode::Lambda)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         failure::catching_panics(handle(runtime, event)).await

@@ -6,7 +6,7 @@ use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::workflow::RunReport;
 use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
-use secops_shared::telemetry::MetricsSink;
+use secops_shared::runtime::Mode;
 use serde_json::Value;
 
 const FUNCTION: &str = "oauth-drift";
@@ -15,7 +15,7 @@ const FUNCTION: &str = "oauth-drift";
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     // On failure: one clear line, reported to Lambda as an init error, then a clean exit.
-    let runtime = invocation::cold_start(FUNCTION, DriftRuntime::start(MetricsSink::Stdout)).await;
+    let runtime = invocation::cold_start(FUNCTION, DriftRuntime::start(Mode::Lambda)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         failure::catching_panics(handle(runtime, event)).await

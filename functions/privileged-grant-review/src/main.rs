@@ -7,7 +7,7 @@ use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::review::runtime::ReviewRuntime;
 use secops_shared::review::workflow::ReviewReport;
-use secops_shared::telemetry::MetricsSink;
+use secops_shared::runtime::Mode;
 use serde_json::Value;
 
 const FUNCTION: &str = "privileged-grant-review";
@@ -15,7 +15,7 @@ const FUNCTION: &str = "privileged-grant-review";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = invocation::cold_start(FUNCTION, ReviewRuntime::start(MetricsSink::Stdout)).await;
+    let runtime = invocation::cold_start(FUNCTION, ReviewRuntime::start(Mode::Lambda)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         failure::catching_panics(handle(runtime, event)).await
@@ -35,7 +35,7 @@ async fn handle(
                 workflow = input["workflow"].as_str(),
                 "review run triggered"
             );
-            Ok(runtime.run_once(Some(deadline)).await?)
+            Ok(runtime.run(Some(deadline)).await?)
         })
         .await
 }

@@ -6,7 +6,7 @@ use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::review::runtime::WorkerRuntime;
 use secops_shared::review::workflow::DrainReport;
-use secops_shared::telemetry::MetricsSink;
+use secops_shared::runtime::Mode;
 use serde_json::Value;
 
 const FUNCTION: &str = "review-worker";
@@ -14,8 +14,7 @@ const FUNCTION: &str = "review-worker";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime =
-        invocation::cold_start(FUNCTION, WorkerRuntime::start_with(MetricsSink::Stdout)).await;
+    let runtime = invocation::cold_start(FUNCTION, WorkerRuntime::start(Mode::Lambda)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         failure::catching_panics(handle(runtime, event)).await
@@ -35,7 +34,7 @@ async fn handle(
                 review = event["detail"]["review_id"].as_str(),
                 "review worker woken"
             );
-            Ok(runtime.drain(Some(deadline)).await?)
+            Ok(runtime.run(Some(deadline)).await?)
         })
         .await
 }

@@ -8,7 +8,7 @@ use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::rotation::runtime::RotationRuntime;
 use secops_shared::rotation::sweep::{DigestOutcome, SweepReport};
-use secops_shared::telemetry::MetricsSink;
+use secops_shared::runtime::Mode;
 use serde_json::Value;
 
 const FUNCTION: &str = "rotation-chaser";
@@ -16,8 +16,7 @@ const FUNCTION: &str = "rotation-chaser";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime =
-        invocation::cold_start(FUNCTION, RotationRuntime::start(MetricsSink::Stdout)).await;
+    let runtime = invocation::cold_start(FUNCTION, RotationRuntime::start(Mode::Lambda)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         failure::catching_panics(handle(runtime, event)).await

@@ -7,6 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::edge::{self, EdgeResponse};
 use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Request as Served};
+use secops_shared::runtime::Mode;
 use secops_shared::slack_router::{InteractionsRuntime, Reply};
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ const ROUTE: &str = "/slack/interactions";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let runtime = invocation::cold_start(FUNCTION, InteractionsRuntime::start()).await;
+    let runtime = invocation::cold_start(FUNCTION, InteractionsRuntime::start(Mode::Lambda)).await;
     let runtime = &runtime;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         failure::catching_panics(handle(runtime, event.payload)).await

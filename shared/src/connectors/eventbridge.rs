@@ -499,8 +499,12 @@ pub enum Bus {
 
 impl Bus {
     /// EventBridge in Lambda; in memory for a local run, which hands events over itself.
-    pub async fn start(in_process: bool, bus_name: &str, retry: crate::http::RetryPolicy) -> Self {
-        if in_process {
+    pub async fn start(
+        mode: crate::runtime::Mode,
+        bus_name: &str,
+        retry: crate::http::RetryPolicy,
+    ) -> Self {
+        if mode == crate::runtime::Mode::Local {
             Bus::InProcess(InMemoryPublisher::new())
         } else {
             Bus::EventBridge(

@@ -16,7 +16,7 @@ use crate::connectors::openai::{self, OpenAiClient};
 use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::ColdStarted;
-use crate::runtime::{Foundation, StartupError, StartupTimings};
+use crate::runtime::{Foundation, Mode, StartupError, StartupTimings};
 use crate::telemetry::MetricsSink;
 
 /// Everything a live drift run needs, built once per cold start.
@@ -31,7 +31,8 @@ pub struct DriftRuntime {
 
 impl DriftRuntime {
     /// Read settings and credentials, connect and migrate. Fails fast, naming what is missing.
-    pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
+    pub async fn start(mode: Mode) -> Result<Self, StartupError> {
+        let metrics = mode.metrics();
         let settings = DriftSettings::from_env(&Env::process())?;
         let team_id = settings.linear_team_id.clone().ok_or_else(|| {
             StartupError::Missing(
@@ -69,7 +70,7 @@ impl DriftRuntime {
     }
 
     /// One run, finishing before `deadline`.
-    pub async fn run_once(&self, deadline: Option<Instant>) -> Result<RunReport, RunError> {
+    pub async fn run(&self, deadline: Option<Instant>) -> Result<RunReport, RunError> {
         self.run_as(Uuid::new_v4(), deadline).await
     }
 

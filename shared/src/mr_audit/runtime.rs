@@ -23,7 +23,7 @@ use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::{ColdStarted, Summarised, Tally};
-use crate::runtime::{Foundation, StartupError, StartupTimings, millis_since};
+use crate::runtime::{Foundation, Mode, StartupError, StartupTimings, millis_since};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::{self, Metric, MetricsSink};
 
@@ -40,29 +40,16 @@ pub struct HookRuntime {
 }
 
 impl HookRuntime {
-    /// In Lambda: merges are handed over on the EventBridge bus, metrics go to stdout.
-    pub async fn start() -> Result<Self, StartupError> {
-        Self::start_with(false).await
-    }
-
-    /// In a local run: merges are kept in memory; see [`Self::take_handed_over`].
-    pub async fn start_in_process() -> Result<Self, StartupError> {
-        Self::start_with(true).await
-    }
-
-    async fn start_with(in_process: bool) -> Result<Self, StartupError> {
+    /// In Lambda merges are handed over on the EventBridge bus; in a local run they are kept
+    /// in memory (see [`Self::take_handed_over`]).
+    pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let foundation = Foundation::start(Function::GitLabWebhook).await?;
         // `require` also refuses an empty token, which would otherwise match an empty header.
         foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
         let db = Mutex::new(foundation.database().await?);
-        let bus = Bus::start(in_process, &config.event_bus, foundation.common.retry).await;
-        // A local run's stdout is for people.
-        let metrics = if in_process {
-            MetricsSink::Off
-        } else {
-            MetricsSink::Stdout
-        };
+        let bus = Bus::start(mode, &config.event_bus, foundation.common.retry).await;
+        let metrics = mode.metrics();
         Ok(Self {
             foundation,
             config,
@@ -146,7 +133,8 @@ pub struct WorkerReport {
 }
 
 impl AuditRuntime {
-    pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
+    pub async fn start(mode: Mode) -> Result<Self, StartupError> {
+        let metrics = mode.metrics();
         let config = MrAuditConfig::from_env(&Env::process())?;
         let (confluence_url, page_id) = config.require_worker_settings()?;
         let foundation = Foundation::start(Function::MrAudit).await?;

@@ -20,7 +20,7 @@ use crate::connectors::webhook::{WebhookConfig, WebhookSender};
 use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::ColdStarted;
-use crate::runtime::{Foundation, StartupError, StartupTimings, millis_since};
+use crate::runtime::{Foundation, Mode, StartupError, StartupTimings, millis_since};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::{self, MetricsSink};
 use secrecy::ExposeSecret;
@@ -38,7 +38,8 @@ pub struct ReviewRuntime {
 }
 
 impl ReviewRuntime {
-    pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
+    pub async fn start(mode: Mode) -> Result<Self, StartupError> {
+        let metrics = mode.metrics();
         let config = ReviewConfig::from_env(&Env::process())?;
         let foundation = Foundation::start(Function::PrivilegedGrantReview).await?;
         foundation.require("axiom_token", |c| &c.axiom_token)?;
@@ -69,7 +70,7 @@ impl ReviewRuntime {
         })
     }
 
-    pub async fn run_once(&self, deadline: Option<Instant>) -> Result<ReviewReport, RunError> {
+    pub async fn run(&self, deadline: Option<Instant>) -> Result<ReviewReport, RunError> {
         self.foundation
             .check_deadline_margin("privileged-review", deadline, self.metrics);
         let mut store = self.store.lock().await;
@@ -115,12 +116,8 @@ pub struct WorkerRuntime {
 }
 
 impl WorkerRuntime {
-    /// Without metrics (a local run).
-    pub async fn start() -> Result<Self, StartupError> {
-        Self::start_with(MetricsSink::Off).await
-    }
-
-    pub async fn start_with(metrics: MetricsSink) -> Result<Self, StartupError> {
+    pub async fn start(mode: Mode) -> Result<Self, StartupError> {
+        let metrics = mode.metrics();
         let config = ReviewConfig::from_env(&Env::process())?;
         let foundation = Foundation::start(Function::ReviewWorker).await?;
         foundation.require("axiom_token", |c| &c.axiom_token)?;
@@ -142,7 +139,7 @@ impl WorkerRuntime {
 
     /// Drain every pending follow-up (not only the one that woke us: nothing waits for the
     /// next scheduled run that this invocation can do now).
-    pub async fn drain(&self, deadline: Option<Instant>) -> Result<DrainReport, RunError> {
+    pub async fn run(&self, deadline: Option<Instant>) -> Result<DrainReport, RunError> {
         self.foundation
             .check_deadline_margin("privileged-review", deadline, self.metrics);
         let mut store = self.store.lock().await;

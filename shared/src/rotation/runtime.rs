@@ -14,7 +14,7 @@ use crate::config::Env;
 use crate::credential_scope::Function;
 use crate::http;
 use crate::invocation::ColdStarted;
-use crate::runtime::{Foundation, StartupError, StartupTimings};
+use crate::runtime::{Foundation, Mode, StartupError, StartupTimings};
 use crate::slack::client::{SlackClient, SlackConfig};
 use crate::telemetry::MetricsSink;
 
@@ -35,7 +35,8 @@ pub enum RunError {
 }
 
 impl RotationRuntime {
-    pub async fn start(metrics: MetricsSink) -> Result<Self, StartupError> {
+    pub async fn start(mode: Mode) -> Result<Self, StartupError> {
+        let metrics = mode.metrics();
         let config = RotationConfig::from_env(&Env::process())?;
         config.require_digest_target()?;
         let foundation = Foundation::start(Function::RotationChaser).await?;
@@ -60,7 +61,7 @@ impl RotationRuntime {
     }
 
     /// One sweep, stopping new teams in time for `deadline`.
-    pub async fn run_once(&self, deadline: Option<Instant>) -> Result<SweepReport, RunError> {
+    pub async fn run(&self, deadline: Option<Instant>) -> Result<SweepReport, RunError> {
         self.run_input(&Value::Null, deadline).await
     }
 

@@ -18,7 +18,7 @@ use crate::review::store::ReviewStore;
 use crate::rotation::clicks::RotationClicks;
 use crate::rotation::config::RotationConfig;
 use crate::rotation::store::RotationStore;
-use crate::runtime::{Foundation, StartupError, StartupTimings};
+use crate::runtime::{Foundation, Mode, StartupError, StartupTimings};
 use crate::slack::client::SlackClient;
 use crate::slack::workspace::{HomeWorkspace, WorkspaceSource};
 use crate::telemetry::{self, MetricsSink};
@@ -41,16 +41,6 @@ pub struct InteractionsRuntime {
 pub const ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2_500);
 
 impl InteractionsRuntime {
-    /// In Lambda: decisions go to the EventBridge bus, metrics to stdout.
-    pub async fn start() -> Result<Self, StartupError> {
-        Self::start_with(false).await
-    }
-
-    /// In a local run: decisions are kept in memory; see [`Self::take_handed_over`].
-    pub async fn start_in_process() -> Result<Self, StartupError> {
-        Self::start_with(true).await
-    }
-
     /// Decisions handed over since the last call (in-process runs only).
     pub fn take_handed_over(&self) -> Vec<BusEvent> {
         match &self.bus {
@@ -59,7 +49,9 @@ impl InteractionsRuntime {
         }
     }
 
-    async fn start_with(in_process: bool) -> Result<Self, StartupError> {
+    /// In Lambda decisions go to the EventBridge bus; in a local run they are kept in memory
+    /// (see [`Self::take_handed_over`]).
+    pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let config = ReviewConfig::from_env(&Env::process())?;
         let rotation = RotationConfig::from_env(&Env::process())?;
         let foundation = Foundation::start(Function::SlackInteractions).await?;
@@ -67,13 +59,8 @@ impl InteractionsRuntime {
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let store = Mutex::new(ReviewStore::new(foundation.database().await?));
         let slack = slack_client(&foundation, &config);
-        let bus = Bus::start(in_process, &config.event_bus, foundation.common.retry).await;
-        // A local run's stdout is for people.
-        let metrics = if in_process {
-            MetricsSink::Off
-        } else {
-            MetricsSink::Stdout
-        };
+        let bus = Bus::start(mode, &config.event_bus, foundation.common.retry).await;
+        let metrics = mode.metrics();
         let workspace = tokio::sync::OnceCell::new();
         if !config.workspace.team_ids.is_empty() {
             workspace
