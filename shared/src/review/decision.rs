@@ -6,14 +6,14 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::card;
 use super::identity;
 use super::risk;
 use super::store::{
-    DecideOutcome, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, StoredReview, TaskKind,
+    CardMessage, DecideOutcome, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, StoredReview,
+    TaskKind,
 };
 use super::workflow::review_event;
 use crate::ports::PortError;
@@ -306,7 +306,13 @@ fn follow_up(
     if let (Some(channel), Some(ts)) = (&channel, &ts) {
         tasks.push(task(
             TaskKind::CardUpdate,
-            json!({"channel": channel, "ts": ts, "text": note, "blocks": blocks}),
+            CardMessage {
+                channel: channel.clone(),
+                ts: Some(ts.clone()),
+                text: note.clone(),
+                blocks: blocks.clone(),
+            }
+            .to_payload(),
         ));
     }
     if review.status == ReviewStatus::Escalated {
@@ -316,7 +322,13 @@ fn follow_up(
                 dedupe_key: format!("{id}:card_update:{name}:{other_channel}:{other_ts}"),
                 ..task(
                     TaskKind::CardUpdate,
-                    json!({"channel": other_channel, "ts": other_ts, "text": note, "blocks": blocks}),
+                    CardMessage {
+                        channel: other_channel.clone(),
+                        ts: Some(other_ts.clone()),
+                        text: note.clone(),
+                        blocks: blocks.clone(),
+                    }
+                    .to_payload(),
                 )
             });
         }
@@ -356,11 +368,17 @@ fn follow_up(
         );
         tasks.push(task(
             TaskKind::EscalationPost,
-            json!({
-                "channel": policy.escalation_channel.as_deref().unwrap_or(review_channel),
-                "text": text,
-                "blocks": blocks,
-            }),
+            CardMessage {
+                channel: policy
+                    .escalation_channel
+                    .as_deref()
+                    .unwrap_or(review_channel)
+                    .to_owned(),
+                ts: None,
+                text,
+                blocks,
+            }
+            .to_payload(),
         ));
     }
     tasks

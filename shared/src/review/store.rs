@@ -110,6 +110,31 @@ pub struct NewTask {
     pub payload: Value,
 }
 
+/// The payload of a Slack task (a card posted, re-posted to the escalation channel, or
+/// updated in place): what the worker sends, stored as it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardMessage {
+    pub channel: String,
+    /// The posted message to update; `None` for a new post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<String>,
+    /// Slack's notification fallback.
+    pub text: String,
+    pub blocks: Value,
+}
+
+impl CardMessage {
+    pub fn to_payload(&self) -> Value {
+        serde_json::to_value(self).expect("a card message is plain JSON")
+    }
+
+    /// Read back from a task; a payload that is not a card message is named, not guessed at.
+    pub fn from_payload(payload: &Value) -> Result<Self, String> {
+        serde_json::from_value(payload.clone())
+            .map_err(|e| format!("task payload is not a card message: {e}"))
+    }
+}
+
 /// A pending side effect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
@@ -570,4 +595,34 @@ async fn insert_task(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CardMessage;
+    use serde_json::json;
+
+    #[test]
+    fn a_card_message_is_stored_in_the_outbox_shape_the_worker_has_always_read() {
+        let post = CardMessage {
+            channel: "C1".to_owned(),
+            ts: None,
+            text: "high risk".to_owned(),
+            blocks: json!([{"type": "section"}]),
+        };
+        assert_eq!(
+            post.to_payload(),
+            json!({"channel": "C1", "text": "high risk", "blocks": [{"type": "section"}]})
+        );
+        let stored_update = json!({"channel": "C1", "ts": "1.2", "text": "t", "blocks": []});
+        let update = CardMessage::from_payload(&stored_update).unwrap();
+        assert_eq!(update.ts.as_deref(), Some("1.2"));
+        assert_eq!(update.to_payload(), stored_update);
+    }
+
+    #[test]
+    fn a_payload_without_a_channel_is_named_not_guessed_at() {
+        let err = CardMessage::from_payload(&json!({"text": "t", "blocks": []})).unwrap_err();
+        assert!(err.contains("channel"), "{err}");
+    }
 }

@@ -19,7 +19,7 @@ use super::quarantine::{self, Unreadable};
 use super::risk::{self, Assessment, Features, RiskConfig, RiskLevel};
 use super::source::GrantSource;
 use super::store::{
-    NewReview, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, Task, TaskKind,
+    CardMessage, NewReview, NewTask, ReviewStatus, ReviewStore, ReviewStoreError, Task, TaskKind,
 };
 use crate::connectors::llm::{JsonRequest, StructuredLlm};
 use crate::http;
@@ -382,11 +382,13 @@ where
                 review_id,
                 kind: TaskKind::SlackCard,
                 dedupe_key: format!("{review_id}:slack_card"),
-                payload: json!({
-                    "channel": s.review_channel,
-                    "text": card::card_text(grant, &assessment),
-                    "blocks": card::review_card(review_id, grant, &features, &assessment),
-                }),
+                payload: CardMessage {
+                    channel: s.review_channel.clone(),
+                    ts: None,
+                    text: card::card_text(grant, &assessment),
+                    blocks: card::review_card(review_id, grant, &features, &assessment),
+                }
+                .to_payload(),
             });
             ReviewStatus::AwaitingReview
         };
@@ -513,21 +515,26 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                 .record(std::slice::from_ref(p))
                 .await
                 .map(|_| None)?),
-            TaskKind::SlackCard | TaskKind::EscalationPost => Ok(self
-                .chat
-                .post(field(p, "channel")?, field(p, "text")?, &p["blocks"])
-                .await
-                .map(Some)?),
-            TaskKind::CardUpdate => Ok(self
-                .chat
-                .update(
-                    field(p, "channel")?,
-                    field(p, "ts")?,
-                    field(p, "text")?,
-                    &p["blocks"],
-                )
-                .await
-                .map(|_| None)?),
+            TaskKind::SlackCard | TaskKind::EscalationPost => {
+                let card = card_message(p)?;
+                Ok(self
+                    .chat
+                    .post(&card.channel, &card.text, &card.blocks)
+                    .await
+                    .map(Some)?)
+            }
+            TaskKind::CardUpdate => {
+                let card = card_message(p)?;
+                let ts = card.ts.as_deref().ok_or_else(|| PortError {
+                    service: "outbox",
+                    message: "card update task has no `ts`".to_owned(),
+                })?;
+                Ok(self
+                    .chat
+                    .update(&card.channel, ts, &card.text, &card.blocks)
+                    .await
+                    .map(|_| None)?)
+            }
             TaskKind::Webhook => {
                 let webhook = self.webhook.ok_or_else(|| PortError {
                     service: "webhook",
@@ -567,10 +574,10 @@ impl From<PortError> for TaskError {
     }
 }
 
-fn field<'v>(payload: &'v Value, name: &'static str) -> Result<&'v str, PortError> {
-    payload[name].as_str().ok_or_else(|| PortError {
+fn card_message(payload: &Value) -> Result<CardMessage, PortError> {
+    CardMessage::from_payload(payload).map_err(|message| PortError {
         service: "outbox",
-        message: format!("task payload has no `{name}`"),
+        message,
     })
 }
 
