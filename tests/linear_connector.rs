@@ -28,7 +28,7 @@ fn fast_retry() -> RetryPolicy {
 
 fn config(fake: &FakeLinear) -> LinearConfig {
     LinearConfig {
-        api_url: fake.url(),
+        base_url: fake.url(),
         team_id: TEAM.to_owned(),
         project_id: None,
         retry: fast_retry(),
@@ -339,7 +339,8 @@ async fn a_rotated_key_is_picked_up_after_a_401_and_the_call_succeeds() {
 }
 
 #[tokio::test]
-async fn a_key_refused_even_after_rereading_is_rejected_without_revealing_it() {
+async fn a_key_refused_and_unchanged_by_rereading_is_rejected_without_being_sent_again_or_revealed()
+{
     let fake = FakeLinear::start().await;
     fake.accept_only_key("lin_api_other");
 
@@ -347,7 +348,11 @@ async fn a_key_refused_even_after_rereading_is_rejected_without_revealing_it() {
 
     assert!(matches!(err, TrackerError::Rejected { .. }), "{err}");
     assert!(!err.to_string().contains(KEY), "{err}");
-    assert_eq!(fake.requests(), 2, "one attempt, one after re-reading");
+    assert_eq!(
+        fake.requests(),
+        1,
+        "the secret re-read holds the same key: sending it again would be refused the same way"
+    );
 }
 
 #[tokio::test]

@@ -495,7 +495,7 @@ fn product(base: &str) -> Result<Product> {
         client.clone(),
         secrets.clone(),
         LinearConfig {
-            api_url: settings.linear_api_url.clone(),
+            base_url: settings.linear_api_url.clone(),
             team_id: settings.linear_team_id.clone().context("team id")?,
             project_id: None,
             retry: RetryPolicy::default(),

@@ -137,13 +137,19 @@ pub enum Verdict {
     Done,
     /// Try again, after this long if the service said.
     Retry(Option<Duration>),
+    /// A rate limit: try again after the service's wait (a floor, never shortened). If the
+    /// retries or the deadline run out on it, the call ends as rate limited, not as an outage
+    /// ([`HttpError::rate_limit_wait`]).
+    RateLimited(Option<Duration>),
 }
 
-/// The default classification: 408, 429 and 5xx are retried, honouring `Retry-After`.
+/// The default classification: 408, 429 and 5xx are retried, honouring `Retry-After`; a 429
+/// is a rate limit.
 pub fn default_verdict(response: &HttpResponse) -> Verdict {
     let s = response.status;
-    if s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT || s.is_server_error()
-    {
+    if s == StatusCode::TOO_MANY_REQUESTS {
+        Verdict::RateLimited(retry_after(&response.headers))
+    } else if s == StatusCode::REQUEST_TIMEOUT || s.is_server_error() {
         Verdict::Retry(retry_after(&response.headers))
     } else {
         Verdict::Done
@@ -178,6 +184,8 @@ pub enum HttpError {
         attempts: u32,
         status: StatusCode,
         excerpt: String,
+        /// `Some(wait)` when the last answer was a rate limit (`wait` if the service named one).
+        rate_limited: Option<Option<Duration>>,
     },
     #[error(
         "{service}: stopped retrying to stay within the invocation deadline ({attempts} attempt(s); last: {last})"
@@ -186,6 +194,8 @@ pub enum HttpError {
         service: &'static str,
         attempts: u32,
         last: String,
+        /// `Some(wait)` when the last answer was a rate limit.
+        rate_limited: Option<Option<Duration>>,
     },
     /// The server asked for a wait longer than the policy accepts (`max_delay`).
     #[error(
@@ -229,15 +239,13 @@ impl HttpError {
     }
 
     /// `Some(wait)` when the call ended on a rate limit: the server's over-long wait, or, when
-    /// retries or the deadline ran out, `last_rate_limit` (the connector's record of whether its
-    /// last answer was a rate limit, and the wait it named). `None` for any other failure.
-    pub fn rate_limit_wait(
-        &self,
-        last_rate_limit: Option<Option<Duration>>,
-    ) -> Option<Option<Duration>> {
+    /// retries or the deadline ran out, whether the last answer was a rate limit (and the wait
+    /// it named). `None` for any other failure.
+    pub fn rate_limit_wait(&self) -> Option<Option<Duration>> {
         match self {
             HttpError::RateLimited { wait, .. } => Some(Some(*wait)),
-            HttpError::Exhausted { .. } | HttpError::Deadline { .. } => last_rate_limit,
+            HttpError::Exhausted { rate_limited, .. }
+            | HttpError::Deadline { rate_limited, .. } => *rate_limited,
             HttpError::Transport { .. } => None,
         }
     }
@@ -251,6 +259,8 @@ pub async fn send_with_retry(
     classify: impl Fn(&HttpResponse) -> Verdict,
 ) -> Result<HttpResponse, HttpError> {
     let mut attempt = 0;
+    // Whether the latest answer was a rate limit, and the wait it named.
+    let mut rate_limited: Option<Option<Duration>> = None;
     loop {
         attempt += 1;
         let attempt_result = match attempt_budget() {
@@ -259,6 +269,7 @@ pub async fn send_with_retry(
                     service,
                     attempts: attempt - 1,
                     last: "no time was left for a request".to_owned(),
+                    rate_limited,
                 });
             }
             Some(budget) => match tokio::time::timeout(budget, send_once(make())).await {
@@ -268,6 +279,7 @@ pub async fn send_with_retry(
                         service,
                         attempts: attempt,
                         last: "the request was still running at the deadline".to_owned(),
+                        rate_limited: None,
                     });
                 }
             },
@@ -277,13 +289,25 @@ pub async fn send_with_retry(
         let (wait, last) = match outcome {
             Ok(response) => match classify(&response) {
                 Verdict::Done => return Ok(response),
-                Verdict::Retry(hint) => {
+                verdict @ (Verdict::Retry(_) | Verdict::RateLimited(_)) => {
+                    let hint = match verdict {
+                        Verdict::RateLimited(hint) => {
+                            rate_limited = Some(hint);
+                            hint
+                        }
+                        Verdict::Retry(hint) => {
+                            rate_limited = None;
+                            hint
+                        }
+                        Verdict::Done => unreachable!("handled above"),
+                    };
                     if attempt >= policy.max_attempts {
                         return Err(HttpError::Exhausted {
                             service,
                             attempts: attempt,
                             status: response.status,
                             excerpt: response.excerpt(),
+                            rate_limited,
                         });
                     }
                     let wait = match hint {
@@ -305,6 +329,7 @@ pub async fn send_with_retry(
             },
             // URLs are left out of errors and logs: some (Slack's response_url) are credentials.
             Err(e) if is_transient(&e) && attempt < policy.max_attempts => {
+                rate_limited = None;
                 (policy.backoff(attempt - 1), e.without_url().to_string())
             }
             Err(source) => {
@@ -322,6 +347,7 @@ pub async fn send_with_retry(
                     service,
                     attempts: attempt,
                     last,
+                    rate_limited,
                 });
             }
         }
@@ -424,6 +450,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retries_that_run_out_on_a_rate_limit_end_rate_limited_and_on_an_outage_do_not() {
+        let client = build_client(Duration::from_secs(5));
+        for (status, expected) in [(429, Some(None)), (503, None)] {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(status))
+                .mount(&server)
+                .await;
+            let policy = RetryPolicy {
+                max_attempts: 2,
+                ..fast()
+            };
+            let err = send_with_retry("test", policy, || client.get(server.uri()), default_verdict)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, HttpError::Exhausted { .. }), "{err}");
+            assert_eq!(err.rate_limit_wait(), expected, "HTTP {status}");
+        }
+    }
+
+    #[tokio::test]
     async fn client_errors_are_not_retried() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
@@ -519,10 +566,7 @@ mod tests {
             matches!(err, HttpError::RateLimited { wait, attempts: 1, .. } if wait == Duration::from_secs(25)),
             "{err}"
         );
-        assert_eq!(
-            err.rate_limit_wait(None),
-            Some(Some(Duration::from_secs(25)))
-        );
+        assert_eq!(err.rate_limit_wait(), Some(Some(Duration::from_secs(25))));
         assert_eq!(
             server.received_requests().await.unwrap().len(),
             1,

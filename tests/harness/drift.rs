@@ -81,7 +81,7 @@ impl DriftWorld {
             client.clone(),
             secrets.clone(),
             LinearConfig {
-                api_url: linear.url(),
+                base_url: linear.url(),
                 team_id: TEAM_ID.to_owned(),
                 project_id: None,
                 retry: fast_retry(),

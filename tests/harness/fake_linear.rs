@@ -125,7 +125,7 @@ impl FakeLinear {
         Self { server, world }
     }
 
-    /// The GraphQL endpoint, for `LinearConfig::api_url`.
+    /// The GraphQL endpoint, for `LinearConfig::base_url`.
     pub fn url(&self) -> String {
         format!("{}/graphql", self.server.uri())
     }

@@ -127,12 +127,12 @@ impl FakeSlack {
         Self { server, world }
     }
 
-    /// For `SlackConfig::api_base`.
+    /// For `SlackConfig::base_url`.
     pub fn api_base(&self) -> String {
         format!("{}/api", self.server.uri())
     }
 
-    /// A response URL served by this fake (plain http on the same host as `api_base`).
+    /// A response URL served by this fake (plain http on the same host as `base_url`).
     pub fn response_url(&self, id: &str) -> String {
         format!("{}/response/{id}", self.server.uri())
     }

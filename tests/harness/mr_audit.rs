@@ -383,7 +383,7 @@ impl MrAuditWorld {
                 client.clone(),
                 secrets.clone(),
                 LinearConfig {
-                    api_url: linear_fake.url(),
+                    base_url: linear_fake.url(),
                     team_id: TEAM_ID.to_owned(),
                     project_id: None,
                     retry: fast_retry(),
@@ -408,7 +408,7 @@ impl MrAuditWorld {
             client,
             secrets.clone(),
             SlackConfig {
-                api_base: slack_fake.api_base(),
+                base_url: slack_fake.api_base(),
                 retry: fast_retry(),
                 ..SlackConfig::default()
             },

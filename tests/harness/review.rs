@@ -113,7 +113,7 @@ impl ReviewWorld {
             client.clone(),
             secrets.clone(),
             SlackConfig {
-                api_base: slack.api_base(),
+                base_url: slack.api_base(),
                 retry: fast_retry(),
                 ..SlackConfig::default()
             },

@@ -80,7 +80,7 @@ impl RotationWorld {
             http::build_client(Duration::from_secs(5)),
             secrets.clone(),
             SlackConfig {
-                api_base: slack.api_base(),
+                base_url: slack.api_base(),
                 retry: fast_retry(),
                 ..SlackConfig::default()
             },

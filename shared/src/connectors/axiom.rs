@@ -18,7 +18,7 @@
 //!
 //! The token is never logged or put in an error.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -29,6 +29,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::secrets::{Credentials, SecretStore};
 
@@ -308,16 +309,14 @@ impl AxiomClient {
         url: &Url,
         body: Bytes,
     ) -> Result<HttpResponse, AxiomError> {
-        let credentials = self.credentials().await?;
-        let mut response = self.send(url, &body, self.headers(&credentials)?).await?;
-        if is_auth_failure(response.status) {
-            self.secrets.invalidate().await;
-            let fresh = self.credentials().await?;
-            // Fixed credentials come back unchanged: asking again would fail the same way.
-            if !Arc::ptr_eq(&credentials, &fresh) {
-                response = self.send(url, &body, self.headers(&fresh)?).await?;
-            }
-        }
+        let response = send_with_fresh_credentials(
+            &self.secrets,
+            |credentials| self.headers(credentials),
+            |e| AxiomError::Unavailable(format!("cannot read the credentials: {e}")),
+            |headers| Box::pin(self.send(url, &body, headers)),
+            |response| is_auth_failure(response.status),
+        )
+        .await?;
         tracing::debug!(
             status = response.status.as_u16(),
             trace_id = response.header(TRACE_ID_HEADER).unwrap_or("-"),
@@ -325,15 +324,6 @@ impl AxiomClient {
         );
         check_status(operation, &response)?;
         Ok(response)
-    }
-
-    async fn credentials(&self) -> Result<Arc<Credentials>, AxiomError> {
-        // Boxed: the Secrets Manager future nests the AWS SDK's futures deep enough to overflow
-        // the compiler's layout depth limit in callers.
-        let current = Box::pin(self.secrets.current());
-        current
-            .await
-            .map_err(|e| AxiomError::Unavailable(format!("cannot read the credentials: {e}")))
     }
 
     /// Authorization (and org id) headers for these credentials, after the token rules.
@@ -382,25 +372,17 @@ impl AxiomClient {
         body: &Bytes,
         headers: HeaderMap,
     ) -> Result<HttpResponse, AxiomError> {
-        let policy = self.config.retry;
-        // `Some(wait)` when the latest answer was a 429, so running out of retries on one can be
-        // told apart from an outage.
-        let last_rate_limit = Mutex::new(None);
         let make = || {
             self.http
                 .post(url.clone())
                 .headers(headers.clone())
                 .body(body.clone())
         };
-        let classify = |response: &HttpResponse| {
-            let wait = retry_wait(response, SystemTime::now());
-            *lock(&last_rate_limit) =
-                (response.status == StatusCode::TOO_MANY_REQUESTS).then_some(wait);
-            verdict(response, wait)
-        };
-        let result = http::send_with_retry(SERVICE, policy, make, classify).await;
-        let rate_limited = *lock(&last_rate_limit);
-        result.map_err(|e| give_up(e, rate_limited))
+        let classify =
+            |response: &HttpResponse| verdict(response, retry_wait(response, SystemTime::now()));
+        http::send_with_retry(SERVICE, self.config.retry, make, classify)
+            .await
+            .map_err(give_up)
     }
 }
 
@@ -492,6 +474,7 @@ fn verdict(response: &HttpResponse, wait: Option<Duration>) -> Verdict {
     }
     match http::default_verdict(response) {
         Verdict::Retry(_) => Verdict::Retry(wait),
+        Verdict::RateLimited(_) => Verdict::RateLimited(wait),
         Verdict::Done => Verdict::Done,
     }
 }
@@ -516,9 +499,9 @@ fn retry_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration> {
         .ok()
 }
 
-/// Retries ran out. `rate_limited` holds the wait Axiom asked for if its last answer was a 429.
-fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> AxiomError {
-    match error.rate_limit_wait(rate_limited) {
+/// Retries ran out: rate limited if Axiom's last answer was a 429, else unavailable.
+fn give_up(error: HttpError) -> AxiomError {
+    match error.rate_limit_wait() {
         Some(retry_after) => AxiomError::RateLimited { retry_after },
         None => AxiomError::Unavailable(error.with_causes()),
     }
@@ -714,10 +697,6 @@ fn ingest_failed(status: IngestStatus) -> AxiomError {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -869,7 +848,7 @@ mod tests {
         // Never shortened here: send_with_retry refuses a wait longer than the policy allows.
         assert_eq!(
             verdict(&response(429, &[], ""), Some(Duration::from_secs(60))),
-            Verdict::Retry(Some(Duration::from_secs(60)))
+            Verdict::RateLimited(Some(Duration::from_secs(60)))
         );
         assert_eq!(verdict(&response(502, &[], ""), None), Verdict::Retry(None));
         assert_eq!(verdict(&response(400, &[], ""), None), Verdict::Done);

@@ -22,7 +22,7 @@
 //!
 //! The email and token are never logged or put in an error.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -35,6 +35,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
+use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
 use crate::secrets::{Credentials, SecretStore};
 
@@ -333,29 +334,20 @@ impl ConfluenceClient {
             })?)),
             None => None,
         };
-        let auth = self.authorization().await?;
-        let mut response = self.send(&method, &url, body.as_ref(), &auth).await?;
-        if is_auth_failure(response.status) {
-            // The token may have been rotated since it was cached.
-            self.secrets.invalidate().await;
-            let fresh = self.authorization().await?;
-            if fresh != auth {
-                response = self.send(&method, &url, body.as_ref(), &fresh).await?;
-            }
-        }
+        let response = send_with_fresh_credentials(
+            &self.secrets,
+            basic_auth,
+            |e| ConfluenceError::Unavailable(format!("cannot read the credentials: {e}")),
+            |auth| {
+                let (method, url, body) = (&method, &url, body.as_ref());
+                Box::pin(async move { self.send(method, url, body, &auth).await })
+            },
+            |response| is_auth_failure(response.status),
+        )
+        .await?;
         tracing::debug!(status = response.status.as_u16(), "confluence answered");
         check_status(operation, &response)?;
         Ok(response)
-    }
-
-    async fn authorization(&self) -> Result<HeaderValue, ConfluenceError> {
-        // Boxed: the Secrets Manager future nests the AWS SDK's futures deep enough to overflow
-        // the compiler's layout depth limit in callers.
-        let current = Box::pin(self.secrets.current());
-        let credentials = current.await.map_err(|e| {
-            ConfluenceError::Unavailable(format!("cannot read the credentials: {e}"))
-        })?;
-        basic_auth(&credentials)
     }
 
     /// Every retry the policy allows.
@@ -367,9 +359,6 @@ impl ConfluenceClient {
         auth: &HeaderValue,
     ) -> Result<HttpResponse, ConfluenceError> {
         let policy = self.config.retry;
-        // `Some(wait)` when the latest answer was a 429, so running out of retries on one can be
-        // told apart from an outage.
-        let last_rate_limit = Mutex::new(None);
         let make = || {
             let mut headers = HeaderMap::new();
             headers.insert(AUTHORIZATION, auth.clone());
@@ -383,15 +372,9 @@ impl ConfluenceClient {
                 None => request.headers(headers),
             }
         };
-        let classify = |response: &HttpResponse| {
-            let verdict = http::default_verdict(response);
-            *lock(&last_rate_limit) = (response.status == StatusCode::TOO_MANY_REQUESTS)
-                .then(|| http::retry_after(&response.headers));
-            verdict
-        };
-        let result = http::send_with_retry(SERVICE, policy, make, classify).await;
-        let rate_limited = *lock(&last_rate_limit);
-        result.map_err(|e| give_up(e, rate_limited))
+        http::send_with_retry(SERVICE, policy, make, http::default_verdict)
+            .await
+            .map_err(give_up)
     }
 }
 
@@ -424,9 +407,9 @@ fn is_auth_failure(status: StatusCode) -> bool {
     matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
 }
 
-/// Retries ran out. `rate_limited` is the wait Confluence asked for if its last answer was 429.
-fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> ConfluenceError {
-    match error.rate_limit_wait(rate_limited) {
+/// Retries ran out: rate limited if Confluence's last answer was a 429, else unavailable.
+fn give_up(error: HttpError) -> ConfluenceError {
+    match error.rate_limit_wait() {
         Some(retry_after) => ConfluenceError::RateLimited { retry_after },
         None => ConfluenceError::Unavailable(error.with_causes()),
     }
@@ -523,10 +506,6 @@ fn excerpt(text: &str) -> String {
 fn decode<T: DeserializeOwned>(response: &HttpResponse) -> Result<T, ConfluenceError> {
     serde_json::from_slice(&response.body)
         .map_err(|e| ConfluenceError::Malformed(format!("{e}: {}", response.excerpt())))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The parts of a v2 page we read; the rest is ignored.

@@ -22,7 +22,7 @@
 //! a loopback host.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
@@ -33,6 +33,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::secrets::{Credentials, SecretStore};
 
@@ -223,16 +224,14 @@ impl GitLabClient {
         what: impl Fn() -> String,
     ) -> Result<T, GitLabError> {
         let url = self.endpoint(segments)?;
-        let credentials = self.credentials().await?;
-        let mut response = self.send(&url, token_header(&credentials)?).await?;
-        if is_auth_failure(response.status) {
-            self.secrets.invalidate().await;
-            let fresh = self.credentials().await?;
-            // Fixed credentials come back unchanged: asking again would fail the same way.
-            if !Arc::ptr_eq(&credentials, &fresh) {
-                response = self.send(&url, token_header(&fresh)?).await?;
-            }
-        }
+        let response = send_with_fresh_credentials(
+            &self.secrets,
+            token_header,
+            |e| GitLabError::Unavailable(format!("cannot read the credentials: {e}")),
+            |token| Box::pin(self.send(&url, token)),
+            |response| is_auth_failure(response.status),
+        )
+        .await?;
         check_status(&response, what)?;
         serde_json::from_slice(&response.body)
             .map_err(|e| GitLabError::Malformed(format!("{}: {e}", what_of(segments))))
@@ -246,22 +245,9 @@ impl GitLabClient {
         Ok(url)
     }
 
-    async fn credentials(&self) -> Result<Arc<Credentials>, GitLabError> {
-        // Boxed: the Secrets Manager future nests the AWS SDK's futures deep enough to overflow
-        // the compiler's layout depth limit in callers.
-        let current = Box::pin(self.secrets.current());
-        current
-            .await
-            .map_err(|e| GitLabError::Unavailable(format!("cannot read the credentials: {e}")))
-    }
-
     /// Every retry the policy allows. A rate limit is waited out only when GitLab's wait fits
     /// within the policy's `max_delay`; otherwise the 429 comes back at once.
     async fn send(&self, url: &Url, token: HeaderValue) -> Result<HttpResponse, GitLabError> {
-        let policy = self.config.retry;
-        // `Some(wait)` when the latest answer was a 429, so running out of retries on one can be
-        // told apart from an outage.
-        let last_rate_limit = Mutex::new(None);
         let make = || {
             self.http
                 .get(url.clone())
@@ -270,13 +256,11 @@ impl GitLabClient {
         };
         let classify = |response: &HttpResponse| {
             log_low_remaining(response);
-            let rate_limit = rate_limit_of(response, SystemTime::now());
-            *lock(&last_rate_limit) = rate_limit;
-            verdict(response, rate_limit)
+            verdict(response, rate_limit_of(response, SystemTime::now()))
         };
-        let result = http::send_with_retry(SERVICE, policy, make, classify).await;
-        let rate_limited = *lock(&last_rate_limit);
-        let response = result.map_err(|e| give_up(e, rate_limited))?;
+        let response = http::send_with_retry(SERVICE, self.config.retry, make, classify)
+            .await
+            .map_err(give_up)?;
         tracing::debug!(status = response.status.as_u16(), "gitlab answered");
         Ok(response)
     }
@@ -385,7 +369,7 @@ fn rate_limit_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration>
 /// missing `Retry-After` on a 429.
 fn verdict(response: &HttpResponse, rate_limit: Option<Option<Duration>>) -> Verdict {
     match rate_limit {
-        Some(wait) => Verdict::Retry(wait),
+        Some(wait) => Verdict::RateLimited(wait),
         None => http::default_verdict(response),
     }
 }
@@ -413,9 +397,9 @@ fn log_low_remaining(response: &HttpResponse) {
     }
 }
 
-/// Retries ran out. `rate_limited` holds the wait GitLab asked for if its last answer was a 429.
-fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> GitLabError {
-    match error.rate_limit_wait(rate_limited) {
+/// Retries ran out: rate limited if GitLab's last answer was a 429, else unavailable.
+fn give_up(error: HttpError) -> GitLabError {
+    match error.rate_limit_wait() {
         Some(retry_after) => GitLabError::RateLimited { retry_after },
         None => GitLabError::Unavailable(error.with_causes()),
     }
@@ -486,10 +470,6 @@ fn excerpt(text: &str) -> String {
         short.push('…');
     }
     short
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `null` read as the type's default (serde's `default` alone only covers a missing field).
@@ -703,9 +683,9 @@ mod tests {
         let bare = response(429, &[], "Retry later");
         // A wait longer than the policy allows is refused by send_with_retry, never shortened.
         for (r, expected) in [
-            (&short, Verdict::Retry(Some(Duration::from_secs(1)))),
-            (&long, Verdict::Retry(Some(Duration::from_secs(60)))),
-            (&bare, Verdict::Retry(None)),
+            (&short, Verdict::RateLimited(Some(Duration::from_secs(1)))),
+            (&long, Verdict::RateLimited(Some(Duration::from_secs(60)))),
+            (&bare, Verdict::RateLimited(None)),
         ] {
             assert_eq!(verdict(r, rate_limit_of(r, now)), expected);
         }

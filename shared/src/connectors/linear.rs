@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::ports::TrackerError;
-use crate::secrets::SecretStore;
+use crate::secrets::{Credentials, SecretStore};
 
 /// Linear's public GraphQL endpoint.
 pub const DEFAULT_API_URL: &str = "https://api.linear.app/graphql";
@@ -60,7 +61,7 @@ const FIND_COMMENT: &str =
 #[derive(Debug, Clone)]
 pub struct LinearConfig {
     /// The GraphQL endpoint ([`DEFAULT_API_URL`] outside tests).
-    pub api_url: String,
+    pub base_url: String,
     pub team_id: String,
     pub project_id: Option<String>,
     pub retry: RetryPolicy,
@@ -112,7 +113,7 @@ impl LinearConfig {
     /// The public endpoint, no project, the default retry policy.
     pub fn new(team_id: impl Into<String>) -> Self {
         Self {
-            api_url: DEFAULT_API_URL.to_owned(),
+            base_url: DEFAULT_API_URL.to_owned(),
             team_id: team_id.into(),
             project_id: None,
             retry: RetryPolicy::default(),
@@ -458,68 +459,45 @@ impl LinearClient {
         variables: Value,
     ) -> Result<T, CallError> {
         let payload = json!({ "query": query, "variables": variables });
-        let mut reread = false;
-        loop {
-            let auth = self.authorization().await?;
-            let response = Box::pin(self.post(&payload, auth)).await?;
-            let reply = Reply::parse(&response);
-            if !is_auth_failure(&response, reply.as_ref()) {
-                return decode(operation, &response, reply);
-            }
-            if reread {
-                return Err(CallError::Tracker(TrackerError::Rejected {
-                    service: SERVICE,
-                    message: format!(
-                        "the API key was not accepted (HTTP {}), even after re-reading the secret",
-                        response.status.as_u16()
-                    ),
-                }));
-            }
-            // The key may have been rotated since we cached it.
-            self.secrets.invalidate().await;
-            reread = true;
-        }
-    }
-
-    async fn authorization(&self) -> Result<HeaderValue, TrackerError> {
-        // Boxed: fetching from Secrets Manager nests the AWS SDK's futures deep enough to overflow
-        // the compiler's layout depth limit in callers.
-        let current = Box::pin(self.secrets.current());
-        let credentials = current.await.map_err(|e| TrackerError::Unavailable {
-            service: SERVICE,
-            message: format!("cannot read credentials: {e}"),
-        })?;
-        let key = credentials
-            .linear_api_key
-            .as_ref()
-            .ok_or_else(|| TrackerError::Rejected {
+        let response = send_with_fresh_credentials(
+            &self.secrets,
+            authorization,
+            |e| TrackerError::Unavailable {
                 service: SERVICE,
-                message: "no linear_api_key in the credentials".to_owned(),
-            })?;
-        authorization_value(key)
+                message: format!("cannot read credentials: {e}"),
+            },
+            |auth| Box::pin(self.post(&payload, auth)),
+            |response| is_auth_failure(response, Reply::parse(response).as_ref()),
+        )
+        .await?;
+        let reply = Reply::parse(&response);
+        if is_auth_failure(&response, reply.as_ref()) {
+            return Err(CallError::Tracker(TrackerError::Rejected {
+                service: SERVICE,
+                message: format!(
+                    "the API key was not accepted (HTTP {}), even after re-reading the secret",
+                    response.status.as_u16()
+                ),
+            }));
+        }
+        decode(operation, &response, reply)
     }
 
     async fn post(&self, payload: &Value, auth: HeaderValue) -> Result<HttpResponse, TrackerError> {
-        let policy = self.config.retry;
-        let last_rate_limit = SyncMutex::new(None);
         let make = || {
             self.http
-                .post(&self.config.api_url)
+                .post(&self.config.base_url)
                 .header(AUTHORIZATION, auth.clone())
                 .json(payload)
         };
-        let classify = |response: &HttpResponse| {
-            let rate_limit = rate_limit_of(response, SystemTime::now());
-            *lock(&last_rate_limit) = rate_limit;
-            match rate_limit {
-                // The wait is a floor: send_with_retry refuses one longer than the policy allows.
-                Some(wait) => Verdict::Retry(wait),
-                None => http::default_verdict(response),
-            }
+        let classify = |response: &HttpResponse| match rate_limit_of(response, SystemTime::now()) {
+            // The wait is a floor: send_with_retry refuses one longer than the policy allows.
+            Some(wait) => Verdict::RateLimited(wait),
+            None => http::default_verdict(response),
         };
-        let result = http::send_with_retry(SERVICE, policy, make, classify).await;
-        let rate_limited = *lock(&last_rate_limit);
-        result.map_err(|e| give_up(e, rate_limited))
+        http::send_with_retry(SERVICE, self.config.retry, make, classify)
+            .await
+            .map_err(give_up)
     }
 }
 
@@ -576,6 +554,18 @@ impl LinearClient {
             Err(CallError::Tracker(e)) => Err(e),
         }
     }
+}
+
+/// The `Authorization` header for the credentials' `linear_api_key`.
+fn authorization(credentials: &Credentials) -> Result<HeaderValue, TrackerError> {
+    let key = credentials
+        .linear_api_key
+        .as_ref()
+        .ok_or_else(|| TrackerError::Rejected {
+            service: SERVICE,
+            message: "no linear_api_key in the credentials".to_owned(),
+        })?;
+    authorization_value(key)
 }
 
 /// A personal API key goes in raw; anything else is an OAuth token and needs `Bearer`.
@@ -660,10 +650,9 @@ fn rejected(errors: &[GraphqlError]) -> TrackerError {
     }
 }
 
-/// Retries ran out. `rate_limited` is the wait Linear asked for if its last answer was a rate
-/// limit.
-fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>) -> TrackerError {
-    match error.rate_limit_wait(rate_limited) {
+/// Retries ran out: rate limited if Linear's last answer was a rate limit, else unavailable.
+fn give_up(error: HttpError) -> TrackerError {
+    match error.rate_limit_wait() {
         Some(retry_after) => TrackerError::RateLimited {
             service: SERVICE,
             retry_after,

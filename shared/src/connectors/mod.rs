@@ -3,6 +3,7 @@
 
 pub mod axiom;
 pub mod confluence;
+pub mod credentials;
 pub mod eventbridge;
 pub mod gitlab;
 pub mod linear;

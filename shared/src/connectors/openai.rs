@@ -17,9 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
+use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::secrets::{Credentials, SecretStore};
@@ -111,28 +113,17 @@ impl OpenAiClient {
         }
     }
 
-    /// The credentials, checked to hold an OpenAI key.
-    async fn credentials(&self) -> Result<Arc<Credentials>, LlmError> {
-        let credentials = self.secrets.current().await.map_err(|e| {
-            // A secret store that cannot be read now may be readable on the next run.
-            LlmError::Unavailable(format!("cannot read the credentials: {e}"))
-        })?;
-        api_key(&credentials)?;
-        Ok(credentials)
-    }
-
-    /// One logical call: every retry the policy allows, with this key.
+    /// One logical call: every retry the policy allows, with this `Authorization` header.
     async fn send(
         &self,
         body: &ChatRequest<'_>,
-        key: &SecretString,
+        authorization: HeaderValue,
     ) -> Result<HttpResponse, LlmError> {
         let started = Instant::now();
         let make = || {
             self.http
                 .post(&self.endpoint)
-                // `bearer_auth` marks the header sensitive, so it is redacted from debug output.
-                .bearer_auth(key.expose_secret())
+                .header(AUTHORIZATION, authorization.clone())
                 .timeout(self.config.timeout)
                 .json(body)
         };
@@ -158,26 +149,33 @@ impl StructuredLlm for OpenAiClient {
     async fn complete_json(&self, request: &JsonRequest<'_>) -> Result<String, LlmError> {
         check_schema_name(request.schema_name)?;
         let body = ChatRequest::new(&self.config.model, request);
-        let credentials = self.credentials().await?;
-        let mut response = self.send(&body, api_key(&credentials)?).await?;
-        if is_auth_failure(response.status) {
-            // The secret may have been rotated since it was cached: re-read it and try once
-            // more, but only if that produced new credentials (fixed ones would fail the same).
-            self.secrets.invalidate().await;
-            let fresh = self.credentials().await?;
-            if !Arc::ptr_eq(&credentials, &fresh) {
-                response = self.send(&body, api_key(&fresh)?).await?;
-            }
-        }
+        let response = send_with_fresh_credentials(
+            &self.secrets,
+            bearer,
+            // A secret store that cannot be read now may be readable on the next run.
+            |e| LlmError::Unavailable(format!("cannot read the credentials: {e}")),
+            |authorization| Box::pin(self.send(&body, authorization)),
+            |response| is_auth_failure(response.status),
+        )
+        .await?;
         interpret(&response)
     }
 }
 
-fn api_key(credentials: &Credentials) -> Result<&SecretString, LlmError> {
-    credentials
+/// `Bearer <openai_api_key>`, marked sensitive so it is redacted from any debug output.
+fn bearer(credentials: &Credentials) -> Result<HeaderValue, LlmError> {
+    let key = credentials
         .openai_api_key
         .as_ref()
-        .ok_or_else(|| LlmError::Rejected("no openai_api_key in the credentials".to_owned()))
+        .ok_or_else(|| LlmError::Rejected("no openai_api_key in the credentials".to_owned()))?;
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).map_err(|_| {
+            LlmError::Rejected(
+                "openai_api_key contains characters not allowed in an HTTP header".to_owned(),
+            )
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// OpenAI refuses other names with a 400; saying so here costs no request and names the cause.
@@ -434,8 +432,8 @@ mod tests {
         let quota = r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
         let rate = r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
         assert_eq!(classify(&response(429, quota)), Verdict::Done);
-        assert_eq!(classify(&response(429, rate)), Verdict::Retry(None));
-        assert_eq!(classify(&response(429, "")), Verdict::Retry(None));
+        assert_eq!(classify(&response(429, rate)), Verdict::RateLimited(None));
+        assert_eq!(classify(&response(429, "")), Verdict::RateLimited(None));
         assert_eq!(classify(&response(503, "")), Verdict::Retry(None));
         assert_eq!(classify(&response(400, "")), Verdict::Done);
     }

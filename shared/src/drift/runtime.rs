@@ -46,7 +46,7 @@ impl DriftRuntime {
             foundation.http.clone(),
             foundation.secrets.clone(),
             LinearConfig {
-                api_url: settings.linear_api_url.clone(),
+                base_url: settings.linear_api_url.clone(),
                 team_id,
                 project_id: settings.linear_project_id.clone(),
                 retry: foundation.common.retry,

@@ -161,7 +161,7 @@ impl AuditRuntime {
                     http.clone(),
                     secrets.clone(),
                     LinearConfig {
-                        api_url: config.linear_api_url.clone(),
+                        base_url: config.linear_api_url.clone(),
                         retry,
                         ..LinearConfig::new(String::new())
                     },
@@ -185,7 +185,7 @@ impl AuditRuntime {
                 http,
                 secrets,
                 SlackConfig {
-                    api_base: config.slack_api_base.clone(),
+                    base_url: config.slack_api_base.clone(),
                     retry,
                     ..SlackConfig::default()
                 },

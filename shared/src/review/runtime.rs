@@ -210,7 +210,7 @@ pub(crate) fn slack_client(foundation: &Foundation, config: &ReviewConfig) -> Sl
         foundation.http.clone(),
         foundation.secrets.clone(),
         SlackConfig {
-            api_base: config.slack_api_base.clone(),
+            base_url: config.slack_api_base.clone(),
             retry: foundation.common.retry,
             ..SlackConfig::default()
         },

@@ -46,7 +46,7 @@ impl RotationRuntime {
             foundation.http.clone(),
             foundation.secrets.clone(),
             SlackConfig {
-                api_base: config.slack_api_base.clone(),
+                base_url: config.slack_api_base.clone(),
                 retry: foundation.common.retry,
                 ..SlackConfig::default()
             },

@@ -23,8 +23,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
-use crate::secrets::SecretStore;
+use crate::secrets::{Credentials, SecretStore};
 
 /// Slack's Web API.
 pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
@@ -60,8 +61,8 @@ const MAX_MEMBER_PAGES: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
-    /// [`DEFAULT_API_BASE`] outside tests; methods are appended as `{api_base}/{method}`.
-    pub api_base: String,
+    /// [`DEFAULT_API_BASE`] outside tests; methods are appended as `{base_url}/{method}`.
+    pub base_url: String,
     pub retry: RetryPolicy,
     /// How long a user group's or a channel's member list, or a user's identity, is trusted.
     pub group_cache_ttl: Duration,
@@ -70,7 +71,7 @@ pub struct SlackConfig {
 impl Default for SlackConfig {
     fn default() -> Self {
         Self {
-            api_base: DEFAULT_API_BASE.to_owned(),
+            base_url: DEFAULT_API_BASE.to_owned(),
             retry: RetryPolicy::default(),
             group_cache_ttl: Duration::from_secs(300),
         }
@@ -388,7 +389,7 @@ impl SlackClient {
     /// credential.
     ///
     /// The URL must be `https`; plain `http` is accepted only on the same scheme, host and port
-    /// as `api_base` (a local fake in tests). Any other host is accepted: the URL comes from a
+    /// as `base_url` (a local fake in tests). Any other host is accepted: the URL comes from a
     /// request whose signature was verified. The URL never appears in the errors returned
     /// (caveat: `crate::http::send_with_retry` logs a transport error, URL included, at DEBUG
     /// before retrying).
@@ -428,7 +429,7 @@ impl SlackClient {
         };
         let url = Url::parse(response_url).map_err(|_| refused("invalid_response_url"))?;
         let same_origin_as_api =
-            Url::parse(&self.config.api_base).is_ok_and(|api| api.origin() == url.origin());
+            Url::parse(&self.config.base_url).is_ok_and(|api| api.origin() == url.origin());
         match url.scheme() {
             "https" => Ok(url),
             "http" if same_origin_as_api => Ok(url),
@@ -445,63 +446,43 @@ impl SlackClient {
         channel: Option<&str>,
         body: Body,
     ) -> Result<Value, SlackError> {
-        let url = format!("{}/{method}", self.config.api_base.trim_end_matches('/'));
-        let mut reread = false;
-        loop {
-            let auth = self.authorization().await?;
-            let make = || {
-                self.http
-                    .post(&url)
-                    .header(AUTHORIZATION, auth.clone())
-                    .header(CONTENT_TYPE, body.content_type)
-                    .body(body.bytes.clone())
-            };
-            let response = Box::pin(self.send(make, false)).await?;
-            let code = match interpret(method, &response) {
-                Ok(reply) => return Ok(reply),
-                Err(Failure::Slack(e)) => return Err(e),
-                Err(Failure::Code(code)) => code,
-            };
-            if AUTH_CODES.contains(&code.as_str()) {
-                if reread {
-                    return Err(SlackError::Auth { code });
+        let url = format!("{}/{method}", self.config.base_url.trim_end_matches('/'));
+        let response = send_with_fresh_credentials(
+            &self.secrets,
+            authorization,
+            |e| SlackError::Unavailable(format!("cannot read credentials: {e}")),
+            |auth| {
+                let (url, body) = (&url, &body);
+                let make = move || {
+                    self.http
+                        .post(url)
+                        .header(AUTHORIZATION, auth.clone())
+                        .header(CONTENT_TYPE, body.content_type)
+                        .body(body.bytes.clone())
+                };
+                Box::pin(self.send(make, false))
+            },
+            |response| {
+                matches!(interpret(method, response), Err(Failure::Code(code)) if AUTH_CODES.contains(&code.as_str()))
+            },
+        )
+        .await?;
+        let code = match interpret(method, &response) {
+            Ok(reply) => return Ok(reply),
+            Err(Failure::Slack(e)) => return Err(e),
+            Err(Failure::Code(code)) => code,
+        };
+        Err(match channel {
+            _ if AUTH_CODES.contains(&code.as_str()) => SlackError::Auth { code },
+            Some(channel) if CHANNEL_CODES.contains(&code.as_str()) => {
+                tracing::warn!(channel, %code, "Slack channel cannot take messages");
+                SlackError::ChannelUnusable {
+                    channel: channel.to_owned(),
+                    code,
                 }
-                // The token may have been rotated since it was cached.
-                self.secrets.invalidate().await;
-                reread = true;
-                continue;
             }
-            return Err(match channel {
-                Some(channel) if CHANNEL_CODES.contains(&code.as_str()) => {
-                    tracing::warn!(channel, %code, "Slack channel cannot take messages");
-                    SlackError::ChannelUnusable {
-                        channel: channel.to_owned(),
-                        code,
-                    }
-                }
-                _ => SlackError::Api { method, code },
-            });
-        }
-    }
-
-    async fn authorization(&self) -> Result<HeaderValue, SlackError> {
-        // Boxed: fetching from Secrets Manager nests the AWS SDK's futures deeply.
-        let current = Box::pin(self.secrets.current());
-        let credentials = current
-            .await
-            .map_err(|e| SlackError::Unavailable(format!("cannot read credentials: {e}")))?;
-        let token = credentials
-            .slack_bot_token
-            .as_ref()
-            .map(|t| t.expose_secret().trim())
-            .filter(|t| !t.is_empty())
-            .ok_or(SlackError::MissingToken)?;
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| SlackError::Auth {
-                code: "token_not_usable_in_a_header".to_owned(),
-            })?;
-        value.set_sensitive(true);
-        Ok(value)
+            _ => SlackError::Api { method, code },
+        })
     }
 
     /// Send with the shared retry policy. A rate limit is waited out only when Slack's wait
@@ -511,19 +492,13 @@ impl SlackClient {
         make: impl Fn() -> reqwest::RequestBuilder,
         hide_url: bool,
     ) -> Result<HttpResponse, SlackError> {
-        let policy = self.config.retry;
-        let last_rate_limit = Mutex::new(None);
-        let classify = |response: &HttpResponse| {
-            let rate_limit = rate_limit_of(response);
-            *lock(&last_rate_limit) = rate_limit;
-            match rate_limit {
-                Some(wait) => Verdict::Retry(wait),
-                None => http::default_verdict(response),
-            }
+        let classify = |response: &HttpResponse| match rate_limit_of(response) {
+            Some(wait) => Verdict::RateLimited(wait),
+            None => http::default_verdict(response),
         };
-        let result = http::send_with_retry(SERVICE, policy, make, classify).await;
-        let rate_limited = *lock(&last_rate_limit);
-        result.map_err(|e| give_up(e, rate_limited, hide_url))
+        http::send_with_retry(SERVICE, self.config.retry, make, classify)
+            .await
+            .map_err(|e| give_up(e, hide_url))
     }
 
     fn cached_groups(&self) -> MutexGuard<'_, HashMap<String, (Instant, Vec<String>)>> {
@@ -538,6 +513,22 @@ enum Failure {
 }
 
 /// A Web API reply: the body when `ok`, else why not.
+/// `Bearer <slack_bot_token>`, marked sensitive so it is redacted from any debug output.
+fn authorization(credentials: &Credentials) -> Result<HeaderValue, SlackError> {
+    let token = credentials
+        .slack_bot_token
+        .as_ref()
+        .map(|t| t.expose_secret().trim())
+        .filter(|t| !t.is_empty())
+        .ok_or(SlackError::MissingToken)?;
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| SlackError::Auth {
+            code: "token_not_usable_in_a_header".to_owned(),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 fn interpret(method: &'static str, response: &HttpResponse) -> Result<Value, Failure> {
     if let Some(wait) = rate_limit_of(response) {
         return Err(Failure::Slack(SlackError::RateLimited {
@@ -608,11 +599,11 @@ fn error_code_of(response: &HttpResponse) -> String {
     }
 }
 
-/// Retries ran out (or the deadline came). `rate_limited` is set if the last answer was a rate
-/// limit. With `hide_url` (a `response_url`, itself a credential) transport details are given
+/// Retries ran out (or the deadline came): rate limited if the last answer was a rate limit,
+/// else unavailable. With `hide_url` (a `response_url`, itself a credential) transport details are given
 /// without the URL that reqwest would otherwise quote.
-fn give_up(error: HttpError, rate_limited: Option<Option<Duration>>, hide_url: bool) -> SlackError {
-    if let Some(retry_after) = error.rate_limit_wait(rate_limited) {
+fn give_up(error: HttpError, hide_url: bool) -> SlackError {
+    if let Some(retry_after) = error.rate_limit_wait() {
         return SlackError::RateLimited { retry_after };
     }
     match error {
@@ -739,7 +730,7 @@ mod tests {
             reqwest::Client::new(),
             Arc::new(SecretStore::fixed(Default::default())),
             SlackConfig {
-                api_base: "http://127.0.0.1:4000/api".to_owned(),
+                base_url: "http://127.0.0.1:4000/api".to_owned(),
                 ..SlackConfig::default()
             },
         );
