@@ -117,12 +117,7 @@ impl HttpResponse {
     /// The start of the body, for error messages (upstream error bodies carry no credentials
     /// we sent: they are never echoed by these APIs).
     pub fn excerpt(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body);
-        let mut short: String = text.chars().take(300).collect();
-        if text.chars().count() > 300 {
-            short.push('…');
-        }
-        short
+        crate::text::one_line(&String::from_utf8_lossy(&self.body), 301)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -153,6 +148,20 @@ pub fn default_verdict(response: &HttpResponse) -> Verdict {
         Verdict::Retry(retry_after(&response.headers))
     } else {
         Verdict::Done
+    }
+}
+
+/// Whether a status says the credentials were refused (401, 403): the caller re-reads the
+/// secret once (`connectors::credentials`).
+pub fn is_credentials_refusal(status: StatusCode) -> bool {
+    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
+}
+
+/// ` (Axiom asked to wait 30 s)` for an error message, or nothing when the service named no wait.
+pub fn wait_hint(service: &str, retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(" ({service} asked to wait {} s)", wait.as_secs_f64().ceil()),
+        None => String::new(),
     }
 }
 

@@ -123,7 +123,7 @@ pub enum AxiomError {
     #[error("axiom: misconfigured: {0}")]
     Misconfigured(String),
     /// Still 429 when the retries ran out.
-    #[error("axiom: still rate limited after retrying{}", wait_hint(.retry_after))]
+    #[error("axiom: still rate limited after retrying{}", http::wait_hint("Axiom", .retry_after))]
     RateLimited { retry_after: Option<Duration> },
     #[error("axiom: the organisation's query limit is exhausted (HTTP 430)")]
     QueryLimit,
@@ -149,13 +149,6 @@ pub enum AxiomError {
     },
     #[error("axiom: unexpected reply: {0}")]
     Malformed(String),
-}
-
-fn wait_hint(retry_after: &Option<Duration>) -> String {
-    match retry_after {
-        Some(wait) => format!(" (Axiom asked to wait {} s)", wait.as_secs_f64().ceil()),
-        None => String::new(),
-    }
 }
 
 /// Which call is being made: they differ in the limit they hit and the permission they need.
@@ -314,7 +307,7 @@ impl AxiomClient {
             |credentials| self.headers(credentials),
             |e| AxiomError::Unavailable(format!("cannot read the credentials: {e}")),
             |headers| Box::pin(self.send(url, &body, headers)),
-            |response| is_auth_failure(response.status),
+            |response| http::is_credentials_refusal(response.status),
         )
         .await?;
         tracing::debug!(
@@ -461,10 +454,6 @@ fn midpoint(from: DateTime<Utc>, to: DateTime<Utc>, floor: TimeDelta) -> Option<
     (half >= floor).then(|| from + half)
 }
 
-fn is_auth_failure(status: StatusCode) -> bool {
-    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
-}
-
 /// The shared rules (429, 5xx and 408 retried), waiting as Axiom says (a wait longer than the
 /// policy allows ends the call in `send_with_retry`).
 fn verdict(response: &HttpResponse, wait: Option<Duration>) -> Verdict {
@@ -516,7 +505,7 @@ fn check_status(operation: Operation, response: &HttpResponse) -> Result<(), Axi
     if status.as_u16() == LIMIT_EXCEEDED {
         return Err(operation.limit_error());
     }
-    if is_auth_failure(status) {
+    if http::is_credentials_refusal(status) {
         // Axiom's own text is left out: messages about credentials may quote them.
         return Err(AxiomError::Rejected {
             status: status.as_u16(),
@@ -556,14 +545,9 @@ fn error_message(response: &HttpResponse) -> String {
     }
 }
 
-/// At most [`EXCERPT_CHARS`] characters of `text`, marked when cut.
+/// At most [`EXCERPT_CHARS`] characters of `text` on one line, marked when cut.
 fn excerpt(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut short: String = chars.by_ref().take(EXCERPT_CHARS).collect();
-    if chars.next().is_some() {
-        short.push('…');
-    }
-    short
+    crate::text::one_line(text, EXCERPT_CHARS + 1)
 }
 
 fn trace_id(response: &HttpResponse) -> Option<String> {

@@ -109,7 +109,7 @@ pub enum ConfluenceError {
     )]
     Auth,
     /// Still 429 when the retries ran out.
-    #[error("confluence: still rate limited after retrying{}", wait_hint(.retry_after))]
+    #[error("confluence: still rate limited after retrying{}", http::wait_hint("Confluence", .retry_after))]
     RateLimited { retry_after: Option<Duration> },
     #[error("confluence: unavailable: {0}")]
     Unavailable(String),
@@ -132,16 +132,6 @@ impl ConfluenceError {
             self,
             ConfluenceError::RateLimited { .. } | ConfluenceError::Unavailable(_)
         )
-    }
-}
-
-fn wait_hint(retry_after: &Option<Duration>) -> String {
-    match retry_after {
-        Some(wait) => format!(
-            " (Confluence asked to wait {} s)",
-            wait.as_secs_f64().ceil()
-        ),
-        None => String::new(),
     }
 }
 
@@ -342,7 +332,7 @@ impl ConfluenceClient {
                 let (method, url, body) = (&method, &url, body.as_ref());
                 Box::pin(async move { self.send(method, url, body, &auth).await })
             },
-            |response| is_auth_failure(response.status),
+            |response| http::is_credentials_refusal(response.status),
         )
         .await?;
         tracing::debug!(status = response.status.as_u16(), "confluence answered");
@@ -403,10 +393,6 @@ fn basic_auth(credentials: &Credentials) -> Result<HeaderValue, ConfluenceError>
     Ok(value)
 }
 
-fn is_auth_failure(status: StatusCode) -> bool {
-    matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-}
-
 /// Retries ran out: rate limited if Confluence's last answer was a 429, else unavailable.
 fn give_up(error: HttpError) -> ConfluenceError {
     match error.rate_limit_wait() {
@@ -421,7 +407,7 @@ fn check_status(operation: Operation, response: &HttpResponse) -> Result<(), Con
     if status.is_success() {
         return Ok(());
     }
-    if is_auth_failure(status) {
+    if http::is_credentials_refusal(status) {
         // Confluence's own text is left out: messages about credentials may quote them.
         return Err(ConfluenceError::Auth);
     }
@@ -493,14 +479,9 @@ fn error_message(response: &HttpResponse) -> String {
     }
 }
 
-/// At most [`EXCERPT_CHARS`] characters of `text`, marked when cut.
+/// At most [`EXCERPT_CHARS`] characters of `text` on one line, marked when cut.
 fn excerpt(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut short: String = chars.by_ref().take(EXCERPT_CHARS).collect();
-    if chars.next().is_some() {
-        short.push('…');
-    }
-    short
+    crate::text::one_line(text, EXCERPT_CHARS + 1)
 }
 
 fn decode<T: DeserializeOwned>(response: &HttpResponse) -> Result<T, ConfluenceError> {

@@ -133,7 +133,7 @@ pub enum GitLabError {
     Auth { status: u16 },
     /// Still 429 when the retries ran out, or GitLab asked for a longer wait than the retry
     /// policy allows; `retry_after` is that wait when GitLab said.
-    #[error("gitlab: rate limited{}", wait_hint(.retry_after))]
+    #[error("gitlab: rate limited{}", http::wait_hint("GitLab", .retry_after))]
     RateLimited { retry_after: Option<Duration> },
     /// 5xx, 408, transport failure or the invocation deadline, after the retries.
     #[error("gitlab: unavailable: {0}")]
@@ -158,13 +158,6 @@ impl GitLabError {
             self,
             GitLabError::RateLimited { .. } | GitLabError::Unavailable(_)
         )
-    }
-}
-
-fn wait_hint(retry_after: &Option<Duration>) -> String {
-    match retry_after {
-        Some(wait) => format!(" (GitLab asked to wait {} s)", wait.as_secs_f64().ceil()),
-        None => String::new(),
     }
 }
 
@@ -229,7 +222,7 @@ impl GitLabClient {
             token_header,
             |e| GitLabError::Unavailable(format!("cannot read the credentials: {e}")),
             |token| Box::pin(self.send(&url, token)),
-            |response| is_auth_failure(response.status),
+            |response| http::is_credentials_refusal(response.status),
         )
         .await?;
         check_status(&response, what)?;
@@ -344,10 +337,6 @@ fn token_header(credentials: &Credentials) -> Result<HeaderValue, GitLabError> {
     Ok(value)
 }
 
-fn is_auth_failure(status: StatusCode) -> bool {
-    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
-}
-
 /// `Some(wait)` when the response is a 429 (`wait` if GitLab said how long), else `None`.
 fn rate_limit_of(response: &HttpResponse, now: SystemTime) -> Option<Option<Duration>> {
     (response.status == StatusCode::TOO_MANY_REQUESTS).then(|| rate_limit_wait(response, now))
@@ -411,7 +400,7 @@ fn check_status(response: &HttpResponse, what: impl Fn() -> String) -> Result<()
     if status.is_success() {
         return Ok(());
     }
-    if is_auth_failure(status) {
+    if http::is_credentials_refusal(status) {
         // GitLab's own text is left out: messages about credentials may quote them.
         return Err(GitLabError::Auth {
             status: status.as_u16(),
@@ -462,14 +451,9 @@ fn error_message(response: &HttpResponse) -> String {
     }
 }
 
-/// At most [`EXCERPT_CHARS`] characters of `text`, marked when cut.
+/// At most [`EXCERPT_CHARS`] characters of `text` on one line, marked when cut.
 fn excerpt(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut short: String = chars.by_ref().take(EXCERPT_CHARS).collect();
-    if chars.next().is_some() {
-        short.push('…');
-    }
-    short
+    crate::text::one_line(text, EXCERPT_CHARS + 1)
 }
 
 /// `null` read as the type's default (serde's `default` alone only covers a missing field).

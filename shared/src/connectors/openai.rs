@@ -155,7 +155,7 @@ impl StructuredLlm for OpenAiClient {
             // A secret store that cannot be read now may be readable on the next run.
             |e| LlmError::Unavailable(format!("cannot read the credentials: {e}")),
             |authorization| Box::pin(self.send(&body, authorization)),
-            |response| is_auth_failure(response.status),
+            |response| http::is_credentials_refusal(response.status),
         )
         .await?;
         interpret(&response)
@@ -316,10 +316,6 @@ fn is_out_of_quota(response: &HttpResponse) -> bool {
         && ApiError::parse(&response.body).is_some_and(|e| e.is("insufficient_quota"))
 }
 
-fn is_auth_failure(status: StatusCode) -> bool {
-    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
-}
-
 /// What a failed retry loop means to the workflow.
 fn from_http_error(error: HttpError) -> LlmError {
     match &error {
@@ -341,7 +337,7 @@ fn interpret(response: &HttpResponse) -> Result<String, LlmError> {
     if is_out_of_quota(response) {
         return Err(LlmError::InsufficientQuota);
     }
-    if is_auth_failure(status) {
+    if http::is_credentials_refusal(status) {
         // Upstream messages about keys may quote part of the key: name the status only.
         return Err(LlmError::Rejected(format!(
             "the API key was not accepted (HTTP {})",
@@ -405,14 +401,9 @@ fn answer_content(body: &[u8]) -> Result<String, LlmError> {
     Ok(content)
 }
 
-/// At most [`EXCERPT_CHARS`] characters of `text`, marked when cut.
+/// At most [`EXCERPT_CHARS`] characters of `text` on one line, marked when cut.
 fn excerpt(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut short: String = chars.by_ref().take(EXCERPT_CHARS).collect();
-    if chars.next().is_some() {
-        short.push('…');
-    }
-    short
+    crate::text::one_line(text, EXCERPT_CHARS + 1)
 }
 
 #[cfg(test)]
