@@ -366,6 +366,50 @@ async fn slack_down_then_up_posts_the_confirmation_once() {
 }
 
 #[tokio::test]
+async fn a_revoked_gitlab_token_gives_the_audit_up_at_once_instead_of_retrying_it_forty_times() {
+    let world = MrAuditWorld::new().await;
+    world.tracking_issue(123);
+    let mr = docs_variant();
+    world.deliver_merge(&mr).await;
+    // The token in the secret is no longer accepted, and re-reading the secret does not help.
+    world
+        .gitlab_fake
+        .accept_only_token("glpat-rotated-elsewhere");
+
+    let outcomes = world.run_worker().await;
+
+    assert!(
+        matches!(&outcomes[..], [(_, AuditOutcome::Failed { step, abandoned: true, .. })] if step == "gitlab"),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.audit_state(&mr.merge_key()).await.0, "failed");
+    assert!(
+        world.run_worker().await.is_empty(),
+        "a given-up audit is not re-driven"
+    );
+}
+
+#[tokio::test]
+async fn gitlab_down_leaves_the_audit_pending_for_the_next_run() {
+    let world = MrAuditWorld::new().await;
+    world.tracking_issue(123);
+    let mr = docs_variant();
+    world.deliver_merge(&mr).await;
+    world
+        .gitlab_fake
+        .fail_next(fast_retry().max_attempts as usize, 503);
+
+    let first = world.run_worker().await;
+    let second = world.run_worker().await;
+
+    assert!(
+        matches!(&first[..], [(_, AuditOutcome::Failed { step, abandoned: false, .. })] if step == "gitlab"),
+        "{first:?}"
+    );
+    assert!(done(&second[0].1), "{second:?}");
+}
+
+#[tokio::test]
 async fn a_lost_linear_reply_does_not_double_the_comment() {
     let world = MrAuditWorld::new().await;
     let issue = world.tracking_issue(123);

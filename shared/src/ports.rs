@@ -4,12 +4,50 @@
 
 use std::time::Duration;
 
-/// A failed call to an outside service, after its own retries.
+/// A failed call to an outside service, after its own retries, with what kind of failure it
+/// was: every workflow decides retry or give up from the kind, the same way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{service}: {message}")]
 pub struct PortError {
     pub service: &'static str,
+    pub kind: FailureKind,
     pub message: String,
+}
+
+/// Whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// An outage, a timeout, the deadline: worth trying again later.
+    Transient,
+    /// Still rate limited after the retries the call could afford; the service's wait, if it
+    /// named one.
+    RateLimited(Option<Duration>),
+    /// Refused, and it would be refused again until someone acts: credentials, permissions, a
+    /// request the service will not take.
+    Permanent,
+}
+
+impl PortError {
+    pub fn transient(service: &'static str, message: impl ToString) -> Self {
+        Self::new(service, FailureKind::Transient, message)
+    }
+
+    pub fn permanent(service: &'static str, message: impl ToString) -> Self {
+        Self::new(service, FailureKind::Permanent, message)
+    }
+
+    pub fn new(service: &'static str, kind: FailureKind, message: impl ToString) -> Self {
+        Self {
+            service,
+            kind,
+            message: message.to_string(),
+        }
+    }
+
+    /// Trying again will fail the same way until someone acts.
+    pub fn is_permanent(&self) -> bool {
+        self.kind == FailureKind::Permanent
+    }
 }
 
 /// A posted chat message.
@@ -41,4 +79,21 @@ pub enum TrackerError {
         service: &'static str,
         message: String,
     },
+}
+
+impl TrackerError {
+    /// The port error of this failure, its kind kept.
+    pub fn to_port_error(&self) -> PortError {
+        let kind = match self {
+            TrackerError::RateLimited { retry_after, .. } => FailureKind::RateLimited(*retry_after),
+            TrackerError::Rejected { .. } => FailureKind::Permanent,
+            TrackerError::Unavailable { .. } => FailureKind::Transient,
+        };
+        let service = match self {
+            TrackerError::RateLimited { service, .. }
+            | TrackerError::Rejected { service, .. }
+            | TrackerError::Unavailable { service, .. } => service,
+        };
+        PortError::new(service, kind, self)
+    }
 }

@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 
 use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
+use crate::ports::FailureKind;
 use crate::secrets::{Credentials, SecretStore};
 
 const SERVICE: &str = "confluence";
@@ -132,6 +133,15 @@ impl ConfluenceError {
             self,
             ConfluenceError::RateLimited { .. } | ConfluenceError::Unavailable(_)
         )
+    }
+
+    /// What kind of failure this is for the workflows' ports.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            ConfluenceError::RateLimited { retry_after } => FailureKind::RateLimited(*retry_after),
+            e if e.is_transient() => FailureKind::Transient,
+            _ => FailureKind::Permanent,
+        }
     }
 }
 

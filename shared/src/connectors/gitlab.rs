@@ -35,6 +35,7 @@ use serde_json::Value;
 
 use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
+use crate::ports::FailureKind;
 use crate::secrets::{Credentials, SecretStore};
 
 /// GitLab.com.
@@ -158,6 +159,15 @@ impl GitLabError {
             self,
             GitLabError::RateLimited { .. } | GitLabError::Unavailable(_)
         )
+    }
+
+    /// What kind of failure this is for the workflows' ports.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            GitLabError::RateLimited { retry_after } => FailureKind::RateLimited(*retry_after),
+            e if e.is_transient() => FailureKind::Transient,
+            _ => FailureKind::Permanent,
+        }
     }
 }
 

@@ -7,16 +7,17 @@ use std::sync::Mutex;
 use super::event::MergeEvent;
 use super::facts::{MergeFacts, Person};
 use super::ports::{AuditChat, ChatMessage, Fetched, IssueTracker, MergeSource, TrackedIssue};
-use crate::connectors::gitlab::{GitLabClient, GitLabUser, MergeRequest};
+use crate::connectors::gitlab::{GitLabClient, GitLabError, GitLabUser, MergeRequest};
 use crate::connectors::linear::{LinearClient, LinearIssue};
-use crate::ports::PortError;
+use crate::ports::{PortError, TrackerError};
 use crate::slack::client::SlackClient;
 
-fn port(service: &'static str, e: impl ToString) -> PortError {
-    PortError {
-        service,
-        message: e.to_string(),
-    }
+fn gitlab_error(e: GitLabError) -> PortError {
+    PortError::new("gitlab", e.failure_kind(), e)
+}
+
+fn linear_error(e: TrackerError) -> PortError {
+    e.to_port_error()
 }
 
 fn person(u: &GitLabUser) -> Person {
@@ -48,13 +49,13 @@ impl MergeSource for GitLabClient {
         let mr = self
             .merge_request(event.project_id, event.iid)
             .await
-            .map_err(|e| port("gitlab", e))?;
+            .map_err(gitlab_error)?;
         // The webhook says "merge"; GitLab itself must agree before anything is stamped.
         if mr.state != "merged" {
             return Ok(Fetched::NotMerged { state: mr.state });
         }
         let (reference, project_path) = api_reference(&mr).ok_or_else(|| {
-            port(
+            PortError::transient(
                 "gitlab",
                 format!(
                     "merge request !{} of project {} has no usable reference",
@@ -65,7 +66,7 @@ impl MergeSource for GitLabClient {
         let approvals = self
             .approvals(event.project_id, event.iid)
             .await
-            .map_err(|e| port("gitlab", e))?;
+            .map_err(gitlab_error)?;
         Ok(Fetched::Merged(Box::new(MergeFacts {
             reference,
             title: mr.title,
@@ -125,7 +126,7 @@ impl IssueTracker for LinearAudit {
             .client
             .issue_by_identifier(identifier)
             .await
-            .map_err(|e| port("linear", e))?
+            .map_err(linear_error)?
         else {
             return Ok(None);
         };
@@ -151,23 +152,25 @@ impl IssueTracker for LinearAudit {
                 .client
                 .issue_by_identifier(&issue.identifier)
                 .await
-                .map_err(|e| port("linear", e))?
-                .ok_or_else(|| port("linear", format!("{} disappeared", issue.identifier)))?,
+                .map_err(linear_error)?
+                .ok_or_else(|| {
+                    PortError::transient("linear", format!("{} disappeared", issue.identifier))
+                })?,
         };
         let state = self
             .client
             .completed_state(&issue.team_id)
             .await
-            .map_err(|e| port("linear", e))?;
+            .map_err(linear_error)?;
         let label = self
             .client
             .label_id(&self.label, Some(&issue.team_id))
             .await
-            .map_err(|e| port("linear", e))?;
+            .map_err(linear_error)?;
         self.client
             .close_as_audited(&linear, &state, &label)
             .await
-            .map_err(|e| port("linear", e))
+            .map_err(linear_error)
     }
 
     async fn comment_once(
@@ -179,7 +182,7 @@ impl IssueTracker for LinearAudit {
         self.client
             .comment_once(&issue.id, comment_id, body)
             .await
-            .map_err(|e| port("linear", e))
+            .map_err(linear_error)
     }
 }
 
@@ -188,6 +191,6 @@ impl AuditChat for SlackClient {
         self.post_message(channel, &message.text, &message.blocks)
             .await
             .map(drop)
-            .map_err(|e| port("slack", e))
+            .map_err(|e| PortError::new("slack", e.failure_kind(), e))
     }
 }

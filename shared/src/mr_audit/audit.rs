@@ -357,7 +357,9 @@ enum Park {
     /// GitLab says the MR is not merged: retried (GitLab may lag behind its own webhook), then
     /// parked as `unmerged` until the MR's next delivery.
     NotMerged,
-    /// Never going to succeed (a project outside the allowlist): given up at once.
+    /// Never going to succeed until someone acts (a project outside the allowlist, a revoked
+    /// token, a permission missing): given up at once, so the alarm says so now and not after
+    /// [`MAX_ATTEMPTS`] retries of the same refusal.
     Refused,
 }
 
@@ -376,6 +378,20 @@ impl StepFailure {
             park: Park::Retry,
         }
     }
+
+    /// A port's failure, parked by its kind: a permanent refusal is given up at once, anything
+    /// else is retried.
+    fn of_port(step: &str, error: PortError) -> Self {
+        let park = if error.is_permanent() {
+            Park::Refused
+        } else {
+            Park::Retry
+        };
+        Self {
+            park,
+            ..Self::retry(step, error.to_string())
+        }
+    }
 }
 
 type StepResult<T> = Result<Result<T, StepFailure>, AuditError>;
@@ -386,7 +402,7 @@ async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditCha
     now: DateTime<Utc>,
 ) -> StepResult<AuditOutcome> {
     let key = claimed.merge_key.as_str();
-    let failed = |step: &str, e: PortError| Ok(Err(StepFailure::retry(step, e.to_string())));
+    let failed = |step: &str, e: PortError| Ok(Err(StepFailure::of_port(step, e)));
     let event = &claimed.event;
     // 1. The evidence, fetched once.
     let (facts, findings) = match (&claimed.facts, &claimed.findings) {

@@ -31,10 +31,7 @@ pub struct ConfluenceEvidence {
 }
 
 fn port(e: ConfluenceError) -> PortError {
-    PortError {
-        service: "confluence",
-        message: e.to_string(),
-    }
+    PortError::new("confluence", e.failure_kind(), e)
 }
 
 /// Why the step failed, naming the page (its id, and its title bounded: a person chose it).
@@ -45,10 +42,7 @@ fn page_error(page: &Page, e: &TableError) -> PortError {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(80)
         .collect();
-    PortError {
-        service: "confluence",
-        message: format!("page {} ({title:?}) {e}", page.id),
-    }
+    PortError::transient("confluence", format!("page {} ({title:?}) {e}", page.id))
 }
 
 /// The page's audit table, or the step's error.
@@ -156,12 +150,12 @@ impl EvidencePage for ConfluenceEvidence {
                 Err(e) => return Err(port(e)),
             }
         }
-        Err(PortError {
-            service: "confluence",
-            message: format!(
+        Err(PortError::transient(
+            "confluence",
+            format!(
                 "the audit page kept changing: gave up after {} attempts (the next retry tries again)",
                 self.max_attempts
             ),
-        })
+        ))
     }
 }

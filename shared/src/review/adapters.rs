@@ -15,10 +15,7 @@ use crate::slack::client::SlackClient;
 const MIN_QUERY_WINDOW: Duration = Duration::from_secs(60);
 
 fn axiom_error(e: impl ToString) -> PortError {
-    PortError {
-        service: "axiom",
-        message: e.to_string(),
-    }
+    PortError::transient("axiom", e.to_string())
 }
 
 impl AuditSource for AxiomClient {
@@ -51,10 +48,7 @@ impl AuditLog for AxiomReviewLog {
 }
 
 fn slack_error(e: impl ToString) -> PortError {
-    PortError {
-        service: "slack",
-        message: e.to_string(),
-    }
+    PortError::transient("slack", e.to_string())
 }
 
 impl ReviewChat for SlackClient {
@@ -121,10 +115,7 @@ impl super::ports::DecisionWebhook for crate::connectors::webhook::WebhookSender
         )
         .await
         .map_err(|e| {
-            let error = PortError {
-                service: "webhook",
-                message: e.to_string(),
-            };
+            let error = PortError::transient("webhook", e.to_string());
             match e {
                 WebhookError::Rejected { .. } => DeliveryFailure::Refused(error),
                 _ => DeliveryFailure::Unavailable(error),

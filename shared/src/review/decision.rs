@@ -222,10 +222,10 @@ async fn authorise<D: Directory>(
     )
     .await
     .map_err(|e| {
-        Refusal::from(unverifiable(PortError {
-            service: "identity map",
-            message: e.to_string(),
-        }))
+        Refusal::from(unverifiable(PortError::transient(
+            "identity map",
+            e.to_string(),
+        )))
     })?;
     let me = |principal: &str| {
         identity::same_person(principal, &click.user_id, Some(&email))

@@ -171,10 +171,7 @@ impl ReviewChat for RecordingChat {
         let card = cards
             .iter_mut()
             .find(|c| c.channel == channel && c.ts == ts)
-            .ok_or_else(|| PortError {
-                service: "slack",
-                message: "message_not_found".to_owned(),
-            })?;
+            .ok_or_else(|| PortError::transient("slack", "message_not_found".to_owned()))?;
         card.text = text.to_owned();
         card.blocks = blocks.clone();
         card.updates += 1;

@@ -79,9 +79,9 @@ pub struct NoWebhook;
 
 impl DecisionWebhook for NoWebhook {
     async fn deliver(&self, _: &str, _: &Value) -> Result<(), DeliveryFailure> {
-        Err(DeliveryFailure::Unavailable(PortError {
-            service: "webhook",
-            message: "no webhook URL is configured".to_owned(),
-        }))
+        Err(DeliveryFailure::Unavailable(PortError::transient(
+            "webhook",
+            "no webhook URL is configured".to_owned(),
+        )))
     }
 }

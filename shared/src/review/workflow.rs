@@ -525,9 +525,8 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
             }
             TaskKind::CardUpdate => {
                 let card = card_message(p)?;
-                let ts = card.ts.as_deref().ok_or_else(|| PortError {
-                    service: "outbox",
-                    message: "card update task has no `ts`".to_owned(),
+                let ts = card.ts.as_deref().ok_or_else(|| {
+                    PortError::transient("outbox", "card update task has no `ts`".to_owned())
                 })?;
                 Ok(self
                     .chat
@@ -536,9 +535,11 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                     .map(|_| None)?)
             }
             TaskKind::Webhook => {
-                let webhook = self.webhook.ok_or_else(|| PortError {
-                    service: "webhook",
-                    message: "no webhook is configured in this function".to_owned(),
+                let webhook = self.webhook.ok_or_else(|| {
+                    PortError::transient(
+                        "webhook",
+                        "no webhook is configured in this function".to_owned(),
+                    )
                 })?;
                 // Stable across retries: the receiver dedupes on it.
                 let delivery_id = format!("{}-{}", task.review_id, task.task_id);
@@ -575,10 +576,7 @@ impl From<PortError> for TaskError {
 }
 
 fn card_message(payload: &Value) -> Result<CardMessage, PortError> {
-    CardMessage::from_payload(payload).map_err(|message| PortError {
-        service: "outbox",
-        message,
-    })
+    CardMessage::from_payload(payload).map_err(|message| PortError::transient("outbox", message))
 }
 
 fn summarise<A, L, C, M, W>(deps: &ReviewDeps<'_, A, L, C, M, W>, r: &ReviewReport) {

@@ -9,10 +9,7 @@ use crate::ports::{PortError, Posted};
 use crate::slack::client::{SlackClient, SlackError};
 
 fn port(e: SlackError) -> PortError {
-    PortError {
-        service: "slack",
-        message: e.to_string(),
-    }
+    PortError::new("slack", e.failure_kind(), e)
 }
 
 impl RotationChat for SlackClient {

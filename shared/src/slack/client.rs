@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use crate::connectors::credentials::send_with_fresh_credentials;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
+use crate::ports::FailureKind;
 use crate::secrets::{Credentials, SecretStore};
 
 /// Slack's Web API.
@@ -141,6 +142,15 @@ impl SlackError {
             self,
             SlackError::RateLimited { .. } | SlackError::Unavailable(_)
         )
+    }
+
+    /// What kind of failure this is for the workflows' ports.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            SlackError::RateLimited { retry_after } => FailureKind::RateLimited(*retry_after),
+            e if e.is_transient() => FailureKind::Transient,
+            _ => FailureKind::Permanent,
+        }
     }
 }
 
