@@ -1,7 +1,7 @@
 //! Every end-to-end test of the workspace in one test binary: each file beside this one is a
 //! module here instead of a binary of its own, so the AWS SDK, the fakes and the harness are
 //! linked once rather than twenty times. Run one file's tests with a filter on its module, e.g.
-//! `scripts/test.sh -p secops-tests --test integration -- drift_workflow::`.
+//! `scripts/test.sh --test integration -- drift_workflow::`.
 //!
 //! `lambda_emulated.rs` stays a binary of its own: its tests spawn the built functions and run
 //! only through `scripts/lambda-e2e.sh`.
