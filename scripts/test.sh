@@ -4,4 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-postgres.sh
+# A snapshot that differs from tests/snapshots/ fails the run and nothing is written (no
+# `.snap.new` left behind). To review a changed rendering: `INSTA_UPDATE=new scripts/test.sh`
+# writes `.snap.new` files beside the old ones; `INSTA_UPDATE=always` accepts every change.
+export INSTA_UPDATE="${INSTA_UPDATE:-no}"
 cargo test --workspace --locked "$@"

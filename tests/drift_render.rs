@@ -15,6 +15,7 @@ use secops_shared::drift::render::{self, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHAR
 use secops_shared::drift::scopes::Scopes;
 // The inertness checks are the fuzz targets' own (one definition of "nothing comes out live").
 use secops_fuzz_checks::linear::{check_issue, check_values, parse_inert, without_breaks};
+use secops_tests::snapshots;
 use uuid::Uuid;
 
 /// Strings from the acceptance run and the usual injection kit.
@@ -171,9 +172,17 @@ fn a_bare_url_principal_in_a_grouped_issue_is_not_a_link() {
         new_change("app", "ok@example.com", "App", None, &scopes),
     ]);
 
-    let parsed = check_issue(&render::issue_for(&f, &model_draft("fine")));
+    let issue = render::issue_for(&f, &model_draft("fine"));
+    let parsed = check_issue(&issue);
 
     assert_eq!(parsed.items.len(), 5, "2 questions, 3 principals");
+    // Escaped as Linear receives it: the backslashes are what keep the values inert.
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_snapshot!(
+            "grouped_issue_with_url_principals",
+            format!("# {}\n\n{}", issue.title, issue.description)
+        )
+    });
 }
 
 #[test]
@@ -246,10 +255,20 @@ fn an_elevated_grant_shows_when_it_first_appeared_apart_from_its_detection() {
     )]);
     f.first_seen = Some(Utc.with_ymd_and_hms(2025, 3, 14, 9, 30, 0).unwrap());
 
-    let parsed = check_issue(&render::issue_for(&f, &model_draft("fine")));
+    let issue = render::issue_for(&f, &model_draft("fine"));
+    let parsed = check_issue(&issue);
 
     assert_eq!(parsed.fact("First seen"), Some("2025-03-14 09:30 UTC"));
     assert_eq!(parsed.fact("Detected"), Some("2026-12-03 07:00 UTC"));
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_snapshot!(
+            "elevated_issue",
+            format!(
+                "# {}\npriority {} · labels {:?}\n\n{}",
+                issue.title, issue.priority, issue.labels, issue.description
+            )
+        )
+    });
 }
 
 #[test]

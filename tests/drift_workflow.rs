@@ -13,6 +13,7 @@ use secops_shared::drift::workflow::DriftError;
 use secops_shared::markdown;
 use secops_tests::drift::{DriftWorld, model_answer};
 use secops_tests::grants::*;
+use secops_tests::snapshots;
 use uuid::Uuid;
 
 fn day1() -> Vec<InventoryGrant> {
@@ -30,6 +31,24 @@ fn day2() -> Vec<InventoryGrant> {
         google("crm", "bob@example.com", &[OPENID, EMAIL, MAIL]),
         google("mailer", "erin@example.com", &[MAIL]),
     ]
+}
+
+/// Every issue Linear holds as the security team reads it (title, priority, labels, body),
+/// ordered by title.
+fn issues_as_read(world: &DriftWorld) -> String {
+    let mut issues: Vec<String> = world
+        .linear
+        .issues()
+        .iter()
+        .map(|i| {
+            format!(
+                "# {}\npriority {} · labels {:?}\n\n{}",
+                i.title, i.priority, i.label_names, i.description
+            )
+        })
+        .collect();
+    issues.sort();
+    issues.join("\n\n---------- next issue ----------\n\n")
 }
 
 async fn after_day1(world: &DriftWorld) {
@@ -83,6 +102,23 @@ async fn day_two_files_one_issue_per_new_or_elevated_grant() {
         (report.filed.len(), report.pending, report.drafted_by_model),
         (2, 0, 2)
     );
+    snapshots::settings(&[(&snapshots::clock_time(), "[run time]")])
+        .bind(|| insta::assert_snapshot!("drafted_issues", issues_as_read(&world)));
+    // The justification prompt: the system prompt, then what the model was asked about each
+    // grant (the requests run concurrently, so in a stable order).
+    let requests = world.openai.requests().await;
+    let mut asked: Vec<String> = requests
+        .iter()
+        .map(|r| r["messages"][1]["content"].as_str().unwrap().to_owned())
+        .collect();
+    asked.sort();
+    let prompt = format!(
+        "## system\n\n{}\n## user, per grant\n\n{}",
+        requests[0]["messages"][0]["content"].as_str().unwrap(),
+        asked.join("\n\n---------- next grant ----------\n\n")
+    );
+    snapshots::settings(&[(&snapshots::clock_time(), "[run time]")])
+        .bind(|| insta::assert_snapshot!("justification_prompt", prompt));
 }
 
 #[tokio::test]
@@ -256,6 +292,8 @@ async fn with_the_model_down_the_template_text_is_filed() {
         );
         assert!(issue.description.contains("1. What business purpose"));
     }
+    snapshots::settings(&[(&snapshots::clock_time(), "[run time]")])
+        .bind(|| insta::assert_snapshot!("template_issues", issues_as_read(&world)));
 }
 
 #[tokio::test]

@@ -455,9 +455,10 @@ async fn from_env_reads_the_region_credentials_and_endpoint_from_the_environment
     // binary, so no other test sees these variables.
     // Blocking on the child from the blocking pool keeps this test's runtime free to serve it.
     let endpoint = server.uri();
+    let child_test = child_test_name();
     let child = tokio::task::spawn_blocking(move || {
         std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "from_env_child", "--test-threads=1"])
+            .args(["--ignored", "--exact", &child_test, "--test-threads=1"])
             .env(CHILD_MARKER, "1")
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_REGION", "us-east-1")
@@ -493,6 +494,15 @@ async fn from_env_reads_the_region_credentials_and_endpoint_from_the_environment
             && authorization.contains("/us-east-1/events/"),
         "{authorization}"
     );
+}
+
+/// The full name the test harness knows [`from_env_child`] by: its module path without the
+/// crate (`eventbridge_connector::from_env_child` in the shared test binary).
+fn child_test_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_crate, module)) => format!("{module}::from_env_child"),
+        None => "from_env_child".to_owned(),
+    }
 }
 
 /// Run by the test above, in a child process.

@@ -15,6 +15,7 @@ use secops_tests::mr_audit::{
     EXISTING_LABEL, Headers, MERGER, MergedMr, MrAuditWorld, REVIEWER, SECURITY_CHANNEL,
     audit_rows, reply_json,
 };
+use secops_tests::snapshots;
 use serde_json::json;
 
 /// A title with everything XHTML storage format must escape.
@@ -104,6 +105,21 @@ async fn the_documentation_payload_merged_is_audited_end_to_end() {
     assert!(world.messages_in(SECURITY_CHANNEL).is_empty());
     assert!(world.messages_in(DEFAULT_CHANNEL).is_empty());
     assert_eq!(world.audit_state("1:1").await, ("done".to_owned(), None));
+    // What the auditors, the issue's watchers and the pod read.
+    let page = world.confluence_fake.page_body(AUDIT_PAGE);
+    let confirmation = world.slack_fake.messages().pop().unwrap();
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_snapshot!("audit_page_body", snapshots::xhtml_lines(&page));
+        insta::assert_snapshot!("linear_audit_comment", comments[0]);
+        insta::assert_json_snapshot!(
+            "slack_confirmation",
+            json!({
+                "channel": confirmation.channel,
+                "text": confirmation.text,
+                "blocks": confirmation.blocks,
+            })
+        );
+    });
 }
 
 #[tokio::test]
@@ -425,8 +441,13 @@ async fn a_lost_linear_reply_does_not_double_the_comment() {
 }
 
 /// What every violation looks like: the issue left open and not audited, a comment saying why,
-/// the row marked, and the security channel alerted.
-async fn assert_violation(mr: MergedMr, expected: &[Finding], says: &str) {
+/// the row marked, and the security channel alerted. Returns the world and the issue's id, for a
+/// closer look.
+async fn assert_violation(
+    mr: MergedMr,
+    expected: &[Finding],
+    says: &str,
+) -> (MrAuditWorld, String) {
     let world = MrAuditWorld::new().await;
     let issue = world.tracking_issue(123);
 
@@ -467,16 +488,35 @@ async fn assert_violation(mr: MergedMr, expected: &[Finding], says: &str) {
         "the pod hears it too"
     );
     assert_eq!(world.audit_state("1:1").await.0, "done");
+    (world, issue)
 }
 
 #[tokio::test]
 async fn a_merge_without_any_approval_is_a_violation() {
-    assert_violation(
-        docs_variant().approved_by(&[], 0, 0),
+    let mr = docs_variant().approved_by(&[], 0, 0);
+    let (world, issue) = assert_violation(
+        mr.clone(),
         &[Finding::NoApprovals],
         "merged without any approval",
     )
     .await;
+    let alert = world
+        .slack_fake
+        .messages()
+        .into_iter()
+        .find(|m| m.channel == SECURITY_CHANNEL)
+        .unwrap();
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_snapshot!(
+            "violation_row",
+            snapshots::xhtml_lines(&world.row_for(&mr.reference()))
+        );
+        insta::assert_snapshot!("violation_comment", world.linear_fake.comments(&issue)[0]);
+        insta::assert_json_snapshot!(
+            "violation_alert",
+            json!({"channel": alert.channel, "text": alert.text, "blocks": alert.blocks})
+        );
+    });
 }
 
 #[tokio::test]
@@ -553,6 +593,16 @@ async fn a_full_audit_page_continues_on_a_child_page_per_quarter() {
     assert_eq!(world.page_rows(), 2);
     assert_eq!(world.rows_for(&first.reference()).len(), 1);
     assert_eq!(world.rows_for(&second.reference()).len(), 1);
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_snapshot!(
+            "continuation_page",
+            format!(
+                "# {}\n\n{}",
+                pages[1].1,
+                snapshots::xhtml_lines(&pages[1].2)
+            )
+        )
+    });
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use secops_shared::slack::signature::sign;
 use secops_tests::review::{
     DecisionWorld, ESCALATION_CHANNEL, REVIEW_CHANNEL, REVIEWERS, SIGNING_SECRET, WEBHOOK_SECRET,
 };
+use secops_tests::snapshots;
 
 #[tokio::test]
 async fn an_allowed_reviewer_approves_and_the_decision_reaches_axiom_and_the_card() {
@@ -53,6 +54,16 @@ async fn an_allowed_reviewer_approves_and_the_decision_reaches_axiom_and_the_car
         world.webhook_deliveries().await.is_empty(),
         "approvals are not sent to the webhook"
     );
+    // The decision is taken on the real clock (the click is signed with it).
+    let clock = snapshots::clock_time();
+    snapshots::settings(&[(&clock, "[decided at]")]).bind(|| {
+        let (text, blocks) = card.shown();
+        insta::assert_json_snapshot!(
+            "approved_card",
+            serde_json::json!({"text": text, "blocks": blocks})
+        );
+        insta::assert_json_snapshot!("approved_event", decisions[0]);
+    });
 }
 
 #[tokio::test]
@@ -429,6 +440,12 @@ async fn an_escalated_review_goes_to_the_escalation_group_who_can_still_decide_i
         );
     }
     assert_eq!(world.review.slack.messages().len(), 2);
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_json_snapshot!(
+            "escalation_card_as_posted",
+            serde_json::json!({"text": escalation.text, "blocks": escalation.blocks})
+        )
+    });
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use secops_shared::review::event::FieldMapping;
 use secops_tests::review::ReviewWorld;
+use secops_tests::snapshots;
 
 /// A Wednesday, mid-morning UTC (business hours in the default configuration).
 fn t(hour: u32, minute: u32) -> DateTime<Utc> {
@@ -59,6 +60,7 @@ async fn a_routine_grant_resolves_itself_with_a_review_event_and_no_card() {
     assert_eq!(e["model"], "test-model");
     assert!(e["note"].as_str().unwrap().contains("auto-resolved"));
     assert!(e["reasons"][0].as_str().unwrap().contains("routine grant"));
+    snapshots::settings(&[]).bind(|| insta::assert_json_snapshot!("auto_resolved_event", e));
 }
 
 #[tokio::test]
@@ -93,6 +95,12 @@ async fn an_injected_self_grant_still_ends_high_and_goes_to_people() {
             && card.contains("review_escalate")
     );
     assert!(world.review_events().is_empty(), "nothing is decided yet");
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_json_snapshot!(
+            "high_risk_card",
+            serde_json::json!({"text": cards[0].text, "blocks": cards[0].blocks})
+        )
+    });
 }
 
 #[tokio::test]
@@ -120,6 +128,13 @@ async fn with_the_model_down_the_rules_decide_and_nothing_resolves_itself() {
     );
     let card = serde_json::to_string(&world.cards()[0].blocks).unwrap();
     assert!(card.contains("rules only (model unavailable"), "{card}");
+    let card = &world.cards()[0];
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_json_snapshot!(
+            "rules_only_card",
+            serde_json::json!({"text": card.text, "blocks": card.blocks})
+        )
+    });
 }
 
 #[tokio::test]

@@ -8,7 +8,12 @@ use chrono::{DateTime, Utc};
 use secops_shared::ports::Posted;
 use secops_shared::rotation::sweep::{DeliveryError, DigestOutcome, RotationChat};
 use secops_tests::rotation::{DIGEST_CHANNEL, RotationWorld, at, date, monday, shown_text};
+use secops_tests::snapshots;
 use serde_json::Value;
+
+/// A nudge's row id in its buttons' block id (`rotation:<consumer>:<nudge>`): teams are nudged
+/// concurrently, so which team's row comes first varies from run to run.
+const NUDGE_ID: &[(&str, &str)] = &[(r#""rotation:(\d+):\d+""#, r#""rotation:$1:[nudge id]""#)];
 
 const CAMPAIGN: &str = "stripe-2026,stripe-live-2024,stripe-live-2026,2026-11-10\n";
 
@@ -95,6 +100,26 @@ async fn each_threshold_sets_the_tone_and_who_is_mentioned() {
             .unwrap()
             .contains("*fifteen-days* on `stripe-live-2024`: deadline 2026-11-08, 15 days overdue")
     );
+    // The nudge of each tone as the team reads it.
+    for (channel, tone) in [
+        ("C0TEAM01", "gentle"),
+        ("C0TEAM04", "firm"),
+        ("C0TEAM08", "urgent"),
+        ("C0TEAM15", "critical"),
+    ] {
+        let nudge = world
+            .nudges()
+            .into_iter()
+            .find(|m| m.channel == channel)
+            .unwrap();
+        let (text, blocks) = nudge.shown();
+        snapshots::settings(NUDGE_ID).bind(|| {
+            insta::assert_json_snapshot!(
+                format!("nudge_{tone}"),
+                serde_json::json!({"channel": channel, "text": text, "blocks": blocks})
+            )
+        });
+    }
 }
 
 #[tokio::test]
@@ -442,6 +467,14 @@ async fn the_digest_reports_buckets_teams_criticals_repeats_and_confirmations_on
         !today.contains("*billing-api* (payments): nudged"),
         "nudged once only: {today}"
     );
+    let digest = digests.last().unwrap();
+    let (text, blocks) = digest.shown();
+    snapshots::settings(&[]).bind(|| {
+        insta::assert_json_snapshot!(
+            "security_lead_digest",
+            serde_json::json!({"channel": digest.channel, "text": text, "blocks": blocks})
+        )
+    });
 
     // A rerun the same day sends no second digest.
     let before = world.digests().len();

@@ -16,4 +16,5 @@ pub mod logs;
 pub mod mr_audit;
 pub mod review;
 pub mod rotation;
+pub mod snapshots;
 pub mod startup;
