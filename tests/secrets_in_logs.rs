@@ -208,7 +208,8 @@ async fn no_secret_appears_in_the_logs_of_an_mr_audit_every_service_refuses() {
     let accepted = world.deliver(&previous, &mr.webhook_body()).await;
     let duplicate = world.deliver_merge(&mr).await;
 
-    // The worker: each service in turn refuses the credentials, so each step fails and logs.
+    // The worker: each service in turn refuses the credentials, so each step fails, is given up
+    // and logs; the operator fixes that credential and resets the audit (the runbook's step).
     world.gitlab_fake.accept_only_token("some-other-token");
     world.linear_fake.accept_only_key("some-other-key");
     world
@@ -217,8 +218,10 @@ async fn no_secret_appears_in_the_logs_of_an_mr_audit_every_service_refuses() {
     world.slack_fake.revoke_token();
     let mut outcomes = world.run_worker().await;
     world.gitlab_fake.accept_only_token(GITLAB_TOKEN);
+    world.reset_given_up(&mr.merge_key()).await;
     outcomes.extend(world.run_worker().await);
     world.linear_fake.accept_only_key(LINEAR_KEY);
+    world.reset_given_up(&mr.merge_key()).await;
     outcomes.extend(world.run_worker().await);
     tracing::info!(outcomes = ?outcomes, "worker outcomes");
 
@@ -238,7 +241,7 @@ async fn no_secret_appears_in_the_logs_of_an_mr_audit_every_service_refuses() {
         ],
         &[
             "refused a GitLab delivery with a wrong X-Gitlab-Token",
-            "audit step failed",
+            "audit given up",
         ],
     );
 }

@@ -681,6 +681,20 @@ impl MrAuditWorld {
             .collect()
     }
 
+    /// What the runbook has an operator do once the cause of a given-up audit is fixed: put it
+    /// back to pending with its attempts reset, for the next re-drive.
+    pub async fn reset_given_up(&self, merge_key: &str) {
+        self.connection
+            .lock()
+            .await
+            .execute(
+                "UPDATE mr_audit_merges SET status = 'pending', attempts = 0 WHERE merge_key = $1",
+                &[&merge_key],
+            )
+            .await
+            .expect("the audit is reset");
+    }
+
     /// `(status, last_error)` of a merge's audit.
     pub async fn audit_state(&self, merge_key: &str) -> (String, Option<String>) {
         let row = self
