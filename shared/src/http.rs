@@ -298,18 +298,8 @@ pub async fn send_with_retry(
         let (wait, last) = match outcome {
             Ok(response) => match classify(&response) {
                 Verdict::Done => return Ok(response),
-                verdict @ (Verdict::Retry(_) | Verdict::RateLimited(_)) => {
-                    let hint = match verdict {
-                        Verdict::RateLimited(hint) => {
-                            rate_limited = Some(hint);
-                            hint
-                        }
-                        Verdict::Retry(hint) => {
-                            rate_limited = None;
-                            hint
-                        }
-                        Verdict::Done => unreachable!("handled above"),
-                    };
+                verdict @ (Verdict::Retry(hint) | Verdict::RateLimited(hint)) => {
+                    rate_limited = matches!(verdict, Verdict::RateLimited(_)).then_some(hint);
                     if attempt >= policy.max_attempts {
                         return Err(HttpError::Exhausted {
                             service,

@@ -27,13 +27,21 @@ pub enum FailureKind {
     Permanent,
 }
 
+impl FailureKind {
+    /// The kind of a connector's error: rate limited when it ended on a rate limit (with the
+    /// service's wait), transient when it says trying later can help, else permanent.
+    pub fn of(rate_limited: Option<Option<Duration>>, transient: bool) -> Self {
+        match rate_limited {
+            Some(wait) => FailureKind::RateLimited(wait),
+            None if transient => FailureKind::Transient,
+            None => FailureKind::Permanent,
+        }
+    }
+}
+
 impl PortError {
     pub fn transient(service: &'static str, message: impl ToString) -> Self {
         Self::new(service, FailureKind::Transient, message)
-    }
-
-    pub fn permanent(service: &'static str, message: impl ToString) -> Self {
-        Self::new(service, FailureKind::Permanent, message)
     }
 
     pub fn new(service: &'static str, kind: FailureKind, message: impl ToString) -> Self {

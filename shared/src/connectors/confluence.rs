@@ -137,11 +137,11 @@ impl ConfluenceError {
 
     /// What kind of failure this is for the workflows' ports.
     pub fn failure_kind(&self) -> FailureKind {
-        match self {
-            ConfluenceError::RateLimited { retry_after } => FailureKind::RateLimited(*retry_after),
-            e if e.is_transient() => FailureKind::Transient,
-            _ => FailureKind::Permanent,
-        }
+        let rate_limited = match self {
+            ConfluenceError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        FailureKind::of(rate_limited, self.is_transient())
     }
 }
 

@@ -130,7 +130,7 @@ impl CardMessage {
 
     /// Read back from a task; a payload that is not a card message is named, not guessed at.
     pub fn from_payload(payload: &Value) -> Result<Self, String> {
-        serde_json::from_value(payload.clone())
+        CardMessage::deserialize(payload)
             .map_err(|e| format!("task payload is not a card message: {e}"))
     }
 }

@@ -146,11 +146,11 @@ impl SlackError {
 
     /// What kind of failure this is for the workflows' ports.
     pub fn failure_kind(&self) -> FailureKind {
-        match self {
-            SlackError::RateLimited { retry_after } => FailureKind::RateLimited(*retry_after),
-            e if e.is_transient() => FailureKind::Transient,
-            _ => FailureKind::Permanent,
-        }
+        let rate_limited = match self {
+            SlackError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        FailureKind::of(rate_limited, self.is_transient())
     }
 }
 
