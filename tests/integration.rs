@@ -8,6 +8,7 @@
 
 mod axiom_connector;
 mod confluence_connector;
+mod database_handle;
 mod drift_data;
 mod drift_render;
 mod drift_workflow;

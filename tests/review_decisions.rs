@@ -511,7 +511,9 @@ async fn two_drains_at_once_perform_each_follow_up_once() {
     world
         .click("U0BOB", REVOKE, review, REVIEW_CHANNEL, &ts)
         .await;
-    let other = secops_shared::review::store::ReviewStore::new(world.review.db.client().await);
+    let other = secops_shared::review::store::ReviewStore::new(&secops_shared::db::Database::new(
+        world.review.db.client().await,
+    ));
 
     let (a, b) = tokio::join!(world.run_worker(), world.run_worker_with(&other));
 

@@ -62,7 +62,9 @@ async fn no_secret_appears_in_the_logs_of_a_failing_run() {
     // Trust auth ignores the password, so the URL can carry one for the test to look for.
     let url = world.db.url.replacen('@', &format!(":{DB_PASSWORD}@"), 1);
     assert_ne!(url, world.db.url);
-    let store = PgStore::new(db::connect(&SecretString::from(url), None).await.unwrap());
+    let store = PgStore::new(&db::Database::new(
+        db::connect(&SecretString::from(url), None).await.unwrap(),
+    ));
     log_a_refused_connection().await;
 
     world.linear.accept_only_key("some-other-key");

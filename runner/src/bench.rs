@@ -42,7 +42,7 @@ use futures_util::pin_mut;
 use secops_shared::config::{DriftSettings, Env};
 use secops_shared::connectors::linear::{LinearClient, LinearConfig};
 use secops_shared::connectors::openai::{OpenAiClient, OpenAiConfig};
-use secops_shared::db::ScratchDatabase;
+use secops_shared::db::{Database, ScratchDatabase};
 use secops_shared::drift::pg_store::PgStore;
 use secops_shared::drift::store::ChangeCounts;
 use secops_shared::drift::workflow::{DriftDeps, RunReport, run_drift_as};
@@ -583,7 +583,7 @@ async fn bench_size(
         linear,
         openai,
     } = product(&stand_in.1)?;
-    let store = PgStore::new(scratch.connect(None).await?);
+    let store = PgStore::new(&Database::new(scratch.connect(None).await?));
     let deps = DriftDeps {
         store: &store,
         tracker: &linear,

@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use secops_shared::config::{CommonSettings, DriftSettings, Env};
 use secops_shared::connectors::llm::StructuredLlm;
 use secops_shared::db;
-use secops_shared::db::ScratchDatabase;
+use secops_shared::db::{Database, ScratchDatabase};
 use secops_shared::drift::dry_run::{DryRunTracker, NoModel};
 use secops_shared::drift::file_store::FileStore;
 use secops_shared::drift::import::{self, ImportFormat};
@@ -255,7 +255,7 @@ async fn import_identities(file: &Path) -> Result<()> {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = identity_map::parse_csv(&file.display().to_string(), &content)?;
     let client = configured_database().await?;
-    let n = identity_map::replace(&ReviewStore::new(client), &rows).await?;
+    let n = identity_map::replace(&ReviewStore::new(&Database::new(client)), &rows).await?;
     println!("identity map replaced: {n} rows");
     Ok(())
 }
@@ -304,7 +304,7 @@ impl LocalStore {
                 let common = CommonSettings::from_env(&Env::process())?;
                 let mut client = db::connect(&url, common.database_ca_bundle.as_deref()).await?;
                 db::migrate(&mut client).await?;
-                Ok(LocalStore::Postgres(PgStore::new(client)))
+                Ok(LocalStore::Postgres(PgStore::new(&Database::new(client))))
             }
             None => Ok(LocalStore::File(FileStore::new(state))),
         }
@@ -562,11 +562,11 @@ async fn review_in(
     stand_in: bool,
 ) -> Result<DryRun> {
     let parts = DryRunParts {
-        store: ReviewStore::new(
+        store: ReviewStore::new(&Database::new(
             scratch
                 .connect(common.database_ca_bundle.as_deref())
                 .await?,
-        ),
+        )),
         source,
         log: RecordingLog::default(),
         chat: RecordingChat::default(),

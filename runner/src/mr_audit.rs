@@ -12,6 +12,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
+use secops_shared::db::Database;
 use secops_shared::mr_audit::audit::{AuditDeps, audit_merge};
 use secops_shared::mr_audit::config::MrAuditConfig;
 use secops_shared::mr_audit::event::{MERGE_REQUEST_HOOK, MergeEvent};
@@ -26,7 +27,6 @@ use secops_shared::mr_audit::store::AuditStore;
 use secops_shared::ports::PortError;
 use secops_shared::runtime::Mode;
 use secops_shared::secrets::{Credentials, SecretStore, SecretString};
-use tokio::sync::Mutex;
 
 const SAMPLE_HOOK: &str = "infra/sample/mr-audit/merge-hook.json";
 const SAMPLE_FACTS: &str = "infra/sample/mr-audit/gitlab-facts.json";
@@ -201,7 +201,7 @@ async fn replay_dry(file: &Path, body: &[u8], facts_file: &Path) -> Result<()> {
         file.display()
     );
     let result = async {
-        let db = Mutex::new(scratch.connect(ca).await?);
+        let db = Database::new(scratch.connect(ca).await?);
         let bus = InMemoryPublisher::new();
         let hook = HookDeps {
             secrets: &secrets,

@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use clap::Parser;
 use secops_shared::connectors::llm::StructuredLlm;
-use secops_shared::db::ScratchDatabase;
+use secops_shared::db::{Database, ScratchDatabase};
 use secops_shared::review::dry_run::{FileAuditSource, RecordingChat, RecordingLog, SlowModel};
 use secops_shared::review::ports::{NoWebhook, Row};
 use secops_shared::review::risk::RiskConfig;
@@ -189,7 +189,7 @@ async fn timed_run(
         .await
         .with_context(|| format!("creating {name} (set BENCH_DATABASE_URL)"))?;
     let result = async {
-        let store = ReviewStore::new(scratch.connect(None).await?);
+        let store = ReviewStore::new(&Database::new(scratch.connect(None).await?));
         let (log, chat) = (RecordingLog::default(), RecordingChat::default());
         let model = SlowModel {
             latency,

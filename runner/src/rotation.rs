@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
+use secops_shared::db::Database;
 use secops_shared::ports::Posted;
 use secops_shared::rotation::config::RotationConfig;
 use secops_shared::rotation::consumer::{Campaign, Consumer, parse_campaigns, parse_consumers};
@@ -21,7 +22,6 @@ use secops_shared::rotation::sweep::{
 use secops_shared::runtime::Mode;
 use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use crate::print::block_lines;
 
@@ -224,7 +224,7 @@ async fn dry_run(
             now,
         )
         .await?;
-        let client = Mutex::new(client);
+        let client = Database::new(client);
         let deps = SweepDeps {
             store: RotationStore::new(&client),
             chat: &chat,

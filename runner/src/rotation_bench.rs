@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::Parser;
-use secops_shared::db::ScratchDatabase;
+use secops_shared::db::{Database, ScratchDatabase};
 use secops_shared::ports::Posted;
 use secops_shared::rotation::bucket::{Bucket, Thresholds};
 use secops_shared::rotation::digest::{DigestFacts, render_digest};
@@ -34,7 +34,6 @@ use secops_shared::rotation::sweep::{
 };
 use secops_shared::telemetry::MetricsSink;
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
 const CAMPAIGN: &str = "bench-rotation";
@@ -168,7 +167,7 @@ async fn load(client: &Client, args: &Args, at: DateTime<Utc>) -> Result<u64> {
 }
 
 /// Rewrite the table and refresh its statistics, so the sweep and the replay start alike.
-async fn compact(client: &Mutex<Client>) -> Result<()> {
+async fn compact(client: &Database) -> Result<()> {
     client
         .lock()
         .await
@@ -178,7 +177,7 @@ async fn compact(client: &Mutex<Client>) -> Result<()> {
 }
 
 /// Forget every nudge and digest, as if no sweep had run.
-async fn reset(client: &Mutex<Client>) -> Result<()> {
+async fn reset(client: &Database) -> Result<()> {
     client
         .lock()
         .await
@@ -200,11 +199,7 @@ struct Swept {
     block_bytes: u64,
 }
 
-async fn sweep(
-    client: &Mutex<Client>,
-    settings: &SweepSettings,
-    at: DateTime<Utc>,
-) -> Result<Swept> {
+async fn sweep(client: &Database, settings: &SweepSettings, at: DateTime<Utc>) -> Result<Swept> {
     let chat = InstantChat::default();
     let deps = SweepDeps {
         store: RotationStore::new(client),
@@ -266,11 +261,7 @@ where
 /// claim and one record per message (the same lines, so the same stored JSON), then the
 /// digest's re-read and its four small statements. The nudges and the digest are rendered too,
 /// timed apart from the statements.
-async fn replay(
-    client: &Mutex<Client>,
-    settings: &SweepSettings,
-    at: DateTime<Utc>,
-) -> Result<Floor> {
+async fn replay(client: &Database, settings: &SweepSettings, at: DateTime<Utc>) -> Result<Floor> {
     let store = RotationStore::new(client);
     let today = at.date_naive();
     let cutoff = at - settings.nudge_interval;
@@ -407,7 +398,7 @@ async fn bench(scratch: &ScratchDatabase, args: &Args) -> Result<()> {
     let client = scratch.connect(None).await?;
     let started = Instant::now();
     let loaded = load(&client, args, at).await?;
-    let client = Mutex::new(client);
+    let client = Database::new(client);
     compact(&client).await?;
     println!(
         "setup (not measured): {loaded} consumers loaded with one INSERT ... SELECT FROM unnest, table compacted and analysed, in {:.2} s",

@@ -111,6 +111,37 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
 ];
 
+/// The one Postgres connection a runtime holds. Every store is built from it (a clone shares
+/// the same connection), so when `Foundation::reconnect_if_closed` replaces a connection the
+/// server or a proxy closed, no store is left holding the dead one.
+#[derive(Clone)]
+pub struct Database(Arc<tokio::sync::Mutex<Client>>);
+
+impl Database {
+    pub fn new(client: Client) -> Self {
+        Self(Arc::new(tokio::sync::Mutex::new(client)))
+    }
+
+    /// The connection, for one query or one transaction at a time.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, Client> {
+        self.0.lock().await
+    }
+
+    /// Put `reopen`'s connection in place of a closed one; an open one is kept and `reopen`
+    /// never runs. Returns whether it replaced the connection.
+    pub async fn replace_if_closed<E>(
+        &self,
+        reopen: impl Future<Output = Result<Client, E>>,
+    ) -> Result<bool, E> {
+        let mut client = self.0.lock().await;
+        if !client.is_closed() {
+            return Ok(false);
+        }
+        *client = reopen.await?;
+        Ok(true)
+    }
+}
+
 /// Connect. Hosts other than localhost, 127.0.0.1, ::1 and Unix sockets require TLS (rustls,
 /// certificates checked against the Mozilla roots plus an optional CA bundle such as the RDS
 /// one) unless the URL says `sslmode=disable` explicitly.

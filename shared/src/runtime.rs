@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use crate::config::{CommonSettings, ConfigError, Env};
 use crate::credential_scope::{self, Function};
-use crate::db::{self, DbError};
+use crate::db::{self, Database, DbError};
 use crate::http;
 use crate::secrets::{Credentials, SecretError, SecretSource, SecretStore};
 use crate::telemetry::{self, Metric, MetricsSink};
@@ -166,23 +166,25 @@ impl Foundation {
         );
     }
 
-    /// Replace a connection the server or a proxy closed (a warm container's connection may
-    /// not outlive an idle period).
-    pub async fn reconnect_if_closed(
-        &self,
-        db: &tokio::sync::Mutex<Client>,
-    ) -> Result<(), StartupError> {
-        let mut client = db.lock().await;
-        if client.is_closed() {
+    /// Replace the connection if the server or a proxy closed it (a warm container's
+    /// connection may not outlive an idle period). Every run starts with this.
+    pub async fn reconnect_if_closed(&self, db: &Database) -> Result<(), StartupError> {
+        let reopen = async {
             tracing::info!("postgres connection was closed; reconnecting");
-            *client = self.database().await?;
-        }
+            self.connect().await
+        };
+        db.replace_if_closed(reopen).await?;
         Ok(())
+    }
+
+    /// The runtime's one database handle: connected (re-reading the secret) and migrated.
+    pub async fn database(&self) -> Result<Database, StartupError> {
+        Ok(Database::new(self.connect().await?))
     }
 
     /// Connect to Postgres (re-reading the secret, so a rotated password is picked up) and
     /// apply migrations.
-    pub async fn database(&self) -> Result<Client, StartupError> {
+    async fn connect(&self) -> Result<Client, StartupError> {
         let connecting = Instant::now();
         let credentials = self.secrets.current().await?;
         let url = credentials.database_url.as_ref().ok_or_else(|| {

@@ -3,6 +3,7 @@
 //! to start it.
 
 use secops_shared::credential_scope::Function;
+use secops_shared::db::Database;
 use secops_shared::drift::pg_store::PgStore;
 use secops_shared::{db, db_roles};
 use secrecy::SecretString;
@@ -116,7 +117,7 @@ impl TestDb {
     }
 
     pub async fn store(&self) -> PgStore {
-        PgStore::new(self.client().await)
+        PgStore::new(&Database::new(self.client().await))
     }
 }
 

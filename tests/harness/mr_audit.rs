@@ -28,8 +28,7 @@ use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::sync::{Barrier, Mutex};
-use tokio_postgres::Client;
+use tokio::sync::Barrier;
 
 use crate::db::TestDb;
 use crate::drift::fast_retry;
@@ -37,6 +36,7 @@ use crate::fake_confluence::FakeConfluence;
 use crate::fake_gitlab::{FakeGitLab, approvals_json, merge_request_json, user_json};
 use crate::fake_linear::FakeLinear;
 use crate::fake_slack::FakeSlack;
+use secops_shared::db::Database;
 
 /// GitLab's own example merge request event (webhook_events.md, "Merge request events").
 pub const DOCS_EXAMPLE: &str =
@@ -309,7 +309,7 @@ pub fn audit_settings() -> AuditSettings {
 pub struct MrAuditWorld {
     pub db: TestDb,
     /// The one connection the endpoint and the worker share, as in each Lambda.
-    pub connection: Mutex<Client>,
+    pub connection: Database,
     pub gitlab_fake: FakeGitLab,
     pub linear_fake: FakeLinear,
     pub confluence_fake: FakeConfluence,
@@ -330,7 +330,7 @@ pub struct MrAuditWorld {
 impl MrAuditWorld {
     pub async fn new() -> Self {
         let db = TestDb::create_for(Function::MrAudit).await;
-        let connection = Mutex::new(db.client().await);
+        let connection = Database::new(db.client().await);
         let gitlab_fake = FakeGitLab::start().await;
         let linear_fake = FakeLinear::start().await;
         let confluence_fake = FakeConfluence::start().await;

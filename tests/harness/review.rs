@@ -39,6 +39,7 @@ use crate::drift::{MODEL, fast_retry};
 use crate::fake_axiom::FakeAxiom;
 use crate::fake_openai::FakeOpenAi;
 use crate::fake_slack::FakeSlack;
+use secops_shared::db::Database;
 
 pub const AUDIT_DATASET: &str = "audit";
 pub const REVIEW_DATASET: &str = "secops-reviews";
@@ -82,7 +83,7 @@ pub struct ReviewWorld {
 impl ReviewWorld {
     pub async fn new() -> Self {
         let db = TestDb::create_for(Function::PrivilegedGrantReview).await;
-        let store = ReviewStore::new(db.client().await);
+        let store = ReviewStore::new(&Database::new(db.client().await));
         let axiom = FakeAxiom::start().await;
         axiom.add_events(AUDIT_DATASET, vec![]);
         axiom.add_events(REVIEW_DATASET, vec![]);

@@ -32,6 +32,7 @@ use secrecy::SecretString;
 use crate::db::TestDb;
 use crate::drift::fast_retry;
 use crate::fake_slack::{FakeMessage, FakeSlack};
+use secops_shared::db::Database;
 
 pub const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
 pub const SECURITY_LEAD: &str = "U0SECLEAD";
@@ -68,7 +69,7 @@ pub struct RotationWorld {
 impl RotationWorld {
     pub async fn new() -> Self {
         let db = TestDb::create_for(Function::RotationChaser).await;
-        let review_store = ReviewStore::new(db.client().await);
+        let review_store = ReviewStore::new(&Database::new(db.client().await));
         let slack = FakeSlack::start().await;
         slack.add_channel(DIGEST_CHANNEL);
         let secrets = Arc::new(SecretStore::fixed(Credentials {

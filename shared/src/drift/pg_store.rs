@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use futures_util::pin_mut;
-use tokio::sync::Mutex;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Portal, Row, Transaction};
@@ -23,6 +22,7 @@ use super::store::{
     ChangeCounts, DriftStore, FiledIssue, MAX_LISTED_REVOKED, RecordOutcome, RunStart, StoreError,
     check_guards,
 };
+use crate::db::Database;
 use crate::drift::justification::Draft;
 
 /// Rows fetched per cursor round trip.
@@ -32,21 +32,14 @@ const COPY_BATCH: usize = 5_000;
 /// An arbitrary, fixed key: one drift run records at a time.
 const DRIFT_LOCK_KEY: i64 = 0x5EC0_9500_0002;
 
-/// Drift storage in Postgres.
+/// Drift storage in Postgres, on the runtime's one database handle.
 pub struct PgStore {
-    client: Mutex<Client>,
+    client: Database,
 }
 
 impl PgStore {
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: Mutex::new(client),
-        }
-    }
-
-    /// Whether the connection has gone (the server or a proxy closed it).
-    pub async fn is_closed(&self) -> bool {
-        self.client.lock().await.is_closed()
+    pub fn new(db: &Database) -> Self {
+        Self { client: db.clone() }
     }
 }
 

@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::pg_store::PgStore;
@@ -14,6 +13,7 @@ use crate::config::{DriftSettings, Env};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::credential_scope::Function;
+use crate::db::Database;
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings};
@@ -23,7 +23,7 @@ use crate::telemetry::MetricsSink;
 pub struct DriftRuntime {
     foundation: Foundation,
     pub settings: DriftSettings,
-    store: Mutex<PgStore>,
+    db: Database,
     linear: LinearClient,
     openai: Option<OpenAiClient>,
     metrics: MetricsSink,
@@ -41,7 +41,7 @@ impl DriftRuntime {
         })?;
         let foundation = Foundation::start(Function::OAuthDrift).await?;
         foundation.require("linear_api_key", |c| &c.linear_api_key)?;
-        let store = Mutex::new(PgStore::new(foundation.database().await?));
+        let db = foundation.database().await?;
         let linear = LinearClient::new(
             foundation.http.clone(),
             foundation.secrets.clone(),
@@ -62,7 +62,7 @@ impl DriftRuntime {
         Ok(Self {
             foundation,
             settings,
-            store,
+            db,
             linear,
             openai,
             metrics,
@@ -82,15 +82,11 @@ impl DriftRuntime {
     ) -> Result<RunReport, RunError> {
         self.foundation
             .check_deadline_margin("oauth-drift", deadline, self.metrics);
-        let mut store = self.store.lock().await;
-        if store.is_closed().await {
-            // A frozen Lambda's idle connection may have been closed by the server or a proxy.
-            tracing::info!("postgres connection was closed; reconnecting");
-            *store = PgStore::new(self.foundation.database().await?);
-        }
+        self.foundation.reconnect_if_closed(&self.db).await?;
+        let store = PgStore::new(&self.db);
         let common = &self.foundation.common;
         let deps = DriftDeps {
-            store: &*store,
+            store: &store,
             tracker: &self.linear,
             llm: self.openai.as_ref(),
             settings: &self.settings,

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde::Serialize;
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
+
+use crate::db::Database;
 
 use super::adapters::LinearAudit;
 use super::audit::{AuditDeps, AuditOutcome, audit_merge};
@@ -34,7 +34,7 @@ pub const HOOK_BUDGET: Duration = Duration::from_secs(5);
 pub struct HookRuntime {
     foundation: Foundation,
     pub config: MrAuditConfig,
-    db: Mutex<Client>,
+    db: Database,
     bus: Bus,
     metrics: MetricsSink,
 }
@@ -47,7 +47,7 @@ impl HookRuntime {
         let foundation = Foundation::start(Function::GitLabWebhook).await?;
         // `require` also refuses an empty token, which would otherwise match an empty header.
         foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
-        let db = Mutex::new(foundation.database().await?);
+        let db = foundation.database().await?;
         let bus = Bus::start(mode, &config.event_bus, foundation.common.retry).await;
         let metrics = mode.metrics();
         Ok(Self {
@@ -102,7 +102,7 @@ impl HookRuntime {
 pub struct AuditRuntime {
     foundation: Foundation,
     pub config: MrAuditConfig,
-    db: Mutex<Client>,
+    db: Database,
     gitlab: GitLabClient,
     linear: LinearAudit,
     page: ConfluenceEvidence,
@@ -146,7 +146,7 @@ impl AuditRuntime {
         let retry = foundation.common.retry;
         let http = foundation.http.clone();
         let secrets = foundation.secrets.clone();
-        let db = Mutex::new(foundation.database().await?);
+        let db = foundation.database().await?;
         Ok(Self {
             gitlab: GitLabClient::new(
                 http.clone(),

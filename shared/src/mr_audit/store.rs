@@ -4,10 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::db::Database;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
 
 use super::duties::Finding;
 use super::event::MergeEvent;
@@ -79,11 +78,11 @@ fn from_json<T: for<'de> serde::Deserialize<'de>>(value: Value) -> Result<T, Aud
 
 /// MR audit storage over a shared connection.
 pub struct AuditStore<'c> {
-    client: &'c Mutex<Client>,
+    client: &'c Database,
 }
 
 impl<'c> AuditStore<'c> {
-    pub fn new(client: &'c Mutex<Client>) -> Self {
+    pub fn new(client: &'c Database) -> Self {
         Self { client }
     }
 

@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use tokio::sync::Mutex;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
@@ -18,6 +17,7 @@ use crate::connectors::openai::{self, OpenAiClient};
 use crate::connectors::standard_webhooks;
 use crate::connectors::webhook::{WebhookConfig, WebhookSender};
 use crate::credential_scope::Function;
+use crate::db::Database;
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings, millis_since};
@@ -28,7 +28,7 @@ use secrecy::ExposeSecret;
 pub struct ReviewRuntime {
     foundation: Foundation,
     pub config: ReviewConfig,
-    store: Mutex<ReviewStore>,
+    db: Database,
     source: AxiomClient,
     log: AxiomReviewLog,
     chat: SlackClient,
@@ -44,7 +44,7 @@ impl ReviewRuntime {
         let foundation = Foundation::start(Function::PrivilegedGrantReview).await?;
         foundation.require("axiom_token", |c| &c.axiom_token)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
-        let store = Mutex::new(ReviewStore::new(foundation.database().await?));
+        let db = foundation.database().await?;
         let chat = slack_client(&foundation, &config);
         let openai = openai::configured(
             &config.llm,
@@ -63,7 +63,7 @@ impl ReviewRuntime {
             },
             foundation,
             config,
-            store,
+            db,
             chat,
             openai,
             metrics,
@@ -73,11 +73,8 @@ impl ReviewRuntime {
     pub async fn run(&self, deadline: Option<Instant>) -> Result<ReviewReport, RunError> {
         self.foundation
             .check_deadline_margin("privileged-review", deadline, self.metrics);
-        let mut store = self.store.lock().await;
-        if store.is_closed().await {
-            tracing::info!("postgres connection was closed; reconnecting");
-            *store = ReviewStore::new(self.foundation.database().await?);
-        }
+        self.foundation.reconnect_if_closed(&self.db).await?;
+        let store = ReviewStore::new(&self.db);
         let common = &self.foundation.common;
         let deps = ReviewDeps {
             store: &store,
@@ -107,7 +104,7 @@ pub enum RunError {
 /// The review worker's cold start: performs the follow-up side effects of decisions.
 pub struct WorkerRuntime {
     foundation: Foundation,
-    store: Mutex<ReviewStore>,
+    db: Database,
     log: AxiomReviewLog,
     slack: SlackClient,
     webhook: Option<WebhookSender>,
@@ -124,7 +121,7 @@ impl WorkerRuntime {
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let webhook = webhook_sender(&foundation, &config)?;
         Ok(Self {
-            store: Mutex::new(ReviewStore::new(foundation.database().await?)),
+            db: foundation.database().await?,
             log: AxiomReviewLog {
                 client: axiom_client(&foundation, &config),
                 dataset: config.events_dataset.clone(),
@@ -142,10 +139,8 @@ impl WorkerRuntime {
     pub async fn run(&self, deadline: Option<Instant>) -> Result<DrainReport, RunError> {
         self.foundation
             .check_deadline_margin("privileged-review", deadline, self.metrics);
-        let mut store = self.store.lock().await;
-        if store.is_closed().await {
-            *store = ReviewStore::new(self.foundation.database().await?);
-        }
+        self.foundation.reconnect_if_closed(&self.db).await?;
+        let store = ReviewStore::new(&self.db);
         let outbox = Outbox {
             store: &store,
             log: &self.log,

@@ -4,11 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use crate::db::Database;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::event::PrivilegedGrant;
@@ -178,9 +177,9 @@ pub enum DecideOutcome {
     Unknown,
 }
 
-/// Review storage in Postgres.
+/// Review storage in Postgres, on the runtime's one database handle.
 pub struct ReviewStore {
-    client: Mutex<Client>,
+    client: Database,
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Value, ReviewStoreError> {
@@ -192,20 +191,13 @@ fn from_json<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ReviewStor
 }
 
 impl ReviewStore {
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: Mutex::new(client),
-        }
+    pub fn new(db: &Database) -> Self {
+        Self { client: db.clone() }
     }
 
-    /// The connection, for other stores sharing it (each statement takes it in turn).
-    pub fn connection(&self) -> &Mutex<Client> {
+    /// The database handle, for other stores sharing it (each statement takes it in turn).
+    pub fn connection(&self) -> &Database {
         &self.client
-    }
-
-    /// Whether the connection has gone (the server or a proxy closed it).
-    pub async fn is_closed(&self) -> bool {
-        self.client.lock().await.is_closed()
     }
 
     pub async fn checkpoint(

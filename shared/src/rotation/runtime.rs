@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::Value;
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
+
+use crate::db::Database;
 
 use super::config::RotationConfig;
 use super::store::RotationStore;
@@ -21,7 +21,7 @@ use crate::telemetry::MetricsSink;
 pub struct RotationRuntime {
     foundation: Foundation,
     pub config: RotationConfig,
-    db: Mutex<Client>,
+    db: Database,
     slack: SlackClient,
     metrics: MetricsSink,
 }
@@ -41,7 +41,7 @@ impl RotationRuntime {
         config.require_digest_target()?;
         let foundation = Foundation::start(Function::RotationChaser).await?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
-        let db = Mutex::new(foundation.database().await?);
+        let db = foundation.database().await?;
         let slack = SlackClient::new(
             foundation.http.clone(),
             foundation.secrets.clone(),

@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::db::Database;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
-use tokio::sync::Mutex;
 use tokio_postgres::{Client, Row};
 
 use super::consumer::{Campaign, Consumer, ConsumerStatus};
@@ -126,7 +126,7 @@ pub struct StoredNudge {
 /// Rotation storage over one connection, shared (each statement takes the connection in
 /// turn, so the privileged-review store can use the same one); cheap to create per use.
 pub struct RotationStore<'c> {
-    client: &'c Mutex<Client>,
+    client: &'c Database,
 }
 
 fn stored_nudge(r: &Row) -> Result<StoredNudge, RotationStoreError> {
@@ -166,7 +166,7 @@ fn outstanding_row(r: &Row) -> Outstanding {
 }
 
 impl<'c> RotationStore<'c> {
-    pub fn new(client: &'c Mutex<Client>) -> Self {
+    pub fn new(client: &'c Database) -> Self {
         Self { client }
     }
 

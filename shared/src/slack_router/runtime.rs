@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use tokio::sync::Mutex;
 
 use super::{Handled, InteractionDeps, Reply, emf, handle_request};
 use crate::config::Env;
 use crate::connectors::eventbridge::{Bus, BusEvent};
 use crate::credential_scope::Function;
+use crate::db::Database;
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::review::config::ReviewConfig;
@@ -29,7 +29,7 @@ pub struct InteractionsRuntime {
     pub config: ReviewConfig,
     /// The rotation chaser's buttons arrive at the same URL.
     pub rotation: RotationConfig,
-    store: Mutex<ReviewStore>,
+    db: Database,
     slack: SlackClient,
     bus: Bus,
     metrics: MetricsSink,
@@ -57,7 +57,7 @@ impl InteractionsRuntime {
         let foundation = Foundation::start(Function::SlackInteractions).await?;
         foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
-        let store = Mutex::new(ReviewStore::new(foundation.database().await?));
+        let db = foundation.database().await?;
         let slack = slack_client(&foundation, &config);
         let bus = Bus::start(mode, &config.event_bus, foundation.common.retry).await;
         let metrics = mode.metrics();
@@ -71,7 +71,7 @@ impl InteractionsRuntime {
             foundation,
             config,
             rotation,
-            store,
+            db,
             slack,
             bus,
             metrics,
@@ -104,10 +104,8 @@ impl InteractionsRuntime {
             cell: &self.workspace,
             slack: &self.slack,
         };
-        let mut store = self.store.lock().await;
-        if store.is_closed().await {
-            *store = ReviewStore::new(self.foundation.database().await?);
-        }
+        self.foundation.reconnect_if_closed(&self.db).await?;
+        let store = ReviewStore::new(&self.db);
         let deps = InteractionDeps {
             secrets: &self.foundation.secrets,
             workspace: &workspace,
@@ -118,7 +116,7 @@ impl InteractionsRuntime {
             policy: &self.config.policy,
             review_channel: &self.config.workflow.review_channel,
             rotation: Some(RotationClicks {
-                store: RotationStore::new(store.connection()),
+                store: RotationStore::new(&self.db),
                 slack: &self.slack,
                 settings: &self.rotation.clicks,
             }),
