@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secops_shared::ports::Posted;
-use secops_shared::rotation::sweep::{DeliveryError, DigestOutcome, RotationChat};
+use secops_shared::ports::{PortError, Posted};
+use secops_shared::rotation::sweep::{DigestOutcome, RotationChat};
 use secops_tests::rotation::{DIGEST_CHANNEL, RotationWorld, at, date, monday, shown_text};
 use secops_tests::snapshots;
 use serde_json::Value;
@@ -209,12 +209,7 @@ struct HangingChat<'a> {
 }
 
 impl RotationChat for HangingChat<'_> {
-    async fn post(
-        &self,
-        channel: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> Result<Posted, DeliveryError> {
+    async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
         let result = RotationChat::post(&self.world.chat, channel, text, blocks).await;
         let n = {
             let mut posts = self.posts.lock().unwrap();
@@ -282,12 +277,7 @@ struct ConfirmingChat<'a> {
 }
 
 impl RotationChat for ConfirmingChat<'_> {
-    async fn post(
-        &self,
-        channel: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> Result<Posted, DeliveryError> {
+    async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
         let id = self.world.consumer_id(self.confirm).await;
         self.world
             .store()

@@ -10,6 +10,7 @@ use secops_shared::connectors::webhook::{
     self, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookConfig, WebhookError, WebhookSender,
 };
 use secops_shared::http::{RetryPolicy, build_client};
+use secops_shared::ports::FailureKind;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -212,7 +213,7 @@ async fn a_client_error_is_rejected_without_a_retry() {
         matches!(err, WebhookError::Rejected { status: 400 }),
         "{err}"
     );
-    assert!(!err.is_transient());
+    assert_eq!(err.failure_kind(), FailureKind::Permanent);
     assert_eq!(received(&server).await.len(), 1);
 }
 
@@ -233,7 +234,7 @@ async fn a_receiver_down_for_good_is_unavailable_after_the_policys_attempts() {
         panic!("expected Unavailable, got {err}");
     };
     assert!(message.contains("3 attempt(s)"), "{message}");
-    assert!(err.is_transient());
+    assert_eq!(err.failure_kind(), FailureKind::Transient);
     assert_eq!(received(&server).await.len(), 3);
 }
 

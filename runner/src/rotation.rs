@@ -10,15 +10,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::db::Database;
-use secops_shared::ports::Posted;
+use secops_shared::ports::{PortError, Posted};
 use secops_shared::rotation::config::RotationConfig;
 use secops_shared::rotation::consumer::{Campaign, Consumer, parse_campaigns, parse_consumers};
 use secops_shared::rotation::message::counted;
 use secops_shared::rotation::runtime::RotationRuntime;
 use secops_shared::rotation::store::{self, ImportSummary, RotationStore};
-use secops_shared::rotation::sweep::{
-    DeliveryError, RotationChat, SweepDeps, SweepReport, run_sweep_as_of,
-};
+use secops_shared::rotation::sweep::{RotationChat, SweepDeps, SweepReport, run_sweep_as_of};
 use secops_shared::runtime::Mode;
 use secops_shared::telemetry::MetricsSink;
 use serde_json::Value;
@@ -164,12 +162,7 @@ struct RecordingChat {
 }
 
 impl RotationChat for RecordingChat {
-    async fn post(
-        &self,
-        channel: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> Result<Posted, DeliveryError> {
+    async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
         let mut posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
         posted.push(Recorded {
             channel: channel.to_owned(),

@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::Parser;
 use secops_shared::db::{Database, ScratchDatabase};
-use secops_shared::ports::Posted;
+use secops_shared::ports::{FailureKind, PortError, Posted};
 use secops_shared::rotation::bucket::{Bucket, Thresholds};
 use secops_shared::rotation::digest::{DigestFacts, render_digest};
 use secops_shared::rotation::message::{
@@ -30,7 +30,7 @@ use secops_shared::rotation::message::{
 };
 use secops_shared::rotation::store::{DigestClaim, Outstanding, RotationStore};
 use secops_shared::rotation::sweep::{
-    DeliveryError, DigestOutcome, RotationChat, SweepDeps, SweepReport, SweepSettings, run_sweep,
+    DigestOutcome, RotationChat, SweepDeps, SweepReport, SweepSettings, run_sweep,
 };
 use secops_shared::telemetry::MetricsSink;
 use serde_json::{Value, json};
@@ -94,14 +94,10 @@ impl InstantChat {
 }
 
 impl RotationChat for InstantChat {
-    async fn post(
-        &self,
-        channel: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> Result<Posted, DeliveryError> {
+    async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
         let started = Instant::now();
-        let body = serde_json::to_vec(blocks).map_err(|e| DeliveryError::Failed(e.to_string()))?;
+        let body = serde_json::to_vec(blocks)
+            .map_err(|e| PortError::new("slack", FailureKind::Permanent, e))?;
         self.block_bytes
             .fetch_add((body.len() + text.len()) as u64, Ordering::Relaxed);
         let counter = if channel == DIGEST_TO {

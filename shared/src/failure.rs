@@ -177,11 +177,34 @@ mod kinds {
             }
         }
     }
+
+    /// An outside service's failure keeps its kind up to the edge: a service that refuses
+    /// (a revoked token, a permission) needs someone to act, like a wrong setting.
+    impl Classify for crate::ports::PortError {
+        fn failure_kind(&self) -> FailureKind {
+            use crate::ports::FailureKind as Port;
+            match self.kind {
+                Port::Transient => FailureKind::UpstreamUnavailable,
+                Port::RateLimited(_) => FailureKind::RateLimited,
+                Port::Permanent => FailureKind::Configuration,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_error_reaches_the_edge_with_its_kind() {
+        use crate::ports::{FailureKind as Port, PortError};
+        let error_type =
+            |kind| Diagnostic::from(Failure::of(&PortError::new("axiom", kind, "x"))).error_type;
+        assert_eq!(error_type(Port::Transient), "UpstreamUnavailable");
+        assert_eq!(error_type(Port::RateLimited(None)), "RateLimited");
+        assert_eq!(error_type(Port::Permanent), "Configuration");
+    }
 
     #[test]
     fn a_failure_becomes_a_diagnostic_with_its_kind_and_one_line() {

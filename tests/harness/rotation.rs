@@ -327,7 +327,7 @@ impl RotationChat for CutOffChat<'_> {
         channel: &str,
         text: &str,
         blocks: &serde_json::Value,
-    ) -> Result<secops_shared::ports::Posted, secops_shared::rotation::sweep::DeliveryError> {
+    ) -> Result<secops_shared::ports::Posted, secops_shared::ports::PortError> {
         let result = RotationChat::post(self.chat, channel, text, blocks).await;
         let n = {
             let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());

@@ -31,6 +31,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::standard_webhooks;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
+use crate::ports::FailureKind;
 use crate::secrets::SecretStore;
 use crate::signing::{HmacSha256, hmac_sha256};
 
@@ -77,9 +78,14 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    /// Whether the same delivery may well succeed later.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, WebhookError::Unavailable(_))
+    /// The receiver's refusal is permanent. Everything else is transient, including our own
+    /// configuration faults (secret, URL): once the operator fixes them, the same delivery
+    /// goes through, so it is kept for then rather than given up.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            WebhookError::Rejected { .. } => FailureKind::Permanent,
+            _ => FailureKind::Transient,
+        }
     }
 }
 

@@ -100,13 +100,7 @@ impl crate::slack::interaction::ClickReplies for SlackClient {
 }
 
 impl super::ports::DecisionWebhook for crate::connectors::webhook::WebhookSender {
-    async fn deliver(
-        &self,
-        delivery_id: &str,
-        body: &Value,
-    ) -> Result<(), super::ports::DeliveryFailure> {
-        use super::ports::DeliveryFailure;
-        use crate::connectors::webhook::WebhookError;
+    async fn deliver(&self, delivery_id: &str, body: &Value) -> Result<(), PortError> {
         crate::connectors::webhook::WebhookSender::deliver(
             self,
             delivery_id,
@@ -114,12 +108,6 @@ impl super::ports::DecisionWebhook for crate::connectors::webhook::WebhookSender
             Utc::now().timestamp(),
         )
         .await
-        .map_err(|e| {
-            let error = PortError::transient("webhook", e.to_string());
-            match e {
-                WebhookError::Rejected { .. } => DeliveryFailure::Refused(error),
-                _ => DeliveryFailure::Unavailable(error),
-            }
-        })
+        .map_err(|e| PortError::new("webhook", e.failure_kind(), e))
     }
 }

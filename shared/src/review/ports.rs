@@ -46,42 +46,26 @@ pub trait ReviewChat: Send + Sync {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// Why a webhook delivery did not go through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryFailure {
-    /// The receiver answered with a final refusal (a 4xx other than 408 and 429): its answer,
-    /// not an outage, so retrying the same delivery for ever would not help.
-    Refused(PortError),
-    /// Unreachable, 5xx, 408/429 or out of time after the retries: worth trying again later.
-    Unavailable(PortError),
-}
-
-impl DeliveryFailure {
-    pub fn error(&self) -> &PortError {
-        match self {
-            DeliveryFailure::Refused(e) | DeliveryFailure::Unavailable(e) => e,
-        }
-    }
-}
-
 /// The organisation's own automation, told about revoke and escalate decisions.
 pub trait DecisionWebhook: Send + Sync {
     /// Deliver `body`; `delivery_id` stays the same on every retry so the receiver can dedupe.
+    /// A final refusal by the receiver (a 4xx other than 408 and 429) is a permanent error:
+    /// its answer, not an outage, so retrying the same delivery for ever would not help.
     fn deliver(
         &self,
         delivery_id: &str,
         body: &Value,
-    ) -> impl Future<Output = Result<(), DeliveryFailure>> + Send;
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// For deployments without a webhook.
 pub struct NoWebhook;
 
 impl DecisionWebhook for NoWebhook {
-    async fn deliver(&self, _: &str, _: &Value) -> Result<(), DeliveryFailure> {
-        Err(DeliveryFailure::Unavailable(PortError::transient(
+    async fn deliver(&self, _: &str, _: &Value) -> Result<(), PortError> {
+        Err(PortError::transient(
             "webhook",
             "no webhook URL is configured".to_owned(),
-        )))
+        ))
     }
 }

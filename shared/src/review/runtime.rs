@@ -232,7 +232,7 @@ mod failure_kinds {
         fn failure_kind(&self) -> FailureKind {
             use crate::review::workflow::ReviewError;
             match self {
-                ReviewError::Source(_) => FailureKind::UpstreamUnavailable,
+                ReviewError::Source(e) => e.failure_kind(),
                 ReviewError::Store(e) => e.failure_kind(),
             }
         }

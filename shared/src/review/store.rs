@@ -81,6 +81,14 @@ impl TaskKind {
         .into_iter()
         .find(|v| v.as_str() == s)
     }
+
+    /// Whether a permanent failure of this side effect is given up after
+    /// `MAX_WEBHOOK_REFUSALS` attempts. Only the webhook: its receiver is someone else's, and
+    /// its refusal of one delivery does not change by itself. A card or an event in the team's
+    /// own Slack and Axiom stays pending instead, so the fix (a token, a channel) delivers it.
+    pub fn gives_up_when_refused(self) -> bool {
+        matches!(self, TaskKind::Webhook)
+    }
 }
 
 impl fmt::Display for TaskKind {

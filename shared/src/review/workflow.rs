@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::card;
 use super::event::PrivilegedGrant;
 use super::history::{self, HistoryIndex};
-use super::ports::{AuditLog, AuditSource, DecisionWebhook, DeliveryFailure, ReviewChat};
+use super::ports::{AuditLog, AuditSource, DecisionWebhook, ReviewChat};
 use super::quarantine::{self, Unreadable};
 use super::risk::{self, Assessment, Features, RiskConfig, RiskLevel};
 use super::source::GrantSource;
@@ -478,7 +478,11 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                     report.done += 1;
                 }
                 // `attempts` counts this one (it is counted when claimed).
-                Err(TaskError::Refused(e)) if task.attempts >= MAX_WEBHOOK_REFUSALS => {
+                Err(e)
+                    if e.is_permanent()
+                        && task.kind.gives_up_when_refused()
+                        && task.attempts >= MAX_WEBHOOK_REFUSALS =>
+                {
                     let message = e.to_string();
                     tracing::error!(
                         task = task.task_id,
@@ -492,7 +496,7 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                         .given_up
                         .push(format!("{} {}: {message}", task.kind, task.review_id));
                 }
-                Err(TaskError::Refused(e) | TaskError::Failed(e)) => {
+                Err(e) => {
                     let message = e.to_string();
                     tracing::warn!(task = task.task_id, kind = %task.kind, error = %message, "review side effect failed; it stays pending");
                     self.store.fail_task(&task, &message).await?;
@@ -507,32 +511,26 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
 
     /// One side effect. A posted card (or its escalation re-post) is remembered with the
     /// review, so later decisions update the card people see.
-    async fn perform(&self, task: &Task) -> Result<Option<crate::ports::Posted>, TaskError> {
+    async fn perform(&self, task: &Task) -> Result<Option<crate::ports::Posted>, PortError> {
         let p = &task.payload;
         match task.kind {
-            TaskKind::AxiomEvent => Ok(self
-                .log
-                .record(std::slice::from_ref(p))
-                .await
-                .map(|_| None)?),
+            TaskKind::AxiomEvent => self.log.record(std::slice::from_ref(p)).await.map(|_| None),
             TaskKind::SlackCard | TaskKind::EscalationPost => {
                 let card = card_message(p)?;
-                Ok(self
-                    .chat
+                self.chat
                     .post(&card.channel, &card.text, &card.blocks)
                     .await
-                    .map(Some)?)
+                    .map(Some)
             }
             TaskKind::CardUpdate => {
                 let card = card_message(p)?;
                 let ts = card.ts.as_deref().ok_or_else(|| {
                     PortError::transient("outbox", "card update task has no `ts`".to_owned())
                 })?;
-                Ok(self
-                    .chat
+                self.chat
                     .update(&card.channel, ts, &card.text, &card.blocks)
                     .await
-                    .map(|_| None)?)
+                    .map(|_| None)
             }
             TaskKind::Webhook => {
                 let webhook = self.webhook.ok_or_else(|| {
@@ -543,14 +541,7 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
                 })?;
                 // Stable across retries: the receiver dedupes on it.
                 let delivery_id = format!("{}-{}", task.review_id, task.task_id);
-                webhook
-                    .deliver(&delivery_id, p)
-                    .await
-                    .map(|_| None)
-                    .map_err(|failure| match failure {
-                        DeliveryFailure::Refused(e) => TaskError::Refused(e),
-                        DeliveryFailure::Unavailable(e) => TaskError::Failed(e),
-                    })
+                webhook.deliver(&delivery_id, p).await.map(|_| None)
             }
         }
     }
@@ -560,20 +551,6 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
 /// answer, unlike an outage, does not change by itself, but a fix on its side within a few
 /// runs is let in. Attempts that died (counted when claimed) count too.
 pub const MAX_WEBHOOK_REFUSALS: i32 = 3;
-
-/// Why a side effect did not happen.
-enum TaskError {
-    /// Try again at the next drain.
-    Failed(PortError),
-    /// The receiver refused it (webhook 4xx).
-    Refused(PortError),
-}
-
-impl From<PortError> for TaskError {
-    fn from(e: PortError) -> Self {
-        TaskError::Failed(e)
-    }
-}
 
 fn card_message(payload: &Value) -> Result<CardMessage, PortError> {
     CardMessage::from_payload(payload).map_err(|message| PortError::transient("outbox", message))

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::clicks::{RotationSlack, Standing};
-use super::sweep::{DeliveryError, RotationChat};
+use super::sweep::RotationChat;
 use crate::ports::{PortError, Posted};
 use crate::slack::client::{SlackClient, SlackError};
 
@@ -13,19 +13,19 @@ fn port(e: SlackError) -> PortError {
 }
 
 impl RotationChat for SlackClient {
-    async fn post(
-        &self,
-        channel: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> Result<Posted, DeliveryError> {
+    async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
         match self.post_message(channel, text, blocks).await {
             Ok(p) => Ok(Posted {
                 channel: p.channel,
                 ts: p.ts,
             }),
-            Err(SlackError::ChannelUnusable { code, .. }) => Err(DeliveryError::Unusable(code)),
-            Err(e) => Err(DeliveryError::Failed(e.to_string())),
+            // The digest names a channel Slack refuses by Slack's code alone.
+            Err(e) => Err(match e {
+                SlackError::ChannelUnusable { ref code, .. } => {
+                    PortError::new("slack", e.failure_kind(), code)
+                }
+                other => port(other),
+            }),
         }
     }
 }

@@ -26,7 +26,7 @@ use super::message::{Escalation, LineState, MAX_LINES_PER_MESSAGE, NudgeLine, Nu
 use super::store::{DigestClaim, Outstanding, RotationStore, RotationStoreError};
 use crate::http;
 use crate::invocation::{Summarised, Tally};
-use crate::ports::Posted;
+use crate::ports::{PortError, Posted};
 use crate::telemetry::{self, Metric, MetricsSink};
 
 /// A send begun this long ago by a sweep that never recorded Slack's answer is settled as
@@ -35,26 +35,16 @@ pub const SETTLE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
 pub use super::WORKFLOW;
 
-/// Why a message was not delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryError {
-    /// The channel cannot take our messages until someone fixes it (`channel_not_found`,
-    /// `not_in_channel`, `is_archived`).
-    #[error("{0}")]
-    Unusable(String),
-    /// Anything else, after the client's own retries.
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// Where nudges and digests are posted.
+/// Where nudges and digests are posted. A failed post is a [`PortError`] of its kind: a channel
+/// Slack refuses (`channel_not_found`, `not_in_channel`, `is_archived`) is permanent, and the
+/// error's message is Slack's code alone, as the digest shows it.
 pub trait RotationChat: Send + Sync {
     fn post(
         &self,
         channel: &str,
         text: &str,
         blocks: &Value,
-    ) -> impl Future<Output = Result<Posted, DeliveryError>> + Send;
+    ) -> impl Future<Output = Result<Posted, PortError>> + Send;
 }
 
 /// How the sweep behaves.
@@ -469,7 +459,7 @@ async fn nudge_team<C: RotationChat>(
                 result.undeliverable = Some(Undeliverable {
                     team: job.team.clone(),
                     channel: Some(job.channel.clone()),
-                    reason: e.to_string().chars().take(120).collect(),
+                    reason: e.message.chars().take(120).collect(),
                     consumers: rest.len(),
                 });
                 break;
