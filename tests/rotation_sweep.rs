@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secops_shared::ports::{PortError, Posted};
-use secops_shared::rotation::sweep::{DigestOutcome, RotationChat};
+use secops_shared::rotation::ports::RotationChat;
+use secops_shared::rotation::workflow::DigestOutcome;
 use secops_tests::rotation::{DIGEST_CHANNEL, RotationWorld, at, date, monday, shown_text};
 use secops_tests::snapshots;
 use serde_json::Value;

@@ -28,9 +28,10 @@ use secops_shared::rotation::digest::{DigestFacts, render_digest};
 use secops_shared::rotation::message::{
     Escalation, LineState, MAX_LINES_PER_MESSAGE, NudgeLine, NudgeMessage,
 };
+use secops_shared::rotation::ports::RotationChat;
 use secops_shared::rotation::store::{DigestClaim, Outstanding, RotationStore};
-use secops_shared::rotation::sweep::{
-    DigestOutcome, RotationChat, SweepDeps, SweepReport, SweepSettings, run_sweep,
+use secops_shared::rotation::workflow::{
+    DigestOutcome, SweepDeps, SweepReport, SweepSettings, run_sweep,
 };
 use secops_shared::telemetry::MetricsSink;
 use serde_json::{Value, json};
@@ -264,7 +265,7 @@ async fn replay(client: &Database, settings: &SweepSettings, at: DateTime<Utc>) 
     let mut floor = Floor::default();
     timed(
         &mut floor.outstanding,
-        store.settle_unfinished(at - secops_shared::rotation::sweep::SETTLE_AFTER),
+        store.settle_unfinished(at - secops_shared::rotation::workflow::SETTLE_AFTER),
     )
     .await?;
     let outstanding = timed(&mut floor.outstanding, store.outstanding(today, cutoff)).await?;

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secops_shared::config::{DriftSettings, LlmSettings};
+use secops_shared::config::LlmSettings;
 use secops_shared::connectors::linear::{LinearClient, LinearConfig};
 use secops_shared::connectors::openai::{OpenAiClient, OpenAiConfig};
 use secops_shared::credential_scope::Function;
+use secops_shared::drift::config::DriftSettings;
 use secops_shared::drift::dry_run::NoModel;
 use secops_shared::drift::inventory::InventoryGrant;
 use secops_shared::drift::pg_store::PgStore;

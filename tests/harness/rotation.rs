@@ -16,9 +16,10 @@ use secops_shared::rotation::clicks::{
     snooze_form_values,
 };
 use secops_shared::rotation::consumer::{parse_campaigns, parse_consumers};
+use secops_shared::rotation::ports::RotationChat;
 use secops_shared::rotation::store::{self, ImportSummary, RotationStore};
-use secops_shared::rotation::sweep::{
-    RotationChat, SweepDeps, SweepReport, SweepSettings, run_for_input, run_sweep,
+use secops_shared::rotation::workflow::{
+    SweepDeps, SweepReport, SweepSettings, run_for_input, run_sweep,
 };
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::rotation::runtime::RotationRuntime;
-use secops_shared::rotation::sweep::{DigestOutcome, SweepReport};
+use secops_shared::rotation::workflow::{DigestOutcome, SweepReport};
 use secops_shared::runtime::Mode;
 use serde_json::Value;
 

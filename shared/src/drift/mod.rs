@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod catalog;
+pub mod config;
 pub mod diff;
 pub mod dry_run;
 pub mod file_store;

@@ -7,9 +7,10 @@ use std::time::Instant;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::config::DriftSettings;
 use super::pg_store::PgStore;
 use super::workflow::{DriftDeps, DriftError, RunReport, run_drift_as};
-use crate::config::{DriftSettings, Env};
+use crate::config::Env;
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::credential_scope::Function;

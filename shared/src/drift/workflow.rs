@@ -10,11 +10,11 @@ use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::config::DriftSettings;
 use super::filing::Filing;
 use super::ports::IssueTracker;
 use super::render::{self, NewIssue};
 use super::store::{ChangeCounts, DriftStore, RunStart, StoreError};
-use crate::config::DriftSettings;
 use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
 use crate::drift::justification::{self as prompt, Draft};
 use crate::http;

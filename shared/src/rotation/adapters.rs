@@ -3,8 +3,7 @@
 
 use serde_json::Value;
 
-use super::clicks::{RotationSlack, Standing};
-use super::sweep::RotationChat;
+use super::ports::{RotationChat, RotationSlack, Standing};
 use crate::ports::{PortError, Posted};
 use crate::slack::client::{SlackClient, SlackError};
 

@@ -3,14 +3,13 @@
 //! of the security group may act (configurable), and permission is checked again when the
 //! snooze form is submitted. The first confirmation wins; the nudge is redrawn in place.
 
-use std::future::Future;
-
 use chrono::{DateTime, Days, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::message::{CONFIRM, LineState, SNOOZE, counted, nudge_of_block};
+use super::ports::{RotationSlack, Standing};
 use super::store::{ClickWrite, ConsumerRecord, RotationStore, RotationStoreError};
 use crate::ports::PortError;
 use crate::slack::blocks::slack_escape;
@@ -25,49 +24,6 @@ const DAYS_BLOCK: &str = "days";
 const DAYS_SELECT: &str = "days_select";
 /// Longest snooze reason kept.
 pub const MAX_REASON_CHARS: usize = 300;
-
-/// What the clicks need from Slack.
-pub trait RotationSlack: Send + Sync {
-    fn channel_members(
-        &self,
-        channel: &str,
-    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
-    fn group_members(
-        &self,
-        group: &str,
-    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
-    fn open_view(
-        &self,
-        trigger_id: &str,
-        view: &Value,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-    fn update(
-        &self,
-        channel: &str,
-        ts: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// A note only the clicker sees, through the click's `response_url`.
-    fn tell(
-        &self,
-        response_url: &str,
-        text: &str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Whether the user is a full member of which workspace (`users.info`).
-    fn standing(&self, user: &str) -> impl Future<Output = Result<Standing, PortError>> + Send;
-}
-
-/// Where a Slack user belongs, as `users.info` says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Standing {
-    /// Their own workspace.
-    pub team_id: Option<String>,
-    /// Their Enterprise Grid organisation, if any.
-    pub enterprise_id: Option<String>,
-    /// A Slack Connect member of another organisation (`is_stranger`) or a guest.
-    pub external: bool,
-}
 
 /// Who may confirm or snooze a consumer.
 #[derive(Debug, Clone)]

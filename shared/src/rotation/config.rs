@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 
 use super::bucket::Thresholds;
 use super::clicks::{ClickSettings, ConfirmPolicy};
-use super::sweep::SweepSettings;
+use super::workflow::SweepSettings;
 use crate::config::{ConfigError, Env};
 
 /// Everything the chaser and its clicks need besides credentials.

@@ -10,9 +10,10 @@ pub mod consumer;
 pub mod digest;
 pub mod input;
 pub mod message;
+pub mod ports;
 pub mod runtime;
 pub mod store;
-pub mod sweep;
+pub mod workflow;
 
 /// The `Workflow` dimension of every rotation metric.
 pub const WORKFLOW: &str = "rotation-chaser";

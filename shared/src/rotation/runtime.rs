@@ -9,7 +9,7 @@ use crate::db::Database;
 
 use super::config::RotationConfig;
 use super::store::RotationStore;
-use super::sweep::{SweepDeps, SweepError, SweepReport, run_for_input};
+use super::workflow::{SweepDeps, SweepError, SweepReport, run_for_input};
 use crate::config::Env;
 use crate::credential_scope::Function;
 use crate::http;
@@ -104,7 +104,7 @@ mod failure_kinds {
         fn failure_kind(&self) -> FailureKind {
             use super::RunError;
             use crate::rotation::store::RotationStoreError;
-            use crate::rotation::sweep::SweepError;
+            use crate::rotation::workflow::SweepError;
             match self {
                 RunError::Sweep(SweepError::Store(RotationStoreError::Postgres(_))) => {
                     FailureKind::UpstreamUnavailable

@@ -18,7 +18,8 @@ use crate::review::decision::{
     handle_click,
 };
 use crate::review::store::{ReviewStatus, ReviewStore};
-use crate::rotation::clicks::{self, ClickReply, RotationClicks, RotationSlack};
+use crate::rotation::clicks::{self, ClickReply, RotationClicks};
+use crate::rotation::ports::RotationSlack;
 use crate::secrets::{Credentials, REJECTION_REFRESH_MIN_AGE, SecretStore};
 use crate::slack::interaction::{self, BlockAction, ClickReplies, Interaction};
 use crate::slack::signature;
@@ -132,7 +133,7 @@ pub fn emf(namespace: &str, handled: Handled) -> serde_json::Value {
         | Handled::RotationRefused
         | Handled::RotationFailed => emf_line(
             namespace,
-            crate::rotation::sweep::WORKFLOW,
+            crate::rotation::workflow::WORKFLOW,
             &[
                 Metric::count("ClicksRecorded", is(Handled::RotationRecorded)),
                 Metric::count("ClicksRefused", is(Handled::RotationRefused)),

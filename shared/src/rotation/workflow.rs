@@ -9,7 +9,6 @@
 //! Slack refused releases the claim so the next run tries again.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
@@ -23,10 +22,10 @@ use super::bucket::{Bucket, Thresholds};
 use super::digest::{DigestFacts, Undeliverable, render_digest};
 use super::input::{InputError, SweepInput, check_as_of};
 use super::message::{Escalation, LineState, MAX_LINES_PER_MESSAGE, NudgeLine, NudgeMessage};
+use super::ports::RotationChat;
 use super::store::{DigestClaim, Outstanding, RotationStore, RotationStoreError};
 use crate::http;
 use crate::invocation::{Summarised, Tally};
-use crate::ports::{PortError, Posted};
 use crate::telemetry::{self, Metric, MetricsSink};
 
 /// A send begun this long ago by a sweep that never recorded Slack's answer is settled as
@@ -34,18 +33,6 @@ use crate::telemetry::{self, Metric, MetricsSink};
 pub const SETTLE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
 pub use super::WORKFLOW;
-
-/// Where nudges and digests are posted. A failed post is a [`PortError`] of its kind: a channel
-/// Slack refuses (`channel_not_found`, `not_in_channel`, `is_archived`) is permanent, and the
-/// error's message is Slack's code alone, as the digest shows it.
-pub trait RotationChat: Send + Sync {
-    fn post(
-        &self,
-        channel: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> impl Future<Output = Result<Posted, PortError>> + Send;
-}
 
 /// How the sweep behaves.
 #[derive(Debug, Clone)]
