@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::tls::MakeTlsConnect;
-use tokio_postgres::{Client, Config, NoTls, Socket};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Socket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -125,6 +126,42 @@ impl Database {
     /// The connection, for one query or one transaction at a time.
     pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, Client> {
         self.0.lock().await
+    }
+
+    /// One statement, taking the connection for its duration.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        self.lock().await.execute(sql, params).await
+    }
+
+    /// One query's rows, taking the connection for its duration.
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.lock().await.query(sql, params).await
+    }
+
+    /// One query's row, if any.
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        self.lock().await.query_opt(sql, params).await
+    }
+
+    /// One query's only row (an error when there is none).
+    pub async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        self.lock().await.query_one(sql, params).await
     }
 
     /// Put `reopen`'s connection in place of a closed one; an open one is kept and `reopen`

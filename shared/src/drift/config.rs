@@ -45,13 +45,9 @@ impl DriftSettings {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        Env::from_pairs(pairs)
-    }
-
     #[test]
     fn defaults_apply_when_nothing_is_set() {
-        let s = DriftSettings::from_env(&env(&[])).unwrap();
+        let s = DriftSettings::from_env(&Env::from_pairs(&[])).unwrap();
         assert_eq!(s.group_threshold, 10);
         assert_eq!(s.max_filings_per_run, 200);
         assert_eq!(s.llm.model, None);
@@ -59,14 +55,16 @@ mod tests {
 
     #[test]
     fn a_bad_number_names_the_variable() {
-        let err = DriftSettings::from_env(&env(&[("DRIFT_GROUP_THRESHOLD", "ten")])).unwrap_err();
+        let err = DriftSettings::from_env(&Env::from_pairs(&[("DRIFT_GROUP_THRESHOLD", "ten")]))
+            .unwrap_err();
         assert_eq!(err.name, "DRIFT_GROUP_THRESHOLD");
         assert!(err.to_string().contains("\"ten\""));
     }
 
     #[test]
     fn an_out_of_range_value_is_refused() {
-        let err = DriftSettings::from_env(&env(&[("DRIFT_MAX_REVOKED_PERCENT", "0")])).unwrap_err();
+        let err = DriftSettings::from_env(&Env::from_pairs(&[("DRIFT_MAX_REVOKED_PERCENT", "0")]))
+            .unwrap_err();
         assert_eq!(err.name, "DRIFT_MAX_REVOKED_PERCENT");
     }
 }

@@ -638,8 +638,8 @@ impl DriftStore for PgStore {
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
-        let client = self.client.lock().await;
-        let n: i64 = client
+        let n: i64 = self
+            .client
             .query_one(
                 "SELECT count(*) FROM oauth_grant_filings WHERE status = 'pending'",
                 &[],
@@ -653,8 +653,6 @@ impl DriftStore for PgStore {
         let value = serde_json::to_value(draft).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = self
             .client
-            .lock()
-            .await
             .execute(
                 "UPDATE oauth_grant_filings SET draft = $2, prompt_hash = $3 WHERE filing_id = $1",
                 &[&filing, &value, &draft.prompt_hash],
@@ -666,8 +664,6 @@ impl DriftStore for PgStore {
     async fn mark_attempt(&self, filing: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
         let n = self
             .client
-            .lock()
-            .await
             .execute(
                 "UPDATE oauth_grant_filings SET attempts = attempts + 1, last_attempt_at = $2
                   WHERE filing_id = $1",
@@ -685,8 +681,6 @@ impl DriftStore for PgStore {
     ) -> Result<(), StoreError> {
         let n = self
             .client
-            .lock()
-            .await
             .execute(
                 "UPDATE oauth_grant_filings
                     SET status = 'filed', issue_identifier = $2, issue_url = $3, filed_at = $4,
@@ -701,8 +695,6 @@ impl DriftStore for PgStore {
     async fn mark_failed(&self, filing: Uuid, error: &str) -> Result<(), StoreError> {
         let n = self
             .client
-            .lock()
-            .await
             .execute(
                 "UPDATE oauth_grant_filings SET last_error = $2 WHERE filing_id = $1",
                 &[&filing, &error],
@@ -718,8 +710,6 @@ impl DriftStore for PgStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.client
-            .lock()
-            .await
             .execute(
                 "UPDATE oauth_drift_runs SET finished_at = $2, report = $3 WHERE run_id = $1",
                 &[&run_id, &at, report],
@@ -729,14 +719,13 @@ impl DriftStore for PgStore {
     }
 
     async fn baseline(&self) -> Result<Vec<Grant>, StoreError> {
-        let client = self.client.lock().await;
-        let rows = client.query(BASELINE_SQL, &[]).await?;
+        let rows = self.client.query(BASELINE_SQL, &[]).await?;
         rows.iter().map(baseline_grant).collect()
     }
 
     async fn run_changes(&self, run_id: Uuid) -> Result<Vec<Change>, StoreError> {
-        let client = self.client.lock().await;
-        let rows = client
+        let rows = self
+            .client
             .query(
                 "SELECT provider, client_id, principal, kind, before, after
                    FROM oauth_grant_changes WHERE run_id = $1

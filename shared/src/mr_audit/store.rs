@@ -156,9 +156,8 @@ impl<'c> AuditStore<'c> {
         labels: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
-        let client = self.client.lock().await;
         for label in labels {
-            client
+            self.client
                 .execute(
                     "INSERT INTO mr_audit_label_history (project_id, iid, label, first_seen_at)
                      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -177,8 +176,6 @@ impl<'c> AuditStore<'c> {
     ) -> Result<Vec<String>, AuditStoreError> {
         Ok(self
             .client
-            .lock()
-            .await
             .query(
                 "SELECT label FROM mr_audit_label_history WHERE project_id = $1 AND iid = $2
                   ORDER BY first_seen_at, label",
@@ -263,10 +260,7 @@ impl<'c> AuditStore<'c> {
         detail: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
-        self.client
-            .lock()
-            .await
-            .execute(
+        self.client.execute(
                 "INSERT INTO mr_audit_steps (merge_key, step, done_at, detail) VALUES ($1, $2, $3, $4)
                  ON CONFLICT DO NOTHING",
                 &[&merge_key, &step, &now, detail],
@@ -284,8 +278,6 @@ impl<'c> AuditStore<'c> {
     ) -> Result<bool, AuditStoreError> {
         let updated = self
             .client
-            .lock()
-            .await
             .execute(
                 "UPDATE mr_audit_merges SET status = 'done', completed_at = $2, updated_at = $2,
                         claimed_until = NULL, last_error = NULL
@@ -309,8 +301,6 @@ impl<'c> AuditStore<'c> {
     ) -> Result<(), AuditStoreError> {
         let status = status.as_str();
         self.client
-            .lock()
-            .await
             .execute(
                 "UPDATE mr_audit_merges SET last_error = $2, claimed_until = NULL, updated_at = $3,
                         status = $4
@@ -329,8 +319,6 @@ impl<'c> AuditStore<'c> {
     ) -> Result<Vec<String>, AuditStoreError> {
         Ok(self
             .client
-            .lock()
-            .await
             .query(
                 "SELECT merge_key FROM mr_audit_merges
                   WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1)

@@ -45,8 +45,6 @@ pub async fn person(
             .collect();
         let rows = store
             .connection()
-            .lock()
-            .await
             .query(
                 "SELECT slack_user_id, idp_login, cloud_principal FROM review_identity_map
                   WHERE lower(slack_user_id) = ANY($1) OR lower(idp_login) = ANY($1)

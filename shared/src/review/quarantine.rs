@@ -54,10 +54,10 @@ pub async fn record(
     events: &[Unreadable],
     now: DateTime<Utc>,
 ) -> Result<usize, ReviewStoreError> {
-    let client = store.connection().lock().await;
     let mut new = 0;
     for e in events {
-        let row = client
+        let row = store
+            .connection()
             .query_one(
                 "INSERT INTO privileged_review_quarantine
                     (raw_hash, source, field, problem, raw, first_seen_at, last_seen_at)
@@ -90,8 +90,8 @@ pub async fn report<C: ReviewChat>(
     now: DateTime<Utc>,
 ) -> Result<(usize, Vec<String>), ReviewStoreError> {
     let pending = {
-        let client = store.connection().lock().await;
-        client
+        store
+            .connection()
             .query(
                 "SELECT raw_hash, field, first_seen_at FROM privileged_review_quarantine
                   WHERE reported_at IS NULL ORDER BY first_seen_at, raw_hash LIMIT $1",
@@ -108,9 +108,7 @@ pub async fn report<C: ReviewChat>(
             Ok(_) => {
                 store
                     .connection()
-                    .lock()
-                    .await
-                    .execute(
+            .execute(
                         "UPDATE privileged_review_quarantine SET reported_at = $2 WHERE raw_hash = $1",
                         &[&hash, &now],
                     )

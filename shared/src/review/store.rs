@@ -212,8 +212,8 @@ impl ReviewStore {
         &self,
         source: &str,
     ) -> Result<Option<DateTime<Utc>>, ReviewStoreError> {
-        let client = self.client.lock().await;
-        let row = client
+        let row = self
+            .client
             .query_opt(
                 "SELECT checkpoint FROM privileged_review_checkpoint WHERE source = $1",
                 &[&source],
@@ -224,8 +224,8 @@ impl ReviewStore {
 
     /// Which of these event ids already have a review.
     pub async fn known_events(&self, ids: &[String]) -> Result<HashSet<String>, ReviewStoreError> {
-        let client = self.client.lock().await;
-        let rows = client
+        let rows = self
+            .client
             .query(
                 "SELECT event_id FROM privileged_reviews WHERE event_id = ANY($1)",
                 &[&ids],
@@ -240,8 +240,8 @@ impl ReviewStore {
         grantees: &[String],
     ) -> Result<HashMap<String, (u32, u32)>, ReviewStoreError> {
         let lower: Vec<String> = grantees.iter().map(|g| g.to_lowercase()).collect();
-        let client = self.client.lock().await;
-        let rows = client
+        let rows = self
+            .client
             .query(
                 "SELECT lower(grantee),
                         count(*) FILTER (WHERE status = 'approved'),
@@ -335,8 +335,8 @@ impl ReviewStore {
         lease: std::time::Duration,
     ) -> Result<Vec<Task>, ReviewStoreError> {
         let lease_secs = lease.as_secs_f64();
-        let client = self.client.lock().await;
-        let rows = client
+        let rows = self
+            .client
             .query(
                 "UPDATE privileged_review_outbox o
                     SET claimed_until = now() + make_interval(secs => $2),
@@ -372,8 +372,6 @@ impl ReviewStore {
     /// Give back tasks taken but not attempted (their claimed attempt is taken back too).
     pub async fn release_tasks(&self, task_ids: &[i64]) -> Result<(), ReviewStoreError> {
         self.client
-            .lock()
-            .await
             .execute(
                 "UPDATE privileged_review_outbox
                     SET claimed_until = NULL, attempts = greatest(attempts - 1, 0)
@@ -385,8 +383,8 @@ impl ReviewStore {
     }
 
     pub async fn pending_count(&self) -> Result<u64, ReviewStoreError> {
-        let client = self.client.lock().await;
-        let n: i64 = client
+        let n: i64 = self
+            .client
             .query_one(
                 "SELECT count(*) FROM privileged_review_outbox WHERE status = 'pending'",
                 &[],
@@ -426,8 +424,6 @@ impl ReviewStore {
     /// Leave a task pending with its error (its attempt was counted when it was claimed).
     pub async fn fail_task(&self, task: &Task, error: &str) -> Result<(), ReviewStoreError> {
         self.client
-            .lock()
-            .await
             .execute(
                 "UPDATE privileged_review_outbox
                     SET last_error = $2, claimed_until = NULL
@@ -446,8 +442,6 @@ impl ReviewStore {
     ) -> Result<Vec<(String, String)>, ReviewStoreError> {
         let rows = self
             .client
-            .lock()
-            .await
             .query(
                 "SELECT payload->>'channel', payload->>'ts' FROM privileged_review_outbox
                   WHERE review_id = $1 AND kind = 'card_update'
@@ -467,8 +461,6 @@ impl ReviewStore {
     /// last error for the operator).
     pub async fn give_up_task(&self, task: &Task, error: &str) -> Result<(), ReviewStoreError> {
         self.client
-            .lock()
-            .await
             .execute(
                 "UPDATE privileged_review_outbox
                     SET status = 'failed', last_error = $2,
@@ -481,8 +473,8 @@ impl ReviewStore {
     }
 
     pub async fn review(&self, review_id: Uuid) -> Result<Option<StoredReview>, ReviewStoreError> {
-        let client = self.client.lock().await;
-        let row = client
+        let row = self
+            .client
             .query_opt(
                 "SELECT review_id, event_id, source, event_time, grantor, grantee, role, target,
                         features, level, score, reasons, rule_floor, model, model_problem,

@@ -187,12 +187,7 @@ impl<'c> RotationStore<'c> {
               WHERE {CHASEABLE}
               ORDER BY c.team, c.channel, coalesce(c.deadline, k.deadline), lower(c.name)"
         );
-        let rows = self
-            .client
-            .lock()
-            .await
-            .query(&sql, &[&today, &cutoff])
-            .await?;
+        let rows = self.client.query(&sql, &[&today, &cutoff]).await?;
         Ok(rows.iter().map(outstanding_row).collect())
     }
 
@@ -217,8 +212,6 @@ impl<'c> RotationStore<'c> {
         );
         let rows = self
             .client
-            .lock()
-            .await
             .query(&sql, &[&today, &cutoff, &ids, &now])
             .await?;
         let mut claimed: Vec<Outstanding> = rows.iter().map(outstanding_row).collect();
@@ -235,8 +228,6 @@ impl<'c> RotationStore<'c> {
         claimed_at: DateTime<Utc>,
     ) -> Result<(), RotationStoreError> {
         self.client
-            .lock()
-            .await
             .execute(
                 "UPDATE rotation_consumers SET nudge_started_at = NULL
                   WHERE consumer_id = ANY($1) AND nudge_started_at = $2",
@@ -258,11 +249,7 @@ impl<'c> RotationStore<'c> {
     ) -> Result<i64, RotationStoreError> {
         let body = serde_json::to_value(message)
             .map_err(|e| RotationStoreError::Corrupt(e.to_string()))?;
-        let row = self
-            .client
-            .lock()
-            .await
-            .query_one(
+        let row = self.client.query_one(
                 "INSERT INTO rotation_nudges (team, channel, bucket, message, consumer_ids, state, started_at)
                  VALUES ($1, $2, $3, $4, $5, 'sending', $6)
                  RETURNING nudge_id",
@@ -294,8 +281,6 @@ impl<'c> RotationStore<'c> {
         // clicks) agree on which of them counts the nudge.
         let row = self
             .client
-            .lock()
-            .await
             .query_one(
                 "WITH before AS (
                      SELECT nudge_id, state, started_at FROM rotation_nudges
@@ -357,8 +342,6 @@ impl<'c> RotationStore<'c> {
     ) -> Result<u64, RotationStoreError> {
         let rows = self
             .client
-            .lock()
-            .await
             .query(
                 "WITH settled AS (
                      UPDATE rotation_nudges SET state = 'unconfirmed'
@@ -391,8 +374,6 @@ impl<'c> RotationStore<'c> {
     ) -> Result<Option<StoredNudge>, RotationStoreError> {
         let row = self
             .client
-            .lock()
-            .await
             .query_opt(
                 "SELECT nudge_id, channel, slack_ts, state, message FROM rotation_nudges
                   WHERE channel = $1 AND slack_ts = $2",
@@ -406,8 +387,6 @@ impl<'c> RotationStore<'c> {
     pub async fn nudge_by_id(&self, id: i64) -> Result<Option<StoredNudge>, RotationStoreError> {
         let row = self
             .client
-            .lock()
-            .await
             .query_opt(
                 "SELECT nudge_id, channel, slack_ts, state, message FROM rotation_nudges
                   WHERE nudge_id = $1",
@@ -424,7 +403,7 @@ impl<'c> RotationStore<'c> {
         today: NaiveDate,
         tz: Tz,
     ) -> Result<HashMap<i64, LineState>, RotationStoreError> {
-        let rows = self.client.lock().await.query(
+        let rows = self.client.query(
                 "SELECT consumer_id, status, confirmed_by, confirmed_at, snoozed_until, snoozed_by, snooze_reason
                    FROM rotation_consumers WHERE consumer_id = ANY($1)",
                 &[&ids],
@@ -455,7 +434,7 @@ impl<'c> RotationStore<'c> {
     }
 
     pub async fn consumer(&self, id: i64) -> Result<Option<ConsumerRecord>, RotationStoreError> {
-        let row = self.client.lock().await.query_opt(
+        let row = self.client.query_opt(
                 "SELECT consumer_id, campaign, name, team, channel, status, confirmed_by, confirmed_at
                    FROM rotation_consumers WHERE consumer_id = $1",
                 &[&id],
@@ -482,8 +461,6 @@ impl<'c> RotationStore<'c> {
     ) -> Result<ClickWrite, RotationStoreError> {
         let changed = self
             .client
-            .lock()
-            .await
             .execute(
                 "UPDATE rotation_consumers
                     SET status = 'confirmed', confirmed_by = $2, confirmed_at = $3,
@@ -506,8 +483,6 @@ impl<'c> RotationStore<'c> {
     ) -> Result<ClickWrite, RotationStoreError> {
         let changed = self
             .client
-            .lock()
-            .await
             .execute(
                 "UPDATE rotation_consumers
                     SET snoozed_until = $2, snooze_reason = $3, snoozed_by = $4, updated_at = $5
@@ -536,7 +511,7 @@ impl<'c> RotationStore<'c> {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<Confirmation>, RotationStoreError> {
-        let rows = self.client.lock().await.query(
+        let rows = self.client.query(
                 "SELECT name, team, coalesce(confirmed_by, ''), confirmed_at FROM rotation_consumers
                   WHERE status = 'confirmed' AND ($1::timestamptz IS NULL OR confirmed_at > $1)
                   ORDER BY confirmed_at, lower(name)",
@@ -562,8 +537,6 @@ impl<'c> RotationStore<'c> {
     ) -> Result<Option<DateTime<Utc>>, RotationStoreError> {
         let row = self
             .client
-            .lock()
-            .await
             .query_one(
                 "SELECT max(sent_at) FROM rotation_digests WHERE digest_date < $1",
                 &[&date],
@@ -614,10 +587,7 @@ impl<'c> RotationStore<'c> {
         summary: &Value,
         sent_at: DateTime<Utc>,
     ) -> Result<(), RotationStoreError> {
-        self.client
-            .lock()
-            .await
-            .execute(
+        self.client.execute(
                 "UPDATE rotation_digests SET sent_at = $2, channel = $3, slack_ts = $4, summary = $5
                   WHERE digest_date = $1",
                 &[&date, &sent_at, &channel, &ts, summary],
@@ -629,8 +599,6 @@ impl<'c> RotationStore<'c> {
     /// Give the digest back after a failed send, so a rerun sends it.
     pub async fn release_digest(&self, date: NaiveDate) -> Result<(), RotationStoreError> {
         self.client
-            .lock()
-            .await
             .execute(
                 "DELETE FROM rotation_digests WHERE digest_date = $1 AND sent_at IS NULL",
                 &[&date],
