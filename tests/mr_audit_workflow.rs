@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use secops_shared::mr_audit::audit::AuditOutcome;
 use secops_shared::mr_audit::duties::Finding;
 use secops_shared::mr_audit::evidence::{COLUMNS, header_row};
 use secops_shared::mr_audit::links::MAX_LINKED;
 use secops_shared::mr_audit::projects::ProjectAllowlist;
+use secops_shared::mr_audit::workflow::AuditOutcome;
 use secops_tests::drift::fast_retry;
 use secops_tests::mr_audit::{
     AUDIT_INTRO, AUDIT_PAGE, AUDIT_TITLE, AUDITED_LABEL, AUTHOR, CRYPTO_CHANNEL, DEFAULT_CHANNEL,
