@@ -709,6 +709,23 @@ impl MrAuditWorld {
         (row.get(0), row.get(1))
     }
 
+    /// The steps recorded for a merge's audit, as `(step, detail)` ordered by step.
+    pub async fn recorded_steps(&self, merge_key: &str) -> Vec<(String, Value)> {
+        self.connection
+            .lock()
+            .await
+            .query(
+                "SELECT step, detail FROM mr_audit_steps WHERE merge_key = $1
+                  ORDER BY step COLLATE \"C\"",
+                &[&merge_key],
+            )
+            .await
+            .expect("the steps are read")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
     // --- What people see -------------------------------------------------------------------
 
     /// The audit page and its continuation pages, as `(id, title, body)`.

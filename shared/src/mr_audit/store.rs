@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 use super::duties::Finding;
 use super::event::MergeEvent;
 use super::facts::MergeFacts;
+use super::steps::Step;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditStoreError {
@@ -231,7 +232,7 @@ impl<'c> AuditStore<'c> {
         }))
     }
 
-    /// Keep GitLab's answer and the verdict (the `gitlab` step).
+    /// Keep GitLab's answer and the verdict ([`Step::FetchApprovals`]).
     pub async fn record_facts(
         &self,
         merge_key: &str,
@@ -240,6 +241,7 @@ impl<'c> AuditStore<'c> {
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
         let (facts, findings) = (json(facts)?, json(&findings)?);
+        let step = Step::FetchApprovals.key();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         tx.execute(
@@ -248,22 +250,24 @@ impl<'c> AuditStore<'c> {
         )
         .await?;
         tx.execute(
-            "INSERT INTO mr_audit_steps (merge_key, step, done_at) VALUES ($1, 'gitlab', $2)
+            "INSERT INTO mr_audit_steps (merge_key, step, done_at) VALUES ($1, $3, $2)
              ON CONFLICT DO NOTHING",
-            &[&merge_key, &now],
+            &[&merge_key, &now, &step],
         )
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
+    /// A step succeeded: recorded under its key, with its detail ([`super::steps`]).
     pub async fn step_done(
         &self,
         merge_key: &str,
-        step: &str,
-        detail: &Value,
+        step: &Step,
+        detail: &impl serde::Serialize,
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
+        let (step, detail) = (step.key(), &json(detail)?);
         self.client
             .lock()
             .await
@@ -276,13 +280,14 @@ impl<'c> AuditStore<'c> {
         Ok(())
     }
 
-    /// The audit finished: every step done. Only with its evidence row recorded (the
-    /// `confluence` step); `false` when it is not, and nothing changes.
+    /// The audit finished: every step done. Only with its evidence row recorded
+    /// ([`Step::AppendEvidence`]); `false` when it is not, and nothing changes.
     pub async fn complete(
         &self,
         merge_key: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AuditStoreError> {
+        let evidence = Step::AppendEvidence.key();
         let updated = self
             .client
             .lock()
@@ -292,8 +297,8 @@ impl<'c> AuditStore<'c> {
                         claimed_until = NULL, last_error = NULL
                   WHERE merge_key = $1
                     AND EXISTS (SELECT 1 FROM mr_audit_steps
-                                 WHERE merge_key = $1 AND step = 'confluence')",
-                &[&merge_key, &now],
+                                 WHERE merge_key = $1 AND step = $3)",
+                &[&merge_key, &now, &evidence],
             )
             .await?;
         Ok(updated == 1)

@@ -1,25 +1,24 @@
-//! The audit of one merge, step by step: fetch the evidence from GitLab and judge separation of
-//! duties; decide which named Linear issues the MR resolves ([`super::resolves`]); for each of
-//! those, close it as audited (or, on a violation, leave it open and say why); add the evidence row to the Confluence page; confirm in Slack (or alert the
-//! security channel). Each step is recorded when it succeeds, so a retry resumes at the step
+//! The audit of one merge, in the workflow card's steps: fetch the MR's approvals and reviewers
+//! from GitLab; judge separation of duties; close the Linear issues the MR resolves as audited
+//! (or, on a violation, leave them open and say why; [`super::resolves`] decides which); append
+//! the evidence row to the Confluence page; confirm in Slack (or alert the security channel).
+//! Each step is recorded when it succeeds ([`super::steps`]), so a retry resumes at the step
 //! that failed and repeats none that succeeded.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::duties::{self, Finding};
 use super::evidence::AuditRow;
 use super::facts::MergeFacts;
-use super::links::closing_ids;
-use super::links::{Links, linked_issues};
+use super::links::{Links, closing_ids, linked_issues};
 use super::ports::{AuditChat, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource};
 use super::projects::{self, ProjectAllowlist};
+use super::render;
 use super::resolves::{self, Resolution};
+use super::steps::{ConfirmRecord, EvidenceRecord, IssueRecord, IssueResult, Progress, Step};
 use super::store::{AuditStatus, AuditStore, AuditStoreError, ClaimedAudit};
 use crate::ports::PortError;
-use crate::slack::blocks::escape_within;
-use crate::slack::blocks::slack_escape;
 
 /// Where each merge is announced.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +36,19 @@ impl ChannelMap {
             .iter()
             .find(|(p, _)| labels.iter().any(|l| p.matches(l)))
             .map_or(self.default_channel.as_str(), |(_, c)| c.as_str())
+    }
+
+    /// Where an audit's message goes: the channel for the MR's labels, and for an alert the
+    /// security channel too (once, when it is not that channel already).
+    pub fn targets(&self, labels: &[String], alert: bool) -> Vec<String> {
+        let mut targets = vec![self.channel_for(labels).to_owned()];
+        if alert
+            && let Some(security) = &self.security_channel
+            && !targets.contains(security)
+        {
+            targets.push(security.clone());
+        }
+        targets
     }
 }
 
@@ -120,190 +132,8 @@ pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
     uuid::Uuid::from_bytes(b).to_string()
 }
 
-fn row(
-    facts: &MergeFacts,
-    links: &Links,
-    resolution: &Resolution,
-    findings: &[Finding],
-) -> AuditRow {
-    let state = if resolution.over_cap {
-        "not closed"
-    } else if findings.is_empty() {
-        "closed"
-    } else {
-        "left open"
-    };
-    AuditRow {
-        reference: facts.reference.clone(),
-        url: facts.web_url.clone(),
-        title: facts.title.clone(),
-        project: facts.project_path.clone(),
-        labels: facts.labels.clone(),
-        author: format!("@{}", facts.author.username),
-        reviewers: MergeFacts::usernames(&facts.reviewers),
-        approvers: MergeFacts::usernames(&facts.approvers),
-        merged_by: facts
-            .merged_by
-            .as_ref()
-            .map_or_else(|| "unknown".to_owned(), |p| format!("@{}", p.username)),
-        merged_at: facts.merged_at,
-        linear: links
-            .ids
-            .iter()
-            .map(|l| {
-                if resolution.not_found.contains(l) {
-                    format!("{l} (not found in Linear)")
-                } else if let Some((_, basis)) = resolution.resolves.iter().find(|(id, _)| id == l)
-                {
-                    format!("{l} {state} ({})", basis.describe())
-                } else {
-                    format!("{l} mentioned")
-                }
-            })
-            .collect(),
-        linear_ignored: links.ignored,
-        linear_note: if resolution.over_cap {
-            Some(format!(
-                "none closed: it would close {}, more than MR_AUDIT_MAX_CLOSES; {}",
-                resolution.resolves.len(),
-                resolution.based_on()
-            ))
-        } else {
-            (!links.ids.is_empty()).then(|| resolution.based_on())
-        },
-        result: verdict(findings),
-    }
-}
-
-fn verdict(findings: &[Finding]) -> String {
-    if findings.is_empty() {
-        "audited".to_owned()
-    } else {
-        format!(
-            "VIOLATION: {}",
-            findings
-                .iter()
-                .map(Finding::describe)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    }
-}
-
-fn linear_comment(facts: &MergeFacts, findings: &[Finding]) -> String {
-    let approvers = MergeFacts::usernames(&facts.approvers);
-    if findings.is_empty() {
-        format!(
-            "Audited: [{}]({}) merged by {} with approval from {approvers}. Evidence recorded on the security review audit page.",
-            facts.reference,
-            facts.web_url,
-            facts
-                .merged_by
-                .as_ref()
-                .map_or("unknown".to_owned(), |p| format!("@{}", p.username)),
-        )
-    } else {
-        format!(
-            "Not audited: [{}]({}) was {}. This issue stays open; the security team has been alerted.",
-            facts.reference,
-            facts.web_url,
-            findings
-                .iter()
-                .map(Finding::describe)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    }
-}
-
-/// The Slack message: [`slack_text`] in one verbatim section block, and a fallback that names
-/// nothing from the MR (a project path such as `evil.example/x` would be linked in plain text).
-pub fn slack_message(
-    facts: &MergeFacts,
-    linked: &[String],
-    resolution: &Resolution,
-    findings: &[Finding],
-) -> ChatMessage {
-    use crate::slack::blocks::{SECTION_TEXT, fit_mrkdwn, verbatim};
-    let mrkdwn = slack_text(facts, linked, resolution, findings);
-    let text = if findings.is_empty() {
-        "Security MR merged and audited"
-    } else {
-        "Security MR merged without a valid review"
-    };
-    ChatMessage {
-        text: text.to_owned(),
-        blocks: verbatim(json!([{
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": fit_mrkdwn(&mrkdwn, SECTION_TEXT)},
-        }])),
-    }
-}
-
-fn slack_text(
-    facts: &MergeFacts,
-    linked: &[String],
-    resolution: &Resolution,
-    findings: &[Finding],
-) -> String {
-    let link = format!(
-        "<{}|{}>",
-        slack_escape(&facts.web_url),
-        slack_escape(&facts.reference)
-    );
-    let resolved = resolution.resolved_ids();
-    let mut issues = Vec::new();
-    if linked.is_empty() {
-        issues.push("no tracking issue".to_owned());
-    } else if resolution.over_cap {
-        issues.push(format!(
-            "{} not closed: the MR would close {}, more than allowed",
-            resolved.join(", "),
-            resolved.len()
-        ));
-    } else if !resolved.is_empty() {
-        let done = if findings.is_empty() {
-            " closed as audited"
-        } else {
-            ""
-        };
-        issues.push(format!("{}{done}", resolved.join(", ")));
-    }
-    if !resolution.mentioned.is_empty() {
-        issues.push(format!(
-            "mentioned only, left as they are: {}",
-            resolution.mentioned.join(", ")
-        ));
-    }
-    if !resolution.not_found.is_empty() {
-        issues.push(format!(
-            "not found in Linear: {}",
-            resolution.not_found.join(", ")
-        ));
-    }
-    let issues = issues.join("; ");
-    if findings.is_empty() {
-        format!(
-            ":white_check_mark: Security MR {link} \"{}\" merged and audited: approved by {}; {issues}.",
-            escape_within(&facts.title, 500),
-            slack_escape(&MergeFacts::usernames(&facts.approvers)),
-        )
-    } else {
-        format!(
-            ":rotating_light: Security MR {link} \"{}\" merged *without a valid review*: {}. Linear ({issues}) was not marked audited.",
-            escape_within(&facts.title, 500),
-            slack_escape(
-                &findings
-                    .iter()
-                    .map(Finding::describe)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        )
-    }
-}
-
-/// Audit one merge.
+/// Audit one merge: claim it, run the steps an earlier attempt has not done, then mark it done,
+/// or record the step that failed.
 #[tracing::instrument(skip_all, fields(merge = %merge_key))]
 pub async fn audit_merge<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat>(
     deps: &AuditDeps<'_, G, L, E, C>,
@@ -317,36 +147,29 @@ pub async fn audit_merge<G: MergeSource, L: IssueTracker, E: EvidencePage, C: Au
     else {
         return Ok(AuditOutcome::NotClaimed);
     };
-    let result = match run_steps(deps, &claimed, now).await? {
-        // Done only with its evidence row recorded: `complete` checks the `confluence` step.
-        Ok(outcome) if deps.store.complete(merge_key, now).await? => {
-            tracing::info!(?outcome, "merge audited");
-            return Ok(outcome);
-        }
-        Ok(_) => StepFailure::retry("confluence", "no evidence row recorded"),
-        Err(failure) => failure,
+    let attempt = Attempt {
+        deps,
+        done: Progress::from_rows(&claimed.steps),
+        claimed: &claimed,
+        now,
     };
-    let StepFailure { step, error, park } = result;
-    let status = match park {
-        Park::Refused => AuditStatus::Failed,
-        _ if claimed.attempts < MAX_ATTEMPTS => AuditStatus::Pending,
-        Park::NotMerged => AuditStatus::Unmerged,
-        Park::Retry => AuditStatus::Failed,
+    let steps = async {
+        let facts = attempt.fetch_approvals_and_reviewers().await?;
+        let findings = attempt.judge_separation_of_duties(&facts).await?;
+        let links = attempt.linked_issues(&facts);
+        let resolution = attempt.decide_resolved_issues(&facts, &links.ids).await?;
+        let merge = AuditedMerge {
+            facts,
+            findings,
+            links,
+            resolution,
+        };
+        attempt.close_linear_issues_as_audited(&merge).await?;
+        attempt.append_evidence_row(&merge).await?;
+        attempt.confirm_in_slack(&merge).await?;
+        Ok(merge.outcome())
     };
-    let abandoned = status != AuditStatus::Pending;
-    if abandoned {
-        tracing::error!(%step, %error, attempts = claimed.attempts, status = status.as_str(), "audit given up");
-    } else {
-        tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
-    }
-    deps.store
-        .fail(merge_key, &format!("{step}: {error}"), status, now)
-        .await?;
-    Ok(AuditOutcome::Failed {
-        step,
-        error,
-        abandoned,
-    })
+    attempt.conclude(steps.await).await
 }
 
 /// How a failed step leaves the audit.
@@ -363,240 +186,371 @@ enum Park {
     Refused,
 }
 
+/// A step that failed, and how that leaves the audit.
 #[derive(Debug)]
 struct StepFailure {
-    step: String,
+    step: Step,
     error: String,
     park: Park,
 }
 
 impl StepFailure {
-    fn retry(step: &str, error: impl Into<String>) -> Self {
+    fn new(step: &Step, park: Park, error: impl Into<String>) -> Self {
         Self {
-            step: step.to_owned(),
+            step: step.clone(),
             error: error.into(),
-            park: Park::Retry,
+            park,
         }
     }
 
     /// A port's failure, parked by its kind: a permanent refusal is given up at once, anything
     /// else is retried.
-    fn of_port(step: &str, error: PortError) -> Self {
+    fn of_port(step: &Step, error: PortError) -> Self {
         let park = if error.is_permanent() {
             Park::Refused
         } else {
             Park::Retry
         };
-        Self {
-            park,
-            ..Self::retry(step, error.to_string())
+        Self::new(step, park, error.to_string())
+    }
+}
+
+/// Why the steps stopped short of the end.
+#[derive(Debug)]
+enum Stop {
+    /// A step failed: recorded on the audit, which is retried or given up.
+    Failed(StepFailure),
+    /// The store failed: nothing more can be recorded, so the invocation fails.
+    Store(AuditStoreError),
+}
+
+impl From<StepFailure> for Stop {
+    fn from(failure: StepFailure) -> Self {
+        Stop::Failed(failure)
+    }
+}
+
+impl From<AuditStoreError> for Stop {
+    fn from(e: AuditStoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+/// The merge as the audit judged it: GitLab's facts, the verdict on them, the Linear issues the
+/// MR names and those it resolves.
+struct AuditedMerge {
+    facts: MergeFacts,
+    findings: Vec<Finding>,
+    links: Links,
+    resolution: Resolution,
+}
+
+impl AuditedMerge {
+    /// A violation, or more issues resolved than may be closed: the security channel hears of it.
+    fn alerts_security(&self) -> bool {
+        !self.findings.is_empty() || self.resolution.over_cap
+    }
+
+    fn evidence_row(&self) -> AuditRow {
+        render::evidence_row(&self.facts, &self.links, &self.resolution, &self.findings)
+    }
+
+    fn slack_message(&self) -> ChatMessage {
+        let linked = &self.links.ids;
+        render::slack_message(&self.facts, linked, &self.resolution, &self.findings)
+    }
+
+    fn outcome(self) -> AuditOutcome {
+        AuditOutcome::Done {
+            reference: self.facts.reference,
+            findings: self.findings,
+            linked: self.links.ids,
+            resolved: self.resolution.resolved_ids(),
+            mentioned: self.resolution.mentioned,
+            over_cap: self.resolution.over_cap,
+            not_found: self.resolution.not_found,
+            links_ignored: self.links.ignored,
         }
     }
 }
 
-type StepResult<T> = Result<Result<T, StepFailure>, AuditError>;
-
-async fn run_steps<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat>(
-    deps: &AuditDeps<'_, G, L, E, C>,
-    claimed: &ClaimedAudit,
+/// One attempt at a claimed audit: what it works with, and the steps earlier attempts did.
+struct Attempt<'a, 'd, G, L, E, C> {
+    deps: &'a AuditDeps<'d, G, L, E, C>,
+    claimed: &'a ClaimedAudit,
+    done: Progress,
     now: DateTime<Utc>,
-) -> StepResult<AuditOutcome> {
-    let key = claimed.merge_key.as_str();
-    let failed = |step: &str, e: PortError| Ok(Err(StepFailure::of_port(step, e)));
-    let event = &claimed.event;
-    // 1. The evidence, fetched once.
-    let (facts, findings) = match (&claimed.facts, &claimed.findings) {
-        (Some(f), Some(d)) => (f.clone(), d.clone()),
-        _ => match deps.gitlab.facts(event).await {
-            Ok(Fetched::NotMerged { state }) => {
-                return Ok(Err(StepFailure {
-                    park: Park::NotMerged,
-                    ..StepFailure::retry(
-                        "gitlab",
-                        format!(
-                            "merge request !{} of project {} is {:?} in GitLab, not merged",
-                            event.iid,
-                            event.project_id,
-                            crate::text::excerpt(&state)
-                        ),
-                    )
-                }));
-            }
-            Ok(Fetched::Merged(facts))
-                if !projects::accepted(
-                    deps.settings.projects.as_ref(),
+}
+
+impl<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat> Attempt<'_, '_, G, L, E, C> {
+    fn merge_key(&self) -> &str {
+        &self.claimed.merge_key
+    }
+
+    async fn record(&self, step: &Step, detail: &impl Serialize) -> Result<(), AuditStoreError> {
+        let key = self.merge_key();
+        self.deps.store.step_done(key, step, detail, self.now).await
+    }
+
+    /// GitLab's answer and the verdict an earlier attempt recorded: every retry audits the same
+    /// evidence, and asks GitLab no more.
+    fn recorded_evidence(&self) -> Option<(&MergeFacts, &Vec<Finding>)> {
+        self.claimed
+            .facts
+            .as_ref()
+            .zip(self.claimed.findings.as_ref())
+    }
+
+    /// The MR, its reviewers and its approvals, as GitLab's API reports them (never as the
+    /// delivery says): only a merged MR of an audited project goes on.
+    async fn fetch_approvals_and_reviewers(&self) -> Result<MergeFacts, Stop> {
+        if let Some((facts, _)) = self.recorded_evidence() {
+            return Ok(facts.clone());
+        }
+        let step = Step::FetchApprovals;
+        let event = &self.claimed.event;
+        let fetched = self.deps.gitlab.facts(event).await;
+        let facts = match fetched.map_err(|e| StepFailure::of_port(&step, e))? {
+            Fetched::Merged(facts) => *facts,
+            Fetched::NotMerged { state } => {
+                let error = format!(
+                    "merge request !{} of project {} is {:?} in GitLab, not merged",
+                    event.iid,
                     event.project_id,
-                    &facts.project_path,
-                ) =>
-            {
-                return Ok(Err(StepFailure {
-                    park: Park::Refused,
-                    ..StepFailure::retry(
-                        "gitlab",
-                        format!(
-                            "project {} ({}) is not in MR_AUDIT_GITLAB_PROJECTS",
-                            event.project_id,
-                            crate::text::excerpt(&facts.project_path)
-                        ),
-                    )
-                }));
-            }
-            Ok(Fetched::Merged(facts)) => {
-                let facts = *facts;
-                let findings = duties::check(&facts);
-                deps.store.record_facts(key, &facts, &findings, now).await?;
-                (facts, findings)
-            }
-            Err(e) => return failed("gitlab", e),
-        },
-    };
-    let links = linked_issues(
-        &deps.settings.team_keys,
-        &[&facts.title, &facts.description, &facts.source_branch],
-    );
-    if links.ignored > 0 {
-        tracing::warn!(
-            considered = links.ids.len(),
-            ignored = links.ignored,
-            "the MR names more Linear identifiers than an audit considers; the rest are left out"
-        );
-    }
-    let linked = &links.ids;
-    // 2. Which named issues the MR resolves: decided once, on the description GitLab returned,
-    //    and recorded, so a retry (or a description edited since) cannot change it.
-    let resolution = match claimed.steps.get("resolves") {
-        Some(detail) => serde_json::from_value::<Resolution>(detail.clone())
-            .map_err(|e| AuditStoreError::Corrupt(e.to_string()))?,
-        None => {
-            let closing = closing_ids(&deps.settings.team_keys, &facts.description);
-            let mut resolution = Resolution::new(&facts.description);
-            for identifier in linked {
-                match deps.linear.find(identifier).await {
-                    Ok(Some(issue)) => match resolves::basis(&issue, &facts, &closing) {
-                        Some(basis) => resolution.resolves.push((identifier.clone(), basis)),
-                        None => resolution.mentioned.push(identifier.clone()),
-                    },
-                    Ok(None) => resolution.not_found.push(identifier.clone()),
-                    Err(e) => return failed(&format!("linear:{identifier}"), e),
-                }
-            }
-            resolution.over_cap = resolution.resolves.len() > deps.settings.max_closes;
-            if resolution.over_cap {
-                tracing::warn!(
-                    resolves = resolution.resolves.len(),
-                    cap = deps.settings.max_closes,
-                    "the MR would close more Linear issues than allowed: none is closed"
+                    crate::text::excerpt(&state)
                 );
+                return Err(StepFailure::new(&step, Park::NotMerged, error).into());
             }
-            let detail = serde_json::to_value(&resolution)
-                .map_err(|e| AuditStoreError::Corrupt(e.to_string()))?;
-            deps.store.step_done(key, "resolves", &detail, now).await?;
-            resolution
-        }
-    };
-    // 3. Linear, one step per resolved issue; mentioned ones are never touched.
-    let to_update = if resolution.over_cap {
-        &[][..]
-    } else {
-        &resolution.resolves[..]
-    };
-    for (identifier, _) in to_update {
-        let step = format!("linear:{identifier}");
-        if claimed.steps.contains_key(&step) {
-            continue;
-        }
-        let issue = match deps.linear.find(identifier).await {
-            Ok(Some(issue)) => issue,
-            Ok(None) => {
-                deps.store
-                    .step_done(key, &step, &json!({"found": false}), now)
-                    .await?;
-                continue;
-            }
-            Err(e) => return failed(&step, e),
         };
-        let kind = if findings.is_empty() {
-            "audited"
+        let allowlist = self.deps.settings.projects.as_ref();
+        if !projects::accepted(allowlist, event.project_id, &facts.project_path) {
+            let error = format!(
+                "project {} ({}) is not in MR_AUDIT_GITLAB_PROJECTS",
+                event.project_id,
+                crate::text::excerpt(&facts.project_path)
+            );
+            return Err(StepFailure::new(&step, Park::Refused, error).into());
+        }
+        Ok(facts)
+    }
+
+    /// Separation of duties, judged on the facts; both recorded at once (the `gitlab` step).
+    async fn judge_separation_of_duties(&self, facts: &MergeFacts) -> Result<Vec<Finding>, Stop> {
+        if let Some((_, findings)) = self.recorded_evidence() {
+            return Ok(findings.clone());
+        }
+        let findings = duties::check(facts);
+        let key = self.merge_key();
+        self.deps
+            .store
+            .record_facts(key, facts, &findings, self.now)
+            .await?;
+        Ok(findings)
+    }
+
+    /// The Linear identifiers the MR names in its title, description or branch.
+    fn linked_issues(&self, facts: &MergeFacts) -> Links {
+        let links = linked_issues(
+            &self.deps.settings.team_keys,
+            &[&facts.title, &facts.description, &facts.source_branch],
+        );
+        if links.ignored > 0 {
+            tracing::warn!(
+                considered = links.ids.len(),
+                ignored = links.ignored,
+                "the MR names more Linear identifiers than an audit considers; the rest are left out"
+            );
+        }
+        links
+    }
+
+    /// Which of the named issues the MR resolves: decided once, on the description GitLab
+    /// returned, and recorded, so a retry (or a description edited since) cannot change it.
+    async fn decide_resolved_issues(
+        &self,
+        facts: &MergeFacts,
+        linked: &[String],
+    ) -> Result<Resolution, Stop> {
+        let step = Step::DecideResolved;
+        let recorded = self.done.record(&step);
+        if let Some(resolution) = recorded.map_err(|e| AuditStoreError::Corrupt(e.to_string()))? {
+            return Ok(resolution);
+        }
+        let closing = closing_ids(&self.deps.settings.team_keys, &facts.description);
+        let mut resolution = Resolution::new(&facts.description);
+        for identifier in linked {
+            // A lookup that fails is reported as the issue's own step (`linear:SEC-1`).
+            let found = self.deps.linear.find(identifier).await.map_err(|e| {
+                let step = Step::CloseIssue {
+                    identifier: identifier.clone(),
+                };
+                StepFailure::of_port(&step, e)
+            })?;
+            match found {
+                Some(issue) => match resolves::basis(&issue, facts, &closing) {
+                    Some(basis) => resolution.resolves.push((identifier.clone(), basis)),
+                    None => resolution.mentioned.push(identifier.clone()),
+                },
+                None => resolution.not_found.push(identifier.clone()),
+            }
+        }
+        resolution.over_cap = resolution.resolves.len() > self.deps.settings.max_closes;
+        if resolution.over_cap {
+            tracing::warn!(
+                resolves = resolution.resolves.len(),
+                cap = self.deps.settings.max_closes,
+                "the MR would close more Linear issues than allowed: none is closed"
+            );
+        }
+        self.record(&step, &resolution).await?;
+        Ok(resolution)
+    }
+
+    /// Each resolved issue, one step apiece; over the cap none, and mentioned ones never.
+    async fn close_linear_issues_as_audited(&self, merge: &AuditedMerge) -> Result<(), Stop> {
+        if merge.resolution.over_cap {
+            return Ok(());
+        }
+        for (identifier, _) in &merge.resolution.resolves {
+            let step = Step::CloseIssue {
+                identifier: identifier.clone(),
+            };
+            if !self.done.is_done(&step) {
+                self.close_issue(merge, identifier, &step).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closed as audited with a comment naming the approvers; on a violation left open, with a
+    /// comment saying why. An issue Linear no longer knows is recorded as not found.
+    async fn close_issue(
+        &self,
+        merge: &AuditedMerge,
+        identifier: &str,
+        step: &Step,
+    ) -> Result<(), Stop> {
+        let linear = self.deps.linear;
+        let failed = |e: PortError| StepFailure::of_port(step, e);
+        let Some(issue) = linear.find(identifier).await.map_err(failed)? else {
+            self.record(step, &IssueRecord::not_found()).await?;
+            return Ok(());
+        };
+        let result = if merge.findings.is_empty() {
+            IssueResult::Audited
         } else {
-            "violation"
+            IssueResult::Violation
         };
-        if findings.is_empty()
-            && let Err(e) = deps.linear.close_as_audited(&issue).await
-        {
-            return failed(&step, e);
+        if result == IssueResult::Audited {
+            linear.close_as_audited(&issue).await.map_err(failed)?;
         }
-        let body = linear_comment(&facts, &findings);
-        if let Err(e) = deps
-            .linear
-            .comment_once(&issue, &comment_id(key, identifier, kind), &body)
+        let id = comment_id(self.merge_key(), identifier, result.as_str());
+        let body = render::linear_comment(&merge.facts, &merge.findings);
+        linear
+            .comment_once(&issue, &id, &body)
             .await
-        {
-            return failed(&step, e);
-        }
-        deps.store
-            .step_done(
-                key,
-                &step,
-                &json!({"found": true, "issue": issue.id, "result": kind}),
-                now,
-            )
+            .map_err(failed)?;
+        self.record(step, &IssueRecord::done(&issue.id, result))
             .await?;
+        Ok(())
     }
-    // 4. The evidence row.
-    if !claimed.steps.contains_key("confluence") {
-        match deps
-            .page
-            .append(&row(&facts, &links, &resolution, &findings))
-            .await
-        {
-            Ok((page, already)) => {
-                deps.store
-                    .step_done(
-                        key,
-                        "confluence",
-                        &json!({"page": page, "already_there": already}),
-                        now,
-                    )
-                    .await?;
-            }
-            Err(e) => return failed("confluence", e),
+
+    /// The evidence row on the Confluence page (found there, not added twice, on a retry).
+    async fn append_evidence_row(&self, merge: &AuditedMerge) -> Result<(), Stop> {
+        let step = Step::AppendEvidence;
+        if self.done.is_done(&step) {
+            return Ok(());
         }
+        let appended = self.deps.page.append(&merge.evidence_row()).await;
+        let (page, already_there) = appended.map_err(|e| StepFailure::of_port(&step, e))?;
+        let record = EvidenceRecord {
+            page,
+            already_there,
+        };
+        self.record(&step, &record).await?;
+        Ok(())
     }
-    // 5. Slack, last: a post cannot be taken back, so it goes out once everything else held.
-    if !claimed.steps.contains_key("slack") {
-        let channels = &deps.settings.channels;
-        let message = slack_message(&facts, linked, &resolution, &findings);
-        let mut targets = vec![channels.channel_for(&facts.labels).to_owned()];
-        if (!findings.is_empty() || resolution.over_cap)
-            && let Some(security) = &channels.security_channel
-            && !targets.contains(security)
-        {
-            targets.push(security.clone());
+
+    /// Slack, last: a post cannot be taken back, so it goes out once everything else held. Each
+    /// channel is a step of its own, so a retry posts only where the message has not gone.
+    async fn confirm_in_slack(&self, merge: &AuditedMerge) -> Result<(), Stop> {
+        if self.done.is_done(&Step::Confirm) {
+            return Ok(());
         }
-        for channel in &targets {
-            let step = format!("slack:{channel}");
-            if claimed.steps.contains_key(&step) {
+        let message = merge.slack_message();
+        let channels = self
+            .deps
+            .settings
+            .channels
+            .targets(&merge.facts.labels, merge.alerts_security());
+        for channel in &channels {
+            let step = Step::PostTo {
+                channel: channel.clone(),
+            };
+            if self.done.is_done(&step) {
                 continue;
             }
-            if let Err(e) = deps.chat.post(channel, &message).await {
-                return failed(&step, e);
-            }
-            deps.store.step_done(key, &step, &Value::Null, now).await?;
+            let posted = self.deps.chat.post(channel, &message).await;
+            posted.map_err(|e| StepFailure::of_port(&step, e))?;
+            self.record(&step, &()).await?;
         }
-        deps.store
-            .step_done(key, "slack", &json!({"channels": targets}), now)
+        self.record(&Step::Confirm, &ConfirmRecord { channels })
             .await?;
+        Ok(())
     }
-    Ok(Ok(AuditOutcome::Done {
-        reference: facts.reference.clone(),
-        findings,
-        linked: links.ids,
-        resolved: resolution.resolved_ids(),
-        mentioned: resolution.mentioned,
-        over_cap: resolution.over_cap,
-        not_found: resolution.not_found,
-        links_ignored: links.ignored,
-    }))
+
+    /// The attempt's end: done once every step is and the evidence row is recorded; otherwise
+    /// the failed step is recorded on the audit.
+    async fn conclude(
+        &self,
+        steps: Result<AuditOutcome, Stop>,
+    ) -> Result<AuditOutcome, AuditError> {
+        let key = self.merge_key();
+        let failure = match steps {
+            // `complete` checks that the evidence step is recorded.
+            Ok(outcome) if self.deps.store.complete(key, self.now).await? => {
+                tracing::info!(?outcome, "merge audited");
+                return Ok(outcome);
+            }
+            Ok(_) => StepFailure::new(
+                &Step::AppendEvidence,
+                Park::Retry,
+                "no evidence row recorded",
+            ),
+            Err(Stop::Failed(failure)) => failure,
+            Err(Stop::Store(e)) => return Err(e.into()),
+        };
+        self.park(failure).await
+    }
+
+    /// A failed step leaves the audit pending for its next attempt, or gives it up: at once on a
+    /// refusal, else after [`MAX_ATTEMPTS`].
+    async fn park(&self, failure: StepFailure) -> Result<AuditOutcome, AuditError> {
+        let StepFailure { step, error, park } = failure;
+        let attempts = self.claimed.attempts;
+        let status = match park {
+            Park::Refused => AuditStatus::Failed,
+            _ if attempts < MAX_ATTEMPTS => AuditStatus::Pending,
+            Park::NotMerged => AuditStatus::Unmerged,
+            Park::Retry => AuditStatus::Failed,
+        };
+        let abandoned = status != AuditStatus::Pending;
+        if abandoned {
+            tracing::error!(%step, %error, attempts, status = status.as_str(), "audit given up");
+        } else {
+            tracing::warn!(%step, %error, "audit step failed; the audit stays pending");
+        }
+        let last_error = format!("{step}: {error}");
+        self.deps
+            .store
+            .fail(self.merge_key(), &last_error, status, self.now)
+            .await?;
+        Ok(AuditOutcome::Failed {
+            step: step.key(),
+            error,
+            abandoned,
+        })
+    }
 }
 
 #[cfg(test)]
