@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use secops_shared::mr_audit::audit::AuditOutcome;
 use secops_shared::mr_audit::duties::Finding;
 use secops_shared::mr_audit::evidence::{COLUMNS, header_row};
 use secops_shared::mr_audit::links::MAX_LINKED;
 use secops_shared::mr_audit::projects::ProjectAllowlist;
+use secops_shared::mr_audit::workflow::AuditOutcome;
 use secops_tests::drift::fast_retry;
 use secops_tests::mr_audit::{
     AUDIT_INTRO, AUDIT_PAGE, AUDIT_TITLE, AUDITED_LABEL, AUTHOR, CRYPTO_CHANNEL, DEFAULT_CHANNEL,
@@ -16,7 +16,7 @@ use secops_tests::mr_audit::{
     audit_rows, reply_json,
 };
 use secops_tests::snapshots;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A title with everything XHTML storage format must escape.
 const NASTY_TITLE: &str = r#"Fix <script> & "quotes" ]]> in MS-Viewport (SEC-123)"#;
@@ -379,6 +379,95 @@ async fn slack_down_then_up_posts_the_confirmation_once() {
     assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
     assert_eq!(world.page_rows(), 1);
     assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+}
+
+/// `mr_audit_steps` is a table contract: the rows an attempt writes keep the keys and details
+/// earlier versions wrote, and an audit an earlier version left pending resumes from its rows.
+#[tokio::test]
+async fn an_audit_left_pending_by_an_earlier_version_resumes_from_its_rows() {
+    let world = MrAuditWorld::new().await;
+    let issue = world.tracking_issue(123);
+    // The author approved it: a violation, for the crypto pod and the security channel.
+    let mr = docs_variant().approved_by(&[AUTHOR], 1, 0);
+    let key = mr.merge_key();
+    world.deliver_merge(&mr).await;
+    world
+        .slack_fake
+        .fail_next(fast_retry().max_attempts as usize, 503);
+
+    let first = world.run_worker().await;
+
+    assert!(
+        matches!(&first[..], [(_, AuditOutcome::Failed { step, .. })] if step == &format!("slack:{CRYPTO_CHANNEL}")),
+        "{first:?}"
+    );
+    let written = world.recorded_steps(&key).await;
+    let resolution = written
+        .iter()
+        .find(|(step, _)| step == "resolves")
+        .map(|(_, detail)| detail.clone())
+        .expect("the resolution is recorded");
+    assert_eq!(
+        resolution["resolves"],
+        json!([["SEC-123", "closing_keyword"]])
+    );
+    assert_eq!(
+        written,
+        [
+            (
+                "confluence".to_owned(),
+                json!({"page": AUDIT_PAGE, "already_there": false})
+            ),
+            ("gitlab".to_owned(), json!({})),
+            (
+                "linear:SEC-123".to_owned(),
+                json!({"found": true, "issue": issue, "result": "violation"})
+            ),
+            ("resolves".to_owned(), resolution.clone()),
+        ]
+    );
+
+    // The rows as an earlier version wrote them, by hand, with the crypto pod's post among them
+    // (recorded as posted, so the resumed audit must not post there).
+    let old_rows = format!(
+        "DELETE FROM mr_audit_steps WHERE merge_key = '{key}';
+         INSERT INTO mr_audit_steps (merge_key, step, done_at, detail) VALUES
+           ('{key}', 'gitlab', now(), '{{}}'),
+           ('{key}', 'resolves', now(), '{resolution}'),
+           ('{key}', 'linear:SEC-123', now(),
+            '{{\"found\": true, \"issue\": \"{issue}\", \"result\": \"violation\"}}'),
+           ('{key}', 'confluence', now(), '{{\"page\": \"{AUDIT_PAGE}\", \"already_there\": false}}'),
+           ('{key}', 'slack:{CRYPTO_CHANNEL}', now(), 'null');"
+    );
+    world
+        .connection
+        .lock()
+        .await
+        .batch_execute(&old_rows)
+        .await
+        .expect("the earlier version's rows are written");
+
+    let second = world.run_worker().await;
+
+    assert!(done(&second[0].1), "{second:?}");
+    assert_eq!(world.audit_state(&key).await, ("done".to_owned(), None));
+    assert_eq!(world.linear_fake.comments(&issue).len(), 1, "not again");
+    assert_eq!(world.linear_fake.issue_state(&issue), "In Progress");
+    assert_eq!(world.page_rows(), 1);
+    assert!(world.messages_in(CRYPTO_CHANNEL).is_empty(), "recorded");
+    assert_eq!(world.messages_in(SECURITY_CHANNEL).len(), 1);
+    let finished = world.recorded_steps(&key).await;
+    assert_eq!(
+        finished[finished.len() - 3..],
+        [
+            (
+                "slack".to_owned(),
+                json!({"channels": [CRYPTO_CHANNEL, SECURITY_CHANNEL]})
+            ),
+            (format!("slack:{CRYPTO_CHANNEL}"), Value::Null),
+            (format!("slack:{SECURITY_CHANNEL}"), Value::Null),
+        ]
+    );
 }
 
 #[tokio::test]

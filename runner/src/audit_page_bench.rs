@@ -34,10 +34,10 @@ use chrono::{TimeZone, Utc};
 use clap::Parser;
 use secops_shared::connectors::confluence::{ConfluenceClient, ConfluenceConfig, escape_text};
 use secops_shared::http::build_client;
+use secops_shared::mr_audit::adapters::ConfluenceEvidence;
 use secops_shared::mr_audit::evidence::{
     AuditRow, continuation_title, has_row, new_table, render_row, with_row,
 };
-use secops_shared::mr_audit::page::ConfluenceEvidence;
 use secops_shared::mr_audit::ports::EvidencePage;
 use secops_shared::secrets::{Credentials, SecretStore, SecretString};
 use serde_json::{Value, json};
@@ -47,7 +47,7 @@ const MAIN_ID: &str = "1000";
 const SPACE_ID: &str = "98304";
 /// The id the stand-in gives a page created by the append.
 const CREATED_ID: &str = "created";
-/// Continuation pages `append` looks for per quarter (`page.rs`).
+/// Continuation pages `append` looks for per quarter (`mr_audit/adapters/confluence.rs`).
 const MAX_PARTS: u32 = 50;
 
 #[derive(Parser)]

@@ -13,7 +13,6 @@ use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::db::Database;
-use secops_shared::mr_audit::audit::{AuditDeps, audit_merge};
 use secops_shared::mr_audit::config::MrAuditConfig;
 use secops_shared::mr_audit::event::{MERGE_REQUEST_HOOK, MergeEvent};
 use secops_shared::mr_audit::evidence::{AuditRow, render_row};
@@ -24,6 +23,7 @@ use secops_shared::mr_audit::ports::{
 };
 use secops_shared::mr_audit::runtime::{AuditRuntime, HookRuntime};
 use secops_shared::mr_audit::store::AuditStore;
+use secops_shared::mr_audit::workflow::{AuditDeps, audit_merge};
 use secops_shared::ports::PortError;
 use secops_shared::runtime::Mode;
 use secops_shared::secrets::{Credentials, SecretStore, SecretString};

@@ -12,17 +12,16 @@ use secops_shared::connectors::gitlab::{GitLabClient, GitLabConfig};
 use secops_shared::connectors::linear::{LinearClient, LinearConfig};
 use secops_shared::credential_scope::Function;
 use secops_shared::http;
-use secops_shared::mr_audit::adapters::LinearAudit;
-use secops_shared::mr_audit::audit::{
-    AuditDeps, AuditOutcome, AuditSettings, ChannelMap, audit_merge,
-};
+use secops_shared::mr_audit::adapters::{ConfluenceEvidence, LinearAudit};
 use secops_shared::mr_audit::event::{LabelPattern, MERGE_REQUEST_HOOK};
 use secops_shared::mr_audit::evidence::{AuditRow, header_row};
 use secops_shared::mr_audit::hook::{HookDeps, HookReply, HookRequest, handle_hook};
-use secops_shared::mr_audit::page::ConfluenceEvidence;
 use secops_shared::mr_audit::ports::EvidencePage;
 use secops_shared::mr_audit::store::AuditStore;
 use secops_shared::mr_audit::table::find_audit_table;
+use secops_shared::mr_audit::workflow::{
+    AuditDeps, AuditOutcome, AuditSettings, ChannelMap, audit_merge,
+};
 use secops_shared::ports::PortError;
 use secops_shared::secrets::{Credentials, SecretStore};
 use secops_shared::slack::client::{SlackClient, SlackConfig};
@@ -576,7 +575,7 @@ impl MrAuditWorld {
                 "UPDATE mr_audit_merges SET attempts = $2 WHERE merge_key = $1",
                 &[
                     &merge_key,
-                    &(secops_shared::mr_audit::audit::MAX_ATTEMPTS - 1),
+                    &(secops_shared::mr_audit::workflow::MAX_ATTEMPTS - 1),
                 ],
             )
             .await
@@ -708,6 +707,23 @@ impl MrAuditWorld {
             .await
             .expect("the merge is recorded");
         (row.get(0), row.get(1))
+    }
+
+    /// The steps recorded for a merge's audit, as `(step, detail)` ordered by step.
+    pub async fn recorded_steps(&self, merge_key: &str) -> Vec<(String, Value)> {
+        self.connection
+            .lock()
+            .await
+            .query(
+                "SELECT step, detail FROM mr_audit_steps WHERE merge_key = $1
+                  ORDER BY step COLLATE \"C\"",
+                &[&merge_key],
+            )
+            .await
+            .expect("the steps are read")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
     }
 
     // --- What people see -------------------------------------------------------------------

@@ -1,10 +1,10 @@
 //! The MR audit's settings from environment variables: which labels count, where GitLab and
 //! Confluence are, which Linear teams link, and where Slack confirmations go.
 
-use super::audit::{AuditSettings, ChannelMap, DEFAULT_MAX_CLOSES};
 use super::event::LabelPattern;
 use super::links::MAX_LINKED;
 use super::projects::ProjectAllowlist;
+use super::workflow::{AuditSettings, ChannelMap, DEFAULT_MAX_CLOSES};
 use crate::config::{ConfigError, Env};
 
 /// Everything the webhook endpoint and the audit worker need besides credentials.

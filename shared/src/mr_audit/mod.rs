@@ -4,7 +4,6 @@
 //! confirmation (or an alert) posted in Slack.
 
 pub mod adapters;
-pub mod audit;
 pub mod config;
 pub mod duties;
 pub mod event;
@@ -12,10 +11,12 @@ pub mod evidence;
 pub mod facts;
 pub mod hook;
 pub mod links;
-pub mod page;
 pub mod ports;
 pub mod projects;
+pub mod render;
 pub mod resolves;
 pub mod runtime;
+pub mod steps;
 pub mod store;
 pub mod table;
+pub mod workflow;

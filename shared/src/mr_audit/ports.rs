@@ -1,6 +1,6 @@
 //! The MR audit's ports: where the merge's facts come from (GitLab), the tracking issues
 //! (Linear), the evidence page (Confluence) and the announcements (Slack). Their adapters are in
-//! `adapters` and `page`; tests use fakes.
+//! `adapters`; tests use fakes.
 
 use std::future::Future;
 

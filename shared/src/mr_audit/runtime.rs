@@ -9,12 +9,11 @@ use serde::Serialize;
 
 use crate::db::Database;
 
-use super::adapters::LinearAudit;
-use super::audit::{AuditDeps, AuditOutcome, audit_merge};
+use super::adapters::{ConfluenceEvidence, LinearAudit};
 use super::config::MrAuditConfig;
 use super::hook::{self, Delivery, HookDeps, HookReply, HookRequest, handle_hook};
-use super::page::ConfluenceEvidence;
 use super::store::AuditStore;
+use super::workflow::{AuditDeps, AuditOutcome, audit_merge};
 use crate::config::Env;
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceConfig};
 use crate::connectors::eventbridge::Bus;
@@ -115,7 +114,7 @@ pub enum WorkerError {
     #[error(transparent)]
     Startup(#[from] StartupError),
     #[error(transparent)]
-    Audit(#[from] super::audit::AuditError),
+    Audit(#[from] super::workflow::AuditError),
 }
 
 /// What one invocation of the worker did.
@@ -242,7 +241,7 @@ impl AuditRuntime {
                 }
                 report.audits.push((key, outcome));
             }
-            Ok::<_, super::audit::AuditError>(report)
+            Ok::<_, super::workflow::AuditError>(report)
         };
         let started = Instant::now();
         // Stop short of Lambda's own deadline, so a failed step is still recorded.
@@ -261,7 +260,7 @@ impl AuditRuntime {
 
 /// Every pending audit, including those waiting out a claim or a back-off (a far-future "now"
 /// makes every claim look expired). Capped: past that many the alarm has long fired.
-async fn count_pending(store: &AuditStore<'_>) -> Result<u64, super::audit::AuditError> {
+async fn count_pending(store: &AuditStore<'_>) -> Result<u64, super::workflow::AuditError> {
     let later = Utc::now() + chrono::Duration::days(3650);
     Ok(store.pending(later, 10_000).await?.len() as u64)
 }
@@ -342,8 +341,8 @@ mod failure_kinds {
     impl Classify for super::WorkerError {
         fn failure_kind(&self) -> FailureKind {
             use super::WorkerError;
-            use crate::mr_audit::audit::AuditError;
             use crate::mr_audit::store::AuditStoreError;
+            use crate::mr_audit::workflow::AuditError;
             match self {
                 WorkerError::Startup(e) => e.failure_kind(),
                 WorkerError::Audit(AuditError::Store(AuditStoreError::Postgres(_))) => {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::duties::Finding;
 use super::event::MergeEvent;
 use super::facts::MergeFacts;
+use super::steps::Step;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditStoreError {
@@ -227,7 +228,7 @@ impl<'c> AuditStore<'c> {
         }))
     }
 
-    /// Keep GitLab's answer and the verdict (the `gitlab` step).
+    /// Keep GitLab's answer and the verdict ([`Step::FetchApprovals`]).
     pub async fn record_facts(
         &self,
         merge_key: &str,
@@ -236,6 +237,7 @@ impl<'c> AuditStore<'c> {
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
         let (facts, findings) = (json(facts)?, json(&findings)?);
+        let step = Step::FetchApprovals.key();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         tx.execute(
@@ -244,23 +246,26 @@ impl<'c> AuditStore<'c> {
         )
         .await?;
         tx.execute(
-            "INSERT INTO mr_audit_steps (merge_key, step, done_at) VALUES ($1, 'gitlab', $2)
+            "INSERT INTO mr_audit_steps (merge_key, step, done_at) VALUES ($1, $3, $2)
              ON CONFLICT DO NOTHING",
-            &[&merge_key, &now],
+            &[&merge_key, &now, &step],
         )
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
+    /// A step succeeded: recorded under its key, with its detail ([`super::steps`]).
     pub async fn step_done(
         &self,
         merge_key: &str,
-        step: &str,
-        detail: &Value,
+        step: &Step,
+        detail: &impl serde::Serialize,
         now: DateTime<Utc>,
     ) -> Result<(), AuditStoreError> {
-        self.client.execute(
+        let (step, detail) = (step.key(), &json(detail)?);
+        self.client
+            .execute(
                 "INSERT INTO mr_audit_steps (merge_key, step, done_at, detail) VALUES ($1, $2, $3, $4)
                  ON CONFLICT DO NOTHING",
                 &[&merge_key, &step, &now, detail],
@@ -269,13 +274,14 @@ impl<'c> AuditStore<'c> {
         Ok(())
     }
 
-    /// The audit finished: every step done. Only with its evidence row recorded (the
-    /// `confluence` step); `false` when it is not, and nothing changes.
+    /// The audit finished: every step done. Only with its evidence row recorded
+    /// ([`Step::AppendEvidence`]); `false` when it is not, and nothing changes.
     pub async fn complete(
         &self,
         merge_key: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AuditStoreError> {
+        let evidence = Step::AppendEvidence.key();
         let updated = self
             .client
             .execute(
@@ -283,8 +289,8 @@ impl<'c> AuditStore<'c> {
                         claimed_until = NULL, last_error = NULL
                   WHERE merge_key = $1
                     AND EXISTS (SELECT 1 FROM mr_audit_steps
-                                 WHERE merge_key = $1 AND step = 'confluence')",
-                &[&merge_key, &now],
+                                 WHERE merge_key = $1 AND step = $3)",
+                &[&merge_key, &now, &evidence],
             )
             .await?;
         Ok(updated == 1)

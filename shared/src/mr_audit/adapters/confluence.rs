@@ -4,17 +4,17 @@
 //! find its row instead of adding a second. A page past `max_page_chars` is not rewritten
 //! ever larger: rows continue on a child page per quarter (`… (2026-Q4)`, then `part 2`…).
 //!
-//! Every page read is parsed for its one audit table ([`super::table`]); a page without one, or
-//! with two, fails the step with a line naming the page, and nothing is written.
+//! Every page read is parsed for its one audit table ([`crate::mr_audit::table`]); a page
+//! without one, or with two, fails the step with a line naming the page, and nothing is written.
 
 use std::time::Duration;
 
 use chrono::Utc;
 
-use super::evidence::{AuditRow, continuation_title, new_table, render_row};
-use super::ports::EvidencePage;
-use super::table::{AuditTable, TableError, find_audit_table};
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceError, Page};
+use crate::mr_audit::evidence::{AuditRow, continuation_title, new_table, render_row};
+use crate::mr_audit::ports::EvidencePage;
+use crate::mr_audit::table::{AuditTable, TableError, find_audit_table};
 use crate::ports::PortError;
 
 /// Continuation pages tried per quarter before giving up.

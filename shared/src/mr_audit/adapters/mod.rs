@@ -1,8 +1,12 @@
 //! The audit's ports on the real services: GitLab gives the evidence, Linear closes the issues,
-//! Slack takes the confirmation. (Confluence is in `page.rs`.)
+//! Slack takes the confirmation, Confluence keeps the evidence row ([`ConfluenceEvidence`]).
+
+mod confluence;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+pub use confluence::ConfluenceEvidence;
 
 use super::event::MergeEvent;
 use super::facts::{MergeFacts, Person};
