@@ -19,7 +19,7 @@ use secops_shared::mr_audit::evidence::{AuditRow, render_row};
 use secops_shared::mr_audit::facts::MergeFacts;
 use secops_shared::mr_audit::hook::{HookDeps, HookRequest, handle_hook};
 use secops_shared::mr_audit::ports::{
-    AuditChat, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource, TrackedIssue,
+    AuditChat, ChatMessage, EvidencePage, Fetched, LinkedIssues, MergeSource, TrackedIssue,
 };
 use secops_shared::mr_audit::runtime::{AuditRuntime, HookRuntime};
 use secops_shared::mr_audit::store::AuditStore;
@@ -102,7 +102,7 @@ impl MergeSource for FileFacts {
 /// Prints what would happen in Linear; every identifier is "found".
 struct PrintingTracker;
 
-impl IssueTracker for PrintingTracker {
+impl LinkedIssues for PrintingTracker {
     async fn find(&self, identifier: &str) -> Result<Option<TrackedIssue>, PortError> {
         Ok(Some(TrackedIssue {
             id: format!("dry-run-{identifier}"),

@@ -40,8 +40,9 @@ pub struct TrackedIssue {
     pub attachments: Vec<(String, String)>,
 }
 
-/// The tracking issues (Linear).
-pub trait IssueTracker: Send + Sync {
+/// The Linear issues a merged MR names (its tracking issues). Not drift's `IssueTracker`: the audit
+/// finds, closes and comments on issues, it never files one.
+pub trait LinkedIssues: Send + Sync {
     fn find(
         &self,
         identifier: &str,

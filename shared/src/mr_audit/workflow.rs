@@ -12,7 +12,7 @@ use super::duties::{self, Finding};
 use super::evidence::AuditRow;
 use super::facts::MergeFacts;
 use super::links::{Links, closing_ids, linked_issues};
-use super::ports::{AuditChat, ChatMessage, EvidencePage, Fetched, IssueTracker, MergeSource};
+use super::ports::{AuditChat, ChatMessage, EvidencePage, Fetched, LinkedIssues, MergeSource};
 use super::projects::{self, ProjectAllowlist};
 use super::render;
 use super::resolves::{self, Resolution};
@@ -135,7 +135,7 @@ pub fn comment_id(merge_key: &str, issue: &str, kind: &str) -> String {
 /// Audit one merge: claim it, run the steps an earlier attempt has not done, then mark it done,
 /// or record the step that failed.
 #[tracing::instrument(skip_all, fields(merge = %merge_key))]
-pub async fn audit_merge<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat>(
+pub async fn audit_merge<G: MergeSource, L: LinkedIssues, E: EvidencePage, C: AuditChat>(
     deps: &AuditDeps<'_, G, L, E, C>,
     merge_key: &str,
     now: DateTime<Utc>,
@@ -282,7 +282,7 @@ struct Attempt<'a, 'd, G, L, E, C> {
     now: DateTime<Utc>,
 }
 
-impl<G: MergeSource, L: IssueTracker, E: EvidencePage, C: AuditChat> Attempt<'_, '_, G, L, E, C> {
+impl<G: MergeSource, L: LinkedIssues, E: EvidencePage, C: AuditChat> Attempt<'_, '_, G, L, E, C> {
     fn merge_key(&self) -> &str {
         &self.claimed.merge_key
     }

@@ -10,7 +10,7 @@ pub use confluence::ConfluenceEvidence;
 
 use super::event::MergeEvent;
 use super::facts::{MergeFacts, Person};
-use super::ports::{AuditChat, ChatMessage, Fetched, IssueTracker, MergeSource, TrackedIssue};
+use super::ports::{AuditChat, ChatMessage, Fetched, LinkedIssues, MergeSource, TrackedIssue};
 use crate::connectors::gitlab::{GitLabClient, GitLabError, GitLabUser, MergeRequest};
 use crate::connectors::linear::{LinearClient, LinearIssue};
 use crate::ports::{PortError, TrackerError};
@@ -124,7 +124,7 @@ impl LinearAudit {
     }
 }
 
-impl IssueTracker for LinearAudit {
+impl LinkedIssues for LinearAudit {
     async fn find(&self, identifier: &str) -> Result<Option<TrackedIssue>, PortError> {
         let Some(issue) = self
             .client
