@@ -8,7 +8,7 @@
 //! Other 4xx are returned at once.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
@@ -41,6 +41,10 @@ pub fn time_left() -> Option<Duration> {
 /// Kept free at the end of every invocation: an attempt still running this close to the
 /// deadline is abandoned, so the workflow can record what is pending and answer in time.
 pub const DEADLINE_ALLOWANCE: Duration = Duration::from_millis(250);
+
+/// Room left for the next attempt itself when deciding whether a wait before it still fits the
+/// deadline.
+pub const NEXT_ATTEMPT_ROOM: Duration = Duration::from_secs(1);
 
 /// How long an attempt may run: the time left minus [`DEADLINE_ALLOWANCE`].
 fn attempt_budget() -> Option<Duration> {
@@ -114,10 +118,17 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// The start of the body, for error messages (upstream error bodies carry no credentials
-    /// we sent: they are never echoed by these APIs).
+    /// The start of the body, for error messages.
     pub fn excerpt(&self) -> String {
-        crate::text::one_line(&String::from_utf8_lossy(&self.body), 301)
+        self.error_text(None, 300)
+    }
+
+    /// For an error message: the service's own `message` when its error body held one, else the
+    /// start of the body; on one line, cut past `max_chars` characters with a `…`. Upstream
+    /// error bodies carry no credentials we sent: these APIs never echo them.
+    pub fn error_text(&self, message: Option<String>, max_chars: usize) -> String {
+        let text = message.unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
+        crate::text::one_line(&text, max_chars + 1)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -148,6 +159,16 @@ pub fn default_verdict(response: &HttpResponse) -> Verdict {
         Verdict::Retry(retry_after(&response.headers))
     } else {
         Verdict::Done
+    }
+}
+
+/// [`default_verdict`], unless the connector found a rate limit in the answer (`Some`, with the
+/// service's wait when it named one): a 429 whose wait a service gives in its own header, or a
+/// "slow down" inside a 200.
+pub fn verdict_with(response: &HttpResponse, rate_limit: Option<Option<Duration>>) -> Verdict {
+    match rate_limit {
+        Some(wait) => Verdict::RateLimited(wait),
+        None => default_verdict(response),
     }
 }
 
@@ -267,65 +288,81 @@ pub async fn send_with_retry(
     make: impl Fn() -> RequestBuilder,
     classify: impl Fn(&HttpResponse) -> Verdict,
 ) -> Result<HttpResponse, HttpError> {
+    let read_nothing = |_: &HttpResponse| ();
+    let (response, ()) =
+        send_and_read(service, policy, make, read_nothing, |r, ()| classify(r)).await?;
+    Ok(response)
+}
+
+/// [`send_with_retry`] for a connector that decodes its answers: `read` decodes each answer's
+/// body once, `classify` decides on what it decoded, and the last answer comes back with it, so
+/// no body is parsed twice.
+pub async fn send_and_read<D>(
+    service: &'static str,
+    policy: RetryPolicy,
+    make: impl Fn() -> RequestBuilder,
+    read: impl Fn(&HttpResponse) -> D,
+    classify: impl Fn(&HttpResponse, &D) -> Verdict,
+) -> Result<(HttpResponse, D), HttpError> {
+    // The call ends here, out of time, after `attempts` with `last` the latest outcome.
+    let out_of_time = |attempts, last: &str, rate_limited| HttpError::Deadline {
+        service,
+        attempts,
+        last: last.to_owned(),
+        rate_limited,
+    };
     let mut attempt = 0;
     // Whether the latest answer was a rate limit, and the wait it named.
     let mut rate_limited: Option<Option<Duration>> = None;
     loop {
         attempt += 1;
-        let attempt_result = match attempt_budget() {
+        let outcome = match attempt_budget() {
             Some(budget) if budget.is_zero() => {
-                return Err(HttpError::Deadline {
-                    service,
-                    attempts: attempt - 1,
-                    last: "no time was left for a request".to_owned(),
-                    rate_limited,
-                });
+                let last = "no time was left for a request";
+                return Err(out_of_time(attempt - 1, last, rate_limited));
             }
-            Some(budget) => match tokio::time::timeout(budget, send_once(make())).await {
-                Ok(result) => result,
-                Err(_) => {
-                    return Err(HttpError::Deadline {
-                        service,
-                        attempts: attempt,
-                        last: "the request was still running at the deadline".to_owned(),
-                        rate_limited: None,
-                    });
-                }
-            },
+            Some(budget) => tokio::time::timeout(budget, send_once(make()))
+                .await
+                .map_err(|_| {
+                    let last = "the request was still running at the deadline";
+                    out_of_time(attempt, last, None)
+                })?,
             None => send_once(make()).await,
         };
-        let outcome = attempt_result;
         let (wait, last) = match outcome {
-            Ok(response) => match classify(&response) {
-                Verdict::Done => return Ok(response),
-                verdict @ (Verdict::Retry(hint) | Verdict::RateLimited(hint)) => {
-                    rate_limited = matches!(verdict, Verdict::RateLimited(_)).then_some(hint);
-                    if attempt >= policy.max_attempts {
-                        return Err(HttpError::Exhausted {
-                            service,
-                            attempts: attempt,
-                            status: response.status,
-                            excerpt: response.excerpt(),
-                            rate_limited,
-                        });
-                    }
-                    let wait = match hint {
-                        // The server's word is a floor: never shortened, never capped.
-                        Some(wait) if wait > policy.max_delay => {
-                            return Err(HttpError::RateLimited {
+            Ok(response) => {
+                let decoded = read(&response);
+                match classify(&response, &decoded) {
+                    Verdict::Done => return Ok((response, decoded)),
+                    verdict @ (Verdict::Retry(hint) | Verdict::RateLimited(hint)) => {
+                        rate_limited = matches!(verdict, Verdict::RateLimited(_)).then_some(hint);
+                        if attempt >= policy.max_attempts {
+                            return Err(HttpError::Exhausted {
                                 service,
                                 attempts: attempt,
                                 status: response.status,
-                                wait,
-                                limit: policy.max_delay,
+                                excerpt: response.excerpt(),
+                                rate_limited,
                             });
                         }
-                        Some(wait) => wait,
-                        None => policy.backoff(attempt - 1),
-                    };
-                    (wait, format!("HTTP {}", response.status))
+                        let wait = match hint {
+                            // The server's word is a floor: never shortened, never capped.
+                            Some(wait) if wait > policy.max_delay => {
+                                return Err(HttpError::RateLimited {
+                                    service,
+                                    attempts: attempt,
+                                    status: response.status,
+                                    wait,
+                                    limit: policy.max_delay,
+                                });
+                            }
+                            Some(wait) => wait,
+                            None => policy.backoff(attempt - 1),
+                        };
+                        (wait, format!("HTTP {}", response.status))
+                    }
                 }
-            },
+            }
             // URLs are left out of errors and logs: some (Slack's response_url) are credentials.
             Err(e) if is_transient(&e) && attempt < policy.max_attempts => {
                 rate_limited = None;
@@ -339,16 +376,8 @@ pub async fn send_with_retry(
                 });
             }
         };
-        if let Some(budget) = attempt_budget() {
-            // Leave room for the next attempt itself, not only the wait.
-            if wait + Duration::from_secs(1) >= budget {
-                return Err(HttpError::Deadline {
-                    service,
-                    attempts: attempt,
-                    last,
-                    rate_limited,
-                });
-            }
+        if attempt_budget().is_some_and(|budget| wait + NEXT_ATTEMPT_ROOM >= budget) {
+            return Err(out_of_time(attempt, &last, rate_limited));
         }
         tracing::debug!(service, attempt, wait_ms = wait.as_millis() as u64, %last, "retrying");
         tokio::time::sleep(wait).await;
@@ -369,6 +398,56 @@ async fn send_once(request: RequestBuilder) -> Result<HttpResponse, reqwest::Err
 
 fn is_transient(e: &reqwest::Error) -> bool {
     e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()
+}
+
+/// `Retry-After`, else the wait until the unix time (seconds) in the `reset` header, as GitLab's
+/// `RateLimit-Reset` and Axiom's `X-RateLimit-Reset` give it; `None` when neither says, or the
+/// reset has passed.
+pub fn retry_after_or_reset(
+    response: &HttpResponse,
+    reset: &str,
+    now: SystemTime,
+) -> Option<Duration> {
+    if let Some(wait) = retry_after(&response.headers) {
+        return Some(wait);
+    }
+    let reset: u64 = response.header(reset)?.trim().parse().ok()?;
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(reset))?
+        .duration_since(now)
+        .ok()
+}
+
+/// Canned answers for the connectors' unit tests, which read responses without a server.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    /// An answer as [`send_with_retry`] would hand it over.
+    pub(crate) fn response(
+        status: u16,
+        pairs: &[(&'static str, &str)],
+        body: &str,
+    ) -> HttpResponse {
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: headers(pairs),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    /// A unix time, for the rate-limit reset headers.
+    pub(crate) fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
 }
 
 #[cfg(test)]
@@ -393,77 +472,90 @@ mod tests {
         }
     }
 
+    /// A server answering every GET with `answer`, after `first` for the first `times` GETs.
+    async fn serving(
+        first: Option<(ResponseTemplate, u64)>,
+        answer: ResponseTemplate,
+    ) -> MockServer {
+        let server = MockServer::start().await;
+        if let Some((first, times)) = first {
+            Mock::given(method("GET"))
+                .respond_with(first)
+                .up_to_n_times(times)
+                .mount(&server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    /// One GET of `server` with `policy`, within `deadline` if there is one. The client's own
+    /// timeout is long: only the deadline may cut an attempt short here.
+    async fn get(
+        server: &MockServer,
+        policy: RetryPolicy,
+        deadline: Option<Instant>,
+    ) -> Result<HttpResponse, HttpError> {
+        let client = build_client(Duration::from_secs(30));
+        let make = || client.get(server.uri());
+        with_deadline(
+            deadline,
+            send_with_retry("test", policy, make, default_verdict),
+        )
+        .await
+    }
+
+    async fn requests(server: &MockServer) -> usize {
+        server.received_requests().await.unwrap().len()
+    }
+
     #[tokio::test]
     async fn server_errors_are_retried_until_success() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(503))
-            .up_to_n_times(2)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
-        let resp = send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
-            .await
-            .unwrap();
+        let ok = ResponseTemplate::new(200).set_body_string("ok");
+        let server = serving(Some((ResponseTemplate::new(503), 2)), ok).await;
+        let resp = get(&server, fast(), None).await.unwrap();
         assert_eq!(resp.status, 200);
-        assert_eq!(server.received_requests().await.unwrap().len(), 3);
+        assert_eq!(requests(&server).await, 3);
     }
 
     #[tokio::test]
     async fn a_redirect_to_another_origin_is_not_followed_with_our_credentials() {
-        let elsewhere = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&elsewhere)
-            .await;
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(
-                ResponseTemplate::new(302)
-                    .insert_header("location", format!("{}/steal", elsewhere.uri())),
-            )
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
-        let resp = send_with_retry(
-            "test",
-            fast(),
-            || {
-                client
-                    .get(server.uri())
-                    .header("private-token", "glpat-secret")
-            },
-            default_verdict,
+        let elsewhere = serving(None, ResponseTemplate::new(200)).await;
+        let steal = format!("{}/steal", elsewhere.uri());
+        let server = serving(
+            None,
+            ResponseTemplate::new(302).insert_header("location", steal),
         )
-        .await
-        .unwrap();
+        .await;
+        let client = build_client(Duration::from_secs(5));
+        let make = || {
+            client
+                .get(server.uri())
+                .header("private-token", "glpat-secret")
+        };
+        let resp = send_with_retry("test", fast(), make, default_verdict)
+            .await
+            .unwrap();
         assert_eq!(resp.status, 302, "the redirect is the final answer");
-        assert!(
-            elsewhere.received_requests().await.unwrap().is_empty(),
+        assert_eq!(
+            requests(&elsewhere).await,
+            0,
             "the other origin never sees the token"
         );
     }
 
     #[tokio::test]
     async fn retries_that_run_out_on_a_rate_limit_end_rate_limited_and_on_an_outage_do_not() {
-        let client = build_client(Duration::from_secs(5));
         for (status, expected) in [(429, Some(None)), (503, None)] {
-            let server = MockServer::start().await;
-            Mock::given(method("GET"))
-                .respond_with(ResponseTemplate::new(status))
-                .mount(&server)
-                .await;
+            let server = serving(None, ResponseTemplate::new(status)).await;
             let policy = RetryPolicy {
                 max_attempts: 2,
                 ..fast()
             };
-            let err = send_with_retry("test", policy, || client.get(server.uri()), default_verdict)
-                .await
-                .unwrap_err();
+            let err = get(&server, policy, None).await.unwrap_err();
             assert!(matches!(err, HttpError::Exhausted { .. }), "{err}");
             assert_eq!(err.rate_limit_wait(), expected, "HTTP {status}");
         }
@@ -471,30 +563,17 @@ mod tests {
 
     #[tokio::test]
     async fn client_errors_are_not_retried() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(404))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
-        let resp = send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
-            .await
-            .unwrap();
+        let server = serving(None, ResponseTemplate::new(404)).await;
+        let resp = get(&server, fast(), None).await.unwrap();
         assert_eq!(resp.status, 404);
-        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+        assert_eq!(requests(&server).await, 1);
     }
 
     #[tokio::test]
     async fn retries_stop_when_attempts_run_out() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
-        let err = send_with_retry("test", fast(), || client.get(server.uri()), default_verdict)
-            .await
-            .unwrap_err();
+        let boom = ResponseTemplate::new(500).set_body_string("boom");
+        let server = serving(None, boom).await;
+        let err = get(&server, fast(), None).await.unwrap_err();
         assert!(
             matches!(err, HttpError::Exhausted { attempts: 3, .. }),
             "{err}"
@@ -502,72 +581,75 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_retry_after_longer_than_the_deadline_is_not_waited_for() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
-        let started = Instant::now();
-        let deadline = Some(Instant::now() + Duration::from_secs(10));
-        let err = with_deadline(
-            deadline,
-            send_with_retry(
-                "test",
+    async fn neither_a_retry_after_past_the_deadline_nor_a_request_running_into_it_is_waited_out() {
+        let later = ResponseTemplate::new(429).insert_header("retry-after", "30");
+        let slow = ResponseTemplate::new(200).set_delay(Duration::from_secs(3));
+        for (answer, policy, time_left, ended_within) in [
+            (
+                later,
                 patient(),
-                || client.get(server.uri()),
-                default_verdict,
+                Duration::from_secs(10),
+                Duration::from_secs(5),
             ),
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+            (
+                slow,
+                fast(),
+                Duration::from_millis(300),
+                Duration::from_secs(2),
+            ),
+        ] {
+            let server = serving(None, answer).await;
+            let started = Instant::now();
+            let err = get(&server, policy, Some(started + time_left))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
+            assert!(started.elapsed() < ended_within, "{err}");
+        }
     }
 
     #[tokio::test]
-    async fn a_request_still_running_at_the_deadline_is_abandoned() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(30));
-        let started = Instant::now();
-        let deadline = Some(Instant::now() + Duration::from_millis(300));
-        let err = with_deadline(
-            deadline,
-            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(2));
+    async fn each_answer_is_read_once_and_the_last_comes_back_with_what_was_read() {
+        let ok = ResponseTemplate::new(200).set_body_string("ok");
+        let server = serving(Some((ResponseTemplate::new(503), 1)), ok).await;
+        let client = build_client(Duration::from_secs(5));
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let read = |response: &HttpResponse| {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            String::from_utf8_lossy(&response.body).into_owned()
+        };
+        let classify = |response: &HttpResponse, body: &String| {
+            assert_eq!(*body, String::from_utf8_lossy(&response.body));
+            default_verdict(response)
+        };
+        let make = || client.get(server.uri());
+        let (response, body) = send_and_read("test", fast(), make, read, classify)
+            .await
+            .unwrap();
+        assert_eq!((response.status.as_u16(), body.as_str()), (200, "ok"));
+        assert_eq!(
+            reads.into_inner(),
+            2,
+            "one read for each of the two answers"
+        );
     }
 
     #[tokio::test]
     async fn a_retry_after_longer_than_the_policy_allows_is_never_cut_short() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "25"))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
+        let later = ResponseTemplate::new(429).insert_header("retry-after", "25");
+        let server = serving(None, later).await;
         let policy = RetryPolicy {
             max_delay: Duration::from_secs(20),
             ..fast()
         };
-        let err = send_with_retry("test", policy, || client.get(server.uri()), default_verdict)
-            .await
-            .unwrap_err();
+        let err = get(&server, policy, None).await.unwrap_err();
         assert!(
             matches!(err, HttpError::RateLimited { wait, attempts: 1, .. } if wait == Duration::from_secs(25)),
             "{err}"
         );
         assert_eq!(err.rate_limit_wait(), Some(Some(Duration::from_secs(25))));
         assert_eq!(
-            server.received_requests().await.unwrap().len(),
+            requests(&server).await,
             1,
             "no request before the server's 25 s"
         );
@@ -579,19 +661,10 @@ mod tests {
 
     #[tokio::test]
     async fn no_attempt_runs_into_the_deadline_allowance() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(30));
+        let slow = ResponseTemplate::new(200).set_delay(Duration::from_secs(2));
+        let server = serving(None, slow).await;
         let deadline = Instant::now() + Duration::from_millis(600);
-        let err = with_deadline(
-            Some(deadline),
-            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
-        )
-        .await
-        .unwrap_err();
+        let err = get(&server, fast(), Some(deadline)).await.unwrap_err();
         assert!(matches!(err, HttpError::Deadline { .. }), "{err}");
         let slack = deadline.saturating_duration_since(Instant::now());
         assert!(
@@ -602,56 +675,33 @@ mod tests {
 
     #[tokio::test]
     async fn no_request_is_sent_inside_the_deadline_allowance() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
+        let server = serving(None, ResponseTemplate::new(200)).await;
         let deadline = Instant::now() + DEADLINE_ALLOWANCE / 2;
-        let err = with_deadline(
-            Some(deadline),
-            send_with_retry("test", fast(), || client.get(server.uri()), default_verdict),
-        )
-        .await
-        .unwrap_err();
+        let err = get(&server, fast(), Some(deadline)).await.unwrap_err();
         assert!(
             matches!(err, HttpError::Deadline { attempts: 0, .. }),
             "{err}"
         );
-        assert!(server.received_requests().await.unwrap().is_empty());
+        assert_eq!(requests(&server).await, 0);
     }
 
     #[tokio::test]
     async fn retry_after_seconds_are_honoured() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
-        let client = build_client(Duration::from_secs(5));
+        let soon = ResponseTemplate::new(429).insert_header("retry-after", "1");
+        let server = serving(Some((soon, 1)), ResponseTemplate::new(200)).await;
         let started = Instant::now();
         let policy = RetryPolicy {
             max_delay: Duration::from_secs(2),
             ..fast()
         };
-        send_with_retry("test", policy, || client.get(server.uri()), default_verdict)
-            .await
-            .unwrap();
+        get(&server, policy, None).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(950));
     }
 
     #[test]
     fn absurd_retry_after_values_do_not_panic() {
         for value in ["1e20", "1e300", "inf", "NaN", "-5", "18446744073709551616"] {
-            let mut h = HeaderMap::new();
-            h.insert("retry-after", value.parse().unwrap());
-            let wait = retry_after(&h);
+            let wait = retry_after(&test_support::headers(&[("retry-after", value)]));
             assert!(
                 wait.is_none() || wait > Some(Duration::from_secs(3600)),
                 "{value}: {wait:?}"
@@ -660,14 +710,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_header_gives_the_wait_when_retry_after_is_missing() {
+        use test_support::{at, response};
+        let wait = |pairs: &[(&'static str, &str)]| {
+            retry_after_or_reset(&response(429, pairs, ""), "reset", at(1_000_000))
+        };
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(wait(&[("retry-after", "2"), ("reset", "1000030")]), secs(2));
+        assert_eq!(wait(&[("reset", "1000030")]), secs(30));
+        assert_eq!(wait(&[("reset", "999990")]), None, "a reset in the past");
+        assert_eq!(wait(&[("reset", "18446744073709551615")]), None, "absurd");
+        assert_eq!(wait(&[]), None);
+    }
+
+    #[test]
     fn retry_after_parses_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), None, "a date in the past means no wait");
+        let seconds = test_support::headers(&[("retry-after", "7")]);
+        assert_eq!(retry_after(&seconds), Some(Duration::from_secs(7)));
+        let past = test_support::headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]);
+        assert_eq!(retry_after(&past), None, "a date in the past means no wait");
     }
 }

@@ -30,14 +30,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use crate::connectors::credentials::send_with_fresh_credentials;
-use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
-use crate::ports::FailureKind;
+use crate::connectors::credentials::{Service, connector_error, present, sensitive_header};
+use crate::http::{self, HttpResponse, RetryPolicy};
 use crate::secrets::{Credentials, SecretStore};
 
 const SERVICE: &str = "confluence";
@@ -125,25 +123,9 @@ pub enum ConfluenceError {
     Misconfigured(String),
 }
 
-impl ConfluenceError {
-    /// Worth trying the same call again later. [`ConfluenceError::Conflict`] is not: the same
-    /// request would fail the same way; the change must be re-applied to a fresh read.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ConfluenceError::RateLimited { .. } | ConfluenceError::Unavailable(_)
-        )
-    }
-
-    /// What kind of failure this is for the workflows' ports.
-    pub fn failure_kind(&self) -> FailureKind {
-        let rate_limited = match self {
-            ConfluenceError::RateLimited { retry_after } => Some(*retry_after),
-            _ => None,
-        };
-        FailureKind::of(rate_limited, self.is_transient())
-    }
-}
+// Transient: rate limits and outages. Not [`ConfluenceError::Conflict`]: the same request would
+// fail the same way; the change must be re-applied to a fresh read.
+connector_error!(ConfluenceError);
 
 /// What a call does, for reading its refusals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +133,16 @@ enum Operation {
     Read,
     Update,
     Create,
+}
+
+impl Operation {
+    fn method(self) -> Method {
+        match self {
+            Operation::Read => Method::GET,
+            Operation::Update => Method::PUT,
+            Operation::Create => Method::POST,
+        }
+    }
 }
 
 /// A Confluence client for one site.
@@ -178,7 +170,7 @@ impl ConfluenceClient {
     pub async fn page(&self, page_id: &str) -> Result<Page, ConfluenceError> {
         let mut url = self.api_url(&["pages", page_id])?;
         url.query_pairs_mut().append_pair("body-format", "storage");
-        let response = self.call(Operation::Read, Method::GET, url, None).await?;
+        let response = self.call(Operation::Read, url, None).await?;
         let reply: PageReply = decode(&response)?;
         let body = reply
             .body
@@ -210,13 +202,7 @@ impl ConfluenceClient {
             "body": { "representation": "storage", "value": body },
             "version": { "number": new_version, "message": message },
         });
-        let response = self
-            .call(Operation::Update, Method::PUT, url, Some(&payload))
-            .await?;
-        let reply: PageReply = decode(&response)?;
-        // The reply may leave the body out; it is what was sent.
-        let stored = reply.storage_value().unwrap_or(body).to_owned();
-        let page = reply.into_page(stored, &self.config.base_url);
+        let page = self.write(Operation::Update, url, &payload, body).await?;
         tracing::info!(version = page.version, "updated Confluence page");
         Ok(page)
     }
@@ -242,12 +228,7 @@ impl ConfluenceClient {
         if let Some(parent) = parent_id {
             payload["parentId"] = json!(parent);
         }
-        let response = self
-            .call(Operation::Create, Method::POST, url, Some(&payload))
-            .await?;
-        let reply: PageReply = decode(&response)?;
-        let stored = reply.storage_value().unwrap_or(body).to_owned();
-        let page = reply.into_page(stored, &self.config.base_url);
+        let page = self.write(Operation::Create, url, &payload, body).await?;
         tracing::info!(page_id = %page.id, "created Confluence page");
         Ok(page)
     }
@@ -262,7 +243,7 @@ impl ConfluenceClient {
         let mut seen = vec![url.clone()];
         let mut children = Vec::new();
         loop {
-            let response = self.call(Operation::Read, Method::GET, url, None).await?;
+            let response = self.call(Operation::Read, url, None).await?;
             let reply: ChildrenReply = decode(&response)?;
             children.extend(reply.results.into_iter().map(|c| PageSummary {
                 id: c.id,
@@ -319,52 +300,42 @@ impl ConfluenceClient {
         Ok(url)
     }
 
-    /// One logical call: credentials, retries, one re-read of rotated credentials, and the final
-    /// status turned into an error unless it is a success.
+    /// An update or a create: the page as Confluence stored it, whose body (which the reply may
+    /// leave out) is what was sent.
+    async fn write(
+        &self,
+        operation: Operation,
+        url: Url,
+        payload: &Value,
+        body: &str,
+    ) -> Result<Page, ConfluenceError> {
+        let response = self.call(operation, url, Some(payload)).await?;
+        let reply: PageReply = decode(&response)?;
+        let stored = reply.storage_value().unwrap_or(body).to_owned();
+        Ok(reply.into_page(stored, &self.config.base_url))
+    }
+
+    /// One logical call through the shared [`Service`] call, and the final status turned into an
+    /// error unless it is a success.
     async fn call(
         &self,
         operation: Operation,
-        method: Method,
         url: Url,
         payload: Option<&Value>,
     ) -> Result<HttpResponse, ConfluenceError> {
+        let method = operation.method();
         let body = match payload {
             Some(value) => Some(Bytes::from(serde_json::to_vec(value).map_err(|e| {
                 ConfluenceError::Malformed(format!("the request cannot be serialised: {e}"))
             })?)),
             None => None,
         };
-        let response = send_with_fresh_credentials(
-            &self.secrets,
-            basic_auth,
-            |e| ConfluenceError::Unavailable(format!("cannot read the credentials: {e}")),
-            |auth| {
-                let (method, url, body) = (&method, &url, body.as_ref());
-                Box::pin(async move { self.send(method, url, body, &auth).await })
-            },
-            |response| http::is_credentials_refusal(response.status),
-        )
-        .await?;
-        tracing::debug!(status = response.status.as_u16(), "confluence answered");
-        check_status(operation, &response)?;
-        Ok(response)
-    }
-
-    /// Every retry the policy allows.
-    async fn send(
-        &self,
-        method: &Method,
-        url: &Url,
-        body: Option<&Bytes>,
-        auth: &HeaderValue,
-    ) -> Result<HttpResponse, ConfluenceError> {
-        let policy = self.config.retry;
-        let make = || {
+        let request = |auth: &HeaderValue| {
             let mut headers = HeaderMap::new();
             headers.insert(AUTHORIZATION, auth.clone());
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
             let request = self.http.request(method.clone(), url.clone());
-            match body {
+            match &body {
                 Some(bytes) => {
                     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                     request.headers(headers).body(bytes.clone())
@@ -372,9 +343,11 @@ impl ConfluenceClient {
                 None => request.headers(headers),
             }
         };
-        http::send_with_retry(SERVICE, policy, make, http::default_verdict)
-            .await
-            .map_err(give_up)
+        let response = Service::new(SERVICE, &self.secrets, self.config.retry)
+            .send(basic_auth, request, http::default_verdict)
+            .await?;
+        check_status(operation, &response)?;
+        Ok(response)
     }
 }
 
@@ -384,11 +357,6 @@ fn unusable_base_url() -> ConfluenceError {
 
 /// `Basic base64(email:token)`, marked sensitive so it is never printed.
 fn basic_auth(credentials: &Credentials) -> Result<HeaderValue, ConfluenceError> {
-    let present = |s: &Option<secrecy::SecretString>| {
-        s.as_ref()
-            .map(|v| v.expose_secret().trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
     let (Some(email), Some(token)) = (
         present(&credentials.confluence_email),
         present(&credentials.confluence_api_token),
@@ -396,19 +364,9 @@ fn basic_auth(credentials: &Credentials) -> Result<HeaderValue, ConfluenceError>
         return Err(ConfluenceError::MissingCredentials);
     };
     let encoded = BASE64.encode(format!("{email}:{token}"));
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
+    sensitive_header(&format!("Basic {encoded}")).ok_or_else(|| {
         ConfluenceError::Misconfigured("the credentials do not make a header value".to_owned())
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-/// Retries ran out: rate limited if Confluence's last answer was a 429, else unavailable.
-fn give_up(error: HttpError) -> ConfluenceError {
-    match error.rate_limit_wait() {
-        Some(retry_after) => ConfluenceError::RateLimited { retry_after },
-        None => ConfluenceError::Unavailable(error.with_causes()),
-    }
+    })
 }
 
 /// The final answer's status as an error, unless it is a success.
@@ -483,15 +441,7 @@ fn error_message(response: &HttpResponse) -> String {
                 Some(parts.join("; "))
             }
         });
-    match parsed {
-        Some(message) => excerpt(&message),
-        None => excerpt(&String::from_utf8_lossy(&response.body)),
-    }
-}
-
-/// At most [`EXCERPT_CHARS`] characters of `text` on one line, marked when cut.
-fn excerpt(text: &str) -> String {
-    crate::text::one_line(text, EXCERPT_CHARS + 1)
+    response.error_text(parsed, EXCERPT_CHARS)
 }
 
 fn decode<T: DeserializeOwned>(response: &HttpResponse) -> Result<T, ConfluenceError> {
@@ -661,14 +611,11 @@ pub fn cdata(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::test_support;
     use secrecy::SecretString;
 
     fn response(status: u16, body: &str) -> HttpResponse {
-        HttpResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: Bytes::from(body.to_owned()),
-        }
+        test_support::response(status, &[], body)
     }
 
     fn client(base_url: &str) -> ConfluenceClient {
@@ -680,18 +627,28 @@ mod tests {
     }
 
     #[test]
-    fn markup_characters_become_entities() {
-        assert_eq!(
-            escape_text(r#"<b>Tom & "Jerry"</b>"#),
-            "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt;"
-        );
-        assert_eq!(escape_text("it's"), "it&#39;s");
-        assert_eq!(escape_text("a < b > c"), "a &lt; b &gt; c");
-    }
-
-    #[test]
-    fn entities_already_in_the_text_are_escaped_again() {
-        assert_eq!(escape_text("&amp; &#160;"), "&amp;amp; &amp;#160;");
+    fn markup_becomes_entities_and_only_characters_xml_cannot_carry_are_replaced() {
+        for (text, escaped) in [
+            (
+                r#"<b>Tom & "Jerry"</b>"#,
+                "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt;",
+            ),
+            ("it's", "it&#39;s"),
+            ("a < b > c", "a &lt; b &gt; c"),
+            // Entities already in the text are escaped again.
+            ("&amp; &#160;", "&amp;amp; &amp;#160;"),
+            (
+                "a\u{0}b\u{7}c\u{1b}[31md\u{7f}e\u{85}f",
+                "a\u{FFFD}b\u{FFFD}c\u{FFFD}[31md\u{FFFD}e\u{FFFD}f",
+            ),
+            ("\u{FFFE}\u{FFFF}", "\u{FFFD}\u{FFFD}"),
+            // Whitespace and any other Unicode text pass through.
+            ("a\tb\nc\r\n", "a\tb\nc\r\n"),
+            ("Zoë 🔐 日本 \u{a0}", "Zoë 🔐 日本 \u{a0}"),
+            ("", ""),
+        ] {
+            assert_eq!(escape_text(text), escaped, "{text:?}");
+        }
     }
 
     #[test]
@@ -700,22 +657,6 @@ mod tests {
         assert!(!escaped.contains("]]>"), "{escaped}");
         assert!(!escaped.contains("<!"), "{escaped}");
         assert_eq!(escaped, "x]]&gt;y &lt;![CDATA[z]]&gt;");
-    }
-
-    #[test]
-    fn control_characters_are_replaced_but_whitespace_is_kept() {
-        assert_eq!(
-            escape_text("a\u{0}b\u{7}c\u{1b}[31md\u{7f}e\u{85}f"),
-            "a\u{FFFD}b\u{FFFD}c\u{FFFD}[31md\u{FFFD}e\u{FFFD}f"
-        );
-        assert_eq!(escape_text("a\tb\nc\r\n"), "a\tb\nc\r\n");
-        assert_eq!(escape_text("\u{FFFE}\u{FFFF}"), "\u{FFFD}\u{FFFD}");
-    }
-
-    #[test]
-    fn unicode_text_passes_through() {
-        assert_eq!(escape_text("Zoë 🔐 日本 \u{a0}"), "Zoë 🔐 日本 \u{a0}");
-        assert_eq!(escape_text(""), "");
     }
 
     #[test]

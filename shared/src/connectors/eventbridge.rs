@@ -25,7 +25,6 @@
 use std::future::Future;
 use std::ops::Range;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use aws_sdk_eventbridge::config::retry::RetryConfig;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -43,10 +42,6 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// What `Time` counts for in an entry's size (counted whether or not it is set).
 const TIME_BYTES: usize = 14;
-
-/// Room left for the next attempt itself when deciding whether a wait still fits the deadline
-/// (the same margin as [`http::send_with_retry`]).
-const NEXT_ATTEMPT_ROOM: Duration = Duration::from_secs(1);
 
 /// Error codes that mean "slow down" (the SDK's own list of throttling codes, trimmed to those a
 /// `PutEvents` call can answer with) or a transient service-side failure.
@@ -248,7 +243,7 @@ impl EventBridgePublisher {
             };
             let wait = policy.backoff(attempt - 1);
             if let Some(left) = http::time_left()
-                && wait + NEXT_ATTEMPT_ROOM >= left
+                && wait + http::NEXT_ATTEMPT_ROOM >= left
             {
                 return match refused {
                     Some(refused) => Ok(BatchEnd::RefusedAtDeadline(refused)),

@@ -23,19 +23,17 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{StatusCode, Url};
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::connectors::credentials::send_with_fresh_credentials;
-use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
-use crate::ports::FailureKind;
+use crate::connectors::credentials::{Service, connector_error, present, sensitive_header};
+use crate::http::{self, HttpResponse, RetryPolicy, Verdict};
 use crate::secrets::{Credentials, SecretStore};
 
 /// GitLab.com.
@@ -152,24 +150,7 @@ pub enum GitLabError {
     Malformed(String),
 }
 
-impl GitLabError {
-    /// Whether the same call may well succeed later (rate limits, outages).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            GitLabError::RateLimited { .. } | GitLabError::Unavailable(_)
-        )
-    }
-
-    /// What kind of failure this is for the workflows' ports.
-    pub fn failure_kind(&self) -> FailureKind {
-        let rate_limited = match self {
-            GitLabError::RateLimited { retry_after } => Some(*retry_after),
-            _ => None,
-        };
-        FailureKind::of(rate_limited, self.is_transient())
-    }
-}
+connector_error!(GitLabError);
 
 /// A GitLab REST client for one instance.
 pub struct GitLabClient {
@@ -219,22 +200,23 @@ impl GitLabClient {
         Ok(wire.into_approvals())
     }
 
-    /// One logical GET: credentials, retries, one re-read of rotated credentials, the final
-    /// status turned into an error unless it is a success, and the body decoded as `T`.
+    /// One logical GET through the shared [`Service`] call, the final status turned into an
+    /// error unless it is a success, and the body decoded as `T`.
     async fn get<T: DeserializeOwned>(
         &self,
         segments: &[String],
         what: impl Fn() -> String,
     ) -> Result<T, GitLabError> {
         let url = self.endpoint(segments)?;
-        let response = send_with_fresh_credentials(
-            &self.secrets,
-            token_header,
-            |e| GitLabError::Unavailable(format!("cannot read the credentials: {e}")),
-            |token| Box::pin(self.send(&url, token)),
-            |response| http::is_credentials_refusal(response.status),
-        )
-        .await?;
+        let request = |token: &HeaderValue| {
+            self.http
+                .get(url.clone())
+                .header(TOKEN_HEADER, token.clone())
+                .header(ACCEPT, "application/json")
+        };
+        let response = Service::new(SERVICE, &self.secrets, self.config.retry)
+            .send(token_header, request, classify)
+            .await?;
         check_status(&response, what)?;
         serde_json::from_slice(&response.body)
             .map_err(|e| GitLabError::Malformed(format!("{}: {e}", what_of(segments))))
@@ -246,26 +228,6 @@ impl GitLabClient {
             .map_err(|()| GitLabError::Misconfigured("base_url cannot be a base".to_owned()))?
             .extend(segments);
         Ok(url)
-    }
-
-    /// Every retry the policy allows. A rate limit is waited out only when GitLab's wait fits
-    /// within the policy's `max_delay`; otherwise the 429 comes back at once.
-    async fn send(&self, url: &Url, token: HeaderValue) -> Result<HttpResponse, GitLabError> {
-        let make = || {
-            self.http
-                .get(url.clone())
-                .header(TOKEN_HEADER, token.clone())
-                .header(ACCEPT, "application/json")
-        };
-        let classify = |response: &HttpResponse| {
-            log_low_remaining(response);
-            verdict(response, rate_limit_of(response, SystemTime::now()))
-        };
-        let response = http::send_with_retry(SERVICE, self.config.retry, make, classify)
-            .await
-            .map_err(give_up)?;
-        tracing::debug!(status = response.status.as_u16(), "gitlab answered");
-        Ok(response)
     }
 }
 
@@ -332,19 +294,12 @@ fn what_of(segments: &[String]) -> String {
 
 /// `PRIVATE-TOKEN: <token>`, marked sensitive so it is redacted from any debug output.
 fn token_header(credentials: &Credentials) -> Result<HeaderValue, GitLabError> {
-    let token = credentials
-        .gitlab_token
-        .as_ref()
-        .map(|t| t.expose_secret().trim())
-        .filter(|t| !t.is_empty())
-        .ok_or(GitLabError::MissingToken)?;
-    let mut value = HeaderValue::from_str(token).map_err(|_| {
+    let token = present(&credentials.gitlab_token).ok_or(GitLabError::MissingToken)?;
+    sensitive_header(token).ok_or_else(|| {
         GitLabError::Misconfigured(
             "gitlab_token contains characters not allowed in an HTTP header".to_owned(),
         )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 /// `Some(wait)` when the response is a 429 (`wait` if GitLab said how long), else `None`.
@@ -354,23 +309,15 @@ fn rate_limit_of(response: &HttpResponse, now: SystemTime) -> Option<Option<Dura
 
 /// `Retry-After`, else until `RateLimit-Reset` (unix seconds).
 fn rate_limit_wait(response: &HttpResponse, now: SystemTime) -> Option<Duration> {
-    if let Some(wait) = http::retry_after(&response.headers) {
-        return Some(wait);
-    }
-    let reset: u64 = response.header(RATE_LIMIT_RESET)?.trim().parse().ok()?;
-    UNIX_EPOCH
-        .checked_add(Duration::from_secs(reset))?
-        .duration_since(now)
-        .ok()
+    http::retry_after_or_reset(response, RATE_LIMIT_RESET, now)
 }
 
-/// The shared rules (429, 5xx and 408 retried), with GitLab's reset header standing in for a
-/// missing `Retry-After` on a 429.
-fn verdict(response: &HttpResponse, rate_limit: Option<Option<Duration>>) -> Verdict {
-    match rate_limit {
-        Some(wait) => Verdict::RateLimited(wait),
-        None => http::default_verdict(response),
-    }
+/// The shared rules, with GitLab's reset header standing in for a missing `Retry-After` on a
+/// 429. A rate limit is waited out only when GitLab's wait fits within the policy's
+/// `max_delay`; a low remaining budget is logged.
+fn classify(response: &HttpResponse) -> Verdict {
+    log_low_remaining(response);
+    http::verdict_with(response, rate_limit_of(response, SystemTime::now()))
 }
 
 /// A debug line when `RateLimit-Remaining` is low relative to `RateLimit-Limit` (or zero when
@@ -393,14 +340,6 @@ fn log_low_remaining(response: &HttpResponse) {
             reset = response.header(RATE_LIMIT_RESET).unwrap_or("-"),
             "gitlab rate limit running low"
         );
-    }
-}
-
-/// Retries ran out: rate limited if GitLab's last answer was a 429, else unavailable.
-fn give_up(error: HttpError) -> GitLabError {
-    match error.rate_limit_wait() {
-        Some(retry_after) => GitLabError::RateLimited { retry_after },
-        None => GitLabError::Unavailable(error.with_causes()),
     }
 }
 
@@ -446,7 +385,7 @@ struct ErrorBody {
     error_description: Option<String>,
 }
 
-/// GitLab's message when the body is an error body, else the start of the body.
+/// GitLab's message when the body is an error body, else the start of the (trimmed) body.
 fn error_message(response: &HttpResponse) -> String {
     let parsed = serde_json::from_slice::<ErrorBody>(&response.body)
         .ok()
@@ -455,15 +394,9 @@ fn error_message(response: &HttpResponse) -> String {
             Some(Value::Null) | None => body.error_description.or(body.error),
             Some(other) => Some(other.to_string()),
         });
-    match parsed {
-        Some(message) => excerpt(&message),
-        None => excerpt(String::from_utf8_lossy(&response.body).trim()),
-    }
-}
-
-/// At most [`EXCERPT_CHARS`] characters of `text` on one line, marked when cut.
-fn excerpt(text: &str) -> String {
-    crate::text::one_line(text, EXCERPT_CHARS + 1)
+    let message =
+        parsed.unwrap_or_else(|| String::from_utf8_lossy(&response.body).trim().to_owned());
+    response.error_text(Some(message), EXCERPT_CHARS)
 }
 
 /// `null` read as the type's default (serde's `default` alone only covers a missing field).
@@ -616,43 +549,27 @@ impl ApprovalsWire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use reqwest::header::HeaderMap;
+    use crate::http::test_support::{at, response};
     use serde_json::json;
-
-    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> HttpResponse {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, value.parse().unwrap());
-        }
-        HttpResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: Bytes::from(body.to_owned()),
-        }
-    }
 
     #[test]
     fn api_v4_is_appended_once_under_any_relative_root() {
-        let root = |base: &str| api_root(base).map(|u| u.to_string());
-        assert_eq!(
-            root("https://gitlab.com").unwrap(),
-            "https://gitlab.com/api/v4"
-        );
-        assert_eq!(
-            root("https://git.example.com/gitlab/").unwrap(),
-            "https://git.example.com/gitlab/api/v4"
-        );
-        assert_eq!(
-            root("https://git.example.com/gitlab/api/v4/").unwrap(),
-            "https://git.example.com/gitlab/api/v4"
-        );
-        assert_eq!(
-            root("http://127.0.0.1:8080").unwrap(),
-            "http://127.0.0.1:8080/api/v4"
-        );
-        assert!(root("http://[::1]:8080").is_ok());
-        assert!(root("http://localhost").is_ok());
+        for (base, root) in [
+            ("https://gitlab.com", "https://gitlab.com/api/v4"),
+            (
+                "https://git.example.com/gitlab/",
+                "https://git.example.com/gitlab/api/v4",
+            ),
+            (
+                "https://git.example.com/gitlab/api/v4/",
+                "https://git.example.com/gitlab/api/v4",
+            ),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/api/v4"),
+        ] {
+            assert_eq!(api_root(base).unwrap().as_str(), root, "{base}");
+        }
+        assert!(api_root("http://[::1]:8080").is_ok());
+        assert!(api_root("http://localhost").is_ok());
     }
 
     #[test]
@@ -681,30 +598,22 @@ mod tests {
             (&long, Verdict::RateLimited(Some(Duration::from_secs(60)))),
             (&bare, Verdict::RateLimited(None)),
         ] {
-            assert_eq!(verdict(r, rate_limit_of(r, now)), expected);
+            assert_eq!(http::verdict_with(r, rate_limit_of(r, now)), expected);
         }
         let outage = response(503, &[("retry-after", "60")], "");
         assert_eq!(
-            verdict(&outage, rate_limit_of(&outage, now)),
+            http::verdict_with(&outage, rate_limit_of(&outage, now)),
             Verdict::Retry(Some(Duration::from_secs(60)))
         );
         let refused = response(400, &[], "");
-        assert_eq!(verdict(&refused, None), Verdict::Done);
-    }
-
-    #[test]
-    fn an_absurd_reset_header_does_not_panic() {
-        let huge = response(429, &[("ratelimit-reset", "18446744073709551615")], "");
-        assert_eq!(rate_limit_wait(&huge, SystemTime::now()), None);
+        assert_eq!(http::verdict_with(&refused, None), Verdict::Done);
     }
 
     #[test]
     fn the_reset_header_gives_the_wait_when_retry_after_is_missing() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let reset = response(429, &[("ratelimit-reset", "1000030")], "");
-        assert_eq!(rate_limit_wait(&reset, now), Some(Duration::from_secs(30)));
-        let past = response(429, &[("ratelimit-reset", "999990")], "");
-        assert_eq!(rate_limit_wait(&past, now), None);
+        let wait = rate_limit_wait(&reset, at(1_000_000));
+        assert_eq!(wait, Some(Duration::from_secs(30)));
     }
 
     #[test]

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::connectors::credentials::send_with_fresh_credentials;
+use crate::connectors::credentials::{ConnectorError, Service, sensitive_header};
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::ports::TrackerError;
-use crate::secrets::{Credentials, SecretStore};
+use crate::secrets::{Credentials, SecretError, SecretStore};
 
 /// Linear's public GraphQL endpoint.
 pub const DEFAULT_API_URL: &str = "https://api.linear.app/graphql";
@@ -449,7 +449,7 @@ impl LinearClient {
         }
     }
 
-    /// One GraphQL operation: credentials, retries, a single re-read of rotated credentials, and
+    /// One GraphQL operation through the shared [`Service`] call, each reply parsed once, and
     /// the reply's `data` decoded as `T`.
     #[tracing::instrument(skip_all, fields(operation = operation))]
     async fn call<T: DeserializeOwned>(
@@ -459,19 +459,22 @@ impl LinearClient {
         variables: Value,
     ) -> Result<T, CallError> {
         let payload = json!({ "query": query, "variables": variables });
-        let response = send_with_fresh_credentials(
-            &self.secrets,
-            authorization,
-            |e| TrackerError::Unavailable {
-                service: SERVICE,
-                message: format!("cannot read credentials: {e}"),
-            },
-            |auth| Box::pin(self.post(&payload, auth)),
-            |response| is_auth_failure(response, Reply::parse(response).as_ref()),
-        )
-        .await?;
-        let reply = Reply::parse(&response);
-        if is_auth_failure(&response, reply.as_ref()) {
+        let request = |auth: &HeaderValue| {
+            self.http
+                .post(&self.config.base_url)
+                .header(AUTHORIZATION, auth.clone())
+                .json(&payload)
+        };
+        let (response, reply) = Service::new(SERVICE, &self.secrets, self.config.retry)
+            .send_and_read(
+                authorization,
+                request,
+                Reply::parse,
+                classify,
+                is_auth_failure,
+            )
+            .await?;
+        if is_auth_failure(&response, &reply) {
             return Err(CallError::Tracker(TrackerError::Rejected {
                 service: SERVICE,
                 message: format!(
@@ -481,23 +484,6 @@ impl LinearClient {
             }));
         }
         decode(operation, &response, reply)
-    }
-
-    async fn post(&self, payload: &Value, auth: HeaderValue) -> Result<HttpResponse, TrackerError> {
-        let make = || {
-            self.http
-                .post(&self.config.base_url)
-                .header(AUTHORIZATION, auth.clone())
-                .json(payload)
-        };
-        let classify = |response: &HttpResponse| match rate_limit_of(response, SystemTime::now()) {
-            // The wait is a floor: send_with_retry refuses one longer than the policy allows.
-            Some(wait) => Verdict::RateLimited(wait),
-            None => http::default_verdict(response),
-        };
-        http::send_with_retry(SERVICE, self.config.retry, make, classify)
-            .await
-            .map_err(give_up)
     }
 }
 
@@ -557,7 +543,7 @@ impl LinearClient {
 }
 
 /// The `Authorization` header for the credentials' `linear_api_key`.
-fn authorization(credentials: &Credentials) -> Result<HeaderValue, TrackerError> {
+fn authorization(credentials: &Credentials) -> Result<HeaderValue, CallError> {
     let key = credentials
         .linear_api_key
         .as_ref()
@@ -565,7 +551,7 @@ fn authorization(credentials: &Credentials) -> Result<HeaderValue, TrackerError>
             service: SERVICE,
             message: "no linear_api_key in the credentials".to_owned(),
         })?;
-    authorization_value(key)
+    Ok(authorization_value(key)?)
 }
 
 /// A personal API key goes in raw; anything else is an OAuth token and needs `Bearer`.
@@ -576,12 +562,10 @@ fn authorization_value(key: &SecretString) -> Result<HeaderValue, TrackerError> 
     } else {
         format!("Bearer {key}")
     };
-    let mut value = HeaderValue::from_str(&text).map_err(|_| TrackerError::Rejected {
+    sensitive_header(&text).ok_or_else(|| TrackerError::Rejected {
         service: SERVICE,
         message: "linear_api_key contains characters not allowed in an HTTP header".to_owned(),
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 /// Why a call failed: Linear's own GraphQL errors (callers decide what they mean), or a failure
@@ -603,6 +587,32 @@ impl CallError {
 impl From<TrackerError> for CallError {
     fn from(e: TrackerError) -> Self {
         CallError::Tracker(e)
+    }
+}
+
+impl ConnectorError for CallError {
+    fn rate_limited(retry_after: Option<Duration>) -> Self {
+        CallError::Tracker(TrackerError::RateLimited {
+            service: SERVICE,
+            retry_after,
+        })
+    }
+
+    fn unavailable(message: String) -> Self {
+        CallError::Tracker(TrackerError::Unavailable {
+            service: SERVICE,
+            message,
+        })
+    }
+
+    fn credentials_unreadable(error: SecretError) -> Self {
+        Self::unavailable(format!("cannot read credentials: {error}"))
+    }
+
+    /// As every connector reads it, but naming the failure without its causes.
+    fn gave_up(error: HttpError) -> Self {
+        let wait = error.rate_limit_wait();
+        wait.map_or_else(|| Self::unavailable(error.to_string()), Self::rate_limited)
     }
 }
 
@@ -650,20 +660,6 @@ fn rejected(errors: &[GraphqlError]) -> TrackerError {
     }
 }
 
-/// Retries ran out: rate limited if Linear's last answer was a rate limit, else unavailable.
-fn give_up(error: HttpError) -> TrackerError {
-    match error.rate_limit_wait() {
-        Some(retry_after) => TrackerError::RateLimited {
-            service: SERVICE,
-            retry_after,
-        },
-        None => TrackerError::Unavailable {
-            service: SERVICE,
-            message: error.to_string(),
-        },
-    }
-}
-
 fn decode<T: DeserializeOwned>(
     operation: &str,
     response: &HttpResponse,
@@ -703,19 +699,31 @@ fn decode<T: DeserializeOwned>(
         .map_err(|e| unavailable(format!("{operation}: unexpected reply: {e}")))
 }
 
-fn is_auth_failure(response: &HttpResponse, reply: Option<&Reply>) -> bool {
-    matches!(
-        response.status,
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    ) || reply.is_some_and(|r| r.errors.iter().any(GraphqlError::is_authentication))
+fn is_auth_failure(response: &HttpResponse, reply: &Option<Reply>) -> bool {
+    http::is_credentials_refusal(response.status)
+        || reply
+            .as_ref()
+            .is_some_and(|r| r.errors.iter().any(GraphqlError::is_authentication))
+}
+
+/// The shared rules, and a rate limit waited out as Linear says (the wait is a floor:
+/// `send_and_read` refuses one longer than the policy allows).
+fn classify(response: &HttpResponse, reply: &Option<Reply>) -> Verdict {
+    http::verdict_with(
+        response,
+        rate_limit_of(response, reply.as_ref(), SystemTime::now()),
+    )
 }
 
 /// `Some(wait)` when the response is a rate limit (`wait` if Linear said how long), else `None`.
-fn rate_limit_of(response: &HttpResponse, now: SystemTime) -> Option<Option<Duration>> {
+fn rate_limit_of(
+    response: &HttpResponse,
+    reply: Option<&Reply>,
+    now: SystemTime,
+) -> Option<Option<Duration>> {
     let limited = response.status == StatusCode::TOO_MANY_REQUESTS
         || (matches!(response.status, StatusCode::OK | StatusCode::BAD_REQUEST)
-            && Reply::parse(response)
-                .is_some_and(|r| r.errors.iter().any(GraphqlError::is_rate_limit)));
+            && reply.is_some_and(|r| r.errors.iter().any(GraphqlError::is_rate_limit)));
     limited.then(|| rate_limit_wait(&response.headers, now))
 }
 
@@ -1032,57 +1040,28 @@ struct LabelId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
-    }
-
-    fn response(status: u16, pairs: &[(&'static str, &str)], body: &str) -> HttpResponse {
-        HttpResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: headers(pairs),
-            body: Bytes::from(body.to_owned()),
-        }
-    }
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
+    use crate::http::test_support::{at, headers, response};
 
     #[test]
-    fn retry_after_wins_over_the_reset_headers() {
-        let h = headers(&[
+    fn retry_after_wins_and_else_the_later_reset_decides_the_wait() {
+        let retry_after = [
             ("retry-after", "3"),
             ("x-ratelimit-requests-reset", "1000060"),
-        ]);
-        assert_eq!(
-            rate_limit_wait(&h, at(1_000_000)),
-            Some(Duration::from_secs(3))
-        );
-    }
-
-    #[test]
-    fn the_later_reset_decides_the_wait() {
-        let h = headers(&[
+        ];
+        let resets = [
             ("x-ratelimit-requests-reset", "1000010"),
             ("x-ratelimit-complexity-reset", "1000040"),
-        ]);
-        assert_eq!(
-            rate_limit_wait(&h, at(1_000_000)),
-            Some(Duration::from_secs(40))
-        );
+        ];
+        for (pairs, wait) in [(&retry_after, 3), (&resets, 40)] {
+            let wait = Some(Duration::from_secs(wait));
+            assert_eq!(rate_limit_wait(&headers(pairs), at(1_000_000)), wait);
+        }
     }
 
     #[test]
     fn absurd_reset_headers_do_not_panic() {
         for value in ["1e300", "1e20", "18446744073709551615"] {
-            let mut h = HeaderMap::new();
-            h.insert("x-ratelimit-requests-reset", value.parse().unwrap());
+            let h = headers(&[("x-ratelimit-requests-reset", value)]);
             let _ = rate_limit_wait(&h, SystemTime::now());
         }
     }
@@ -1104,16 +1083,19 @@ mod tests {
 
     #[test]
     fn rate_limits_are_recognised_in_every_shape_linear_uses() {
-        let now = at(1_000_000);
-        assert_eq!(rate_limit_of(&response(429, &[], ""), now), Some(None));
+        let limited = |status, body| {
+            let answer = response(status, &[], body);
+            rate_limit_of(&answer, Reply::parse(&answer).as_ref(), at(1_000_000))
+        };
+        assert_eq!(limited(429, ""), Some(None));
         let coded = r#"{"errors":[{"message":"slow down","extensions":{"code":"RATELIMITED"}}]}"#;
-        assert_eq!(rate_limit_of(&response(400, &[], coded), now), Some(None));
+        assert_eq!(limited(400, coded), Some(None));
         let typed =
             r#"{"data":null,"errors":[{"message":"x","extensions":{"type":"Ratelimited"}}]}"#;
-        assert_eq!(rate_limit_of(&response(200, &[], typed), now), Some(None));
+        assert_eq!(limited(200, typed), Some(None));
         let other = r#"{"errors":[{"message":"bad","extensions":{"type":"invalid input"}}]}"#;
-        assert_eq!(rate_limit_of(&response(400, &[], other), now), None);
-        assert_eq!(rate_limit_of(&response(500, &[], ""), now), None);
+        assert_eq!(limited(400, other), None);
+        assert_eq!(limited(500, ""), None);
     }
 
     #[test]

@@ -14,14 +14,14 @@
 //! Neither the API key nor the prompt text is ever logged or put in an error.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::connectors::credentials::send_with_fresh_credentials;
+use crate::connectors::credentials::{ConnectorError, Service, sensitive_header};
 use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::secrets::{Credentials, SecretStore};
@@ -112,32 +112,6 @@ impl OpenAiClient {
             endpoint,
         }
     }
-
-    /// One logical call: every retry the policy allows, with this `Authorization` header.
-    async fn send(
-        &self,
-        body: &ChatRequest<'_>,
-        authorization: HeaderValue,
-    ) -> Result<HttpResponse, LlmError> {
-        let started = Instant::now();
-        let make = || {
-            self.http
-                .post(&self.endpoint)
-                .header(AUTHORIZATION, authorization.clone())
-                .timeout(self.config.timeout)
-                .json(body)
-        };
-        let response = http::send_with_retry(SERVICE, self.config.retry, make, classify)
-            .await
-            .map_err(from_http_error)?;
-        tracing::debug!(
-            status = response.status.as_u16(),
-            request_id = response.header("x-request-id").unwrap_or("-"),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "openai answered"
-        );
-        Ok(response)
-    }
 }
 
 impl StructuredLlm for OpenAiClient {
@@ -149,16 +123,42 @@ impl StructuredLlm for OpenAiClient {
     async fn complete_json(&self, request: &JsonRequest<'_>) -> Result<String, LlmError> {
         check_schema_name(request.schema_name)?;
         let body = ChatRequest::new(&self.config.model, request);
-        let response = send_with_fresh_credentials(
-            &self.secrets,
-            bearer,
-            // A secret store that cannot be read now may be readable on the next run.
-            |e| LlmError::Unavailable(format!("cannot read the credentials: {e}")),
-            |authorization| Box::pin(self.send(&body, authorization)),
-            |response| http::is_credentials_refusal(response.status),
-        )
-        .await?;
+        let request = |authorization: &HeaderValue| {
+            self.http
+                .post(&self.endpoint)
+                .header(AUTHORIZATION, authorization.clone())
+                .timeout(self.config.timeout)
+                .json(&body)
+        };
+        let response = Service::new(SERVICE, &self.secrets, self.config.retry)
+            .send(bearer, request, classify)
+            .await?;
+        let request_id = response.header("x-request-id").unwrap_or("-");
+        tracing::debug!(request_id, "openai answered");
         interpret(&response)
+    }
+}
+
+/// The model's errors for a call without an answer: only a timeout and a rate limit that
+/// outlasted the retries have their own kind; the workflows treat the rest as an outage.
+impl ConnectorError for LlmError {
+    fn rate_limited(_: Option<Duration>) -> Self {
+        LlmError::RateLimited
+    }
+
+    fn unavailable(message: String) -> Self {
+        LlmError::Unavailable(message)
+    }
+
+    fn gave_up(error: HttpError) -> Self {
+        match &error {
+            HttpError::Transport { source, .. } if source.is_timeout() => LlmError::Timeout,
+            HttpError::Exhausted {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                ..
+            } => LlmError::RateLimited,
+            _ => LlmError::Unavailable(error.with_causes()),
+        }
     }
 }
 
@@ -168,14 +168,11 @@ fn bearer(credentials: &Credentials) -> Result<HeaderValue, LlmError> {
         .openai_api_key
         .as_ref()
         .ok_or_else(|| LlmError::Rejected("no openai_api_key in the credentials".to_owned()))?;
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).map_err(|_| {
-            LlmError::Rejected(
-                "openai_api_key contains characters not allowed in an HTTP header".to_owned(),
-            )
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
+    sensitive_header(&format!("Bearer {}", key.expose_secret())).ok_or_else(|| {
+        LlmError::Rejected(
+            "openai_api_key contains characters not allowed in an HTTP header".to_owned(),
+        )
+    })
 }
 
 /// OpenAI refuses other names with a 400; saying so here costs no request and names the cause.
@@ -316,18 +313,6 @@ fn is_out_of_quota(response: &HttpResponse) -> bool {
         && ApiError::parse(&response.body).is_some_and(|e| e.is("insufficient_quota"))
 }
 
-/// What a failed retry loop means to the workflow.
-fn from_http_error(error: HttpError) -> LlmError {
-    match &error {
-        HttpError::Transport { source, .. } if source.is_timeout() => LlmError::Timeout,
-        HttpError::Exhausted {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            ..
-        } => LlmError::RateLimited,
-        _ => LlmError::Unavailable(error.with_causes()),
-    }
-}
-
 /// Turn the final response into the answer or the error the caller acts on.
 fn interpret(response: &HttpResponse) -> Result<String, LlmError> {
     let status = response.status;
@@ -360,10 +345,8 @@ fn interpret(response: &HttpResponse) -> Result<String, LlmError> {
 
 /// `error.message` when the body is an OpenAI error, else the start of the body.
 fn error_message(response: &HttpResponse) -> String {
-    match ApiError::parse(&response.body).and_then(|e| e.message) {
-        Some(message) => excerpt(&message),
-        None => excerpt(&String::from_utf8_lossy(&response.body)),
-    }
+    let message = ApiError::parse(&response.body).and_then(|e| e.message);
+    response.error_text(message, EXCERPT_CHARS)
 }
 
 /// `choices[0].message.content`, only if the model finished normally and it is JSON.
@@ -409,13 +392,10 @@ fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::test_support;
 
     fn response(status: u16, body: &str) -> HttpResponse {
-        HttpResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: Default::default(),
-            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
-        }
+        test_support::response(status, &[], body)
     }
 
     #[test]

@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hmac::Mac;
+use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::standard_webhooks;
-use crate::http::{self, HttpError, HttpResponse, RetryPolicy};
+use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::ports::FailureKind;
 use crate::secrets::SecretStore;
 use crate::signing::{HmacSha256, hmac_sha256};
@@ -192,13 +192,14 @@ impl WebhookSender {
         if status.is_success() {
             return Ok(());
         }
-        if is_retryable(status) {
-            // Only reached when the receiver asked for a longer wait than the policy allows.
+        if http::default_verdict(response) != Verdict::Done {
+            // A retryable answer, only final when the receiver asked for a longer wait than the
+            // policy allows.
             return Err(WebhookError::Unavailable(format!(
                 "{SERVICE}: HTTP {status}; the receiver asked to wait longer than the retry policy allows"
             )));
         }
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        if http::is_credentials_refusal(status) {
             // The secret may have been rotated: the next delivery re-reads it.
             self.secrets.invalidate().await;
         }
@@ -296,12 +297,6 @@ fn checked_url(url: &str) -> Option<Url> {
         "http" if loopback => Some(url),
         _ => None,
     }
-}
-
-fn is_retryable(status: StatusCode) -> bool {
-    status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
 }
 
 /// Retries ran out, the transport failed or the deadline came. `HttpError` never quotes the

@@ -170,6 +170,14 @@ pub fn limit_violations(blocks: &serde_json::Value) -> Vec<String> {
         counts.push(format!("{} blocks > {MESSAGE_BLOCKS}", list.len()));
     }
     for (i, block) in list.iter().enumerate() {
+        // `block[key]` as a list, noting in `counts` when it holds more than `max` `items`.
+        let mut listed = |key: &str, items: &str, max: usize| {
+            let list = block[key].as_array().map(Vec::as_slice).unwrap_or_default();
+            if list.len() > max {
+                counts.push(format!("block {i}: {} {items} > {max}", list.len()));
+            }
+            list
+        };
         let kind = block["type"].as_str().unwrap_or("?");
         over(
             format!("block {i} block_id"),
@@ -188,13 +196,7 @@ pub fn limit_violations(blocks: &serde_json::Value) -> Vec<String> {
                     block["text"]["text"].as_str(),
                     SECTION_TEXT,
                 );
-                let fields = block["fields"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                if fields.len() > 10 {
-                    counts.push(format!("block {i}: {} fields > 10", fields.len()));
-                }
+                let fields = listed("fields", "fields", 10);
                 for (j, field) in fields.iter().enumerate() {
                     over(
                         format!("block {i} field {j}"),
@@ -204,16 +206,7 @@ pub fn limit_violations(blocks: &serde_json::Value) -> Vec<String> {
                 }
             }
             "context" => {
-                let elements = block["elements"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                if elements.len() > 10 {
-                    counts.push(format!(
-                        "block {i}: {} context elements > 10",
-                        elements.len()
-                    ));
-                }
+                let elements = listed("elements", "context elements", 10);
                 for (j, element) in elements.iter().enumerate() {
                     over(
                         format!("block {i} context element {j}"),
@@ -223,16 +216,7 @@ pub fn limit_violations(blocks: &serde_json::Value) -> Vec<String> {
                 }
             }
             "actions" => {
-                let elements = block["elements"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                if elements.len() > 25 {
-                    counts.push(format!(
-                        "block {i}: {} action elements > 25",
-                        elements.len()
-                    ));
-                }
+                let elements = listed("elements", "action elements", 25);
                 for (j, e) in elements.iter().enumerate() {
                     let at = |what: &str| format!("block {i} element {j} {what}");
                     over(at("action_id"), e["action_id"].as_str(), BLOCK_ID);

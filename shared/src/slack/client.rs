@@ -13,20 +13,20 @@
 //! Callers record the returned `ts` before doing anything else.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{StatusCode, Url};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::connectors::credentials::send_with_fresh_credentials;
+use crate::connectors::credentials::{Service, connector_error, present, sensitive_header};
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
-use crate::ports::FailureKind;
-use crate::secrets::{Credentials, SecretStore};
+use crate::secrets::{Credentials, SecretError, SecretStore};
 
 /// Slack's Web API.
 pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
@@ -135,24 +135,16 @@ pub enum SlackError {
     Unavailable(String),
 }
 
-impl SlackError {
-    /// Whether the same call may well succeed later (rate limits, outages).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            SlackError::RateLimited { .. } | SlackError::Unavailable(_)
-        )
+// Slack's failures read as its `give_up` says, which `respond` (whose URL is a credential) shares.
+connector_error!(SlackError {
+    fn credentials_unreadable(error: SecretError) -> Self {
+        SlackError::Unavailable(format!("cannot read credentials: {error}"))
     }
 
-    /// What kind of failure this is for the workflows' ports.
-    pub fn failure_kind(&self) -> FailureKind {
-        let rate_limited = match self {
-            SlackError::RateLimited { retry_after } => Some(*retry_after),
-            _ => None,
-        };
-        FailureKind::of(rate_limited, self.is_transient())
+    fn gave_up(error: HttpError) -> Self {
+        give_up(error, false)
     }
-}
+});
 
 /// A Slack Web API client for one workspace (one bot token).
 pub struct SlackClient {
@@ -160,12 +152,15 @@ pub struct SlackClient {
     secrets: Arc<SecretStore>,
     config: SlackConfig,
     /// Member ids by user-group id, with when they were fetched.
-    groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    groups: Cache<Vec<String>>,
     /// Member ids by channel id, with when they were fetched.
-    channels: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    channels: Cache<Vec<String>>,
     /// Identities by user id, with when they were fetched.
-    users: Mutex<HashMap<String, (Instant, SlackUser)>>,
+    users: Cache<SlackUser>,
 }
+
+/// Values by id, each with when it was fetched.
+type Cache<T> = Mutex<HashMap<String, (Instant, T)>>;
 
 /// A request body, encoded once and re-sent as is on every attempt.
 struct Body {
@@ -229,14 +224,9 @@ impl SlackClient {
             body["blocks"] = blocks.clone();
         }
         let reply = self.call(METHOD, Some(channel), Body::json(&body)).await?;
-        let field = |name: &str| reply.get(name).and_then(Value::as_str).map(str::to_owned);
-        let ts = field("ts").ok_or_else(|| SlackError::Api {
-            method: METHOD,
-            code: "reply_without_ts".to_owned(),
-        })?;
         let posted = PostedMessage {
-            channel: field("channel").unwrap_or_else(|| channel.to_owned()),
-            ts,
+            ts: reply_field(&reply, METHOD, "ts")?,
+            channel: reply_field(&reply, METHOD, "channel").unwrap_or_else(|_| channel.to_owned()),
         };
         tracing::info!(channel = %posted.channel, ts = %posted.ts, "posted Slack message");
         Ok(posted)
@@ -266,25 +256,12 @@ impl SlackClient {
     #[tracing::instrument(skip_all, fields(usergroup = usergroup))]
     pub async fn usergroup_members(&self, usergroup: &str) -> Result<Vec<String>, SlackError> {
         const METHOD: &str = "usergroups.users.list";
-        if let Some((at, members)) = self.cached_groups().get(usergroup)
-            && at.elapsed() < self.config.group_cache_ttl
-        {
-            return Ok(members.clone());
-        }
-        let reply = self
-            .call(METHOD, None, Body::form(&[("usergroup", usergroup)]))
-            .await?;
-        let members: Vec<String> = reply
-            .get("users")
-            .cloned()
-            .and_then(|users| serde_json::from_value(users).ok())
-            .ok_or_else(|| SlackError::Api {
-                method: METHOD,
-                code: "reply_without_users".to_owned(),
-            })?;
-        self.cached_groups()
-            .insert(usergroup.to_owned(), (Instant::now(), members.clone()));
-        Ok(members)
+        let fetch = async {
+            let form = Body::form(&[("usergroup", usergroup)]);
+            let reply = self.call(METHOD, None, form).await?;
+            reply_field(&reply, METHOD, "users")
+        };
+        self.through_cache(&self.groups, usergroup, fetch).await
     }
 
     /// The user ids in a channel (`conversations.members`, bot scopes `channels:read` for public
@@ -294,12 +271,13 @@ impl SlackClient {
     /// members) is [`SlackError::Api`] with `too_many_members`.
     #[tracing::instrument(skip_all, fields(channel = channel))]
     pub async fn channel_members(&self, channel: &str) -> Result<Vec<String>, SlackError> {
+        let fetch = self.all_channel_members(channel);
+        self.through_cache(&self.channels, channel, fetch).await
+    }
+
+    /// Every page of `conversations.members`, up to [`MAX_MEMBER_PAGES`].
+    async fn all_channel_members(&self, channel: &str) -> Result<Vec<String>, SlackError> {
         const METHOD: &str = "conversations.members";
-        if let Some((at, members)) = lock(&self.channels).get(channel)
-            && at.elapsed() < self.config.group_cache_ttl
-        {
-            return Ok(members.clone());
-        }
         let mut members = Vec::new();
         let mut cursor = String::new();
         for _ in 0..MAX_MEMBER_PAGES {
@@ -308,14 +286,7 @@ impl SlackClient {
                 form.push(("cursor", cursor.as_str()));
             }
             let reply = self.call(METHOD, Some(channel), Body::form(&form)).await?;
-            let page: Vec<String> = reply
-                .get("members")
-                .cloned()
-                .and_then(|page| serde_json::from_value(page).ok())
-                .ok_or_else(|| SlackError::Api {
-                    method: METHOD,
-                    code: "reply_without_members".to_owned(),
-                })?;
+            let page: Vec<String> = reply_field(&reply, METHOD, "members")?;
             members.extend(page);
             cursor = reply
                 .pointer("/response_metadata/next_cursor")
@@ -323,7 +294,6 @@ impl SlackClient {
                 .unwrap_or_default()
                 .to_owned();
             if cursor.is_empty() {
-                lock(&self.channels).insert(channel.to_owned(), (Instant::now(), members.clone()));
                 return Ok(members);
             }
         }
@@ -343,23 +313,14 @@ impl SlackClient {
     #[tracing::instrument(skip_all, fields(user = user_id))]
     pub async fn user_identity(&self, user_id: &str) -> Result<SlackUser, SlackError> {
         const METHOD: &str = "users.info";
-        if let Some((at, user)) = lock(&self.users).get(user_id)
-            && at.elapsed() < self.config.group_cache_ttl
-        {
-            return Ok(user.clone());
-        }
-        let reply = self
-            .call(METHOD, None, Body::form(&[("user", user_id)]))
-            .await?;
-        let user = reply
-            .get("user")
-            .and_then(slack_user)
-            .ok_or_else(|| SlackError::Api {
-                method: METHOD,
-                code: "reply_without_user".to_owned(),
-            })?;
-        lock(&self.users).insert(user_id.to_owned(), (Instant::now(), user.clone()));
-        Ok(user)
+        let fetch = async {
+            let reply = self
+                .call(METHOD, None, Body::form(&[("user", user_id)]))
+                .await?;
+            let user = reply.get("user").and_then(slack_user);
+            user.ok_or_else(|| reply_without(METHOD, "user"))
+        };
+        self.through_cache(&self.users, user_id, fetch).await
     }
 
     /// `auth.test`: the workspace (and Enterprise Grid organisation) this token belongs to.
@@ -375,10 +336,7 @@ impl SlackClient {
                 .map(str::to_owned)
         };
         Ok(SlackWorkspace {
-            team_id: text("team_id").ok_or_else(|| SlackError::Api {
-                method: METHOD,
-                code: "reply_without_team_id".to_owned(),
-            })?,
+            team_id: text("team_id").ok_or_else(|| reply_without(METHOD, "team_id"))?,
             enterprise_id: text("enterprise_id"),
         })
     }
@@ -401,7 +359,7 @@ impl SlackClient {
     /// The URL must be `https`; plain `http` is accepted only on the same scheme, host and port
     /// as `base_url` (a local fake in tests). Any other host is accepted: the URL comes from a
     /// request whose signature was verified. The URL never appears in the errors returned
-    /// (caveat: `crate::http::send_with_retry` logs a transport error, URL included, at DEBUG
+    /// (caveat: `crate::http::send_and_read` logs a transport error, URL included, at DEBUG
     /// before retrying).
     #[tracing::instrument(skip_all)]
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
@@ -413,11 +371,18 @@ impl SlackClient {
                 .header(CONTENT_TYPE, body.content_type)
                 .body(body.bytes.clone())
         };
-        let response = self.send(make, true).await?;
-        if let Some(wait) = rate_limit_of(&response) {
+        let read =
+            |response: &HttpResponse| serde_json::from_slice::<Envelope>(&response.body).ok();
+        let classify = |response: &HttpResponse, envelope: &Option<Envelope>| {
+            http::verdict_with(response, rate_limit_of(response, envelope.as_ref()))
+        };
+        let (response, envelope) =
+            http::send_and_read(SERVICE, self.config.retry, make, read, classify)
+                .await
+                .map_err(|e| give_up(e, true))?;
+        if let Some(wait) = rate_limit_of(&response, envelope.as_ref()) {
             return Err(SlackError::RateLimited { retry_after: wait });
         }
-        let envelope: Option<Envelope> = serde_json::from_slice(&response.body).ok();
         match envelope {
             Some(Envelope { ok: false, error }) => Err(SlackError::Api {
                 method: RESPONSE_URL,
@@ -457,27 +422,18 @@ impl SlackClient {
         body: Body,
     ) -> Result<Value, SlackError> {
         let url = format!("{}/{method}", self.config.base_url.trim_end_matches('/'));
-        let response = send_with_fresh_credentials(
-            &self.secrets,
-            authorization,
-            |e| SlackError::Unavailable(format!("cannot read credentials: {e}")),
-            |auth| {
-                let (url, body) = (&url, &body);
-                let make = move || {
-                    self.http
-                        .post(url)
-                        .header(AUTHORIZATION, auth.clone())
-                        .header(CONTENT_TYPE, body.content_type)
-                        .body(body.bytes.clone())
-                };
-                Box::pin(self.send(make, false))
-            },
-            |response| {
-                matches!(interpret(method, response), Err(Failure::Code(code)) if AUTH_CODES.contains(&code.as_str()))
-            },
-        )
-        .await?;
-        let code = match interpret(method, &response) {
+        let request = |auth: &HeaderValue| {
+            self.http
+                .post(&url)
+                .header(AUTHORIZATION, auth.clone())
+                .header(CONTENT_TYPE, body.content_type)
+                .body(body.bytes.clone())
+        };
+        let read = move |response: &HttpResponse| interpret(method, response);
+        let (_, reply) = Service::new(SERVICE, &self.secrets, self.config.retry)
+            .send_and_read(authorization, request, read, classify, is_token_refusal)
+            .await?;
+        let code = match reply {
             Ok(reply) => return Ok(reply),
             Err(Failure::Slack(e)) => return Err(e),
             Err(Failure::Code(code)) => code,
@@ -495,24 +451,43 @@ impl SlackClient {
         })
     }
 
-    /// Send with the shared retry policy. A rate limit is waited out only when Slack's wait
-    /// fits within the policy's `max_delay`; otherwise the 429 comes back at once.
-    async fn send(
+    /// What `cache` holds for `key` while it is younger than `group_cache_ttl`, else what
+    /// `fetch` gets, kept from now on. `fetch` is not run when the cache answers.
+    async fn through_cache<T: Clone>(
         &self,
-        make: impl Fn() -> reqwest::RequestBuilder,
-        hide_url: bool,
-    ) -> Result<HttpResponse, SlackError> {
-        let classify = |response: &HttpResponse| match rate_limit_of(response) {
-            Some(wait) => Verdict::RateLimited(wait),
-            None => http::default_verdict(response),
-        };
-        http::send_with_retry(SERVICE, self.config.retry, make, classify)
-            .await
-            .map_err(|e| give_up(e, hide_url))
+        cache: &Cache<T>,
+        key: &str,
+        fetch: impl Future<Output = Result<T, SlackError>>,
+    ) -> Result<T, SlackError> {
+        let ttl = self.config.group_cache_ttl;
+        if let Some((at, value)) = lock(cache).get(key)
+            && at.elapsed() < ttl
+        {
+            return Ok(value.clone());
+        }
+        let value = fetch.await?;
+        lock(cache).insert(key.to_owned(), (Instant::now(), value.clone()));
+        Ok(value)
     }
+}
 
-    fn cached_groups(&self) -> MutexGuard<'_, HashMap<String, (Instant, Vec<String>)>> {
-        lock(&self.groups)
+/// `reply[field]` read as `T`, or [`reply_without`] when it is missing or of another shape.
+fn reply_field<T: DeserializeOwned>(
+    reply: &Value,
+    method: &'static str,
+    field: &str,
+) -> Result<T, SlackError> {
+    reply
+        .get(field)
+        .and_then(|value| T::deserialize(value).ok())
+        .ok_or_else(|| reply_without(method, field))
+}
+
+/// Slack answered `ok` without the field `method`'s reply must carry.
+fn reply_without(method: &'static str, field: &str) -> SlackError {
+    SlackError::Api {
+        method,
+        code: format!("reply_without_{field}"),
     }
 }
 
@@ -522,31 +497,26 @@ enum Failure {
     Slack(SlackError),
 }
 
-/// A Web API reply: the body when `ok`, else why not.
+/// A Web API answer as read once: the body when `ok`, else why not.
+type Reply = Result<Value, Failure>;
+
 /// `Bearer <slack_bot_token>`, marked sensitive so it is redacted from any debug output.
 fn authorization(credentials: &Credentials) -> Result<HeaderValue, SlackError> {
-    let token = credentials
-        .slack_bot_token
-        .as_ref()
-        .map(|t| t.expose_secret().trim())
-        .filter(|t| !t.is_empty())
-        .ok_or(SlackError::MissingToken)?;
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| SlackError::Auth {
-            code: "token_not_usable_in_a_header".to_owned(),
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
+    let token = present(&credentials.slack_bot_token).ok_or(SlackError::MissingToken)?;
+    sensitive_header(&format!("Bearer {token}")).ok_or_else(|| SlackError::Auth {
+        code: "token_not_usable_in_a_header".to_owned(),
+    })
 }
 
-fn interpret(method: &'static str, response: &HttpResponse) -> Result<Value, Failure> {
-    if let Some(wait) = rate_limit_of(response) {
+/// A Web API answer, its body parsed once: the reply when `ok`, else why not.
+fn interpret(method: &'static str, response: &HttpResponse) -> Reply {
+    let reply: Option<Value> = serde_json::from_slice(&response.body).ok();
+    let envelope = reply.as_ref().and_then(|r| Envelope::deserialize(r).ok());
+    if let Some(wait) = rate_limit_of(response, envelope.as_ref()) {
         return Err(Failure::Slack(SlackError::RateLimited {
             retry_after: wait,
         }));
     }
-    let reply: Option<Value> = serde_json::from_slice(&response.body).ok();
-    let envelope = reply.as_ref().and_then(|r| Envelope::deserialize(r).ok());
     match envelope {
         Some(Envelope { ok: true, .. }) if response.status.is_success() => {
             Ok(reply.unwrap_or(Value::Null))
@@ -581,17 +551,32 @@ fn slack_user(user: &Value) -> Option<SlackUser> {
     })
 }
 
-/// `Some(wait)` when the response says "rate limited" (HTTP 429, or a `ratelimited` code),
-/// with Slack's `Retry-After` if given.
-fn rate_limit_of(response: &HttpResponse) -> Option<Option<Duration>> {
+/// `Some(wait)` when the response says "rate limited" (HTTP 429, or a `ratelimited` code in
+/// its envelope), with Slack's `Retry-After` if given.
+fn rate_limit_of(response: &HttpResponse, envelope: Option<&Envelope>) -> Option<Option<Duration>> {
     let limited = response.status == StatusCode::TOO_MANY_REQUESTS
-        || serde_json::from_slice::<Envelope>(&response.body).is_ok_and(|e| {
+        || envelope.is_some_and(|e| {
             !e.ok
                 && e.error
                     .as_deref()
                     .is_some_and(|code| RATE_LIMIT_CODES.contains(&code))
         });
     limited.then(|| http::retry_after(&response.headers))
+}
+
+/// The shared rules, and a rate limit [`interpret`] found waited out as Slack says (only when
+/// Slack's wait fits within the policy's `max_delay`).
+fn classify(response: &HttpResponse, reply: &Reply) -> Verdict {
+    let rate_limit = match reply {
+        Err(Failure::Slack(SlackError::RateLimited { retry_after })) => Some(*retry_after),
+        _ => None,
+    };
+    http::verdict_with(response, rate_limit)
+}
+
+/// Whether the reply says the bot token was not accepted.
+fn is_token_refusal(_: &HttpResponse, reply: &Reply) -> bool {
+    matches!(reply, Err(Failure::Code(code)) if AUTH_CODES.contains(&code.as_str()))
 }
 
 /// A short error code from a non-2xx reply: the body when it looks like one (`expired_url`),
@@ -653,30 +638,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::test_support::response;
 
-    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> HttpResponse {
-        let mut map = reqwest::header::HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, value.parse().unwrap());
-        }
-        HttpResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: Bytes::from(body.to_owned()),
-        }
+    /// [`rate_limit_of`] as a call reads it, the envelope parsed from the body.
+    fn rate_limit(response: &HttpResponse) -> Option<Option<Duration>> {
+        let envelope = serde_json::from_slice::<Envelope>(&response.body).ok();
+        rate_limit_of(response, envelope.as_ref())
     }
 
     #[test]
     fn rate_limits_are_recognised_by_status_or_code() {
         let by_status = response(429, &[("retry-after", "3")], "");
-        assert_eq!(
-            rate_limit_of(&by_status),
-            Some(Some(Duration::from_secs(3)))
-        );
+        assert_eq!(rate_limit(&by_status), Some(Some(Duration::from_secs(3))));
         let by_code = response(200, &[], r#"{"ok":false,"error":"ratelimited"}"#);
-        assert_eq!(rate_limit_of(&by_code), Some(None));
+        assert_eq!(rate_limit(&by_code), Some(None));
+        assert!(matches!(
+            interpret("chat.update", &by_code),
+            Err(Failure::Slack(SlackError::RateLimited {
+                retry_after: None
+            }))
+        ));
         let other = response(200, &[], r#"{"ok":false,"error":"channel_not_found"}"#);
-        assert_eq!(rate_limit_of(&other), None);
+        assert_eq!(rate_limit(&other), None);
     }
 
     #[test]
