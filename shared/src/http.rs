@@ -38,6 +38,12 @@ pub fn time_left() -> Option<Duration> {
     current_deadline().map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// Whether a workflow should start no more work: no more than `margin` is left before this
+/// invocation's deadline (never, without one). The one rule every workflow stops by.
+pub fn out_of_time(margin: Duration) -> bool {
+    time_left().is_some_and(|left| left <= margin)
+}
+
 /// Kept free at the end of every invocation: an attempt still running this close to the
 /// deadline is abandoned, so the workflow can record what is pending and answer in time.
 pub const DEADLINE_ALLOWANCE: Duration = Duration::from_millis(250);
@@ -455,6 +461,16 @@ mod tests {
     use super::*;
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[tokio::test]
+    async fn workflows_stop_once_no_more_than_the_margin_is_left() {
+        let margin = Duration::from_secs(5);
+        assert!(!out_of_time(margin), "no deadline: never out of time");
+        let roomy = Some(Instant::now() + Duration::from_secs(60));
+        assert!(!with_deadline(roomy, async { out_of_time(margin) }).await);
+        let tight = Some(Instant::now() + Duration::from_secs(2));
+        assert!(with_deadline(tight, async { out_of_time(margin) }).await);
+    }
 
     fn fast() -> RetryPolicy {
         RetryPolicy {

@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 
 use crate::connectors::credentials::{ConnectorError, Service, present, sensitive_header};
 use crate::http::{self, HttpResponse, RetryPolicy, Verdict};
+use crate::ports::FailureKind;
 use crate::secrets::{Credentials, SecretStore};
 
 /// The global (legacy) API host.
@@ -351,8 +352,8 @@ impl AxiomClient {
     }
 }
 
-// Written out rather than by `connector_error!`: no workflow classifies Axiom's errors, so they
-// need no `is_transient` or `failure_kind`.
+// Written out rather than by `connector_error!`: Axiom's refusals (HTTP 430, a token of the wrong
+// kind) are more than a rate limit and an outage.
 impl ConnectorError for AxiomError {
     fn rate_limited(retry_after: Option<Duration>) -> Self {
         AxiomError::RateLimited { retry_after }
@@ -360,6 +361,29 @@ impl ConnectorError for AxiomError {
 
     fn unavailable(message: String) -> Self {
         AxiomError::Unavailable(message)
+    }
+}
+
+impl AxiomError {
+    /// What kind of failure this is for the workflows' ports. The organisation's exhausted
+    /// query or ingest limit, a refused request and our own misconfiguration stay so until
+    /// someone acts; a partial result, a malformed reply or events Axiom failed to ingest may
+    /// well go through on the next run.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            AxiomError::RateLimited { retry_after } => FailureKind::RateLimited(*retry_after),
+            AxiomError::Unavailable(_)
+            | AxiomError::Partial { .. }
+            | AxiomError::IngestFailed { .. }
+            | AxiomError::Malformed(_) => FailureKind::Transient,
+            AxiomError::MissingToken
+            | AxiomError::PersonalTokenNeedsOrg
+            | AxiomError::PersonalTokenOnEdge
+            | AxiomError::Misconfigured(_)
+            | AxiomError::QueryLimit
+            | AxiomError::IngestLimit
+            | AxiomError::Rejected { .. } => FailureKind::Permanent,
+        }
     }
 }
 

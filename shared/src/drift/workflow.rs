@@ -200,10 +200,6 @@ where
     Ok(report)
 }
 
-fn out_of_time(margin: Duration) -> bool {
-    http::time_left().is_some_and(|left| left <= margin)
-}
-
 /// Draft every filing that has no draft yet, a few at a time; each draft is stored as soon as
 /// it exists so a later retry files the same words.
 async fn draft_all<S, T, L>(
@@ -260,7 +256,7 @@ async fn draft_one<L: StructuredLlm>(
     if quota_gone.load(Ordering::Relaxed) {
         return prompt::template_draft(&filing.changes, "model account out of quota");
     }
-    if out_of_time(margin) {
+    if http::out_of_time(margin) {
         return prompt::template_draft(&filing.changes, "no time left for the model");
     }
     let user = prompt::user_message(&filing.changes);
@@ -306,7 +302,7 @@ where
 {
     for filing in pending {
         let Some(draft) = &filing.draft else { continue };
-        if out_of_time(deps.deadline_margin) {
+        if http::out_of_time(deps.deadline_margin) {
             report.stopped_early =
                 Some("invocation deadline near; the rest stays pending".to_owned());
             break;

@@ -229,7 +229,7 @@ impl AuditRuntime {
             };
             for key in keys {
                 let named = merge_keys.contains(&key);
-                if http::time_left().is_some_and(|left| left < margin) {
+                if http::out_of_time(margin) {
                     report.failed += 1;
                     report.named_failed |= named;
                     continue;

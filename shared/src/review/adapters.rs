@@ -7,15 +7,15 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::ports::{AuditLog, AuditSource, ReviewChat, Row};
-use crate::connectors::axiom::AxiomClient;
+use crate::connectors::axiom::{AxiomClient, AxiomError};
 use crate::ports::{PortError, Posted};
-use crate::slack::client::SlackClient;
+use crate::slack::client::{SlackClient, SlackError};
 
 /// Narrowest window a partial Axiom result is split down to before giving up.
 const MIN_QUERY_WINDOW: Duration = Duration::from_secs(60);
 
-fn axiom_error(e: impl ToString) -> PortError {
-    PortError::transient("axiom", e.to_string())
+fn axiom_error(e: AxiomError) -> PortError {
+    PortError::new("axiom", e.failure_kind(), e)
 }
 
 impl AuditSource for AxiomClient {
@@ -47,8 +47,8 @@ impl AuditLog for AxiomReviewLog {
     }
 }
 
-fn slack_error(e: impl ToString) -> PortError {
-    PortError::transient("slack", e.to_string())
+fn slack_error(e: SlackError) -> PortError {
+    PortError::new("slack", e.failure_kind(), e)
 }
 
 impl ReviewChat for SlackClient {

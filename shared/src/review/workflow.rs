@@ -412,7 +412,7 @@ async fn ask_model<M: StructuredLlm>(
     let Some(llm) = llm else {
         return Err("no model configured".to_owned());
     };
-    if http::time_left().is_some_and(|left| left <= margin) {
+    if http::out_of_time(margin) {
         return Err("no time left for the model".to_owned());
     }
     let user = prompt::user_message(grant, features);
@@ -464,7 +464,7 @@ impl<L: AuditLog, C: ReviewChat, W: DecisionWebhook> Outbox<'_, L, C, W> {
         let mut report = DrainReport::default();
         let tasks = self.store.claim_tasks(self.max_tasks, TASK_LEASE).await?;
         for (i, task) in tasks.iter().enumerate() {
-            if http::time_left().is_some_and(|left| left <= self.deadline_margin) {
+            if http::out_of_time(self.deadline_margin) {
                 // Give the rest back now rather than when the lease runs out.
                 let rest: Vec<i64> = tasks[i..].iter().map(|t| t.task_id).collect();
                 self.store.release_tasks(&rest).await?;

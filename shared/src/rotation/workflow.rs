@@ -350,10 +350,6 @@ fn plan(outstanding: &[Outstanding]) -> (Vec<TeamJob>, Vec<Undeliverable>) {
     (jobs, undeliverable)
 }
 
-fn out_of_time(margin: Duration) -> bool {
-    http::time_left().is_some_and(|left| left < margin)
-}
-
 async fn nudge_team<C: RotationChat>(
     deps: &SweepDeps<'_, C>,
     pacer: &Pacer,
@@ -364,7 +360,7 @@ async fn nudge_team<C: RotationChat>(
 ) -> Result<TeamResult, SweepError> {
     let settings = deps.settings;
     let mut result = TeamResult::default();
-    if out_of_time(settings.deadline_margin) {
+    if http::out_of_time(settings.deadline_margin) {
         result.deferred = job.ids.len();
         return Ok(result);
     }
@@ -410,7 +406,7 @@ async fn nudge_team<C: RotationChat>(
             .iter()
             .map(|c| c.consumer_id)
             .collect();
-        if index > 0 && out_of_time(settings.deadline_margin) {
+        if index > 0 && http::out_of_time(settings.deadline_margin) {
             deps.store.release(&rest, now).await?;
             result.deferred += rest.len();
             break;
