@@ -32,7 +32,7 @@ pub trait ConnectorError: Send + Sized {
 
     /// The secret could not be read: it may be readable on the next run.
     fn credentials_unreadable(error: SecretError) -> Self {
-        Self::unavailable(format!("cannot read the credentials: {error}"))
+        Self::unavailable(format!("cannot read credentials: {error}"))
     }
 
     /// No final answer: rate limited when the call ended on a rate limit, else unavailable (the

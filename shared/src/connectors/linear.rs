@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::connectors::credentials::{ConnectorError, Service, sensitive_header};
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
 use crate::ports::TrackerError;
-use crate::secrets::{Credentials, SecretError, SecretStore};
+use crate::secrets::{Credentials, SecretStore};
 
 /// Linear's public GraphQL endpoint.
 pub const DEFAULT_API_URL: &str = "https://api.linear.app/graphql";
@@ -603,10 +603,6 @@ impl ConnectorError for CallError {
             service: SERVICE,
             message,
         })
-    }
-
-    fn credentials_unreadable(error: SecretError) -> Self {
-        Self::unavailable(format!("cannot read credentials: {error}"))
     }
 
     /// As every connector reads it, but naming the failure without its causes.

@@ -40,10 +40,7 @@ pub struct ReviewRuntime {
 impl ReviewRuntime {
     pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let metrics = mode.metrics();
-        let config = ReviewConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start(Function::PrivilegedGrantReview).await?;
-        foundation.require("axiom_token", |c| &c.axiom_token)?;
-        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
+        let (config, foundation) = review_foundation(Function::PrivilegedGrantReview).await?;
         let db = foundation.database().await?;
         let chat = slack_client(&foundation, &config);
         let openai = openai::configured(
@@ -115,10 +112,7 @@ pub struct WorkerRuntime {
 impl WorkerRuntime {
     pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let metrics = mode.metrics();
-        let config = ReviewConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start(Function::ReviewWorker).await?;
-        foundation.require("axiom_token", |c| &c.axiom_token)?;
-        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
+        let (config, foundation) = review_foundation(Function::ReviewWorker).await?;
         let webhook = webhook_sender(&foundation, &config)?;
         Ok(Self {
             db: foundation.database().await?,
@@ -174,6 +168,16 @@ impl ColdStarted for WorkerRuntime {
     fn timings(&self) -> StartupTimings {
         self.foundation.timings()
     }
+}
+
+/// What both review functions start from: their settings, the foundation, and the two
+/// credentials neither can run without.
+async fn review_foundation(function: Function) -> Result<(ReviewConfig, Foundation), StartupError> {
+    let config = ReviewConfig::from_env(&Env::process())?;
+    let foundation = Foundation::start(function).await?;
+    foundation.require("axiom_token", |c| &c.axiom_token)?;
+    foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
+    Ok((config, foundation))
 }
 
 /// The signed webhook, when a URL is configured (its secret is then required).

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::connectors::credentials::{Service, connector_error, present, sensitive_header};
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
-use crate::secrets::{Credentials, SecretError, SecretStore};
+use crate::secrets::{Credentials, SecretStore};
 
 /// Slack's Web API.
 pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
@@ -137,10 +137,6 @@ pub enum SlackError {
 
 // Slack's failures read as its `give_up` says, which `respond` (whose URL is a credential) shares.
 connector_error!(SlackError {
-    fn credentials_unreadable(error: SecretError) -> Self {
-        SlackError::Unavailable(format!("cannot read credentials: {error}"))
-    }
-
     fn gave_up(error: HttpError) -> Self {
         give_up(error, false)
     }
