@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use secops_shared::review::event::FieldMapping;
-use secops_tests::review::ReviewWorld;
+use secops_tests::review::{REVIEW_CHANNEL, ReviewWorld};
 use secops_tests::snapshots;
 
 /// A Wednesday, mid-morning UTC (business hours in the default configuration).
@@ -411,6 +411,34 @@ async fn slack_down_leaves_the_card_pending_and_the_next_run_posts_it_once() {
         (second.reviewed, second.tasks_done, second.pending),
         (0, 1, 0)
     );
+    assert_eq!(world.cards().len(), 1);
+}
+
+#[tokio::test]
+async fn a_card_slack_refuses_for_good_stays_pending_past_the_webhooks_limit_and_is_posted_once_fixed()
+ {
+    let world = ReviewWorld::new().await;
+    world.audit_event(
+        "e1",
+        t(10, 0),
+        "alice@example.com",
+        "bob@example.com",
+        "Break-Glass Admin",
+    );
+    world.model_says("medium", 50, "break-glass").await;
+    // `not_in_channel` is a permanent refusal: it holds until someone invites the bot back.
+    world.slack.remove_bot_from(REVIEW_CHANNEL);
+
+    for minute in [30, 35, 40, 45, 50] {
+        let run = world.run_review_at(t(10, minute)).await.unwrap();
+        assert!(run.tasks_given_up.is_empty(), "{:?}", run.tasks_given_up);
+        assert_eq!(run.pending, 1, "the card stays pending at 10:{minute}");
+    }
+    assert!(world.cards().is_empty());
+
+    world.slack.add_channel(REVIEW_CHANNEL);
+    let fixed = world.run_review_at(t(10, 55)).await.unwrap();
+    assert_eq!((fixed.tasks_done, fixed.pending), (1, 0));
     assert_eq!(world.cards().len(), 1);
 }
 

@@ -316,6 +316,28 @@ async fn a_consumer_confirmed_mid_run_is_not_nudged() {
 }
 
 #[tokio::test]
+async fn a_digest_slack_refuses_reports_slacks_code_and_is_tried_again_next_run() {
+    let mut world = world_with(&[("ok-job", "healthy", "C0HEALTH", "", "2026-11-20")]).await;
+    world.settings.digest_to = Some("C0GHOSTD".to_owned());
+
+    let report = world.sweep(monday()).await;
+
+    assert_eq!(
+        report.digest,
+        DigestOutcome::Failed {
+            error: "channel_not_found".to_owned()
+        }
+    );
+    world.slack.add_channel("C0GHOSTD");
+    let retried = world.sweep(monday() + chrono::Duration::hours(1)).await;
+    assert!(
+        matches!(retried.digest, DigestOutcome::Sent { .. }),
+        "{:?}",
+        retried.digest
+    );
+}
+
+#[tokio::test]
 async fn undeliverable_teams_are_in_the_digest_and_tried_again_next_run() {
     let world = world_with(&[
         ("ok-job", "healthy", "C0HEALTH", "", "2026-11-20"),

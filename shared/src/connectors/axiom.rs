@@ -679,6 +679,46 @@ mod tests {
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    #[test]
+    fn each_error_has_the_kind_a_workflow_decides_by() {
+        let wait = Some(Duration::from_secs(7));
+        let permanent = [
+            AxiomError::MissingToken,
+            AxiomError::PersonalTokenNeedsOrg,
+            AxiomError::PersonalTokenOnEdge,
+            AxiomError::Misconfigured("url".to_owned()),
+            AxiomError::QueryLimit,
+            AxiomError::IngestLimit,
+            AxiomError::Rejected {
+                status: 403,
+                message: "forbidden".to_owned(),
+            },
+        ];
+        for error in permanent {
+            assert_eq!(error.failure_kind(), FailureKind::Permanent, "{error}");
+        }
+        let transient = [
+            AxiomError::Unavailable("503".to_owned()),
+            AxiomError::Partial {
+                start: DateTime::<Utc>::UNIX_EPOCH,
+                end: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(1),
+            },
+            AxiomError::IngestFailed {
+                failed: 1,
+                ingested: 0,
+                first_error: "x".to_owned(),
+            },
+            AxiomError::Malformed("not JSON".to_owned()),
+        ];
+        for error in transient {
+            assert_eq!(error.failure_kind(), FailureKind::Transient, "{error}");
+        }
+        assert_eq!(
+            AxiomError::RateLimited { retry_after: wait }.failure_kind(),
+            FailureKind::RateLimited(wait)
+        );
+    }
+
     fn client(base_url: &str, token: &str, org_id: Option<&str>) -> AxiomClient {
         let secrets = Arc::new(SecretStore::fixed(Credentials {
             axiom_token: Some(SecretString::from(token)),

@@ -108,7 +108,7 @@ pub async fn report<C: ReviewChat>(
             Ok(_) => {
                 store
                     .connection()
-            .execute(
+                    .execute(
                         "UPDATE privileged_review_quarantine SET reported_at = $2 WHERE raw_hash = $1",
                         &[&hash, &now],
                     )

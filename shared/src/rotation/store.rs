@@ -249,7 +249,9 @@ impl<'c> RotationStore<'c> {
     ) -> Result<i64, RotationStoreError> {
         let body = serde_json::to_value(message)
             .map_err(|e| RotationStoreError::Corrupt(e.to_string()))?;
-        let row = self.client.query_one(
+        let row = self
+            .client
+            .query_one(
                 "INSERT INTO rotation_nudges (team, channel, bucket, message, consumer_ids, state, started_at)
                  VALUES ($1, $2, $3, $4, $5, 'sending', $6)
                  RETURNING nudge_id",
@@ -403,7 +405,9 @@ impl<'c> RotationStore<'c> {
         today: NaiveDate,
         tz: Tz,
     ) -> Result<HashMap<i64, LineState>, RotationStoreError> {
-        let rows = self.client.query(
+        let rows = self
+            .client
+            .query(
                 "SELECT consumer_id, status, confirmed_by, confirmed_at, snoozed_until, snoozed_by, snooze_reason
                    FROM rotation_consumers WHERE consumer_id = ANY($1)",
                 &[&ids],
@@ -434,7 +438,9 @@ impl<'c> RotationStore<'c> {
     }
 
     pub async fn consumer(&self, id: i64) -> Result<Option<ConsumerRecord>, RotationStoreError> {
-        let row = self.client.query_opt(
+        let row = self
+            .client
+            .query_opt(
                 "SELECT consumer_id, campaign, name, team, channel, status, confirmed_by, confirmed_at
                    FROM rotation_consumers WHERE consumer_id = $1",
                 &[&id],
@@ -511,7 +517,9 @@ impl<'c> RotationStore<'c> {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<Confirmation>, RotationStoreError> {
-        let rows = self.client.query(
+        let rows = self
+            .client
+            .query(
                 "SELECT name, team, coalesce(confirmed_by, ''), confirmed_at FROM rotation_consumers
                   WHERE status = 'confirmed' AND ($1::timestamptz IS NULL OR confirmed_at > $1)
                   ORDER BY confirmed_at, lower(name)",
@@ -587,7 +595,9 @@ impl<'c> RotationStore<'c> {
         summary: &Value,
         sent_at: DateTime<Utc>,
     ) -> Result<(), RotationStoreError> {
-        self.client.execute(
+        self
+            .client
+            .execute(
                 "UPDATE rotation_digests SET sent_at = $2, channel = $3, slack_ts = $4, summary = $5
                   WHERE digest_date = $1",
                 &[&date, &sent_at, &channel, &ts, summary],

@@ -437,7 +437,7 @@ async fn nudge_team<C: RotationChat>(
                 result.messages += 1;
             }
             Err(e) => {
-                tracing::warn!(team = %job.team, channel = %job.channel, error = %e, "nudge not delivered; retried next run");
+                tracing::warn!(team = %job.team, channel = %job.channel, error = %e.message, "nudge not delivered; retried next run");
                 deps.store.abandon_nudge(nudge_id, &rest, now).await?;
                 result.undeliverable = Some(Undeliverable {
                     team: job.team.clone(),
@@ -508,11 +508,10 @@ async fn send_digest<C: RotationChat>(
             })
         }
         Err(e) => {
-            tracing::error!(error = %e, "digest not delivered; the next run tries again");
+            // Slack's own words, as the report and the function's error have always shown them.
+            tracing::error!(error = %e.message, "digest not delivered; the next run tries again");
             deps.store.release_digest(today).await?;
-            Ok(DigestOutcome::Failed {
-                error: e.to_string(),
-            })
+            Ok(DigestOutcome::Failed { error: e.message })
         }
     }
 }
