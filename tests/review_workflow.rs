@@ -386,9 +386,8 @@ async fn an_event_field_holding_a_nul_character_is_still_reviewed() {
     assert_eq!(report.reviewed, 1, "{report:?}");
 }
 
-#[tokio::test]
-async fn slack_down_leaves_the_card_pending_and_the_next_run_posts_it_once() {
-    let world = ReviewWorld::new().await;
+/// One break-glass grant at 10:00 that the model scores medium: a card for the review channel.
+async fn a_break_glass_grant_for_review(world: &ReviewWorld) {
     world.audit_event(
         "e1",
         t(10, 0),
@@ -397,6 +396,12 @@ async fn slack_down_leaves_the_card_pending_and_the_next_run_posts_it_once() {
         "Break-Glass Admin",
     );
     world.model_says("medium", 50, "break-glass").await;
+}
+
+#[tokio::test]
+async fn slack_down_leaves_the_card_pending_and_the_next_run_posts_it_once() {
+    let world = ReviewWorld::new().await;
+    a_break_glass_grant_for_review(&world).await;
     world.slack.fail_next(3, 503); // every attempt of the first run
 
     let first = world.run_review_at(t(10, 30)).await.unwrap();
@@ -418,14 +423,7 @@ async fn slack_down_leaves_the_card_pending_and_the_next_run_posts_it_once() {
 async fn a_card_slack_refuses_for_good_stays_pending_past_the_webhooks_limit_and_is_posted_once_fixed()
  {
     let world = ReviewWorld::new().await;
-    world.audit_event(
-        "e1",
-        t(10, 0),
-        "alice@example.com",
-        "bob@example.com",
-        "Break-Glass Admin",
-    );
-    world.model_says("medium", 50, "break-glass").await;
+    a_break_glass_grant_for_review(&world).await;
     // `not_in_channel` is a permanent refusal: it holds until someone invites the bot back.
     world.slack.remove_bot_from(REVIEW_CHANNEL);
 
