@@ -89,19 +89,19 @@ pub enum TrackerError {
     },
 }
 
-impl TrackerError {
-    /// The port error of this failure, its kind kept.
-    pub fn to_port_error(&self) -> PortError {
-        let kind = match self {
+/// The port error of a tracker's failure, its kind kept.
+impl From<TrackerError> for PortError {
+    fn from(error: TrackerError) -> Self {
+        let kind = match &error {
             TrackerError::RateLimited { retry_after, .. } => FailureKind::RateLimited(*retry_after),
             TrackerError::Rejected { .. } => FailureKind::Permanent,
             TrackerError::Unavailable { .. } => FailureKind::Transient,
         };
-        let service = match self {
+        let service = match &error {
             TrackerError::RateLimited { service, .. }
             | TrackerError::Rejected { service, .. }
-            | TrackerError::Unavailable { service, .. } => service,
+            | TrackerError::Unavailable { service, .. } => *service,
         };
-        PortError::new(service, kind, self)
+        PortError::new(service, kind, error)
     }
 }

@@ -30,7 +30,7 @@ use serde_json::{Map, Value, json};
 
 use crate::connectors::credentials::{ConnectorError, Service, present, sensitive_header};
 use crate::http::{self, HttpResponse, RetryPolicy, Verdict};
-use crate::ports::FailureKind;
+use crate::ports::{FailureKind, PortError};
 use crate::secrets::{Credentials, SecretStore};
 
 /// The global (legacy) API host.
@@ -384,6 +384,12 @@ impl AxiomError {
             | AxiomError::IngestLimit
             | AxiomError::Rejected { .. } => FailureKind::Permanent,
         }
+    }
+}
+
+impl From<AxiomError> for PortError {
+    fn from(error: AxiomError) -> Self {
+        PortError::new(SERVICE, error.failure_kind(), error)
     }
 }
 

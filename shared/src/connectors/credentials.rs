@@ -48,8 +48,9 @@ pub trait ConnectorError: Send + Sized {
 /// For a connector's error type with the two variants every call can end in,
 /// `RateLimited { retry_after }` and `Unavailable(String)`, writes what follows from them once:
 /// its [`ConnectorError`] (plus the methods given in braces, for a connector that reads a failure
-/// its own way), and `is_transient` and `failure_kind` for the workflows, where transient means
-/// one of the two.
+/// its own way), `is_transient` and `failure_kind` for the workflows, where transient means
+/// one of the two, and the [`PortError`](crate::ports::PortError) a workflow's adapter turns
+/// it into, named by the connector's `SERVICE`.
 macro_rules! connector_error {
     ($error:ident $({ $($reading:tt)* })?) => {
         impl $crate::connectors::credentials::ConnectorError for $error {
@@ -77,6 +78,12 @@ macro_rules! connector_error {
                     _ => None,
                 };
                 $crate::ports::FailureKind::of(rate_limited, self.is_transient())
+            }
+        }
+
+        impl ::core::convert::From<$error> for $crate::ports::PortError {
+            fn from(error: $error) -> Self {
+                $crate::ports::PortError::new(SERVICE, error.failure_kind(), error)
             }
         }
     };

@@ -31,7 +31,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::standard_webhooks;
 use crate::http::{self, HttpError, HttpResponse, RetryPolicy, Verdict};
-use crate::ports::FailureKind;
+use crate::ports::{FailureKind, PortError};
 use crate::secrets::SecretStore;
 use crate::signing::{HmacSha256, hmac_sha256};
 
@@ -86,6 +86,12 @@ impl WebhookError {
             WebhookError::Rejected { .. } => FailureKind::Permanent,
             _ => FailureKind::Transient,
         }
+    }
+}
+
+impl From<WebhookError> for PortError {
+    fn from(error: WebhookError) -> Self {
+        PortError::new(SERVICE, error.failure_kind(), error)
     }
 }
 

@@ -7,16 +7,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::ports::{AuditLog, AuditSource, ReviewChat, Row};
-use crate::connectors::axiom::{AxiomClient, AxiomError};
+use crate::connectors::axiom::AxiomClient;
 use crate::ports::{PortError, Posted};
-use crate::slack::client::{SlackClient, SlackError};
+use crate::slack::client::SlackClient;
 
 /// Narrowest window a partial Axiom result is split down to before giving up.
 const MIN_QUERY_WINDOW: Duration = Duration::from_secs(60);
-
-fn axiom_error(e: AxiomError) -> PortError {
-    PortError::new("axiom", e.failure_kind(), e)
-}
 
 impl AuditSource for AxiomClient {
     async fn rows_between(
@@ -27,7 +23,7 @@ impl AuditSource for AxiomClient {
     ) -> Result<Vec<Row>, PortError> {
         self.query_complete(apl, start, end, MIN_QUERY_WINDOW)
             .await
-            .map_err(axiom_error)
+            .map_err(PortError::from)
     }
 }
 
@@ -43,12 +39,8 @@ impl AuditLog for AxiomReviewLog {
             .ingest(&self.dataset, events)
             .await
             .map(|_| ())
-            .map_err(axiom_error)
+            .map_err(PortError::from)
     }
-}
-
-fn slack_error(e: SlackError) -> PortError {
-    PortError::new("slack", e.failure_kind(), e)
 }
 
 impl ReviewChat for SlackClient {
@@ -59,7 +51,7 @@ impl ReviewChat for SlackClient {
                 channel: p.channel,
                 ts: p.ts,
             })
-            .map_err(slack_error)
+            .map_err(PortError::from)
     }
 
     async fn update(
@@ -71,20 +63,20 @@ impl ReviewChat for SlackClient {
     ) -> Result<(), PortError> {
         self.update_message(channel, ts, text, blocks)
             .await
-            .map_err(slack_error)
+            .map_err(PortError::from)
     }
 }
 
 impl super::decision::Directory for SlackClient {
     async fn group_members(&self, group: &str) -> Result<Vec<String>, PortError> {
-        self.usergroup_members(group).await.map_err(slack_error)
+        self.usergroup_members(group).await.map_err(PortError::from)
     }
 
     async fn email_of(&self, user_id: &str) -> Result<Option<String>, PortError> {
         self.user_identity(user_id)
             .await
             .map(|u| u.email)
-            .map_err(slack_error)
+            .map_err(PortError::from)
     }
 }
 
@@ -95,7 +87,9 @@ impl crate::slack::interaction::ClickReplies for SlackClient {
             "replace_original": false,
             "text": text,
         });
-        self.respond(response_url, &body).await.map_err(slack_error)
+        self.respond(response_url, &body)
+            .await
+            .map_err(PortError::from)
     }
 }
 
@@ -108,6 +102,6 @@ impl super::ports::DecisionWebhook for crate::connectors::webhook::WebhookSender
             Utc::now().timestamp(),
         )
         .await
-        .map_err(|e| PortError::new("webhook", e.failure_kind(), e))
+        .map_err(PortError::from)
     }
 }

@@ -7,10 +7,6 @@ use super::ports::{RotationChat, RotationSlack, Standing};
 use crate::ports::{PortError, Posted};
 use crate::slack::client::{SlackClient, SlackError};
 
-fn port(e: SlackError) -> PortError {
-    PortError::new("slack", e.failure_kind(), e)
-}
-
 impl RotationChat for SlackClient {
     async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
         match self.post_message(channel, text, blocks).await {
@@ -23,7 +19,7 @@ impl RotationChat for SlackClient {
                 SlackError::ChannelUnusable { ref code, .. } => {
                     PortError::new("slack", e.failure_kind(), code)
                 }
-                other => port(other),
+                other => other.into(),
             }),
         }
     }
@@ -33,17 +29,17 @@ impl RotationSlack for SlackClient {
     async fn channel_members(&self, channel: &str) -> Result<Vec<String>, PortError> {
         SlackClient::channel_members(self, channel)
             .await
-            .map_err(port)
+            .map_err(PortError::from)
     }
 
     async fn group_members(&self, group: &str) -> Result<Vec<String>, PortError> {
-        self.usergroup_members(group).await.map_err(port)
+        self.usergroup_members(group).await.map_err(PortError::from)
     }
 
     async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), PortError> {
         SlackClient::open_view(self, trigger_id, view)
             .await
-            .map_err(port)
+            .map_err(PortError::from)
     }
 
     async fn update(
@@ -55,7 +51,7 @@ impl RotationSlack for SlackClient {
     ) -> Result<(), PortError> {
         self.update_message(channel, ts, text, blocks)
             .await
-            .map_err(port)
+            .map_err(PortError::from)
     }
 
     async fn tell(&self, response_url: &str, text: &str) -> Result<(), PortError> {
@@ -64,7 +60,9 @@ impl RotationSlack for SlackClient {
             "replace_original": false,
             "text": text,
         });
-        self.respond(response_url, &body).await.map_err(port)
+        self.respond(response_url, &body)
+            .await
+            .map_err(PortError::from)
     }
 
     async fn standing(&self, user: &str) -> Result<Standing, PortError> {
@@ -75,6 +73,6 @@ impl RotationSlack for SlackClient {
                 enterprise_id: u.enterprise_id,
                 external: u.external,
             })
-            .map_err(port)
+            .map_err(PortError::from)
     }
 }

@@ -30,10 +30,6 @@ pub struct ConfluenceEvidence {
     pub max_attempts: u32,
 }
 
-fn port(e: ConfluenceError) -> PortError {
-    PortError::new("confluence", e.failure_kind(), e)
-}
-
 /// Why the step failed, naming the page (its id, and its title bounded: a person chose it).
 fn page_error(page: &Page, e: &TableError) -> PortError {
     let title: String = page
@@ -68,7 +64,11 @@ impl ConfluenceEvidence {
         // an earlier part that filled up before the retry could add it twice; that needs a
         // page's worth of merges within the retry's few minutes.)
         for _ in 0..3 {
-            let children = self.client.child_pages(&parent.id).await.map_err(port)?;
+            let children = self
+                .client
+                .child_pages(&parent.id)
+                .await
+                .map_err(PortError::from)?;
             let latest = (1..=MAX_PARTS).rev().find_map(|part| {
                 let title = continuation_title(&parent.title, at, part);
                 children
@@ -78,7 +78,7 @@ impl ConfluenceEvidence {
             });
             let next_part = match latest {
                 Some((part, id)) => {
-                    let page = self.client.page(&id).await.map_err(port)?;
+                    let page = self.client.page(&id).await.map_err(PortError::from)?;
                     let table = audit_table(&page)?;
                     if table.has_row(&row.reference, &row.url)
                         || page.body.len() + row_chars <= self.max_page_chars
@@ -110,10 +110,10 @@ impl ConfluenceEvidence {
                 }
                 // Another worker created it a moment ago: list again and use the latest part.
                 Err(ConfluenceError::TitleTaken) => continue,
-                Err(e) => return Err(port(e)),
+                Err(e) => return Err(e.into()),
             }
         }
-        Err(port(ConfluenceError::Malformed(format!(
+        Err(PortError::from(ConfluenceError::Malformed(format!(
             "more than {MAX_PARTS} full continuation pages for one quarter"
         ))))
     }
@@ -123,7 +123,11 @@ impl EvidencePage for ConfluenceEvidence {
     async fn append(&self, row: &AuditRow) -> Result<(String, bool), PortError> {
         let row_chars = render_row(row).len();
         for attempt in 1..=self.max_attempts {
-            let parent = self.client.page(&self.page_id).await.map_err(port)?;
+            let parent = self
+                .client
+                .page(&self.page_id)
+                .await
+                .map_err(PortError::from)?;
             let parent_table = audit_table(&parent)?;
             if parent_table.has_row(&row.reference, &row.url) {
                 return Ok((parent.id, true));
@@ -147,7 +151,7 @@ impl EvidencePage for ConfluenceEvidence {
                     tokio::time::sleep(Duration::from_millis(base + fastrand::u64(0..=base * 2)))
                         .await;
                 }
-                Err(e) => return Err(port(e)),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(PortError::transient(

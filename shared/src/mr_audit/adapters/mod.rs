@@ -11,18 +11,10 @@ pub use confluence::ConfluenceEvidence;
 use super::event::MergeEvent;
 use super::facts::{MergeFacts, Person};
 use super::ports::{AuditChat, ChatMessage, Fetched, LinkedIssues, MergeSource, TrackedIssue};
-use crate::connectors::gitlab::{GitLabClient, GitLabError, GitLabUser, MergeRequest};
+use crate::connectors::gitlab::{GitLabClient, GitLabUser, MergeRequest};
 use crate::connectors::linear::{LinearClient, LinearIssue};
-use crate::ports::{PortError, TrackerError};
+use crate::ports::PortError;
 use crate::slack::client::SlackClient;
-
-fn gitlab_error(e: GitLabError) -> PortError {
-    PortError::new("gitlab", e.failure_kind(), e)
-}
-
-fn linear_error(e: TrackerError) -> PortError {
-    e.to_port_error()
-}
 
 fn person(u: &GitLabUser) -> Person {
     Person {
@@ -53,7 +45,7 @@ impl MergeSource for GitLabClient {
         let mr = self
             .merge_request(event.project_id, event.iid)
             .await
-            .map_err(gitlab_error)?;
+            .map_err(PortError::from)?;
         // The webhook says "merge"; GitLab itself must agree before anything is stamped.
         if mr.state != "merged" {
             return Ok(Fetched::NotMerged { state: mr.state });
@@ -70,7 +62,7 @@ impl MergeSource for GitLabClient {
         let approvals = self
             .approvals(event.project_id, event.iid)
             .await
-            .map_err(gitlab_error)?;
+            .map_err(PortError::from)?;
         Ok(Fetched::Merged(Box::new(MergeFacts {
             reference,
             title: mr.title,
@@ -130,7 +122,7 @@ impl LinkedIssues for LinearAudit {
             .client
             .issue_by_identifier(identifier)
             .await
-            .map_err(linear_error)?
+            .map_err(PortError::from)?
         else {
             return Ok(None);
         };
@@ -156,7 +148,7 @@ impl LinkedIssues for LinearAudit {
                 .client
                 .issue_by_identifier(&issue.identifier)
                 .await
-                .map_err(linear_error)?
+                .map_err(PortError::from)?
                 .ok_or_else(|| {
                     PortError::transient("linear", format!("{} disappeared", issue.identifier))
                 })?,
@@ -165,16 +157,16 @@ impl LinkedIssues for LinearAudit {
             .client
             .completed_state(&issue.team_id)
             .await
-            .map_err(linear_error)?;
+            .map_err(PortError::from)?;
         let label = self
             .client
             .label_id(&self.label, Some(&issue.team_id))
             .await
-            .map_err(linear_error)?;
+            .map_err(PortError::from)?;
         self.client
             .close_as_audited(&linear, &state, &label)
             .await
-            .map_err(linear_error)
+            .map_err(PortError::from)
     }
 
     async fn comment_once(
@@ -186,7 +178,7 @@ impl LinkedIssues for LinearAudit {
         self.client
             .comment_once(&issue.id, comment_id, body)
             .await
-            .map_err(linear_error)
+            .map_err(PortError::from)
     }
 }
 
@@ -195,6 +187,6 @@ impl AuditChat for SlackClient {
         self.post_message(channel, &message.text, &message.blocks)
             .await
             .map(drop)
-            .map_err(|e| PortError::new("slack", e.failure_kind(), e))
+            .map_err(PortError::from)
     }
 }
