@@ -11,6 +11,7 @@ use secops_shared::connectors::eventbridge::{BusEvent, InMemoryPublisher};
 use secops_shared::connectors::gitlab::{GitLabClient, GitLabConfig};
 use secops_shared::connectors::linear::{LinearClient, LinearConfig};
 use secops_shared::credential_scope::Function;
+use secops_shared::db::Database;
 use secops_shared::http;
 use secops_shared::mr_audit::adapters::{ConfluenceEvidence, LinearAudit};
 use secops_shared::mr_audit::event::{LabelPattern, MERGE_REQUEST_HOOK};
@@ -35,7 +36,6 @@ use crate::fake_confluence::FakeConfluence;
 use crate::fake_gitlab::{FakeGitLab, approvals_json, merge_request_json, user_json};
 use crate::fake_linear::FakeLinear;
 use crate::fake_slack::FakeSlack;
-use secops_shared::db::Database;
 
 /// GitLab's own example merge request event (webhook_events.md, "Merge request events").
 pub const DOCS_EXAMPLE: &str =

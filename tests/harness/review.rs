@@ -10,6 +10,7 @@ use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::connectors::openai::{OpenAiClient, OpenAiConfig};
 use secops_shared::connectors::webhook::{WebhookConfig, WebhookSender};
 use secops_shared::credential_scope::Function;
+use secops_shared::db::Database;
 use secops_shared::drift::dry_run::NoModel;
 use secops_shared::http;
 use secops_shared::review::adapters::AxiomReviewLog;
@@ -39,7 +40,6 @@ use crate::drift::{MODEL, fast_retry};
 use crate::fake_axiom::FakeAxiom;
 use crate::fake_openai::FakeOpenAi;
 use crate::fake_slack::FakeSlack;
-use secops_shared::db::Database;
 
 pub const AUDIT_DATASET: &str = "audit";
 pub const REVIEW_DATASET: &str = "secops-reviews";

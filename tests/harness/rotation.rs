@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use secops_shared::connectors::eventbridge::InMemoryPublisher;
 use secops_shared::credential_scope::Function;
+use secops_shared::db::Database;
 use secops_shared::http;
 use secops_shared::review::decision::ReviewerPolicy;
 use secops_shared::review::store::ReviewStore;
@@ -33,7 +34,6 @@ use secrecy::SecretString;
 use crate::db::TestDb;
 use crate::drift::fast_retry;
 use crate::fake_slack::{FakeMessage, FakeSlack};
-use secops_shared::db::Database;
 
 pub const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
 pub const SECURITY_LEAD: &str = "U0SECLEAD";

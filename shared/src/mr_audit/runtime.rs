@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::db::Database;
-
 use super::adapters::{ConfluenceEvidence, LinearAudit};
 use super::config::MrAuditConfig;
 use super::hook::{self, Delivery, HookDeps, HookReply, HookRequest, handle_hook};
@@ -20,6 +18,7 @@ use crate::connectors::eventbridge::Bus;
 use crate::connectors::gitlab::{GitLabClient, GitLabConfig};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::credential_scope::Function;
+use crate::db::Database;
 use crate::http;
 use crate::invocation::{ColdStarted, Summarised, Tally};
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings, millis_since};

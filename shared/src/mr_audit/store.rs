@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use crate::db::Database;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -12,6 +11,7 @@ use super::duties::Finding;
 use super::event::MergeEvent;
 use super::facts::MergeFacts;
 use super::steps::Step;
+use crate::db::Database;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditStoreError {

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::db::Database;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,6 +11,7 @@ use uuid::Uuid;
 
 use super::event::PrivilegedGrant;
 use super::risk::{Assessment, Features, RiskLevel};
+use crate::db::Database;
 
 /// Where a review stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

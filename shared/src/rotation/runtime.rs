@@ -5,13 +5,12 @@ use std::time::Instant;
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::db::Database;
-
 use super::config::RotationConfig;
 use super::store::RotationStore;
 use super::workflow::{SweepDeps, SweepError, SweepReport, run_for_input};
 use crate::config::Env;
 use crate::credential_scope::Function;
+use crate::db::Database;
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings};

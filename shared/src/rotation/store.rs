@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::db::Database;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -12,6 +11,7 @@ use tokio_postgres::{Client, Row};
 
 use super::consumer::{Campaign, Consumer, ConsumerStatus};
 use super::message::{LineState, NudgeMessage};
+use crate::db::Database;
 use crate::rows::{ImportError, RowError};
 
 #[derive(Debug, thiserror::Error)]
