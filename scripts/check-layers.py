@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent / "shared" / "src"
 # Top-level module -> layer. A module missing here is reported, so a new one gets a layer.
 LAYERS = {
     "config": 0, "credential_scope": 0, "db": 0, "db_roles": 0, "edge": 0, "failure": 0,
-    "http": 0, "invocation": 0, "markdown": 0, "rows": 0, "runtime": 0, "secrets": 0,
+    "http": 0, "invocation": 0, "markdown": 0, "rows": 0, "runtime": 0, "secrets": 0, "dry_run": 0,
     "signing": 0, "telemetry": 0, "text": 0,
     "ports": 0,
     "connectors": 1, "slack": 1,

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::Utc;
+use secops_shared::rotation::message::CONFIRM;
 use secops_shared::slack::interaction::click_body;
 use secops_shared::slack::signature::sign;
+use secops_shared::slack_router::NOT_ENABLED_REVIEW;
 use secops_tests::drift::{DriftWorld, MODEL, TEAM_ID, model_answer};
 use secops_tests::fake_aws::FakeAws;
 use secops_tests::grants::{EMAIL, MAIL, OPENID, google};
@@ -19,14 +21,16 @@ use secops_tests::lambda_emulator::{
     REGION, binary,
 };
 use secops_tests::mr_audit::{
-    AUDIT_PAGE, CRYPTO_CHANNEL, DEFAULT_CHANNEL, MergedMr, MrAuditWorld, SECURITY_CHANNEL,
-    WEBHOOK_TOKEN,
+    AUDIT_PAGE, CRYPTO_CHANNEL, DEFAULT_CHANNEL, MergedMr, MrAuditWorld, PROJECT_ID,
+    SECURITY_CHANNEL, WEBHOOK_TOKEN,
 };
 use secops_tests::review::{
     AUDIT_DATASET, DecisionWorld, ESCALATION, ESCALATION_CHANNEL, REVIEW_CHANNEL, REVIEW_DATASET,
     REVIEWERS, SIGNING_SECRET, WEBHOOK_SECRET,
 };
-use secops_tests::rotation::{DIGEST_CHANNEL, RotationWorld, SECURITY_LEAD};
+use secops_tests::rotation::{
+    DIGEST_CHANNEL, RotationWorld, SECURITY_LEAD, SIGNING_SECRET as ROTATION_SIGNING_SECRET,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -35,6 +39,15 @@ const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A refused cold start must end this fast (no retry loop, no hanging connection).
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
 const BUS: &str = "secops-e2e-bus";
+
+/// Every table of every workflow: a dry run must leave all of them as they were, not only its
+/// own (its session cannot write any real table; this proves it).
+fn every_table() -> Vec<&'static str> {
+    secops_shared::db_roles::WORKFLOW_ROLES
+        .iter()
+        .flat_map(|role| role.tables.iter().copied())
+        .collect()
+}
 
 /// The fixture `infra/events/<name>`, parsed.
 fn fixture(name: &str) -> Value {
@@ -239,6 +252,46 @@ async fn drift_scenario() -> Finished {
     )
     .await;
 
+    // First the dry run a team starts with: the real inventory, baseline and Linear, and the
+    // issues it would file come back; no table, sequence or Linear issue changes.
+    let tables = &every_table();
+    let state_before = world.db.fingerprint(tables).await;
+    let mutations_before = world.linear.mutations().await;
+    let dry = drift
+        .invoke(&json!({"workflow": "oauth-drift", "dry_run": true}))
+        .await;
+    let dry = dry.response();
+    assert_eq!(dry["dry_run"], json!(true), "{dry}");
+    assert_eq!(dry["report"]["filings_created"], json!(2), "{dry}");
+    let mut would: Vec<&str> = dry["would"]
+        .as_array()
+        .expect("a would list")
+        .iter()
+        .filter(|w| w["action"] == "create issue")
+        .map(|w| w["content"]["title"].as_str().unwrap_or_default())
+        .collect();
+    would.sort_unstable();
+    assert_eq!(
+        would,
+        [
+            "Elevated OAuth grant: crm app gained 1 scope",
+            "New OAuth grant: mailer app for erin@example.com",
+        ]
+    );
+    assert_eq!(world.db.fingerprint(tables).await, state_before);
+    assert_eq!(world.linear.issues().len(), issues_before);
+    assert_eq!(world.linear.mutations().await, mutations_before);
+    let typo = drift
+        .invoke(&json!({"workflow": "oauth-drift", "dry_run": "yes"}))
+        .await;
+    assert!(
+        matches!(&typo.outcome, Outcome::Error(e) if e["errorType"] == "BadInput"),
+        "{:?}",
+        typo.outcome
+    );
+    assert_eq!(world.db.fingerprint(tables).await, state_before);
+
+    // Then the real run finds the same drift: the dry run moved nothing.
     let invocation = drift.invoke(&fixture("oauth-drift-schedule.json")).await;
 
     let report = invocation.response();
@@ -278,7 +331,16 @@ async fn drift_scenario() -> Finished {
 /// click reaches slack-interactions (forged, stale and malformed requests are refused); its
 /// `ReviewDecided`, captured from `PutEvents` and delivered as the rule's envelope, wakes the
 /// review worker, which performs the follow-ups.
-async fn review_scenario() -> Finished {
+/// Which workflows the stack runs around the review: the review alone (its Slack endpoint
+/// serves only its buttons, with only its settings), or all four (the endpoint serves the
+/// rotation chaser's buttons too, as every stack did before `SLACK_ROUTER_WORKFLOWS`: unset).
+#[derive(Clone, Copy, PartialEq)]
+enum Stack {
+    ReviewAlone,
+    AllFour,
+}
+
+async fn review_scenario(stack: Stack) -> Finished {
     let world = DecisionWorld::new().await;
     let review = &world.review;
     review.audit_event(
@@ -333,6 +395,32 @@ async fn review_scenario() -> Finished {
         ]),
     )
     .await;
+    // The dry run first: the card and the review event it would write come back; no card is
+    // posted, no event written, and the checkpoint and reviews stay as they were.
+    let tables = &every_table();
+    let state_before = review.db.fingerprint(tables).await;
+    let dry = reviewer
+        .invoke(&json!({"workflow": "privileged-review", "dry_run": true}))
+        .await
+        .response()
+        .clone();
+    assert_eq!(dry["dry_run"], json!(true), "{dry}");
+    assert_eq!(dry["report"]["sent_for_review"], json!(1), "{dry}");
+    let posts: Vec<&Value> = dry["would"]
+        .as_array()
+        .expect("a would list")
+        .iter()
+        .filter(|w| w["service"] == "slack")
+        .collect();
+    assert_eq!(posts.len(), 1, "{dry}");
+    assert_eq!(posts[0]["target"], REVIEW_CHANNEL, "{dry}");
+    assert!(review.cards().is_empty(), "the dry run posted a card");
+    assert!(
+        review.review_events().is_empty(),
+        "the dry run wrote to Axiom"
+    );
+    assert_eq!(review.db.fingerprint(tables).await, state_before);
+
     let report = reviewer
         .invoke(&fixture("privileged-review-schedule.json"))
         .await
@@ -344,6 +432,10 @@ async fn review_scenario() -> Finished {
     let start = blocks.find("\"value\":\"").expect("the card has buttons") + 9;
     let review_id = Uuid::parse_str(&blocks[start..start + 36]).expect("a review id");
 
+    let router_settings = match stack {
+        Stack::ReviewAlone => with(&[("SLACK_ROUTER_WORKFLOWS", "privileged-review".to_owned())]),
+        Stack::AllFour => with(&[("ROTATION_SECURITY_LEAD", SECURITY_LEAD.to_owned())]),
+    };
     let interactions = cold_start(
         &aws,
         "slack-interactions",
@@ -351,9 +443,8 @@ async fn review_scenario() -> Finished {
             "database_url": database_url,
             "slack_bot_token": bot_token,
             "slack_signing_secret": SIGNING_SECRET,
-            "review_webhook_secret": WEBHOOK_SECRET,
         }),
-        &with(&[]),
+        &router_settings,
     )
     .await;
     let worker = cold_start(
@@ -477,6 +568,25 @@ async fn rotation_scenario() -> Finished {
     )
     .await;
 
+    // The dry run first: the nudge and the digest come back, nothing is posted or counted.
+    let tables = &every_table();
+    let state_before = world.db.fingerprint(tables).await;
+    let dry = chaser
+        .invoke(&json!({"workflow": "rotation-chaser", "dry_run": true}))
+        .await;
+    let dry = dry.response();
+    assert_eq!(dry["dry_run"], json!(true), "{dry}");
+    assert_eq!(dry["report"]["nudged"], json!(1), "{dry}");
+    let targets: Vec<&str> = dry["would"]
+        .as_array()
+        .expect("a would list")
+        .iter()
+        .map(|w| w["target"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(targets, ["C0TEAM04", DIGEST_CHANNEL], "{dry}");
+    assert!(world.slack.messages().is_empty(), "the dry run posted");
+    assert_eq!(world.db.fingerprint(tables).await, state_before);
+
     let invocation = chaser.invoke(&fixture("rotation-schedule.json")).await;
 
     let report = invocation.response();
@@ -485,8 +595,50 @@ async fn rotation_scenario() -> Finished {
     assert_eq!(nudges.len(), 1, "{nudges:?}");
     assert_eq!(nudges[0].channel, "C0TEAM04");
     assert_eq!(world.digests().len(), 1, "the digest was sent");
+
+    // The Slack endpoint of a deployment with only the chaser: no review setting, no Axiom or
+    // model key; a review button is answered, not failed.
+    world.slack.set_channel_members("C0TEAM04", &["U0ANNA00"]);
+    let interactions = cold_start(
+        &aws,
+        "slack-interactions",
+        &json!({
+            "database_url": url_with_password(&world.db.url, &unique("pg")),
+            "slack_bot_token": unique("xoxb"),
+            "slack_signing_secret": ROTATION_SIGNING_SECRET,
+        }),
+        &[
+            ("SLACK_ROUTER_WORKFLOWS", "rotation-chaser".to_owned()),
+            ("SLACK_API_BASE", world.slack.api_base()),
+        ],
+    )
+    .await;
+    let confirm = world
+        .click_request("U0ANNA00", CONFIRM, "billing-api", &nudges[0])
+        .await;
+    let (status, body) = interactions
+        .http(&slack_event(confirm.as_bytes(), ROTATION_SIGNING_SECRET))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(world.state("billing-api").await.0, "confirmed");
+    let review_click = click_body(
+        "U0ANNA00",
+        "review_approve",
+        &Uuid::new_v4().to_string(),
+        "C0TEAM04",
+        &nudges[0].ts,
+        &world.slack.response_url("U0ANNA00"),
+    );
+    let (status, body) = interactions
+        .http(&slack_event(
+            review_click.as_bytes(),
+            ROTATION_SIGNING_SECRET,
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(world.told("U0ANNA00"), [NOT_ENABLED_REVIEW]);
     Finished {
-        runs: vec![chaser],
+        runs: vec![chaser, interactions],
         _worlds: vec![Box::new(world), Box::new(aws)],
     }
 }
@@ -551,6 +703,50 @@ async fn mr_audit_scenario() -> Finished {
         ],
     )
     .await;
+
+    // The dry run a team starts with: one merged MR audited against the real GitLab and
+    // Linear; the close, the evidence row and the confirmation come back, nothing is written.
+    let tables = &every_table();
+    let state_before = world.db.fingerprint(tables).await;
+    let dry = auditor
+        .invoke(&json!({"dry_run": true, "project_id": PROJECT_ID, "mr_iid": mr.iid}))
+        .await;
+    let dry = dry.response();
+    assert_eq!(dry["report"]["outcome"], "done", "{dry}");
+    let would: Vec<(&str, &str)> = dry["would"]
+        .as_array()
+        .expect("a would list")
+        .iter()
+        .map(|w| {
+            (
+                w["action"].as_str().unwrap_or_default(),
+                w["target"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        would.contains(&("close issue as audited", "SEC-123")),
+        "{dry}"
+    );
+    assert!(
+        would.contains(&("append evidence row", AUDIT_PAGE)),
+        "{dry}"
+    );
+    assert!(
+        would.iter().any(|(action, _)| *action == "post message"),
+        "{dry}"
+    );
+    assert_eq!(world.db.fingerprint(tables).await, state_before);
+    assert_eq!(world.page_rows(), 0, "the dry run wrote to Confluence");
+    assert!(world.linear_fake.comments(&issue).is_empty());
+    assert_eq!(world.linear_fake.mutations().await, 0);
+    assert!(world.messages_in(CRYPTO_CHANNEL).is_empty());
+    let no_target = auditor.invoke(&json!({"dry_run": true})).await;
+    assert!(
+        matches!(&no_target.outcome, Outcome::Error(e) if e["errorType"] == "BadInput"),
+        "{:?}",
+        no_target.outcome
+    );
 
     let body = hook["body"]
         .as_str()
@@ -650,7 +846,7 @@ async fn mr_audit_scenario() -> Finished {
 async fn all_scenarios() -> Vec<Finished> {
     vec![
         drift_scenario().await,
-        review_scenario().await,
+        review_scenario(Stack::AllFour).await,
         rotation_scenario().await,
         mr_audit_scenario().await,
     ]
@@ -732,7 +928,7 @@ async fn the_scheduled_drift_audit_files_issues_as_lambda_runs_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs built function binaries: scripts/lambda-e2e.sh"]
 async fn a_review_card_click_reaches_the_review_worker_through_the_bus() {
-    check(&review_scenario().await);
+    check(&review_scenario(Stack::ReviewAlone).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,3 +141,27 @@ async fn granting_again_restores_a_revoked_table_and_is_idempotent() {
         .await
         .unwrap();
 }
+
+/// Each workflow's example secret (`infra/secret-examples/<workflow>.json`, the one its quick
+/// start creates) holds exactly the keys its functions read: none missing, none of another's.
+#[test]
+fn each_workflows_example_secret_holds_exactly_its_functions_keys() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for workflow in [
+        "oauth-drift",
+        "privileged-review",
+        "rotation-chaser",
+        "mr-audit",
+    ] {
+        let path = root.join(format!("infra/secret-examples/{workflow}.json"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let example: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).expect("a JSON object");
+        let mut in_file: Vec<&str> = example.keys().map(String::as_str).collect();
+        let mut needed = secops_shared::credential_scope::workflow_keys(workflow);
+        in_file.sort_unstable();
+        needed.sort_unstable();
+        assert_eq!(in_file, needed, "{workflow}");
+    }
+}

@@ -3,8 +3,13 @@
 //! and that chasing stops (or resumes after a snooze).
 
 use secops_shared::rotation::message::{CONFIRM, SNOOZE};
+use secops_shared::slack_router::{
+    Handled, NOT_ENABLED_REVIEW, NOT_ENABLED_ROTATION, RouterWorkflows,
+};
 use secops_tests::fake_slack::FakeMessage;
-use secops_tests::rotation::{RotationWorld, SECURITY_GROUP, at, monday, shown_text};
+use secops_tests::rotation::{
+    RotationWorld, SECURITY_GROUP, SIGNING_SECRET, at, monday, shown_text,
+};
 use serde_json::Value;
 
 const CAMPAIGN: &str = "stripe-2026,stripe-live-2024,stripe-live-2026,2026-11-10\n";
@@ -427,5 +432,63 @@ async fn a_slack_connect_member_or_a_guest_of_the_team_channel_cannot_confirm_or
     world
         .click(MEMBER, CONFIRM, "billing-api", &nudge, monday())
         .await;
+    assert_eq!(world.state("billing-api").await.0, "confirmed");
+}
+
+#[tokio::test]
+async fn a_rotation_click_reaching_an_endpoint_without_the_chaser_is_told_and_changes_nothing() {
+    let (world, nudge) = nudged_world().await;
+    let review_only = RouterWorkflows {
+        review: true,
+        rotation: false,
+    };
+    let reply = world
+        .click_on(
+            review_only,
+            MEMBER,
+            CONFIRM,
+            "billing-api",
+            &nudge,
+            monday(),
+        )
+        .await;
+    assert_eq!((reply.status, reply.handled), (200, Handled::NotEnabled));
+    assert_eq!(world.told(MEMBER), [NOT_ENABLED_ROTATION]);
+    assert_eq!(world.state("billing-api").await, ("pending".to_owned(), 1));
+    assert_eq!(world.slack.calls("chat.update"), 0);
+}
+
+#[tokio::test]
+async fn a_review_click_reaching_an_endpoint_serving_only_the_chaser_is_told_and_records_nothing() {
+    let (world, nudge) = nudged_world().await;
+    let rotation_only = RouterWorkflows {
+        review: false,
+        rotation: true,
+    };
+    let body = secops_shared::slack::interaction::click_body(
+        MEMBER,
+        secops_shared::review::card::APPROVE,
+        "6f1c1d2e-4b5a-4c3d-9e8f-0a1b2c3d4e5f",
+        &nudge.channel,
+        &nudge.ts,
+        &world.slack.response_url(MEMBER),
+    );
+    let reply = world
+        .send_to(rotation_only, SIGNING_SECRET, &body, monday())
+        .await;
+    assert_eq!((reply.status, reply.handled), (200, Handled::NotEnabled));
+    assert_eq!(world.told(MEMBER), [NOT_ENABLED_REVIEW]);
+    // The chaser's own buttons still work on the same endpoint.
+    let reply = world
+        .click_on(
+            rotation_only,
+            MEMBER,
+            CONFIRM,
+            "billing-api",
+            &nudge,
+            monday(),
+        )
+        .await;
+    assert_eq!(reply.handled, Handled::RotationRecorded);
     assert_eq!(world.state("billing-api").await.0, "confirmed");
 }

@@ -101,8 +101,12 @@ enum ReviewCommand {
     /// database (`secops_review_dry_<pid>`) created next to DATABASE_URL's and dropped at the end.
     Run {
         /// Run for real: Postgres, Axiom, Slack and (if configured) the model from your settings.
-        #[arg(long, conflicts_with_all = ["sample", "now", "stand_in_model"])]
+        #[arg(long, conflicts_with_all = ["sample", "now", "stand_in_model", "dry_run"])]
         live: bool,
+        /// Run against your real settings (Postgres, Axiom, the model) without writing
+        /// anything: prints the cards, review events and webhook calls it would make.
+        #[arg(long, conflicts_with_all = ["sample", "now", "stand_in_model"])]
+        dry_run: bool,
         /// Audit rows to review: a JSON array in the configured preset's shape, each with an
         /// RFC 3339 `_time` [default: infra/sample/privileged-review/events.json].
         #[arg(long)]
@@ -164,11 +168,17 @@ enum DriftCommand {
         #[arg(long, default_value = ".secops-local/drift-state.json")]
         state: PathBuf,
     },
-    /// Run the audit once on the current inventory.
+    /// Run the audit once on the current inventory. Without --live or --dry-run: the embedded
+    /// store, issues written as JSON.
     Run {
         /// File for real: Postgres, Linear and (if configured) OpenAI from your settings.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "dry_run")]
         live: bool,
+        /// Run against your real settings (Postgres, Linear, the model) without writing
+        /// anything: the inventory and baseline are read into temporary shadow tables, Linear
+        /// is only read, and the issues it would file are printed (and written to --out).
+        #[arg(long)]
+        dry_run: bool,
         /// Where dry-run issues are written as JSON.
         #[arg(long, default_value = "out/drift")]
         out: PathBuf,
@@ -203,7 +213,19 @@ async fn main() -> Result<()> {
                 println!("imported {n} grants into {}", store.describe());
                 Ok(())
             }
-            DriftCommand::Run { live, out, state } => {
+            DriftCommand::Run {
+                dry_run: true, out, ..
+            } => {
+                let runtime = DriftRuntime::start(Mode::DryRun).await?;
+                let dry = runtime.dry_run(None).await?;
+                print::report(&dry.report, &[]);
+                print::would_do(&dry.would, &dry.shadowed);
+                let json = serde_json::to_value(&dry).expect("reports serialise");
+                print::save_json(&out.join("dry-run.json"), &json)
+            }
+            DriftCommand::Run {
+                live, out, state, ..
+            } => {
                 if live {
                     let runtime = DriftRuntime::start(Mode::Local).await?;
                     let report = runtime.run(None).await?;
@@ -214,9 +236,9 @@ async fn main() -> Result<()> {
                         // A dry run records its changes and marks its filings done: against the
                         // real database that would swallow filings Linear never saw.
                         bail!(
-                            "a dry run uses the embedded store, but a database is configured \
-                             (DATABASE_URL or database_url in the credentials): unset it for a dry \
-                             run, or pass --live to file for real"
+                            "a database is configured (DATABASE_URL or database_url in the \
+                             credentials): pass --dry-run to run against it without writing \
+                             anything, or --live to file for real"
                         );
                     };
                     dry_run(&store, &out).await.map(|_| ())
@@ -226,6 +248,13 @@ async fn main() -> Result<()> {
         Command::Rotation { command } => rotation::command(command).await,
         Command::MrAudit { command } => mr_audit::command(command).await,
         Command::Review { command } => match command {
+            ReviewCommand::Run { dry_run: true, .. } => {
+                let runtime = ReviewRuntime::start(Mode::DryRun).await?;
+                let dry = runtime.dry_run(None).await?;
+                print::review_report(&dry.report);
+                print::would_do(&dry.would, &dry.shadowed);
+                Ok(())
+            }
             ReviewCommand::Run { live: true, .. } => {
                 let runtime = ReviewRuntime::start(Mode::Local).await?;
                 let report = runtime.run(None).await?;

@@ -51,15 +51,43 @@ pub enum MrAuditCommand {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Audit one merged MR against your real settings (GitLab, Linear, Postgres) without
+    /// writing anything: prints the issues it would close, the evidence row it would append and
+    /// the Slack messages it would post.
+    Run {
+        /// Required: the audit itself runs when GitLab's webhook delivers a merge.
+        #[arg(long, required = true)]
+        dry_run: bool,
+        /// The GitLab project id (Settings > General).
+        #[arg(long)]
+        project: u64,
+        /// The merge request's iid (the number after `!`).
+        #[arg(long)]
+        mr: u64,
+    },
+}
+
+async fn dry_run(project: u64, mr: u64) -> Result<()> {
+    let runtime = AuditRuntime::start(Mode::DryRun).await?;
+    let dry = runtime.dry_run(project, mr, None).await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&dry.report).expect("reports serialise")
+    );
+    crate::print::would_do(&dry.would, &dry.shadowed);
+    Ok(())
 }
 
 pub async fn command(command: MrAuditCommand) -> Result<()> {
-    let MrAuditCommand::Replay {
-        file,
-        facts,
-        live,
-        token,
-    } = command;
+    let (file, facts, live, token) = match command {
+        MrAuditCommand::Replay {
+            file,
+            facts,
+            live,
+            token,
+        } => (file, facts, live, token),
+        MrAuditCommand::Run { project, mr, .. } => return dry_run(project, mr).await,
+    };
     let file = file.unwrap_or_else(|| SAMPLE_HOOK.into());
     let body = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     if live {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use secops_shared::drift::render::NewIssue;
 use secops_shared::drift::store::FiledIssue;
 use secops_shared::drift::workflow::RunReport;
+use secops_shared::dry_run::{Shadowed, WouldDo};
 use secops_shared::review::dry_run::RecordedCard;
 use secops_shared::review::workflow::ReviewReport;
 use serde_json::Value;
@@ -194,4 +195,43 @@ pub fn review_report(r: &ReviewReport) {
     for failed in &r.tasks_failed {
         println!("  failed: {failed}");
     }
+}
+
+/// What a dry run against the real services would have written, one block per write, then
+/// where the whole report went and what the shadow state cost.
+pub fn would_do(would: &[WouldDo], shadowed: &Shadowed) {
+    for w in would {
+        println!(
+            "{RULE}\nwould {} in {} {}",
+            w.action,
+            w.service,
+            secops_shared::text::excerpt(&w.target)
+        );
+        for key in ["title", "text", "summary", "body"] {
+            if let Some(text) = w.content.get(key).and_then(Value::as_str) {
+                println!("{text}");
+                break;
+            }
+        }
+    }
+    println!("{RULE}");
+    let rows: u64 = shadowed.tables.iter().map(|(_, rows)| rows).sum();
+    println!(
+        "(dry run: {} write(s) not made; the state was read from {} table(s), {rows} row(s), into temporary shadows in {} ms and discarded.)",
+        would.len(),
+        shadowed.tables.len(),
+        shadowed.millis
+    );
+}
+
+/// Write a dry run's whole report as JSON to `path` (creating its folder).
+pub fn save_json(path: &std::path::Path, value: &Value) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let json = serde_json::to_vec_pretty(value).expect("reports serialise");
+    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    println!("the full report: {}", path.display());
+    Ok(())
 }

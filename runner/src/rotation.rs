@@ -3,24 +3,22 @@
 //! and the digest are printed, nothing is sent to Slack).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex as StdMutex;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use secops_shared::config::{CommonSettings, Env};
 use secops_shared::db::Database;
-use secops_shared::ports::{PortError, Posted};
+use secops_shared::dry_run::{WouldDo, WouldDoLog};
 use secops_shared::rotation::config::RotationConfig;
 use secops_shared::rotation::consumer::{Campaign, Consumer, parse_campaigns, parse_consumers};
+use secops_shared::rotation::dry_run::RecordingChat;
 use secops_shared::rotation::message::counted;
-use secops_shared::rotation::ports::RotationChat;
 use secops_shared::rotation::runtime::RotationRuntime;
 use secops_shared::rotation::store::{self, ImportSummary, RotationStore};
 use secops_shared::rotation::workflow::{SweepDeps, SweepReport, run_sweep_as_of};
 use secops_shared::runtime::Mode;
 use secops_shared::telemetry::MetricsSink;
-use serde_json::Value;
 
 use crate::print::block_lines;
 
@@ -46,8 +44,12 @@ pub enum RotationCommand {
     /// dropped at the end, and nudges and the digest are printed instead of sent.
     Run {
         /// Sweep the configured database and post to Slack for real.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["dry_run", "campaigns", "consumers", "now"])]
         live: bool,
+        /// Sweep the configured database (your real campaigns and consumers) without posting
+        /// or recording anything: prints the nudges and the digest it would send.
+        #[arg(long, conflicts_with_all = ["campaigns", "consumers", "now"])]
+        dry_run: bool,
         #[arg(long)]
         campaigns: Option<PathBuf>,
         #[arg(long)]
@@ -76,6 +78,20 @@ pub async fn command(command: RotationCommand) -> Result<()> {
             let input = serde_json::json!({ "as_of": as_of.map(|d| d.to_string()) });
             let report = runtime.run_input(&input, None).await?;
             print_report(&report);
+            Ok(())
+        }
+        RotationCommand::Run {
+            dry_run: true,
+            as_of,
+            ..
+        } => {
+            let runtime = RotationRuntime::start(Mode::DryRun).await?;
+            let input = serde_json::json!({ "as_of": as_of.map(|d| d.to_string()) });
+            let dry = runtime.dry_run(&input, None).await?;
+            print_posts(&dry.would, runtime.config.sweep.digest_to.as_deref());
+            print_report(&dry.report);
+            crate::print::would_do(&[], &dry.shadowed);
+            println!("(dry run: {} message(s) not posted.)", dry.would.len());
             Ok(())
         }
         RotationCommand::Run {
@@ -149,34 +165,6 @@ fn print_import(s: &ImportSummary) {
     );
 }
 
-/// A message the dry run would have posted.
-struct Recorded {
-    channel: String,
-    text: String,
-    blocks: Value,
-}
-
-/// Keeps messages instead of posting them.
-#[derive(Default)]
-struct RecordingChat {
-    posted: StdMutex<Vec<Recorded>>,
-}
-
-impl RotationChat for RecordingChat {
-    async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
-        let mut posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
-        posted.push(Recorded {
-            channel: channel.to_owned(),
-            text: text.to_owned(),
-            blocks: blocks.clone(),
-        });
-        Ok(Posted {
-            channel: channel.to_owned(),
-            ts: format!("dry-run.{:06}", posted.len()),
-        })
-    }
-}
-
 /// Dry-run settings: the environment's, with a made-up security lead when none is set.
 fn dry_run_env(name: &str) -> Option<String> {
     std::env::var(name)
@@ -207,7 +195,8 @@ async fn dry_run(
     let ca = common.database_ca_bundle.as_deref();
     let name = format!("secops_rotation_dry_{}", std::process::id());
     let scratch = crate::scratch_database(&url, &name, ca).await?;
-    let chat = RecordingChat::default();
+    let would = WouldDoLog::default();
+    let chat = RecordingChat::new(&would);
     let result = async {
         let mut client = scratch.connect(ca).await?;
         let imported = store::import(
@@ -242,9 +231,16 @@ async fn dry_run(
         config.sweep.timezone
     );
     print_import(&imported);
-    let posted = chat.posted.into_inner().unwrap_or_else(|e| e.into_inner());
+    print_posts(&would.take(), config.sweep.digest_to.as_deref());
+    print_report(&report);
+    println!("(dry run: nothing was sent to Slack; the scratch database {name} was dropped.)");
+    Ok(())
+}
+
+/// Each message a dry run would have posted: the digest or a nudge, its channel, text and blocks.
+fn print_posts(posted: &[WouldDo], digest_to: Option<&str>) {
     for (i, message) in posted.iter().enumerate() {
-        let what = if config.sweep.digest_to.as_deref() == Some(message.channel.as_str()) {
+        let what = if digest_to == Some(message.target.as_str()) {
             "Digest"
         } else {
             "Nudge"
@@ -254,18 +250,15 @@ async fn dry_run(
             crate::print::RULE,
             i + 1,
             posted.len(),
-            message.channel,
-            message.text
+            message.target,
+            message.content["text"].as_str().unwrap_or_default()
         );
-        for block in message.blocks.as_array().into_iter().flatten() {
+        for block in message.content["blocks"].as_array().into_iter().flatten() {
             for line in block_lines(block) {
                 println!("  {line}");
             }
         }
     }
-    print_report(&report);
-    println!("(dry run: nothing was sent to Slack; the scratch database {name} was dropped.)");
-    Ok(())
 }
 
 fn print_report(r: &SweepReport) {

@@ -99,6 +99,36 @@ impl Function {
     }
 }
 
+/// The functions a workflow deploys (the Slack endpoint serves two workflows).
+pub fn functions_of(workflow: &str) -> &'static [Function] {
+    match workflow {
+        "oauth-drift" => &[Function::OAuthDrift],
+        "privileged-review" => &[
+            Function::PrivilegedGrantReview,
+            Function::ReviewWorker,
+            Function::SlackInteractions,
+        ],
+        "rotation-chaser" => &[Function::RotationChaser, Function::SlackInteractions],
+        "mr-audit" => &[Function::GitLabWebhook, Function::MrAudit],
+        _ => &[],
+    }
+}
+
+/// Every secret key a workflow's functions may read, in the order of their lists, once each:
+/// what a secret for that workflow alone holds (`infra/secret-examples/<workflow>.json`).
+pub fn workflow_keys(workflow: &str) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for key in functions_of(workflow)
+        .iter()
+        .flat_map(|f| f.credential_keys().iter().copied())
+    {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
 /// Keys set in `credentials` that `function` never reads, in the secret's key order.
 pub fn unused_keys(function: Function, credentials: &Credentials) -> Vec<&'static str> {
     let used = function.credential_keys();

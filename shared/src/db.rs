@@ -358,7 +358,7 @@ fn owner_needed(error: DbError) -> DbError {
 /// (no prepare round trip). Anything else, a changed migration included, takes the locked path,
 /// which applies or reports it. Rows appear only when their migration commits, so a migration
 /// still running elsewhere reads as not current.
-async fn schema_is_current(client: &Client) -> Result<bool, DbError> {
+pub async fn schema_is_current(client: &Client) -> Result<bool, DbError> {
     let messages = match client
         .simple_query("SELECT version::text, checksum FROM schema_migrations")
         .await

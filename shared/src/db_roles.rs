@@ -69,6 +69,14 @@ pub const WORKFLOW_ROLES: &[WorkflowRole] = &[
     },
 ];
 
+/// The tables `workflow` writes (a dry run shadows exactly these); empty for an unknown name.
+pub fn tables_of(workflow: &str) -> &'static [&'static str] {
+    WORKFLOW_ROLES
+        .iter()
+        .find(|role| role.workflow == workflow)
+        .map_or(&[], |role| role.tables)
+}
+
 /// Readable by every role: a cold start checks that the schema is current.
 const SHARED_READ_ONLY: &[&str] = &["schema_migrations"];
 

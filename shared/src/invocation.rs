@@ -10,6 +10,7 @@ use std::time::Instant;
 use tracing::{Instrument, Span};
 use uuid::Uuid;
 
+use crate::dry_run::DryRunReport;
 use crate::failure::{self, Classify, Failure};
 use crate::runtime::{StartupTimings, millis_since};
 
@@ -84,6 +85,33 @@ pub struct Tally {
 /// A workflow report the invocation summary can count.
 pub trait Summarised {
     fn tally(&self) -> Tally;
+}
+
+/// What a scheduled invocation answers: the run's report, or a dry run's (decision 035).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Answer<R> {
+    Ran(R),
+    DryRun(DryRunReport<R>),
+}
+
+impl<R: Summarised> Summarised for Answer<R> {
+    fn tally(&self) -> Tally {
+        match self {
+            Answer::Ran(report) => report.tally(),
+            Answer::DryRun(dry) => dry.tally(),
+        }
+    }
+}
+
+impl<R: Summarised> Summarised for DryRunReport<R> {
+    /// A dry run made no side effect: what it would have made is in its `would` list.
+    fn tally(&self) -> Tally {
+        Tally {
+            side_effects: 0,
+            ..self.report.tally()
+        }
+    }
 }
 
 /// A workflow invocation in flight: its run id is on every line logged inside [`Run::run`].
@@ -233,6 +261,39 @@ impl Line {
         Self {
             tally: Some(tally),
             ..self
+        }
+    }
+}
+
+/// Whether a scheduled function's input asks for a dry run (`{"dry_run": true}`; decision 035).
+/// Anything but a boolean is refused: a typo must never turn a dry run into a real one.
+pub fn asks_for_dry_run(input: &serde_json::Value) -> Result<bool, Failure> {
+    match input.get("dry_run") {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(asked)) => Ok(*asked),
+        Some(other) => Err(Failure::new(
+            failure::FailureKind::BadInput,
+            format!(
+                "the input's dry_run must be true or false, not {}; nothing was run",
+                crate::text::excerpt(&other.to_string())
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod dry_run_flag {
+    use super::asks_for_dry_run;
+    use serde_json::json;
+
+    #[test]
+    fn only_a_boolean_asks_and_anything_else_runs_nothing() {
+        assert!(!asks_for_dry_run(&json!({"workflow": "oauth-drift"})).unwrap());
+        assert!(asks_for_dry_run(&json!({"dry_run": true})).unwrap());
+        assert!(!asks_for_dry_run(&json!({"dry_run": false})).unwrap());
+        for typo in [json!({"dry_run": "true"}), json!({"dry_run": 1})] {
+            let refused = asks_for_dry_run(&typo).unwrap_err();
+            assert!(refused.to_string().contains("nothing was run"), "{refused}");
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod credential_scope;
 pub mod db;
 pub mod db_roles;
 pub mod drift;
+pub mod dry_run;
 pub mod edge;
 pub mod failure;
 pub mod http;

@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 use crate::config::{CommonSettings, ConfigError, Env};
 use crate::credential_scope::{self, Function};
 use crate::db::{self, Database, DbError};
+use crate::dry_run::{self, ShadowError, Shadowed};
 use crate::http;
 use crate::secrets::{Credentials, SecretError, SecretSource, SecretStore};
 use crate::telemetry::{self, Metric, MetricsSink};
@@ -22,6 +23,8 @@ pub enum StartupError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("dry run: {0}")]
+    Shadow(#[from] ShadowError),
     #[error("{0}")]
     Missing(String),
 }
@@ -35,6 +38,9 @@ pub enum Mode {
     /// In a local run: stdout is for people (no metrics); hand-overs are kept in memory and the
     /// runner does the receiving work itself.
     Local,
+    /// A local dry run against the real services (`secops-local <workflow> run --dry-run`):
+    /// as `Local`, and the database is never migrated (pending migrations stop the run).
+    DryRun,
 }
 
 impl Mode {
@@ -42,7 +48,7 @@ impl Mode {
     pub fn metrics(self) -> MetricsSink {
         match self {
             Mode::Lambda => MetricsSink::Stdout,
-            Mode::Local => MetricsSink::Off,
+            Mode::Local | Mode::DryRun => MetricsSink::Off,
         }
     }
 }
@@ -55,6 +61,8 @@ pub struct Foundation {
     pub http: reqwest::Client,
     /// What the cold start spent its time on, for the `cold start complete` line.
     timings: Timings,
+    /// A dry run's foundation never migrates the database.
+    mode: Mode,
 }
 
 /// Where a cold start's time went, in milliseconds.
@@ -80,7 +88,7 @@ pub(crate) fn millis_since(start: Instant) -> u64 {
 impl Foundation {
     /// Settings, credentials and the HTTP client for `function`, which also names (by key)
     /// any credential its secret holds that it never uses.
-    pub async fn start(function: Function) -> Result<Self, StartupError> {
+    pub async fn start(function: Function, mode: Mode) -> Result<Self, StartupError> {
         let common = CommonSettings::from_env(&Env::process())?;
         let secrets = Arc::new(SecretStore::new(
             common.secret_source.clone(),
@@ -104,6 +112,7 @@ impl Foundation {
             credentials,
             http,
             timings,
+            mode,
         })
     }
 
@@ -182,22 +191,54 @@ impl Foundation {
         Ok(Database::new(self.connect().await?))
     }
 
+    /// A connection of its own for a dry run (decision 035): `tables` shadowed by temporary
+    /// copies and the session read-only. Dropping the handle discards all the run wrote.
+    pub async fn shadow_database(
+        &self,
+        tables: &[&str],
+    ) -> Result<(Database, Shadowed), StartupError> {
+        let client = self.open().await?;
+        require_current_schema(&client).await?;
+        let shadowed = dry_run::shadow_tables(&client, tables).await?;
+        Ok((Database::new(client), shadowed))
+    }
+
     /// Connect to Postgres (re-reading the secret, so a rotated password is picked up) and
-    /// apply migrations.
+    /// apply migrations; a dry run's foundation only checks that none is pending.
     async fn connect(&self) -> Result<Client, StartupError> {
         let connecting = Instant::now();
+        let mut client = self.open().await?;
+        match self.mode {
+            Mode::DryRun => require_current_schema(&client).await?,
+            Mode::Lambda | Mode::Local => {
+                db::migrate(&mut client).await?;
+            }
+        }
+        let _ = self.timings.database_ms.set(millis_since(connecting));
+        Ok(client)
+    }
+
+    async fn open(&self) -> Result<Client, StartupError> {
         let credentials = self.secrets.current().await?;
         let url = credentials.database_url.as_ref().ok_or_else(|| {
             StartupError::Missing("credential database_url is missing from the secret".to_owned())
         })?;
-        let mut client = db::connect_through(
+        Ok(db::connect_through(
             url,
             self.common.database_ca_bundle.as_deref(),
             self.common.database_proxy_endpoint.as_deref(),
         )
-        .await?;
-        db::migrate(&mut client).await?;
-        let _ = self.timings.database_ms.set(millis_since(connecting));
-        Ok(client)
+        .await?)
+    }
+}
+
+/// A dry run reads today's schema as it is and changes nothing, migrations included.
+async fn require_current_schema(client: &Client) -> Result<(), StartupError> {
+    if db::schema_is_current(client).await? {
+        Ok(())
+    } else {
+        Err(StartupError::Missing(
+            "database migrations are pending: a dry run does not apply them; run `secops-local migrate` with the schema owner's database_url first".to_owned(),
+        ))
     }
 }

@@ -116,6 +116,39 @@ impl TestDb {
             .expect("connect to the test database")
     }
 
+    /// Each table's row count and a digest of its whole content (rows in a fixed order), and
+    /// every sequence's last value: equal fingerprints before and after mean nothing was
+    /// written. Read as the admin, so no role's grants hide a table.
+    pub async fn fingerprint(&self, tables: &[&str]) -> Vec<String> {
+        let client = self.admin_client().await;
+        let mut found = Vec::new();
+        for table in tables {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("fingerprint {table}: {e}"));
+            let (rows, digest): (i64, String) = (row.get(0), row.get(1));
+            found.push(format!("{table}: {rows} rows, {digest}"));
+        }
+        for row in client
+            .query(
+                "SELECT sequencename, coalesce(last_value, 0) FROM pg_sequences ORDER BY 1",
+                &[],
+            )
+            .await
+            .expect("read the sequences")
+        {
+            let (name, last): (String, i64) = (row.get(0), row.get(1));
+            found.push(format!("sequence {name}: {last}"));
+        }
+        found
+    }
+
     pub async fn store(&self) -> PgStore {
         PgStore::new(&Database::new(self.client().await))
     }

@@ -336,6 +336,22 @@ impl FakeLinear {
         self.world().accepted_key = Some(key.to_owned());
     }
 
+    /// GraphQL mutations received (any operation that could write), refused ones included.
+    pub async fn mutations(&self) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|body| body["query"].as_str().map(str::to_owned))
+                    .is_some_and(|query| query.trim_start().starts_with("mutation"))
+            })
+            .count()
+    }
+
     /// GraphQL requests received, refused ones included.
     pub fn requests(&self) -> usize {
         self.world().requests

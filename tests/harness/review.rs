@@ -29,7 +29,7 @@ use secops_shared::slack::client::{SlackClient, SlackConfig};
 use secops_shared::slack::interaction::click_body;
 use secops_shared::slack::signature::sign;
 use secops_shared::slack::workspace::HomeWorkspace;
-use secops_shared::slack_router::{InteractionDeps, Reply, handle_request};
+use secops_shared::slack_router::{InteractionDeps, Reply, ReviewClicks, handle_request};
 use secops_shared::telemetry::MetricsSink;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -377,12 +377,14 @@ impl DecisionWorld {
         let deps = InteractionDeps {
             secrets: &self.review.secrets,
             workspace: &self.workspace,
-            store: &self.review.store,
-            directory: &self.review.chat,
             replies: &self.review.chat,
-            bus: &self.bus,
-            policy: &self.policy,
-            review_channel: REVIEW_CHANNEL,
+            review: Some(ReviewClicks {
+                store: &self.review.store,
+                directory: &self.review.chat,
+                bus: &self.bus,
+                policy: &self.policy,
+                review_channel: REVIEW_CHANNEL,
+            }),
             rotation: None::<RotationClicks<'_, SlackClient>>,
         };
         handle_request(&deps, Some(timestamp), Some(signature), body, now).await

@@ -27,7 +27,9 @@ use secops_shared::slack::client::{SlackClient, SlackConfig};
 use secops_shared::slack::interaction::click_body;
 use secops_shared::slack::interaction::view_submission_body;
 use secops_shared::slack::signature::sign;
-use secops_shared::slack_router::{InteractionDeps, Reply, handle_request};
+use secops_shared::slack_router::{
+    InteractionDeps, Reply, ReviewClicks, RouterWorkflows, handle_request,
+};
 use secops_shared::telemetry::MetricsSink;
 use secrecy::SecretString;
 
@@ -230,6 +232,17 @@ impl RotationWorld {
 
     /// Send a request signed with `secret` (the right one or not).
     pub async fn send_signed_with(&self, secret: &str, body: &str, now: DateTime<Utc>) -> Reply {
+        self.send_to(BOTH_WORKFLOWS, secret, body, now).await
+    }
+
+    /// Send a request to an endpoint serving only `serves` (`SLACK_ROUTER_WORKFLOWS`).
+    pub async fn send_to(
+        &self,
+        serves: RouterWorkflows,
+        secret: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Reply {
         let timestamp = now.timestamp().to_string();
         let signature = sign(secret, now.timestamp(), body.as_bytes());
         let bus = InMemoryPublisher::new();
@@ -238,13 +251,15 @@ impl RotationWorld {
         let deps = InteractionDeps {
             secrets: &self.secrets,
             workspace: &workspace,
-            store: &self.review_store,
-            directory: &self.chat,
             replies: &self.chat,
-            bus: &bus,
-            policy: &policy,
-            review_channel: "C0REVIEW",
-            rotation: Some(RotationClicks {
+            review: serves.review.then_some(ReviewClicks {
+                store: &self.review_store,
+                directory: &self.chat,
+                bus: &bus,
+                policy: &policy,
+                review_channel: "C0REVIEW",
+            }),
+            rotation: serves.rotation.then(|| RotationClicks {
                 store: self.store(),
                 slack: &self.chat,
                 settings: &self.clicks,
@@ -269,6 +284,33 @@ impl RotationWorld {
         message: &FakeMessage,
         now: DateTime<Utc>,
     ) -> Reply {
+        self.click_on(BOTH_WORKFLOWS, user, action_id, consumer, message, now)
+            .await
+    }
+
+    /// [`Self::click`] on an endpoint serving only `serves`.
+    pub async fn click_on(
+        &self,
+        serves: RouterWorkflows,
+        user: &str,
+        action_id: &str,
+        consumer: &str,
+        message: &FakeMessage,
+        now: DateTime<Utc>,
+    ) -> Reply {
+        let body = self.click_request(user, action_id, consumer, message).await;
+        self.send_to(serves, SIGNING_SECRET, &body, now).await
+    }
+
+    /// The form body Slack sends for a click on a consumer's button of a posted nudge (the
+    /// reply URL is named after the user).
+    pub async fn click_request(
+        &self,
+        user: &str,
+        action_id: &str,
+        consumer: &str,
+        message: &FakeMessage,
+    ) -> String {
         let id = self.consumer_id(consumer).await.to_string();
         let body = click_body(
             user,
@@ -280,7 +322,7 @@ impl RotationWorld {
         );
         // Slack sends the block id of the clicked block: the consumer's buttons as shown now.
         let block_id = block_of(message, &id);
-        self.send(&with_block_id(&body, &block_id), now).await
+        with_block_id(&body, &block_id)
     }
 
     /// Submit the snooze form for a consumer of a posted nudge.
@@ -314,6 +356,12 @@ impl RotationWorld {
             .collect()
     }
 }
+
+/// The endpoint as deployed with both workflows (and as before `SLACK_ROUTER_WORKFLOWS`).
+pub const BOTH_WORKFLOWS: RouterWorkflows = RouterWorkflows {
+    review: true,
+    rotation: true,
+};
 
 /// Posts through the fake Slack, then never answers after `answered` posts.
 struct CutOffChat<'a> {

@@ -3,6 +3,8 @@
 //! left pending. When the audit named in the event fails at a step it stays pending and the
 //! invocation fails, so the event is retried and, in the end, lands in the failure queue with an
 //! alarm. Audits that keep failing are given up after a bound (metric `AuditsAbandoned`).
+//! `{"dry_run": true, "project_id": 42, "mr_iid": 7}` audits that merged MR against the real
+//! services without recording or writing anything, and returns what the audit would do.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::failure::{self, Failure, FailureKind};
@@ -24,11 +26,40 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(
-    runtime: &AuditRuntime,
-    event: LambdaEvent<Value>,
-) -> Result<WorkerReport, Failure> {
+async fn handle(runtime: &AuditRuntime, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (input, context) = event.into_parts();
+    if invocation::asks_for_dry_run(&input)? {
+        let deadline = invocation::deadline_instant(context.deadline());
+        let (project_id, iid) = dry_run_target(&input)?;
+        let dry = Run::start(FUNCTION)
+            .run(|_| async move {
+                Ok::<_, Failure>(runtime.dry_run(project_id, iid, Some(deadline)).await?)
+            })
+            .await?;
+        return Ok(serde_json::to_value(dry).expect("reports serialise"));
+    }
+    worker(runtime, input, context)
+        .await
+        .map(|report| serde_json::to_value(report).expect("reports serialise"))
+}
+
+/// The MR a dry run audits: `project_id` and `mr_iid`, both positive integers.
+fn dry_run_target(input: &Value) -> Result<(u64, u64), Failure> {
+    let number = |key: &str| input[key].as_u64().filter(|n| *n > 0);
+    match (number("project_id"), number("mr_iid")) {
+        (Some(project), Some(iid)) => Ok((project, iid)),
+        _ => Err(Failure::new(
+            FailureKind::BadInput,
+            "a dry run audits one merged MR: give its project_id and mr_iid as positive integers, e.g. {\"dry_run\": true, \"project_id\": 42, \"mr_iid\": 7}; nothing was run",
+        )),
+    }
+}
+
+async fn worker(
+    runtime: &AuditRuntime,
+    input: Value,
+    context: lambda_runtime::Context,
+) -> Result<WorkerReport, Failure> {
     let named: Vec<String> = input["detail"]["merge_key"]
         .as_str()
         .map(|k| vec![k.to_owned()])

@@ -1,11 +1,13 @@
 //! Lambda function: the daily OAuth grant drift audit. Triggered by an EventBridge Scheduler
 //! schedule (`ScheduleV2`), which delivers only its `Input` JSON; returns the run report.
+//! `{"dry_run": true}` (e.g. `sam remote invoke`) runs it against the real services without
+//! writing anything and returns what it would have filed.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::workflow::RunReport;
 use secops_shared::failure::{self, Failure};
-use secops_shared::invocation::{self, Run};
+use secops_shared::invocation::{self, Answer, Run};
 use secops_shared::runtime::Mode;
 use serde_json::Value;
 
@@ -23,16 +25,25 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<RunReport, Failure> {
+async fn handle(
+    runtime: &DriftRuntime,
+    event: LambdaEvent<Value>,
+) -> Result<Answer<RunReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    let dry_run = invocation::asks_for_dry_run(&input)?;
     Run::start(FUNCTION)
         .run(|run_id| async move {
             tracing::info!(
                 workflow = input["workflow"].as_str(),
+                dry_run,
                 "drift audit triggered"
             );
-            Ok(runtime.run_as(run_id, Some(deadline)).await?)
+            Ok(if dry_run {
+                Answer::DryRun(runtime.dry_run(Some(deadline)).await?)
+            } else {
+                Answer::Ran(runtime.run_as(run_id, Some(deadline)).await?)
+            })
         })
         .await
 }

@@ -1,10 +1,11 @@
 //! Lambda function: the privileged-grant anomaly review, every few minutes. Triggered by an
 //! EventBridge Scheduler schedule (`ScheduleV2`, which delivers only its `Input` JSON); returns
-//! the run report.
+//! the run report. `{"dry_run": true}` runs it against the real Axiom and model without posting,
+//! logging or recording anything, and returns the cards and events it would have written.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::failure::{self, Failure};
-use secops_shared::invocation::{self, Run};
+use secops_shared::invocation::{self, Answer, Run};
 use secops_shared::review::runtime::ReviewRuntime;
 use secops_shared::review::workflow::ReviewReport;
 use secops_shared::runtime::Mode;
@@ -26,16 +27,22 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &ReviewRuntime,
     event: LambdaEvent<Value>,
-) -> Result<ReviewReport, Failure> {
+) -> Result<Answer<ReviewReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    let dry_run = invocation::asks_for_dry_run(&input)?;
     Run::start(FUNCTION)
         .run(|_| async move {
             tracing::info!(
                 workflow = input["workflow"].as_str(),
+                dry_run,
                 "review run triggered"
             );
-            Ok(runtime.run(Some(deadline)).await?)
+            Ok(if dry_run {
+                Answer::DryRun(runtime.dry_run(Some(deadline)).await?)
+            } else {
+                Answer::Ran(runtime.run(Some(deadline)).await?)
+            })
         })
         .await
 }

@@ -1,11 +1,13 @@
 //! Lambda function: the stale-consumer rotation chaser, once per working day. Triggered by an
 //! EventBridge Scheduler schedule (`ScheduleV2`, which delivers only its `Input` JSON); returns
 //! the sweep report. A digest that could not be sent fails the invocation, so the scheduler's
-//! retry sends it (nudges are never repeated within their interval).
+//! retry sends it (nudges are never repeated within their interval). `{"dry_run": true}` runs
+//! the sweep against the real services without posting or recording anything and returns the
+//! nudges and digest it would have sent.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::failure::{self, Failure, FailureKind};
-use secops_shared::invocation::{self, Run};
+use secops_shared::invocation::{self, Answer, Run};
 use secops_shared::rotation::runtime::RotationRuntime;
 use secops_shared::rotation::workflow::{DigestOutcome, SweepReport};
 use secops_shared::runtime::Mode;
@@ -27,14 +29,20 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &RotationRuntime,
     event: LambdaEvent<Value>,
-) -> Result<SweepReport, Failure> {
+) -> Result<Answer<SweepReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    let dry_run = invocation::asks_for_dry_run(&input)?;
     Run::start(FUNCTION)
         .run(|_| async move {
             // The input (`workflow`, a replay's `as_of`) is validated and logged by the sweep.
+            if dry_run {
+                return Ok(Answer::DryRun(
+                    runtime.dry_run(&input, Some(deadline)).await?,
+                ));
+            }
             let report = runtime.run_input(&input, Some(deadline)).await?;
-            digest_delivered(report)
+            digest_delivered(report).map(Answer::Ran)
         })
         .await
 }

@@ -499,7 +499,7 @@ impl Bus {
         bus_name: &str,
         retry: crate::http::RetryPolicy,
     ) -> Self {
-        if mode == crate::runtime::Mode::Local {
+        if mode != crate::runtime::Mode::Lambda {
             Bus::InProcess(InMemoryPublisher::new())
         } else {
             Bus::EventBridge(

@@ -8,13 +8,16 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::config::DriftSettings;
+use super::dry_run::RecordingTracker;
 use super::pg_store::PgStore;
-use super::workflow::{DriftDeps, DriftError, RunReport, run_drift_as};
+use super::workflow::{DriftDeps, DriftError, RunReport, WORKFLOW, run_drift_as};
 use crate::config::Env;
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::connectors::openai::{self, OpenAiClient};
 use crate::credential_scope::Function;
 use crate::db::Database;
+use crate::db_roles;
+use crate::dry_run::{DryRunReport, WouldDoLog};
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings};
@@ -26,6 +29,8 @@ pub struct DriftRuntime {
     pub settings: DriftSettings,
     db: Database,
     linear: LinearClient,
+    /// The Linear team issues are filed in (named in a dry run's report).
+    linear_team: String,
     openai: Option<OpenAiClient>,
     metrics: MetricsSink,
 }
@@ -40,7 +45,7 @@ impl DriftRuntime {
                 "setting LINEAR_TEAM_ID: required to file Linear issues".to_owned(),
             )
         })?;
-        let foundation = Foundation::start(Function::OAuthDrift).await?;
+        let foundation = Foundation::start(Function::OAuthDrift, mode).await?;
         foundation.require("linear_api_key", |c| &c.linear_api_key)?;
         let db = foundation.database().await?;
         let linear = LinearClient::new(
@@ -48,7 +53,7 @@ impl DriftRuntime {
             foundation.secrets.clone(),
             LinearConfig {
                 base_url: settings.linear_api_url.clone(),
-                team_id,
+                team_id: team_id.clone(),
                 project_id: settings.linear_project_id.clone(),
                 retry: foundation.common.retry,
             },
@@ -65,6 +70,7 @@ impl DriftRuntime {
             settings,
             db,
             linear,
+            linear_team: team_id,
             openai,
             metrics,
         })
@@ -82,7 +88,7 @@ impl DriftRuntime {
         deadline: Option<Instant>,
     ) -> Result<RunReport, RunError> {
         self.foundation
-            .check_deadline_margin("oauth-drift", deadline, self.metrics);
+            .check_deadline_margin(WORKFLOW, deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
         let store = PgStore::new(&self.db);
         let common = &self.foundation.common;
@@ -96,6 +102,36 @@ impl DriftRuntime {
             metrics_namespace: &common.metrics_namespace,
         };
         Ok(http::with_deadline(deadline, run_drift_as(&deps, run_id, Utc::now())).await?)
+    }
+
+    /// A dry run against the real services (decision 035): the real inventory and baseline in
+    /// shadow tables, Linear read but never written, the model drafting as configured. The
+    /// issues it would file come back; the baseline, runs and filings stay as they were.
+    pub async fn dry_run(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<DryRunReport<RunReport>, RunError> {
+        let (db, shadowed) = self
+            .foundation
+            .shadow_database(db_roles::tables_of(WORKFLOW))
+            .await?;
+        let store = PgStore::new(&db);
+        let would = WouldDoLog::default();
+        let tracker = RecordingTracker::new(&self.linear, &self.linear_team, &would);
+        let common = &self.foundation.common;
+        let deps = DriftDeps {
+            store: &store,
+            tracker: &tracker,
+            llm: self.openai.as_ref(),
+            settings: &self.settings,
+            deadline_margin: common.deadline_margin,
+            // A dry run counts nothing: its filings are not the workflow's.
+            metrics: MetricsSink::Off,
+            metrics_namespace: &common.metrics_namespace,
+        };
+        let report =
+            http::with_deadline(deadline, run_drift_as(&deps, Uuid::new_v4(), Utc::now())).await?;
+        Ok(DryRunReport::new(report, would.take(), shadowed))
     }
 }
 

@@ -22,6 +22,9 @@ use crate::invocation::{Summarised, Tally};
 use crate::ports::TrackerError;
 use crate::telemetry::{self, Metric, MetricsSink};
 
+/// The workflow's name in logs, metrics, roles and settings.
+pub const WORKFLOW: &str = "oauth-drift";
+
 /// What the workflow needs, built once per cold start (or per local run).
 pub struct DriftDeps<'a, S, T, L> {
     pub store: &'a S,
@@ -426,7 +429,7 @@ pub fn emf(namespace: &str, report: &RunReport) -> serde_json::Value {
     let t = report.tally();
     telemetry::emf_line(
         namespace,
-        "oauth-drift",
+        WORKFLOW,
         &[
             Metric::count("Runs", 1),
             Metric::count("GrantsFlagged", t.flagged),
@@ -472,7 +475,7 @@ mod tests {
         let line = emf("SecOps/Workflows", &report);
         assert_six_categories(
             &line,
-            "oauth-drift",
+            WORKFLOW,
             [
                 "Runs",
                 "GrantsFlagged",

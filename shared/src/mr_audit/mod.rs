@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod dry_run;
 pub mod duties;
 pub mod event;
 pub mod evidence;
@@ -20,3 +21,6 @@ pub mod steps;
 pub mod store;
 pub mod table;
 pub mod workflow;
+
+/// The workflow's name in logs, metrics, roles and settings.
+pub const WORKFLOW: &str = "mr-audit";

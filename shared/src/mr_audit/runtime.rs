@@ -7,18 +7,23 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::Serialize;
 
+use super::WORKFLOW;
 use super::adapters::{ConfluenceEvidence, LinearAudit};
 use super::config::MrAuditConfig;
+use super::dry_run::{RecordingChat, RecordingIssues, RecordingPage};
+use super::event::MergeEvent;
 use super::hook::{self, Delivery, HookDeps, HookReply, HookRequest, handle_hook};
 use super::store::AuditStore;
 use super::workflow::{AuditDeps, AuditOutcome, audit_merge};
 use crate::config::Env;
 use crate::connectors::confluence::{ConfluenceClient, ConfluenceConfig};
 use crate::connectors::eventbridge::Bus;
-use crate::connectors::gitlab::{GitLabClient, GitLabConfig};
+use crate::connectors::gitlab::{GitLabClient, GitLabConfig, MergeRequest};
 use crate::connectors::linear::{LinearClient, LinearConfig};
 use crate::credential_scope::Function;
 use crate::db::Database;
+use crate::db_roles;
+use crate::dry_run::{DryRunReport, WouldDoLog};
 use crate::http;
 use crate::invocation::{ColdStarted, Summarised, Tally};
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings, millis_since};
@@ -42,7 +47,7 @@ impl HookRuntime {
     /// in memory (see [`Self::take_handed_over`]).
     pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start(Function::GitLabWebhook).await?;
+        let foundation = Foundation::start(Function::GitLabWebhook, mode).await?;
         // `require` also refuses an empty token, which would otherwise match an empty header.
         foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
         let db = foundation.database().await?;
@@ -112,6 +117,9 @@ pub struct AuditRuntime {
 pub enum WorkerError {
     #[error(transparent)]
     Startup(#[from] StartupError),
+    /// A dry run that cannot audit what it was asked to (no such MR, not a security MR).
+    #[error("dry run: {0}")]
+    DryRun(String),
     #[error(transparent)]
     Audit(#[from] super::workflow::AuditError),
 }
@@ -135,7 +143,7 @@ impl AuditRuntime {
         let metrics = mode.metrics();
         let config = MrAuditConfig::from_env(&Env::process())?;
         let (confluence_url, page_id) = config.require_worker_settings()?;
-        let foundation = Foundation::start(Function::MrAudit).await?;
+        let foundation = Foundation::start(Function::MrAudit, mode).await?;
         foundation.require("gitlab_token", |c| &c.gitlab_token)?;
         foundation.require("linear_api_key", |c| &c.linear_api_key)?;
         foundation.require("confluence_email", |c| &c.confluence_email)?;
@@ -202,7 +210,7 @@ impl AuditRuntime {
         deadline: Option<Instant>,
     ) -> Result<WorkerReport, WorkerError> {
         self.foundation
-            .check_deadline_margin("mr-audit", deadline, self.metrics);
+            .check_deadline_margin(WORKFLOW, deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
         let deps = AuditDeps {
             store: AuditStore::new(&self.db),
@@ -257,6 +265,103 @@ impl AuditRuntime {
     }
 }
 
+impl AuditRuntime {
+    /// The audit of merge request `iid` of project `project_id` as a dry run against the real
+    /// services (decision 035): the MR and its approvals read from GitLab, its linked issues
+    /// found in Linear, and the closes, comments, evidence row and Slack messages it would
+    /// make come back. The audit tables are shadowed: no merge, step or label is recorded.
+    pub async fn dry_run(
+        &self,
+        project_id: u64,
+        iid: u64,
+        deadline: Option<Instant>,
+    ) -> Result<DryRunReport<AuditOutcome>, WorkerError> {
+        let (db, shadowed) = self
+            .foundation
+            .shadow_database(db_roles::tables_of(WORKFLOW))
+            .await?;
+        let mr = self
+            .gitlab
+            .merge_request(project_id, iid)
+            .await
+            .map_err(|e| WorkerError::DryRun(e.to_string()))?;
+        if !mr.labels.iter().any(|l| self.config.labels.matches(l)) {
+            return Err(WorkerError::DryRun(format!(
+                "merge request !{iid} of project {project_id} carries no label matching MR_AUDIT_LABEL_PATTERN ({}): the webhook would not audit it",
+                self.config.labels.as_str()
+            )));
+        }
+        let event = merge_event_of(&mr);
+        let now = Utc::now();
+        let store = AuditStore::new(&db);
+        store
+            .record_delivery("dry-run", &event, now)
+            .await
+            .map_err(super::workflow::AuditError::from)?;
+        let would = WouldDoLog::default();
+        let deps = AuditDeps {
+            store,
+            gitlab: &self.gitlab,
+            linear: &RecordingIssues {
+                real: &self.linear,
+                would: &would,
+            },
+            page: &RecordingPage {
+                page_id: self.page.page_id.clone(),
+                would: &would,
+            },
+            chat: &RecordingChat { would: &would },
+            settings: &self.config.audit,
+        };
+        let outcome =
+            http::with_deadline(deadline, audit_merge(&deps, &event.merge_key(), now)).await?;
+        Ok(DryRunReport::new(outcome, would.take(), shadowed))
+    }
+}
+
+impl Summarised for AuditOutcome {
+    /// One audit: flagged when it found a separation-of-duties violation, failed when a step
+    /// failed.
+    fn tally(&self) -> Tally {
+        match self {
+            AuditOutcome::Done { findings, .. } => Tally {
+                flagged: u64::from(!findings.is_empty()),
+                ..Tally::default()
+            },
+            AuditOutcome::Failed { .. } => Tally {
+                failures: 1,
+                ..Tally::default()
+            },
+            _ => Tally::default(),
+        }
+    }
+}
+
+/// The merge delivery GitLab would have sent for `mr`, rebuilt from the REST API's answer.
+fn merge_event_of(mr: &MergeRequest) -> MergeEvent {
+    let project_path = mr
+        .reference
+        .as_deref()
+        .and_then(|r| r.rsplit_once('!'))
+        .map_or_else(|| mr.project_id.to_string(), |(path, _)| path.to_owned());
+    MergeEvent {
+        project_id: mr.project_id,
+        project_path,
+        iid: mr.iid,
+        title: mr.title.clone(),
+        description: mr.description.clone().unwrap_or_default(),
+        source_branch: mr.source_branch.clone(),
+        target_branch: mr.target_branch.clone(),
+        url: mr.web_url.clone(),
+        action: "merge".to_owned(),
+        state: mr.state.clone(),
+        labels: mr.labels.clone(),
+        labels_before: None,
+        actor: mr.merged_by.as_ref().map(|u| u.username.clone()),
+        updated_at: None,
+    }
+}
+
 /// Every pending audit, including those waiting out a claim or a back-off (a far-future "now"
 /// makes every claim look expired). Capped: past that many the alarm has long fired.
 async fn count_pending(store: &AuditStore<'_>) -> Result<u64, super::workflow::AuditError> {
@@ -295,7 +400,7 @@ pub fn worker_emf(namespace: &str, report: &WorkerReport, duration_ms: u64) -> s
     let t = report.tally();
     telemetry::emf_line(
         namespace,
-        "mr-audit",
+        WORKFLOW,
         &[
             Metric::count("Runs", 1),
             Metric::count("MergesAudited", report.done(false)),
@@ -344,6 +449,7 @@ mod failure_kinds {
             use crate::mr_audit::workflow::AuditError;
             match self {
                 WorkerError::Startup(e) => e.failure_kind(),
+                WorkerError::DryRun(_) => FailureKind::BadInput,
                 WorkerError::Audit(AuditError::Store(AuditStoreError::Postgres(_))) => {
                     FailureKind::UpstreamUnavailable
                 }

@@ -30,30 +30,6 @@ pub struct ReviewConfig {
     pub workspace: crate::slack::workspace::HomeWorkspace,
 }
 
-/// A Slack team (`T…`) or Enterprise Grid (`E…`) id: letters and digits after its prefix.
-fn slack_ids(
-    name: &'static str,
-    values: Vec<String>,
-    prefix: char,
-) -> Result<Vec<String>, ConfigError> {
-    for v in &values {
-        let ok = v.starts_with(prefix)
-            && v.len() > 1
-            && v.chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !ok {
-            return Err(ConfigError {
-                name,
-                message: format!(
-                    "{:?} is not a Slack id starting with {prefix} (upper-case letters and digits)",
-                    crate::text::excerpt(v)
-                ),
-            });
-        }
-    }
-    Ok(values)
-}
-
 fn list(
     value: Option<String>,
     default: &RiskConfig,
@@ -187,15 +163,7 @@ impl ReviewConfig {
             },
             webhook_url,
             event_bus: env.text_or("EVENT_BUS_NAME", "default"),
-            workspace: crate::slack::workspace::HomeWorkspace {
-                team_ids: slack_ids("SLACK_TEAM_ID", env.list("SLACK_TEAM_ID"), 'T')?,
-                enterprise_id: slack_ids(
-                    "SLACK_ENTERPRISE_ID",
-                    env.text("SLACK_ENTERPRISE_ID").into_iter().collect(),
-                    'E',
-                )?
-                .pop(),
-            },
+            workspace: crate::slack::workspace::HomeWorkspace::from_env(env)?,
         })
     }
 }

@@ -3,7 +3,9 @@
 //! answer without a network (a fixed "low" stand-in, and a slow one for timing). Also a scratch
 //! Postgres database, since the review store is Postgres-only.
 //!
-//! Nothing here talks to Axiom, Slack or a model provider.
+//! Nothing here talks to Axiom, Slack or a model provider. The dry run against the real
+//! services (`ReviewRuntime::dry_run`) uses the recording chat, log and webhook with the real
+//! Axiom source and model.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,8 +14,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::ports::{AuditLog, AuditSource, ReviewChat, Row};
+use super::ports::{AuditLog, AuditSource, DecisionWebhook, ReviewChat, Row};
 use crate::connectors::llm::{JsonRequest, LlmError, StructuredLlm};
+use crate::dry_run::{WouldDo, WouldDoLog};
 use crate::ports::{PortError, Posted};
 
 /// Why a sample could not be loaded.
@@ -213,6 +216,46 @@ impl StructuredLlm for SlowModel {
         tokio::time::sleep(self.latency).await;
         Ok(self.answer.clone())
     }
+}
+
+/// The webhook of a dry run against the real services: records each delivery it would make.
+pub struct RecordingWebhook<'a> {
+    pub url: String,
+    pub would: &'a WouldDoLog,
+}
+
+impl DecisionWebhook for RecordingWebhook<'_> {
+    async fn deliver(&self, delivery_id: &str, body: &Value) -> Result<(), PortError> {
+        self.would.record(WouldDo {
+            service: "webhook",
+            action: "deliver",
+            target: self.url.clone(),
+            content: serde_json::json!({"delivery_id": delivery_id, "body": body}),
+        });
+        Ok(())
+    }
+}
+
+/// What a dry run's recording chat and log kept, as the writes they stand for: each card it
+/// would post (as last updated) and each review event it would append to `events_dataset`.
+pub fn would_have_written(
+    chat: &RecordingChat,
+    log: &RecordingLog,
+    events_dataset: &str,
+) -> Vec<WouldDo> {
+    let cards = chat.cards().into_iter().map(|card| WouldDo {
+        service: "slack",
+        action: "post message",
+        target: card.channel,
+        content: serde_json::json!({"text": card.text, "blocks": card.blocks, "updates": card.updates}),
+    });
+    let events = log.events().into_iter().map(|event| WouldDo {
+        service: "axiom",
+        action: "append event",
+        target: events_dataset.to_owned(),
+        content: event,
+    });
+    cards.chain(events).collect()
 }
 
 #[cfg(test)]

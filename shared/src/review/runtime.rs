@@ -7,9 +7,10 @@ use chrono::Utc;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
+use super::dry_run::{RecordingChat, RecordingLog, RecordingWebhook, would_have_written};
 use super::store::ReviewStore;
 use super::workflow::{
-    self, DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, run_review,
+    self, DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, WORKFLOW, run_review,
 };
 use crate::config::Env;
 use crate::connectors::axiom::{AxiomClient, AxiomConfig};
@@ -18,6 +19,8 @@ use crate::connectors::standard_webhooks;
 use crate::connectors::webhook::{WebhookConfig, WebhookSender};
 use crate::credential_scope::Function;
 use crate::db::Database;
+use crate::db_roles;
+use crate::dry_run::{DryRunReport, WouldDoLog};
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings, millis_since};
@@ -40,9 +43,9 @@ pub struct ReviewRuntime {
 impl ReviewRuntime {
     pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let metrics = mode.metrics();
-        let (config, foundation) = review_foundation(Function::PrivilegedGrantReview).await?;
+        let (config, foundation) = review_foundation(Function::PrivilegedGrantReview, mode).await?;
         let db = foundation.database().await?;
-        let chat = slack_client(&foundation, &config);
+        let chat = slack_client(&foundation, &config.slack_api_base);
         let openai = openai::configured(
             &config.llm,
             foundation.http.clone(),
@@ -69,7 +72,7 @@ impl ReviewRuntime {
 
     pub async fn run(&self, deadline: Option<Instant>) -> Result<ReviewReport, RunError> {
         self.foundation
-            .check_deadline_margin("privileged-review", deadline, self.metrics);
+            .check_deadline_margin(WORKFLOW, deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
         let store = ReviewStore::new(&self.db);
         let common = &self.foundation.common;
@@ -87,6 +90,50 @@ impl ReviewRuntime {
             metrics_namespace: &common.metrics_namespace,
         };
         Ok(http::with_deadline(deadline, run_review(&deps, Utc::now())).await?)
+    }
+
+    /// A dry run against the real services (decision 035): grants read from Axiom since the
+    /// real checkpoint, scored by the rules and the configured model, with the review state in
+    /// shadow tables. The cards, review events and webhook deliveries it would make come back;
+    /// the checkpoint, reviews and outbox stay as they were, and nothing reaches Slack, the
+    /// events dataset or the webhook.
+    pub async fn dry_run(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<DryRunReport<ReviewReport>, RunError> {
+        let (db, shadowed) = self
+            .foundation
+            .shadow_database(db_roles::tables_of(WORKFLOW))
+            .await?;
+        let store = ReviewStore::new(&db);
+        let would = WouldDoLog::default();
+        let chat = RecordingChat::default();
+        let log = RecordingLog::default();
+        let webhook = self
+            .config
+            .webhook_url
+            .as_ref()
+            .map(|url| RecordingWebhook {
+                url: url.clone(),
+                would: &would,
+            });
+        let common = &self.foundation.common;
+        let deps = ReviewDeps {
+            store: &store,
+            source: &self.source,
+            log: &log,
+            chat: &chat,
+            llm: self.openai.as_ref(),
+            webhook: webhook.as_ref(),
+            settings: &self.config.workflow,
+            deadline_margin: common.deadline_margin,
+            metrics: MetricsSink::Off,
+            metrics_namespace: &common.metrics_namespace,
+        };
+        let report = http::with_deadline(deadline, run_review(&deps, Utc::now())).await?;
+        let mut writes = would_have_written(&chat, &log, &self.config.events_dataset);
+        writes.extend(would.take());
+        Ok(DryRunReport::new(report, writes, shadowed))
     }
 }
 
@@ -112,7 +159,7 @@ pub struct WorkerRuntime {
 impl WorkerRuntime {
     pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let metrics = mode.metrics();
-        let (config, foundation) = review_foundation(Function::ReviewWorker).await?;
+        let (config, foundation) = review_foundation(Function::ReviewWorker, mode).await?;
         let webhook = webhook_sender(&foundation, &config)?;
         Ok(Self {
             db: foundation.database().await?,
@@ -120,7 +167,7 @@ impl WorkerRuntime {
                 client: axiom_client(&foundation, &config),
                 dataset: config.events_dataset.clone(),
             },
-            slack: slack_client(&foundation, &config),
+            slack: slack_client(&foundation, &config.slack_api_base),
             webhook,
             max_tasks: config.workflow.max_tasks_per_run,
             foundation,
@@ -132,7 +179,7 @@ impl WorkerRuntime {
     /// next scheduled run that this invocation can do now).
     pub async fn run(&self, deadline: Option<Instant>) -> Result<DrainReport, RunError> {
         self.foundation
-            .check_deadline_margin("privileged-review", deadline, self.metrics);
+            .check_deadline_margin(WORKFLOW, deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
         let store = ReviewStore::new(&self.db);
         let outbox = Outbox {
@@ -172,9 +219,12 @@ impl ColdStarted for WorkerRuntime {
 
 /// What both review functions start from: their settings, the foundation, and the two
 /// credentials neither can run without.
-async fn review_foundation(function: Function) -> Result<(ReviewConfig, Foundation), StartupError> {
+async fn review_foundation(
+    function: Function,
+    mode: Mode,
+) -> Result<(ReviewConfig, Foundation), StartupError> {
     let config = ReviewConfig::from_env(&Env::process())?;
-    let foundation = Foundation::start(function).await?;
+    let foundation = Foundation::start(function, mode).await?;
     foundation.require("axiom_token", |c| &c.axiom_token)?;
     foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
     Ok((config, foundation))
@@ -204,12 +254,12 @@ fn webhook_sender(
     )))
 }
 
-pub(crate) fn slack_client(foundation: &Foundation, config: &ReviewConfig) -> SlackClient {
+pub(crate) fn slack_client(foundation: &Foundation, base_url: &str) -> SlackClient {
     SlackClient::new(
         foundation.http.clone(),
         foundation.secrets.clone(),
         SlackConfig {
-            base_url: config.slack_api_base.clone(),
+            base_url: base_url.to_owned(),
             retry: foundation.common.retry,
             ..SlackConfig::default()
         },

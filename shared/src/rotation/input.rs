@@ -12,7 +12,8 @@ use super::WORKFLOW;
 pub const MAX_REPLAY_DAYS: i64 = 7;
 
 /// Keys the input may carry.
-const KEYS: [&str; 2] = ["workflow", "as_of"];
+/// `dry_run` is read by the function before the sweep (`invocation::asks_for_dry_run`).
+const KEYS: [&str; 3] = ["workflow", "as_of", "dry_run"];
 
 /// What the invocation asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl SweepInput {
         };
         if let Some(unknown) = fields.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(InputError(format!(
-                "unknown key {} (accepted: workflow, as_of)",
+                "unknown key {} (accepted: workflow, as_of, dry_run)",
                 quoted(&Value::from(unknown.as_str()))
             )));
         }

@@ -8,6 +8,7 @@ pub mod clicks;
 pub mod config;
 pub mod consumer;
 pub mod digest;
+pub mod dry_run;
 pub mod input;
 pub mod message;
 pub mod ports;

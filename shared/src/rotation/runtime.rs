@@ -5,12 +5,16 @@ use std::time::Instant;
 use chrono::Utc;
 use serde_json::Value;
 
+use super::WORKFLOW;
 use super::config::RotationConfig;
+use super::dry_run::RecordingChat;
 use super::store::RotationStore;
-use super::workflow::{SweepDeps, SweepError, SweepReport, run_for_input};
+use super::workflow::{SweepDeps, SweepError, SweepReport, SweepSettings, run_for_input};
 use crate::config::Env;
 use crate::credential_scope::Function;
 use crate::db::Database;
+use crate::db_roles;
+use crate::dry_run::{DryRunReport, WouldDoLog};
 use crate::http;
 use crate::invocation::ColdStarted;
 use crate::runtime::{Foundation, Mode, StartupError, StartupTimings};
@@ -38,7 +42,7 @@ impl RotationRuntime {
         let metrics = mode.metrics();
         let config = RotationConfig::from_env(&Env::process())?;
         config.require_digest_target()?;
-        let foundation = Foundation::start(Function::RotationChaser).await?;
+        let foundation = Foundation::start(Function::RotationChaser, mode).await?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let db = foundation.database().await?;
         let slack = SlackClient::new(
@@ -72,12 +76,9 @@ impl RotationRuntime {
         deadline: Option<Instant>,
     ) -> Result<SweepReport, RunError> {
         self.foundation
-            .check_deadline_margin("rotation-chaser", deadline, self.metrics);
+            .check_deadline_margin(WORKFLOW, deadline, self.metrics);
         self.foundation.reconnect_if_closed(&self.db).await?;
-        let mut settings = self.config.sweep.clone();
-        settings.deadline_margin = settings
-            .deadline_margin
-            .max(self.foundation.common.deadline_margin);
+        let settings = self.sweep_settings();
         let deps = SweepDeps {
             store: RotationStore::new(&self.db),
             chat: &self.slack,
@@ -86,6 +87,42 @@ impl RotationRuntime {
             metrics_namespace: &self.foundation.common.metrics_namespace,
         };
         Ok(http::with_deadline(deadline, run_for_input(&deps, Utc::now(), input)).await?)
+    }
+
+    /// The sweep `input` asks for, as a dry run against the real services (decision 035): the
+    /// real campaigns and consumers in shadow tables, the nudges and the digest it would post
+    /// come back; nudge counts, nudge records and digests stay as they were.
+    pub async fn dry_run(
+        &self,
+        input: &Value,
+        deadline: Option<Instant>,
+    ) -> Result<DryRunReport<SweepReport>, RunError> {
+        let (db, shadowed) = self
+            .foundation
+            .shadow_database(db_roles::tables_of(WORKFLOW))
+            .await?;
+        let would = WouldDoLog::default();
+        let chat = RecordingChat::new(&would);
+        let mut settings = self.sweep_settings();
+        // Nothing is posted, so Slack's per-channel pace does not apply.
+        settings.channel_spacing = std::time::Duration::ZERO;
+        let deps = SweepDeps {
+            store: RotationStore::new(&db),
+            chat: &chat,
+            settings: &settings,
+            metrics: MetricsSink::Off,
+            metrics_namespace: &self.foundation.common.metrics_namespace,
+        };
+        let report = http::with_deadline(deadline, run_for_input(&deps, Utc::now(), input)).await?;
+        Ok(DryRunReport::new(report, would.take(), shadowed))
+    }
+
+    fn sweep_settings(&self) -> SweepSettings {
+        let mut settings = self.config.sweep.clone();
+        settings.deadline_margin = settings
+            .deadline_margin
+            .max(self.foundation.common.deadline_margin);
+        settings
     }
 }
 

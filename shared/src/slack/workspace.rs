@@ -3,6 +3,8 @@
 
 use std::future::Future;
 
+use crate::config::{ConfigError, Env};
+
 /// The Slack workspace (or Enterprise Grid organisation) this deployment serves: a signed
 /// click from any other is refused. From `SLACK_TEAM_ID` / `SLACK_ENTERPRISE_ID`, else learned
 /// from `auth.test` at cold start.
@@ -13,6 +15,20 @@ pub struct HomeWorkspace {
 }
 
 impl HomeWorkspace {
+    /// `SLACK_TEAM_ID` (one or more, comma-separated) and `SLACK_ENTERPRISE_ID`; both may be
+    /// unset (then the interactivity endpoint learns the team from `auth.test`).
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(HomeWorkspace {
+            team_ids: slack_ids("SLACK_TEAM_ID", env.list("SLACK_TEAM_ID"), 'T')?,
+            enterprise_id: slack_ids(
+                "SLACK_ENTERPRISE_ID",
+                env.text("SLACK_ENTERPRISE_ID").into_iter().collect(),
+                'E',
+            )?
+            .pop(),
+        })
+    }
+
     /// Whether a payload's workspace (`team.id`), the clicker's own workspace (`user.team_id`)
     /// and organisation (`enterprise.id`) are ours. On Enterprise Grid every workspace of our
     /// organisation is; elsewhere each team id the payload names must be one of ours, and it
@@ -31,6 +47,30 @@ impl HomeWorkspace {
         let named: Vec<&str> = [team_id, user_team_id].into_iter().flatten().collect();
         !named.is_empty() && named.iter().all(|t| self.team_ids.iter().any(|o| o == t))
     }
+}
+
+/// A Slack team (`T…`) or Enterprise Grid (`E…`) id: letters and digits after its prefix.
+fn slack_ids(
+    name: &'static str,
+    values: Vec<String>,
+    prefix: char,
+) -> Result<Vec<String>, ConfigError> {
+    for v in &values {
+        let ok = v.starts_with(prefix)
+            && v.len() > 1
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !ok {
+            return Err(ConfigError {
+                name,
+                message: format!(
+                    "{:?} is not a Slack id starting with {prefix} (upper-case letters and digits)",
+                    crate::text::excerpt(v)
+                ),
+            });
+        }
+    }
+    Ok(values)
 }
 
 /// Where our workspace comes from: a setting, or Slack asked once. Consulted only for a

@@ -4,8 +4,10 @@
 //! chaser's confirmations and snoozes), answer within Slack's 3 seconds, and hand slow
 //! follow-up work to the event bus. It sits above the workflows: none of them imports it.
 
+mod enabled;
 mod runtime;
 
+pub use enabled::{RouterSettings, RouterWorkflows};
 pub use runtime::{ACK_BUDGET, InteractionsRuntime};
 
 use chrono::{DateTime, Utc};
@@ -42,6 +44,8 @@ pub enum Handled {
     Refused,
     /// Signed, but nothing here handles it.
     Ignored,
+    /// A button of a workflow this deployment does not run: the clicker was told.
+    NotEnabled,
     DecisionRecorded,
     /// A decision click that recorded nothing: not an allowed reviewer, already decided, or an
     /// unknown review.
@@ -62,6 +66,7 @@ impl Handled {
         match self {
             Handled::Refused => "refused",
             Handled::Ignored => "ignored",
+            Handled::NotEnabled => "not_enabled",
             Handled::DecisionRecorded => "decision_recorded",
             Handled::DecisionRefused => "decision_refused",
             Handled::DecisionFailed => "decision_failed",
@@ -141,12 +146,13 @@ pub fn emf(namespace: &str, handled: Handled) -> serde_json::Value {
             ],
             &[],
         ),
-        Handled::Refused | Handled::Ignored | Handled::Failed => emf_line(
+        Handled::Refused | Handled::Ignored | Handled::NotEnabled | Handled::Failed => emf_line(
             namespace,
             "slack-interactions",
             &[
                 Metric::count("RequestsRefused", is(Handled::Refused)),
                 Metric::count("RequestsIgnored", is(Handled::Ignored)),
+                Metric::count("RequestsForDisabledWorkflows", is(Handled::NotEnabled)),
                 Metric::count("RequestFailures", is(Handled::Failed)),
             ],
             &[],
@@ -158,19 +164,32 @@ pub fn emf(namespace: &str, handled: Handled) -> serde_json::Value {
 pub const FOREIGN_WORKSPACE: &str =
     "This button belongs to another Slack workspace's deployment; nothing was recorded.";
 
-/// What the endpoint needs. `rotation` is `None` where the rotation chaser is not deployed.
+/// What the endpoint needs. A workflow that is not enabled here (`SLACK_ROUTER_WORKFLOWS`) is
+/// `None`: its clicks are answered with [`NOT_ENABLED_REVIEW`] or [`NOT_ENABLED_ROTATION`].
 pub struct InteractionDeps<'a, D, R, P, X, W> {
     pub secrets: &'a SecretStore,
     /// Our workspace: clicks from others are refused before anything is read.
     pub workspace: &'a W,
+    pub replies: &'a R,
+    pub review: Option<ReviewClicks<'a, D, P>>,
+    pub rotation: Option<RotationClicks<'a, X>>,
+}
+
+/// What a privileged-review decision click needs.
+pub struct ReviewClicks<'a, D, P> {
     pub store: &'a ReviewStore,
     pub directory: &'a D,
-    pub replies: &'a R,
+    /// Wakes the review worker once a decision is recorded.
     pub bus: &'a P,
     pub policy: &'a ReviewerPolicy,
     pub review_channel: &'a str,
-    pub rotation: Option<RotationClicks<'a, X>>,
 }
+
+/// What the clicker reads when a review button reaches a deployment without the review.
+pub const NOT_ENABLED_REVIEW: &str = "The privileged-grant review is not enabled in this deployment, so this button does nothing here; nothing was recorded.";
+
+/// What the clicker reads when a rotation button reaches a deployment without the chaser.
+pub const NOT_ENABLED_ROTATION: &str = "The rotation chaser is not enabled in this deployment, so this button does nothing here; nothing was recorded.";
 
 /// Handle one request: `timestamp` and `signature` are Slack's `X-Slack-Request-Timestamp` and
 /// `X-Slack-Signature` headers; `raw_body` the exact bytes Slack sent (base64 already decoded).
@@ -291,16 +310,14 @@ pub async fn handle_request<
                 };
                 rotation_reply(deps, action.response_url.as_deref(), acked, result).await
             }
-            None => {
-                tracing::warn!(
-                    "a rotation button was clicked but the chaser is not configured here"
-                );
-                Reply::ok(Handled::Ignored)
-            }
+            None => not_enabled(deps, &action, NOT_ENABLED_ROTATION).await,
         };
     }
     match ReviewAction::from_action_id(&action.action.action_id) {
-        Some(review_action) => review_click(deps, &action, review_action, now).await,
+        Some(review_action) => match &deps.review {
+            Some(review) => review_click(deps, review, &action, review_action, now).await,
+            None => not_enabled(deps, &action, NOT_ENABLED_REVIEW).await,
+        },
         None => {
             tracing::info!(action_id = %action.action.action_id, "no handler for this action; ignored");
             Reply::ok(Handled::Ignored)
@@ -325,6 +342,26 @@ async fn foreign<D, R: ClickReplies, P, X, W>(
         tracing::warn!(error = %e, "could not tell the clicker");
     }
     Reply::error(403, FOREIGN_WORKSPACE, Handled::Refused)
+}
+
+/// A click for a workflow this deployment does not run: the clicker is told, nothing is read
+/// or recorded. (A stale message from before the workflow was disabled, or a Slack app shared
+/// by two deployments.)
+async fn not_enabled<D, R: ClickReplies, P, X, W>(
+    deps: &InteractionDeps<'_, D, R, P, X, W>,
+    action: &BlockAction,
+    text: &str,
+) -> Reply {
+    tracing::warn!(
+        action_id = %crate::text::excerpt(&action.action.action_id),
+        "a button of a workflow that is not enabled here was clicked (SLACK_ROUTER_WORKFLOWS); nothing was recorded"
+    );
+    if let Some(url) = action.response_url.as_deref()
+        && let Err(e) = deps.replies.ephemeral(url, text).await
+    {
+        tracing::warn!(error = %e, "could not tell the clicker");
+    }
+    Reply::ok(Handled::NotEnabled)
 }
 
 /// Answer a rotation click or form: ephemeral notes go through the `response_url`. An
@@ -355,6 +392,7 @@ async fn rotation_reply<D, R: ClickReplies, P, X, W>(
 
 async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X, W>(
     deps: &InteractionDeps<'_, D, R, P, X, W>,
+    review: &ReviewClicks<'_, D, P>,
     action: &BlockAction,
     review_action: ReviewAction,
     now: DateTime<Utc>,
@@ -379,10 +417,10 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X, W>(
         message_ts: action.message_ts.clone(),
     };
     let outcome = handle_click(
-        deps.store,
-        deps.directory,
-        deps.policy,
-        deps.review_channel,
+        review.store,
+        review.directory,
+        review.policy,
+        review.review_channel,
         &click,
         now,
     )
@@ -399,7 +437,7 @@ async fn review_click<D: Directory, R: ClickReplies, P: EventPublisher, X, W>(
         };
         // The decision and its follow-up tasks are already recorded: if the bus is down,
         // the next scheduled run performs them.
-        if let Err(e) = deps.bus.publish(&[event]).await {
+        if let Err(e) = review.bus.publish(&[event]).await {
             tracing::warn!(error = %e, "could not wake the review worker; the scheduled run will deliver");
         }
     };

@@ -1,11 +1,12 @@
 //! The Slack interactivity endpoint's cold start and one request: no Axiom or model, just what
-//! a click needs, for the privileged review and the rotation chaser alike.
+//! a click needs, for whichever of the privileged review and the rotation chaser is enabled.
 
 use std::time::Instant;
 
 use chrono::Utc;
 
-use super::{Handled, InteractionDeps, Reply, emf, handle_request};
+use super::enabled::{RouterSettings, RouterWorkflows};
+use super::{Handled, InteractionDeps, Reply, ReviewClicks, emf, handle_request};
 use crate::config::Env;
 use crate::connectors::eventbridge::{Bus, BusEvent};
 use crate::credential_scope::Function;
@@ -26,9 +27,10 @@ use crate::telemetry::{self, MetricsSink};
 /// The Slack interactivity endpoint's cold start: no Axiom or model, just what a click needs.
 pub struct InteractionsRuntime {
     foundation: Foundation,
-    pub config: ReviewConfig,
-    /// The rotation chaser's buttons arrive at the same URL.
-    pub rotation: RotationConfig,
+    /// The review's settings, where the review is enabled here.
+    review: Option<ReviewConfig>,
+    /// The rotation chaser's buttons arrive at the same URL, where it is enabled here.
+    rotation: Option<RotationConfig>,
     db: Database,
     slack: SlackClient,
     bus: Bus,
@@ -52,24 +54,37 @@ impl InteractionsRuntime {
     /// In Lambda decisions go to the EventBridge bus; in a local run they are kept in memory
     /// (see [`Self::take_handed_over`]).
     pub async fn start(mode: Mode) -> Result<Self, StartupError> {
-        let config = ReviewConfig::from_env(&Env::process())?;
-        let rotation = RotationConfig::from_env(&Env::process())?;
-        let foundation = Foundation::start(Function::SlackInteractions).await?;
+        let env = Env::process();
+        let serves = RouterWorkflows::from_env(&env)?;
+        let router = RouterSettings::from_env(&env)?;
+        let review = match serves.review {
+            true => Some(ReviewConfig::from_env(&env)?),
+            false => None,
+        };
+        let rotation = match serves.rotation {
+            true => Some(RotationConfig::from_env(&env)?),
+            false => None,
+        };
+        let foundation = Foundation::start(Function::SlackInteractions, mode).await?;
         foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
         foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let db = foundation.database().await?;
-        let slack = slack_client(&foundation, &config);
-        let bus = Bus::start(mode, &config.event_bus, foundation.common.retry).await;
+        let slack = slack_client(&foundation, &router.slack_api_base);
+        let bus = Bus::start(mode, &router.event_bus, foundation.common.retry).await;
         let metrics = mode.metrics();
         let workspace = tokio::sync::OnceCell::new();
-        if !config.workspace.team_ids.is_empty() {
+        if !router.workspace.team_ids.is_empty() {
             workspace
-                .set(config.workspace.clone())
+                .set(router.workspace.clone())
                 .expect("a new cell is empty");
         }
+        tracing::info!(
+            workflows = %serves,
+            "slack interactivity endpoint serves these workflows"
+        );
         Ok(Self {
             foundation,
-            config,
+            review,
             rotation,
             db,
             slack,
@@ -109,16 +124,18 @@ impl InteractionsRuntime {
         let deps = InteractionDeps {
             secrets: &self.foundation.secrets,
             workspace: &workspace,
-            store: &store,
-            directory: &self.slack,
             replies: &self.slack,
-            bus: &self.bus,
-            policy: &self.config.policy,
-            review_channel: &self.config.workflow.review_channel,
-            rotation: Some(RotationClicks {
+            review: self.review.as_ref().map(|config| ReviewClicks {
+                store: &store,
+                directory: &self.slack,
+                bus: &self.bus,
+                policy: &config.policy,
+                review_channel: &config.workflow.review_channel,
+            }),
+            rotation: self.rotation.as_ref().map(|config| RotationClicks {
                 store: RotationStore::new(&self.db),
                 slack: &self.slack,
-                settings: &self.rotation.clicks,
+                settings: &config.clicks,
             }),
         };
         let deadline = Some(Instant::now() + ACK_BUDGET);
