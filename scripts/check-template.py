@@ -93,6 +93,8 @@ OWNERS = [
 ]
 # The Slack endpoint's SLACK_ROUTER_WORKFLOWS: the enabled ones of these, in this order.
 SLACK_ROUTED = ("privileged-review", "rotation-chaser")
+# The variables (by prefix) the Slack endpoint gets for each of them.
+SLACK_SETTINGS = {"privileged-review": ("REVIEW_", "EVENT_BUS_NAME"), "rotation-chaser": ("ROTATION_",)}
 
 
 def combinations() -> list[tuple[str, dict[str, str]]]:
@@ -591,6 +593,13 @@ def check_combination(full: dict, deployed: dict, switches: dict[str, str]) -> N
         if env.get("SLACK_ROUTER_WORKFLOWS") != expected:
             fail("SlackInteractionsFunction", router,
                  f"SLACK_ROUTER_WORKFLOWS is {env.get('SLACK_ROUTER_WORKFLOWS')!r}, not {expected!r}")
+        # A workflow's click settings only while it is enabled (the review's decisions are
+        # also the only thing the endpoint puts on the bus).
+        for workflow, prefixes in SLACK_SETTINGS.items():
+            if workflow not in enabled:
+                extra = sorted(v for v in env if v.startswith(prefixes))
+                if extra:
+                    fail("SlackInteractionsFunction", router, f"gets {workflow}'s settings {extra} while it is disabled")
 
 
 def check_parameter_groups(template: dict) -> None:

@@ -159,8 +159,9 @@ step_ok
 # --- 5. self-test: the check must catch a broken copy ----------------------------------------
 # A copy next to the original (CodeUri is relative), with a too-small MemorySize, one
 # Throttles alarm removed, one role given another function's secret, an MR audit queue and the
-# bus without their Condition (so they stay when their workflows are disabled) and a schedule
-# on whatever OAuthDriftSchedule says; each must be reported.
+# bus without their Condition (so they stay when their workflows are disabled), a schedule
+# on regardless of OAuthDriftSchedule and the Slack endpoint given a review setting without the
+# review; each must be reported.
 step_start=$(date +%s)
 say "check-template self-test on a mutated copy"
 mutated=$(mktemp "$(dirname "$TEMPLATE")/.check-template-selftest.XXXXXX.yaml")
@@ -176,21 +177,29 @@ text, n3 = re.subn(r"(  SlackInteractionsRole:\n(?:    .*\n|\s*\n)*?        - \[
 text, n4 = re.subn(r"^(  MrAuditFailureQueue:\n    Type: .*\n)    Condition: MrAuditEnabled\n", r"\g<1>", text, count=1, flags=re.M)
 text, n5 = re.subn(r"^(  SecOpsEventBus:\n    Type: .*\n)    Condition: EventBusNeeded\n", r"\g<1>", text, count=1, flags=re.M)
 text, n6 = re.subn(r"State: !If \[OAuthDriftScheduleOn, ENABLED, DISABLED\]", "State: ENABLED", text, count=1)
-assert (n1, n2, n3, n4, n5, n6) == (1,) * 6, "the self-test could not mutate the template"
+# The Slack endpoint given a review setting even without the review.
+text, n7 = re.subn(r"REVIEW_TIMEZONE: !If \[PrivilegedReviewEnabled, !Ref ReviewTimezone, !Ref AWS::NoValue\]",
+                   "REVIEW_TIMEZONE: !Ref ReviewTimezone", text, count=1)
+assert (n1, n2, n3, n4, n5, n6, n7) == (1,) * 7, "the self-test could not mutate the template"
 open(sys.argv[2], "w").write(text)
 PY
 if out=$("$bin/python" scripts/check-template.py "$mutated"); then
-  die "self-test: check-template.py passed a template with MemorySize 64, a Throttles alarm removed, a role reading another's secret, resources without their Condition and a schedule always on"
+  die "self-test: check-template.py passed a template with MemorySize 64, a Throttles alarm removed, a role reading another's secret, resources without their Condition, a schedule always on and a stray Slack setting"
 fi
 grep -q 'MemorySize may be 64' <<<"$out" || die "self-test: MemorySize 64 not reported: $out"
 grep -q 'no Throttles alarm' <<<"$out" || die "self-test: the missing Throttles alarm not reported: $out"
 grep -q 'may read the secrets of' <<<"$out" || die "self-test: a role reading another function's secret not reported: $out"
+# ... and, without the MR audit, that secret's policy does not exist: a reference to it is caught.
+grep -q 'refers to MrAuditSecretReadPolicy, which this combination does not deploy' <<<"$out" \
+  || die "self-test: a reference to a resource the combination drops not reported: $out"
 grep -q 'MrAuditFailureQueue .*belongs to mr-audit, which is disabled' <<<"$out" \
   || die "self-test: an MR audit queue left in a stack without the MR audit not reported: $out"
 grep -q 'SecOpsEventBus .*needed by none of the enabled workflows' <<<"$out" \
   || die "self-test: the bus left in a stack that does not need it not reported: $out"
 grep -q "DailySchedule.*State is 'ENABLED', not DISABLED" <<<"$out" \
   || die "self-test: a schedule on while OAuthDriftSchedule=off not reported: $out"
+grep -q "gets privileged-review's settings \['REVIEW_TIMEZONE'\] while it is disabled" <<<"$out" \
+  || die "self-test: the Slack endpoint given a disabled workflow's setting not reported: $out"
 step_ok
 
 say "template valid: all checks passed in $(( $(date +%s) - total_start ))s"
