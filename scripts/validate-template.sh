@@ -62,7 +62,15 @@ bin="$VENV/bin"
 # (all four enabled by default) is the fifth. A temporary directory next to the template, as the
 # functions' CodeUri is relative to it.
 workdir=$(mktemp -d "$(dirname "$TEMPLATE")/.validate-variants.XXXXXX")
-trap 'rm -rf "$workdir"' EXIT
+mutated=""
+declare -A tool_pid
+# On any exit: stop the tools still running (one failed first) and remove the copies.
+cleanup() {
+  local pid
+  for pid in "${tool_pid[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+  rm -rf "$workdir" ${mutated:+"$mutated"}
+}
+trap cleanup EXIT
 "$bin/python" - "$TEMPLATE" "$workdir" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -83,7 +91,6 @@ say "combinations: all four ($TEMPLATE) and each alone (${templates[*]:1})"
 
 # One tool over the five templates: `run_tool NAME COMMAND...` starts it in the background
 # (or runs it, with VALIDATE_SEQUENTIAL=1), output and time kept for report_tool.
-declare -A tool_pid
 run_tool() {
   local name=$1
   if [ "${VALIDATE_SEQUENTIAL:-0}" = 1 ]; then
@@ -165,7 +172,6 @@ step_ok
 step_start=$(date +%s)
 say "check-template self-test on a mutated copy"
 mutated=$(mktemp "$(dirname "$TEMPLATE")/.check-template-selftest.XXXXXX.yaml")
-trap 'rm -rf "$workdir" "$mutated"' EXIT
 "$bin/python" - "$TEMPLATE" "$mutated" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
