@@ -7,8 +7,19 @@ This script reads the template with cfn-lint's own loader (so !Ref, !GetAtt, !If
 understood), merges Globals into each function the way SAM does, and asserts what this project
 promises about every function, queue, schedule, alarm and IAM statement.
 
-Prints one line per failed assertion, naming the resource (and the template line), and exits 1
-if any failed; exits 0 with a one-line summary otherwise.
+Each workflow can be enabled on its own (Enable<Workflow>), so the template is checked once per
+combination that CI promises (each workflow alone, all four; and all four with their schedules
+on): the Conditions are evaluated for that combination's switches, resources and outputs whose
+Condition is false are dropped, an Fn::If on a known condition becomes its branch, and every
+check runs on what is left. Conditions on other parameters (InVpc, Has<Function>Secret...) stay
+unknown: their resources are kept and both branches of their Fn::If are checked, as before.
+Per combination it also asserts that a disabled workflow leaves no resource or output of its
+own, that a shared piece (Slack endpoint, HTTP API, bus) exists exactly when an enabled workflow
+needs it, that nothing left refers to a dropped resource, that each schedule's State follows
+its <Workflow>Schedule switch, and that the Slack endpoint is told the workflows it serves.
+
+Prints one line per failed assertion, naming the resource (and the template line) and the
+combinations it failed in, and exits 1 if any failed; exits 0 with a one-line summary otherwise.
 
 Usage: check-template.py [TEMPLATE]   (default: template.yaml next to this script's parent)
 Needs: cfn-lint installed in the running Python (scripts/validate-template.sh provides one).
@@ -16,6 +27,8 @@ Needs: cfn-lint installed in the running Python (scripts/validate-template.sh pr
 
 from __future__ import annotations
 
+import copy
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -48,13 +61,68 @@ STAR_RESOURCE_ALLOWED = {
     "xray:PutTelemetryRecords": "X-Ray supports no resource-level permissions",
 }
 
-failures: list[str] = []
+# The workflows: the parameter that enables each, and the one that turns its schedule on.
+WORKFLOWS = {
+    "oauth-drift": ("EnableOAuthDrift", "OAuthDriftSchedule"),
+    "privileged-review": ("EnablePrivilegedReview", "PrivilegedReviewSchedule"),
+    "rotation-chaser": ("EnableRotationChaser", "RotationChaserSchedule"),
+    "mr-audit": ("EnableMrAudit", "MrAuditSchedule"),
+}
+# The shared pieces and the workflows that need them: each exists iff one of those is enabled.
+SHARED = {
+    "slack-router": {"privileged-review", "rotation-chaser"},
+    "http-api": {"privileged-review", "rotation-chaser", "mr-audit"},
+    "bus": {"privileged-review", "mr-audit"},
+}
+# Who owns a resource or output, by its logical id: the first matching prefix wins. A new
+# resource must fit one (or be added here), so none escapes the per-workflow checks.
+OWNERS = [
+    ("SecOpsEventBus", "bus"),
+    ("EventBus", "bus"),
+    ("SecOpsHttpApi", "http-api"),
+    ("HttpApi", "http-api"),
+    ("Slack", "slack-router"),
+    ("OAuthDrift", "oauth-drift"),
+    ("PrivilegedGrantReview", "privileged-review"),
+    ("ReviewWorker", "privileged-review"),
+    ("ReviewDecided", "privileged-review"),
+    ("Rotation", "rotation-chaser"),
+    ("GitLab", "mr-audit"),
+    ("MrAudit", "mr-audit"),
+    ("VpcNetworkInterfacePolicy", "every function"),
+]
+# The Slack endpoint's SLACK_ROUTER_WORKFLOWS: the enabled ones of these, in this order.
+SLACK_ROUTED = ("privileged-review", "rotation-chaser")
+# The variables (by prefix) the Slack endpoint gets for each of them.
+SLACK_SETTINGS = {"privileged-review": ("REVIEW_", "EVENT_BUS_NAME"), "rotation-chaser": ("ROTATION_",)}
+
+
+def combinations() -> list[tuple[str, dict[str, str]]]:
+    """The switch settings checked: each workflow alone and all four (schedules off, their
+    default), and all four with every schedule on."""
+    def switches(enabled: set[str], schedules: str) -> dict[str, str]:
+        values = {}
+        for wf, (enable, schedule) in WORKFLOWS.items():
+            values[enable] = "true" if wf in enabled else "false"
+            values[schedule] = schedules
+        return values
+    combos = [(wf, switches({wf}, "off")) for wf in WORKFLOWS]
+    combos.append(("all four", switches(set(WORKFLOWS), "off")))
+    combos.append(("all four, schedules on", switches(set(WORKFLOWS), "on")))
+    return combos
+
+
+# Failed assertions: the message (with resource and line) -> the combinations it failed in.
+failures: dict[str, list[str]] = {}
+current_combination = ""
 
 
 def fail(resource: str, node: Any, message: str) -> None:
     line = getattr(getattr(node, "start_mark", None), "line", None)
     where = f" (line {line + 1})" if line is not None else ""
-    failures.append(f"FAIL {resource}{where}: {message}")
+    seen_in = failures.setdefault(f"FAIL {resource}{where}: {message}", [])
+    if current_combination and current_combination not in seen_in:
+        seen_in.append(current_combination)
 
 
 # --- template helpers ----------------------------------------------------------------------
@@ -131,6 +199,129 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def owner(logical_id: str) -> str | None:
+    return next((o for prefix, o in OWNERS if logical_id.startswith(prefix)), None)
+
+
+# --- conditions ----------------------------------------------------------------------------
+
+PSEUDO_PARAMETERS = ("AWS::",)
+
+
+def evaluate(expr: Any, params: dict[str, str], conditions: dict, template_conditions: dict) -> bool | None:
+    """A condition's value for the known parameters, or None when it depends on others
+    (three-valued: an unknown operand decides nothing unless the others already do)."""
+    def value(operand: Any) -> str | None:
+        if isinstance(operand, (str, int, float)) and not isinstance(operand, bool):
+            return str(operand)
+        if isinstance(operand, dict) and set(operand) == {"Ref"}:
+            return params.get(operand["Ref"])
+        return None
+
+    if not isinstance(expr, dict) or len(expr) != 1:
+        return None
+    (fn, args), = expr.items()
+    if fn == "Condition":
+        return condition_value(args, params, conditions, template_conditions)
+    if fn == "Fn::Equals":
+        a, b = (value(x) for x in args)
+        return None if a is None or b is None else a == b
+    if fn == "Fn::Not":
+        v = evaluate(args[0], params, conditions, template_conditions)
+        return None if v is None else not v
+    if fn in ("Fn::And", "Fn::Or"):
+        values = [evaluate(x, params, conditions, template_conditions) for x in args]
+        decisive = fn == "Fn::Or"  # True decides an Or, False an And
+        if decisive in values:
+            return decisive
+        return None if None in values else not decisive
+    return None
+
+
+def condition_value(name: str, params: dict[str, str], conditions: dict, template_conditions: dict) -> bool | None:
+    if name not in conditions:
+        conditions[name] = None  # a cycle stays unknown (CloudFormation refuses one anyway)
+        conditions[name] = evaluate(template_conditions.get(name), params, conditions, template_conditions)
+    return conditions[name]
+
+
+NO_VALUE = object()
+
+
+def resolve(node: Any, conditions: dict) -> Any:
+    """`node` with every Fn::If on a known condition replaced by its branch, in place (the
+    template's line numbers stay); AWS::NoValue left by a resolved branch removes its key or
+    item. Fn::If on an unknown condition stays, its branches resolved."""
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::If" in node and isinstance(node["Fn::If"], list) and len(node["Fn::If"]) == 3:
+            name, yes, no = node["Fn::If"]
+            known = conditions.get(name) if isinstance(name, str) else None
+            if known is not None:
+                return resolve(yes if known else no, conditions)
+            for i in (1, 2):
+                branch = resolve(node["Fn::If"][i], conditions)
+                if branch is not NO_VALUE:
+                    node["Fn::If"][i] = branch
+            return node
+        if node == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        for key in list(node):
+            value = resolve(node[key], conditions)
+            if value is NO_VALUE:
+                del node[key]
+            else:
+                node[key] = value
+        return node
+    if isinstance(node, list):
+        items = [resolve(v, conditions) for v in node]
+        node[:] = [v for v in items if v is not NO_VALUE]
+        return node
+    return node
+
+
+def for_combination(template: dict, params: dict[str, str]) -> dict:
+    """A copy of the template as CloudFormation would deploy it with these switches: resources
+    and outputs whose Condition is false dropped, known Fn::If resolved."""
+    template_conditions = template.get("Conditions") or {}
+    conditions: dict = {}
+    for name in template_conditions:
+        condition_value(name, params, conditions, template_conditions)
+    t = copy.deepcopy(template)
+    for section in ("Resources", "Outputs"):
+        items = t.get(section) or {}
+        for name in list(items):
+            if conditions.get(items[name].get("Condition")) is False:
+                del items[name]
+    for section in ("Resources", "Outputs", "Globals"):
+        if section in t:
+            resolve(t[section], conditions)
+    return t
+
+
+def references(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every logical id or parameter that `node` refers to (Ref, GetAtt, Sub), with the node."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield value, node
+            elif key == "Fn::GetAtt":
+                target = ref_name({key: value})
+                if target:
+                    yield target, node
+            elif key == "Fn::Sub":
+                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                for name in re.findall(r"\$\{([^}!][^}]*)\}", text if isinstance(text, str) else ""):
+                    name = name.split(".")[0]
+                    if name not in (variables or {}):
+                        yield name, node
+                yield from references(variables)
+                continue
+            yield from references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references(item)
+
+
 # --- workspace -----------------------------------------------------------------------------
 
 
@@ -164,7 +355,8 @@ def iam_statements(resources: dict) -> Iterator[tuple[str, Any]]:
         rtype, props = res.get("Type"), res.get("Properties") or {}
         docs = []
         if rtype == "AWS::IAM::Role":
-            docs = [p.get("PolicyDocument") for p in props.get("Policies") or [] if isinstance(p, dict)]
+            docs = [p.get("PolicyDocument") for policy in props.get("Policies") or []
+                    for p in if_branches(policy) if isinstance(p, dict)]
         elif rtype in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
             docs = [props.get("PolicyDocument")]
         elif rtype == "AWS::Serverless::Function":
@@ -210,17 +402,11 @@ def check_secret_scopes(resources: dict, functions: dict) -> None:
             fail(fn, res, f"role {role_name} may read the secrets of {sorted(attached)}, not only {prefix}SecretReadPolicy")
 
 
-def main() -> int:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
-    template, matches = decode(str(path))
-    if template is None or matches:
-        for m in matches:
-            print(f"FAIL {path}: cannot be read: {m}")
-        return 1
+def check(template: dict, path: Path, binaries: dict[str, str], every_workflow: bool) -> tuple[int, int, int]:
+    """The invariants of one combination; returns (functions, alarms, failure queues)."""
     resources: dict = template.get("Resources") or {}
     params: dict = template.get("Parameters") or {}
     glob = (template.get("Globals") or {}).get("Function") or {}
-    binaries = workspace_binaries()
 
     alarms = {n: r.get("Properties") or {} for n, r in resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
 
@@ -313,8 +499,9 @@ def main() -> int:
             if dlq:
                 failure_queues[dlq] = ev
 
-    for binary in sorted(set(binaries) - used_binaries):
-        fail(f"functions/{binaries[binary]}", None, f"binary {binary} is built but no function deploys it")
+    if every_workflow:
+        for binary in sorted(set(binaries) - used_binaries):
+            fail(f"functions/{binaries[binary]}", None, f"binary {binary} is built but no function deploys it")
 
     for name, res in resources.items():
         props = res.get("Properties") or {}
@@ -357,14 +544,107 @@ def main() -> int:
             if extra:
                 fail(holder, stmt, f"IAM statement on Resource '*' for actions not on the allow-list: {extra}")
 
+    return len(functions), len(alarms), len(failure_queues)
+
+
+def check_combination(full: dict, deployed: dict, switches: dict[str, str]) -> None:
+    """What a combination leaves: only the enabled workflows' own resources and outputs, the
+    shared pieces they need, no reference to a dropped resource, schedules as switched."""
+    enabled = {wf for wf, (enable, _) in WORKFLOWS.items() if switches[enable] == "true"}
+    active = enabled | {piece for piece, users in SHARED.items() if users & enabled} | {"every function"}
+    for section in ("Resources", "Outputs"):
+        kept = deployed.get(section) or {}
+        for name, node in (full.get(section) or {}).items():
+            who = owner(name)
+            if who is None:
+                fail(name, node, "belongs to no workflow or shared piece (add its prefix to OWNERS in scripts/check-template.py)")
+            elif who in active and name not in kept:
+                fail(name, node, f"is missing although {who} is {'enabled' if who in WORKFLOWS else 'needed'} (its Condition is wrong)")
+            elif who not in active and name in kept:
+                state = "disabled" if who in WORKFLOWS else f"needed by none of the enabled workflows (only by {sorted(SHARED[who])})"
+                fail(name, node, f"belongs to {who}, which is {state}, yet it is deployed (its Condition is missing or wrong)")
+    resources = deployed.get("Resources") or {}
+    known = set(resources) | set(deployed.get("Parameters") or {})
+    for section in ("Resources", "Outputs"):
+        for name, node in (deployed.get(section) or {}).items():
+            for target, at in references(node):
+                if target not in known and not target.startswith(PSEUDO_PARAMETERS):
+                    fail(name, at, f"refers to {target}, which this combination does not deploy")
+            depends = node.get("DependsOn") if section == "Resources" else None
+            for target in as_list(depends or []):
+                if target not in resources:
+                    fail(name, node, f"DependsOn {target}, which this combination does not deploy")
+    for fn, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        schedule_param = WORKFLOWS.get(owner(fn) or "", (None, None))[1]
+        for ev_name, ev in ((res.get("Properties") or {}).get("Events") or {}).items():
+            if ev.get("Type") not in SCHEDULE_EVENTS:
+                continue
+            expected = "ENABLED" if schedule_param and switches[schedule_param] == "on" else "DISABLED"
+            state = (ev.get("Properties") or {}).get("State")
+            if state != expected:
+                fail(f"{fn}.Events.{ev_name}", ev,
+                     f"State is {state!r}, not {expected} ({schedule_param}={switches.get(schedule_param)})")
+    router = resources.get("SlackInteractionsFunction")
+    if router:
+        env = ((router.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        expected = ",".join(wf for wf in SLACK_ROUTED if wf in enabled)
+        if env.get("SLACK_ROUTER_WORKFLOWS") != expected:
+            fail("SlackInteractionsFunction", router,
+                 f"SLACK_ROUTER_WORKFLOWS is {env.get('SLACK_ROUTER_WORKFLOWS')!r}, not {expected!r}")
+        # A workflow's click settings only while it is enabled (the review's decisions are
+        # also the only thing the endpoint puts on the bus).
+        for workflow, prefixes in SLACK_SETTINGS.items():
+            if workflow not in enabled:
+                extra = sorted(v for v in env if v.startswith(prefixes))
+                if extra:
+                    fail("SlackInteractionsFunction", router, f"gets {workflow}'s settings {extra} while it is disabled")
+
+
+def check_parameter_groups(template: dict) -> None:
+    """Every parameter is in exactly one of the console's groups (a new one must be placed)."""
+    interface = (template.get("Metadata") or {}).get("AWS::CloudFormation::Interface") or {}
+    placed: dict[str, int] = {}
+    for group in interface.get("ParameterGroups") or []:
+        for name in group.get("Parameters") or []:
+            placed[name] = placed.get(name, 0) + 1
+    params = template.get("Parameters") or {}
+    for name, node in params.items():
+        if placed.get(name, 0) != 1:
+            fail(name, node, f"is in {placed.get(name, 0)} ParameterGroups of AWS::CloudFormation::Interface, not exactly 1")
+    for name in sorted(set(placed) - set(params)):
+        fail("AWS::CloudFormation::Interface", interface, f"groups {name}, which is not a parameter")
+
+
+def main() -> int:
+    global current_combination
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
+    template, matches = decode(str(path))
+    if template is None or matches:
+        for m in matches:
+            print(f"FAIL {path}: cannot be read: {m}")
+        return 1
+    binaries = workspace_binaries()
+    check_parameter_groups(template)
+    summary = []
+    for label, switches in combinations():
+        current_combination = label
+        missing = [p for p in switches if p not in (template.get("Parameters") or {})]
+        if missing:
+            fail(str(path.name), None, f"has no parameter {', '.join(missing)}")
+            break
+        deployed = for_combination(template, switches)
+        check_combination(template, deployed, switches)
+        counts = check(deployed, path, binaries, every_workflow=label.startswith("all four"))
+        summary.append(f"{label}: {counts[0]} functions, {counts[1]} alarms, {counts[2]} failure queues/DLQs")
+
     if failures:
-        print("\n".join(failures))
+        for message, seen_in in failures.items():
+            print(message + (f" [in: {'; '.join(seen_in)}]" if seen_in else ""))
         print(f"check-template: {len(failures)} failed assertion(s) in {path.name}")
         return 1
-    print(
-        f"check-template: {path.name} OK ({len(functions)} functions, {len(alarms)} alarms, "
-        f"{len(failure_queues)} failure queues/DLQs with depth alarms)"
-    )
+    print(f"check-template: {path.name} OK in {len(summary)} combinations ({'; '.join(summary)})")
     return 0
 
 
