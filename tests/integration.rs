@@ -24,6 +24,7 @@ mod review_workflow;
 mod rotation_clicks;
 mod rotation_sweep;
 mod secrets_in_logs;
+mod shadow_state;
 mod slack_connector;
 mod store_contract;
 mod webhook_connector;

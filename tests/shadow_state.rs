@@ -1,0 +1,111 @@
+//! The dry run's shadow state (decision 035) on a real Postgres: the workflow's SQL reaches
+//! temporary copies with today's rows and their own sequences, every write to a real table is
+//! refused, and closing the connection leaves the real tables as they were.
+
+use secops_shared::db;
+use secops_shared::dry_run::{ShadowError, shadow_tables};
+use secops_tests::db::TestDb;
+
+/// A migrated database with one consumer row, so the copy has something to copy.
+async fn seeded() -> TestDb {
+    let test = TestDb::create().await;
+    let mut client = test.client().await;
+    db::migrate(&mut client).await.expect("migrate");
+    client
+        .batch_execute(
+            "INSERT INTO rotation_campaigns
+                 (campaign, retired_key, replacement_key, deadline, created_at, updated_at)
+                 VALUES ('stripe-2026', 'old', 'new', '2026-11-20', now(), now());
+             INSERT INTO rotation_consumers
+                 (campaign, name, team, channel, status, created_at, updated_at)
+                 VALUES ('stripe-2026', 'billing-api', 'payments', 'C0PAYMENTS', 'pending', now(), now());",
+        )
+        .await
+        .expect("seed");
+    test
+}
+
+const TABLES: &[&str] = &[
+    "rotation_campaigns",
+    "rotation_consumers",
+    "rotation_nudges",
+];
+
+#[tokio::test]
+async fn writes_reach_the_shadows_and_never_the_real_tables() {
+    let test = seeded().await;
+    let before = test.fingerprint(TABLES).await;
+    let client = test.client().await;
+    let shadowed = shadow_tables(&client, TABLES).await.expect("shadowed");
+    assert_eq!(
+        shadowed.tables,
+        [
+            ("rotation_campaigns".to_owned(), 1),
+            ("rotation_consumers".to_owned(), 1),
+            ("rotation_nudges".to_owned(), 0),
+        ]
+    );
+    // The workflow's unqualified SQL: today's row is there, an update and a serial insert work.
+    client
+        .batch_execute(
+            "UPDATE rotation_consumers SET nudge_count = nudge_count + 1 WHERE name = 'billing-api';
+             INSERT INTO rotation_consumers
+                 (campaign, name, team, channel, status, created_at, updated_at)
+                 VALUES ('stripe-2026', 'refunds', 'payments', 'C0PAYMENTS', 'pending', now(), now());",
+        )
+        .await
+        .expect("writes to the shadows");
+    let ids: Vec<i64> = client
+        .query(
+            "SELECT consumer_id FROM rotation_consumers ORDER BY consumer_id",
+            &[],
+        )
+        .await
+        .expect("read the shadow")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(
+        ids[1] > ids[0],
+        "the shadow's own sequence continues: {ids:?}"
+    );
+    // A write that names a real table is refused by Postgres itself.
+    let refused = client
+        .batch_execute("UPDATE public.rotation_consumers SET nudge_count = 99")
+        .await
+        .expect_err("a read-only session");
+    let message = refused.as_db_error().map(|e| e.message().to_owned());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("read-only transaction")),
+        "{message:?}"
+    );
+    drop(client);
+    assert_eq!(test.fingerprint(TABLES).await, before);
+}
+
+#[tokio::test]
+async fn a_missing_table_stops_the_dry_run_before_anything_runs() {
+    let test = seeded().await;
+    let client = test.client().await;
+    let e = shadow_tables(&client, &["rotation_consumers", "no_such_table"])
+        .await
+        .expect_err("no such table");
+    assert!(
+        matches!(e, ShadowError::MissingTable(ref t) if t == "no_such_table"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("secops-local migrate"), "{e}");
+    // Nothing half-done stays behind: the first shadow was rolled back with the rest.
+    let shadows: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND relkind = 'r'",
+            &[],
+        )
+        .await
+        .expect("count temporary tables")
+        .get(0);
+    assert_eq!(shadows, 0);
+}
