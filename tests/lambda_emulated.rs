@@ -740,7 +740,7 @@ async fn mr_audit_scenario() -> Finished {
     assert_eq!(world.page_rows(), 0, "the dry run wrote to Confluence");
     assert!(world.linear_fake.comments(&issue).is_empty());
     assert_eq!(world.linear_fake.mutations().await, 0);
-    assert!(world.messages_in(CRYPTO_CHANNEL).is_empty());
+    assert!(world.slack_fake.messages().is_empty(), "the dry run posted");
     let no_target = auditor.invoke(&json!({"dry_run": true})).await;
     assert!(
         matches!(&no_target.outcome, Outcome::Error(e) if e["errorType"] == "BadInput"),
@@ -836,6 +836,24 @@ async fn mr_audit_scenario() -> Finished {
     }
     assert_eq!(world.page_rows(), 1);
     assert_eq!(world.linear_fake.comments(&issue).len(), 1);
+    assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
+
+    // A dry run of the MR now audited still shows the whole audit (from the start, in the
+    // shadows), and still changes nothing.
+    let state_before = world.db.fingerprint(tables).await;
+    let again = auditor
+        .invoke(&json!({"dry_run": true, "project_id": PROJECT_ID, "mr_iid": mr.iid}))
+        .await;
+    let again = again.response();
+    assert_eq!(again["report"]["outcome"], "done", "{again}");
+    assert!(
+        again["would"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["action"] == "append evidence row")),
+        "{again}"
+    );
+    assert_eq!(world.db.fingerprint(tables).await, state_before);
+    assert_eq!(world.page_rows(), 1);
     assert_eq!(world.messages_in(CRYPTO_CHANNEL).len(), 1);
     Finished {
         runs: vec![endpoint, auditor],

@@ -2,6 +2,7 @@
 //! temporary copies with today's rows and their own sequences, every write to a real table is
 //! refused, and closing the connection leaves the real tables as they were.
 
+use secops_shared::credential_scope::Function;
 use secops_shared::db;
 use secops_shared::dry_run::{ShadowError, shadow_tables};
 use secops_tests::db::TestDb;
@@ -108,4 +109,75 @@ async fn a_missing_table_stops_the_dry_run_before_anything_runs() {
         .expect("count temporary tables")
         .get(0);
     assert_eq!(shadows, 0);
+}
+
+#[tokio::test]
+async fn a_check_added_not_valid_copies_old_rows_and_still_holds_for_new_ones() {
+    let test = seeded().await;
+    // An inventory row from before migration 0006, which added its check NOT VALID.
+    test.admin_client()
+        .await
+        .batch_execute(
+            "ALTER TABLE oauth_grant_inventory DROP CONSTRAINT oauth_grant_inventory_scopes_no_null;
+             INSERT INTO oauth_grant_inventory (provider, client_id, principal, scopes)
+                 VALUES ('google', 'old-app', 'ann@example.com', ARRAY['openid', NULL]);
+             ALTER TABLE oauth_grant_inventory ADD CONSTRAINT oauth_grant_inventory_scopes_no_null
+                 CHECK (array_position(scopes, NULL) IS NULL) NOT VALID;",
+        )
+        .await
+        .expect("an old row");
+    let client = test.client().await;
+    let shadowed = shadow_tables(&client, &["oauth_grant_inventory"])
+        .await
+        .expect("the old row is copied");
+    assert_eq!(shadowed.tables, [("oauth_grant_inventory".to_owned(), 1)]);
+    let refused = client
+        .batch_execute(
+            "INSERT INTO oauth_grant_inventory (provider, client_id, principal, scopes)
+                 VALUES ('google', 'new-app', 'bob@example.com', ARRAY[NULL]::text[])",
+        )
+        .await
+        .expect_err("the check holds in the shadow");
+    let message = refused.as_db_error().map(|e| e.message().to_owned());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("oauth_grant_inventory_scopes_no_null")),
+        "{message:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_search_path_with_pg_temp_last_still_finds_the_shadows() {
+    let test = seeded().await;
+    let client = test.client().await;
+    client
+        .batch_execute("SET search_path = public, pg_temp")
+        .await
+        .expect("set the search path");
+    shadow_tables(&client, TABLES)
+        .await
+        .expect("shadowed despite the search path");
+    client
+        .batch_execute("UPDATE rotation_consumers SET nudge_count = 5")
+        .await
+        .expect("the update reaches the shadow");
+}
+
+#[tokio::test]
+async fn a_role_without_temporary_is_told_which_grant_it_needs() {
+    let test = TestDb::create_for(Function::RotationChaser).await;
+    let mut admin = test.admin_client().await;
+    db::migrate(&mut admin).await.expect("migrate as the owner");
+    admin
+        .batch_execute(&format!(
+            "REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC",
+            test.name
+        ))
+        .await
+        .expect("no TEMPORARY for the workflow's login");
+    let client = test.client().await;
+    let e = shadow_tables(&client, TABLES).await.expect_err("refused");
+    assert!(matches!(e, ShadowError::NoTempPrivilege), "{e}");
+    assert!(e.to_string().contains("GRANT TEMPORARY"), "{e}");
 }

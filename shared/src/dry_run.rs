@@ -72,12 +72,24 @@ pub struct Shadowed {
 /// write to the real tables.
 #[derive(Debug, thiserror::Error)]
 pub enum ShadowError {
-    #[error("table {0} does not exist: run `secops-local migrate` first")]
+    #[error(
+        "table {0} does not exist: the database schema is behind this version (run `secops-local migrate` as the schema owner)"
+    )]
     MissingTable(String),
     #[error(
-        "cannot create temporary tables for the dry run ({0}); grant the role TEMPORARY on the database"
+        "the database role may not create temporary tables; grant it TEMPORARY on the database (GRANT TEMPORARY ON DATABASE … TO …)"
     )]
-    NoTempPrivilege(String),
+    NoTempPrivilege,
+    #[error("table {table}: {what}; the dry run cannot shadow it")]
+    Unsupported { table: String, what: &'static str },
+    /// The session does not see its shadows (a search_path without `pg_temp` first, or a
+    /// transaction-pooling proxy running statements on other server sessions).
+    #[error(
+        "after shadowing, {0}: the dry run needs one server session of its own (a session-pinning proxy such as RDS Proxy is fine, transaction pooling is not)"
+    )]
+    NotIsolated(String),
+    #[error("no table to shadow: a dry run of an unknown workflow")]
+    NothingToShadow,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -92,11 +104,24 @@ impl From<tokio_postgres::Error> for ShadowError {
 /// that nothing else uses, and drop the connection at the end of the dry run: that is what
 /// discards the shadows.
 pub async fn shadow_tables(client: &Client, tables: &[&str]) -> Result<Shadowed, ShadowError> {
+    if tables.is_empty() {
+        return Err(ShadowError::NothingToShadow);
+    }
     let started = Instant::now();
+    let may_create: bool = client
+        .query_one(
+            "SELECT has_database_privilege(current_database(), 'TEMPORARY')",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !may_create {
+        return Err(ShadowError::NoTempPrivilege);
+    }
     let mut copied = Vec::with_capacity(tables.len());
     client.batch_execute("BEGIN").await?;
-    for table in tables {
-        match shadow_one(client, table).await {
+    for (n, table) in tables.iter().enumerate() {
+        match shadow_one(client, table, n).await {
             Ok(rows) => copied.push(((*table).to_owned(), rows)),
             Err(e) => {
                 let _ = client.batch_execute("ROLLBACK").await;
@@ -104,21 +129,57 @@ pub async fn shadow_tables(client: &Client, tables: &[&str]) -> Result<Shadowed,
             }
         }
     }
-    // From here on, a write to any real table is refused by Postgres itself ("cannot execute
-    // INSERT in a read-only transaction"); writes to the temporary shadows are allowed.
+    // Unqualified names must find the shadows whatever the role's search_path says; then, from
+    // here on, a write to any real table is refused by Postgres itself ("cannot execute INSERT
+    // in a read-only transaction"), while writes to the temporary shadows are allowed.
     client
-        .batch_execute("COMMIT; SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .batch_execute(
+            "COMMIT;
+             SELECT set_config('search_path', 'pg_temp, ' || current_setting('search_path'), false);
+             SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+        )
         .await?;
+    check_isolated(client, tables).await?;
     Ok(Shadowed {
         tables: copied,
         millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
 
-/// One table: a temporary copy with its data, defaults, constraints and indexes, and its own
-/// sequences (a permanent sequence's `nextval` is refused in a read-only session, and would
+/// Each statement from here on sees the shadows and may not write anything else: asked in
+/// statements of their own, so a proxy that moved them to another server session is caught.
+async fn check_isolated(client: &Client, tables: &[&str]) -> Result<(), ShadowError> {
+    let read_only: String = client
+        .query_one("SELECT current_setting('transaction_read_only')", &[])
+        .await?
+        .get(0);
+    if read_only != "on" {
+        return Err(ShadowError::NotIsolated(
+            "the session is not read-only".to_owned(),
+        ));
+    }
+    for table in tables {
+        let shadowed: bool = client
+            .query_one(
+                "SELECT coalesce((SELECT relnamespace = pg_my_temp_schema() FROM pg_class
+                                   WHERE oid = to_regclass($1)), false)",
+                &[table],
+            )
+            .await?
+            .get(0);
+        if !shadowed {
+            return Err(ShadowError::NotIsolated(format!(
+                "{table} still names the real table"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One table, the `n`th: a temporary copy with its data, defaults, indexes and checks, and its
+/// own sequences (a permanent sequence's `nextval` is refused in a read-only session, and would
 /// move the real one).
-async fn shadow_one(client: &Client, table: &str) -> Result<u64, ShadowError> {
+async fn shadow_one(client: &Client, table: &str, n: usize) -> Result<u64, ShadowError> {
     let real = client
         .query_opt(
             "SELECT format('%I.%I', n.nspname, c.relname)
@@ -129,40 +190,72 @@ async fn shadow_one(client: &Client, table: &str) -> Result<u64, ShadowError> {
         .await?
         .map(|row| row.get::<_, String>(0))
         .ok_or_else(|| ShadowError::MissingTable(table.to_owned()))?;
+    let unusual: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_attribute
+              WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped
+                AND (attidentity <> '' OR attgenerated <> '')",
+            &[&real],
+        )
+        .await?
+        .get(0);
+    if unusual > 0 {
+        // A copy by `SELECT *` cannot fill a generated column, and an identity column's new
+        // sequence would start at 1: both need code here before such a table ships.
+        return Err(ShadowError::Unsupported {
+            table: table.to_owned(),
+            what: "it has an identity or generated column",
+        });
+    }
     let shadow = format!("pg_temp.{}", quote_ident(table));
-    let create = format!(
-        "CREATE TEMPORARY TABLE {} (LIKE {real} INCLUDING ALL)",
-        quote_ident(table)
-    );
-    client.batch_execute(&create).await.map_err(|e| {
-        if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
-            ShadowError::NoTempPrivilege(e.to_string())
-        } else {
-            e.into()
-        }
-    })?;
+    // Checks are added after the rows, as the real table has them: a check added NOT VALID
+    // (migration 0006) holds for new rows only, and a copy must not refuse the old ones.
+    client
+        .batch_execute(&format!(
+            "CREATE TEMPORARY TABLE {} (LIKE {real} INCLUDING ALL EXCLUDING CONSTRAINTS)",
+            quote_ident(table)
+        ))
+        .await?;
     let rows = client
         .execute(&format!("INSERT INTO {shadow} SELECT * FROM {real}"), &[])
         .await?;
+    let checks = client
+        .query(
+            "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+              WHERE conrelid = $1::text::regclass AND contype = 'c' ORDER BY conname",
+            &[&real],
+        )
+        .await?;
+    for check in checks {
+        let (name, definition): (String, String) = (check.get(0), check.get(1));
+        // The definition is Postgres's own rendering of our migration's check (with NOT VALID
+        // when the real one is), not outside input.
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {shadow} ADD CONSTRAINT {} {definition}",
+                quote_ident(&name)
+            ))
+            .await?;
+    }
     let serial_columns = client
         .query(
-            "SELECT a.attname
+            "SELECT a.attname::text
                FROM pg_attrdef d
                JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
               WHERE d.adrelid = $1::text::regclass
-                AND pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%'",
+                AND pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%'
+              ORDER BY a.attnum",
             &[&shadow],
         )
         .await?;
-    for row in serial_columns {
-        let column: String = row.get(0);
-        let sequence = quote_ident(&format!("{table}_{column}_shadow_seq"));
-        let column = quote_ident(&column);
+    for (i, row) in serial_columns.into_iter().enumerate() {
+        let column = quote_ident(&row.get::<_, String>(0));
+        let sequence = format!("pg_temp.shadow_seq_{n}_{i}");
         client
             .batch_execute(&format!(
                 "CREATE TEMPORARY SEQUENCE {sequence};
-                 SELECT setval('pg_temp.{sequence}', coalesce((SELECT max({column}) FROM {shadow}), 0) + 1, false);
-                 ALTER TABLE {shadow} ALTER COLUMN {column} SET DEFAULT nextval('pg_temp.{sequence}')"
+                 SELECT setval('{sequence}', coalesce((SELECT max({column}) FROM {shadow}), 0) + 1, false);
+                 ALTER TABLE {shadow} ALTER COLUMN {column} SET DEFAULT nextval('{sequence}')"
             ))
             .await?;
     }

@@ -129,8 +129,22 @@ impl Run {
             function,
             run_id,
             started: Instant::now(),
-            span: tracing::info_span!("run", function, run_id = %run_id),
+            span: tracing::info_span!(
+                "run",
+                function,
+                run_id = %run_id,
+                dry_run = tracing::field::Empty
+            ),
         }
+    }
+
+    /// Mark a dry run (decision 035): every line of the run, its summary included, then carries
+    /// `dry_run: true`, so a log query can tell it from the real runs.
+    pub fn dry_run(self, dry_run: bool) -> Self {
+        if dry_run {
+            self.span.record("dry_run", true);
+        }
+        self
     }
 
     /// Do the run (given its id, for a workflow that records it) inside the span, then log
@@ -266,17 +280,32 @@ impl Line {
 }
 
 /// Whether a scheduled function's input asks for a dry run (`{"dry_run": true}`; decision 035).
-/// Anything but a boolean is refused: a typo must never turn a dry run into a real one.
+/// Anything but `true` or `false` is refused, and so is a key that looks like a misspelt
+/// `dry_run` (`dryRun`, `dry-run`, `DRY_RUN`, …): a typo must never turn a dry run into a real
+/// one.
 pub fn asks_for_dry_run(input: &serde_json::Value) -> Result<bool, Failure> {
+    let refuse = |message: String| Err(Failure::new(failure::FailureKind::BadInput, message));
+    if let Some(fields) = input.as_object()
+        && let Some(typo) = fields.keys().find(|key| {
+            *key != "dry_run"
+                && key
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect::<String>()
+                    .eq_ignore_ascii_case("dryrun")
+        })
+    {
+        return refuse(format!(
+            "the input names {}: did you mean dry_run? nothing was run",
+            crate::text::excerpt(&serde_json::Value::from(typo.as_str()).to_string())
+        ));
+    }
     match input.get("dry_run") {
-        None | Some(serde_json::Value::Null) => Ok(false),
+        None => Ok(false),
         Some(serde_json::Value::Bool(asked)) => Ok(*asked),
-        Some(other) => Err(Failure::new(
-            failure::FailureKind::BadInput,
-            format!(
-                "the input's dry_run must be true or false, not {}; nothing was run",
-                crate::text::excerpt(&other.to_string())
-            ),
+        Some(other) => refuse(format!(
+            "the input's dry_run must be true or false, not {}; nothing was run",
+            crate::text::excerpt(&other.to_string())
         )),
     }
 }
@@ -291,7 +320,15 @@ mod dry_run_flag {
         assert!(!asks_for_dry_run(&json!({"workflow": "oauth-drift"})).unwrap());
         assert!(asks_for_dry_run(&json!({"dry_run": true})).unwrap());
         assert!(!asks_for_dry_run(&json!({"dry_run": false})).unwrap());
-        for typo in [json!({"dry_run": "true"}), json!({"dry_run": 1})] {
+        for typo in [
+            json!({"dry_run": "true"}),
+            json!({"dry_run": 1}),
+            json!({"dry_run": null}),
+            json!({"dryRun": true}),
+            json!({"dry-run": true}),
+            json!({"DRY_RUN": true}),
+            json!({"dryrun": false}),
+        ] {
             let refused = asks_for_dry_run(&typo).unwrap_err();
             assert!(refused.to_string().contains("nothing was run"), "{refused}");
         }

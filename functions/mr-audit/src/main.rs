@@ -32,6 +32,7 @@ async fn handle(runtime: &AuditRuntime, event: LambdaEvent<Value>) -> Result<Val
         let deadline = invocation::deadline_instant(context.deadline());
         let (project_id, iid) = dry_run_target(&input)?;
         let dry = Run::start(FUNCTION)
+            .dry_run(true)
             .run(|_| async move {
                 Ok::<_, Failure>(runtime.dry_run(project_id, iid, Some(deadline)).await?)
             })

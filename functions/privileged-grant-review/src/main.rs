@@ -32,6 +32,7 @@ async fn handle(
     let deadline = invocation::deadline_instant(context.deadline());
     let dry_run = invocation::asks_for_dry_run(&input)?;
     Run::start(FUNCTION)
+        .dry_run(dry_run)
         .run(|_| async move {
             tracing::info!(
                 workflow = input["workflow"].as_str(),

@@ -34,6 +34,7 @@ async fn handle(
     let deadline = invocation::deadline_instant(context.deadline());
     let dry_run = invocation::asks_for_dry_run(&input)?;
     Run::start(FUNCTION)
+        .dry_run(dry_run)
         .run(|_| async move {
             // The input (`workflow`, a replay's `as_of`) is validated and logged by the sweep.
             if dry_run {

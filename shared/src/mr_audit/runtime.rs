@@ -162,18 +162,7 @@ impl AuditRuntime {
                     ..GitLabConfig::new(config.gitlab_url.clone())
                 },
             ),
-            linear: LinearAudit::new(
-                LinearClient::new(
-                    http.clone(),
-                    secrets.clone(),
-                    LinearConfig {
-                        base_url: config.linear_api_url.clone(),
-                        retry,
-                        ..LinearConfig::new(String::new())
-                    },
-                ),
-                config.linear_label.clone(),
-            ),
+            linear: linear_audit(&foundation, &config),
             page: ConfluenceEvidence {
                 client: ConfluenceClient::new(
                     http.clone(),
@@ -291,19 +280,37 @@ impl AuditRuntime {
                 self.config.labels.as_str()
             )));
         }
+        if mr.state != "merged" {
+            return Err(WorkerError::DryRun(format!(
+                "merge request !{iid} of project {project_id} is {}, not merged: only a merge is audited",
+                crate::text::excerpt(&mr.state)
+            )));
+        }
         let event = merge_event_of(&mr);
         let now = Utc::now();
+        // In the shadows only (the session refuses any write to a real table): forget what an
+        // earlier real audit of this MR recorded, so the dry run audits it from the start
+        // instead of finding it done.
+        for table in ["mr_audit_steps", "mr_audit_deliveries", "mr_audit_merges"] {
+            db.execute(
+                &format!("DELETE FROM {table} WHERE merge_key = $1"),
+                &[&event.merge_key()],
+            )
+            .await
+            .map_err(|e| WorkerError::DryRun(crate::db::DbError::from(e).to_string()))?;
+        }
         let store = AuditStore::new(&db);
         store
             .record_delivery("dry-run", &event, now)
             .await
             .map_err(super::workflow::AuditError::from)?;
         let would = WouldDoLog::default();
+        let linear = linear_audit(&self.foundation, &self.config);
         let deps = AuditDeps {
             store,
             gitlab: &self.gitlab,
             linear: &RecordingIssues {
-                real: &self.linear,
+                real: &linear,
                 would: &would,
             },
             page: &RecordingPage {
@@ -335,6 +342,23 @@ impl Summarised for AuditOutcome {
             _ => Tally::default(),
         }
     }
+}
+
+/// Linear for the audit, with its own memory of the issues it found (so a dry run's look-ups
+/// never stand in for a real audit's).
+fn linear_audit(foundation: &Foundation, config: &MrAuditConfig) -> LinearAudit {
+    LinearAudit::new(
+        LinearClient::new(
+            foundation.http.clone(),
+            foundation.secrets.clone(),
+            LinearConfig {
+                base_url: config.linear_api_url.clone(),
+                retry: foundation.common.retry,
+                ..LinearConfig::new(String::new())
+            },
+        ),
+        config.linear_label.clone(),
+    )
 }
 
 /// The merge delivery GitLab would have sent for `mr`, rebuilt from the REST API's answer.

@@ -236,6 +236,44 @@ impl DecisionWebhook for RecordingWebhook<'_> {
     }
 }
 
+/// The chat of a dry run against the real services: cards it posts are kept (and their
+/// updates applied) as by [`RecordingChat`]; an update of a real card it never posted (a
+/// follow-up left pending in the real outbox) is recorded as a write it would make.
+pub struct ShadowRunChat<'a> {
+    pub cards: RecordingChat,
+    pub would: &'a WouldDoLog,
+}
+
+impl ReviewChat for ShadowRunChat<'_> {
+    async fn post(&self, channel: &str, text: &str, blocks: &Value) -> Result<Posted, PortError> {
+        self.cards.post(channel, text, blocks).await
+    }
+
+    async fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), PortError> {
+        let ours = self
+            .cards
+            .cards()
+            .iter()
+            .any(|c| c.channel == channel && c.ts == ts);
+        if ours {
+            return self.cards.update(channel, ts, text, blocks).await;
+        }
+        self.would.record(WouldDo {
+            service: "slack",
+            action: "update message",
+            target: format!("{channel} {ts}"),
+            content: serde_json::json!({"text": text, "blocks": blocks}),
+        });
+        Ok(())
+    }
+}
+
 /// What a dry run's recording chat and log kept, as the writes they stand for: each card it
 /// would post (as last updated) and each review event it would append to `events_dataset`.
 pub fn would_have_written(

@@ -7,7 +7,9 @@ use chrono::Utc;
 
 use super::adapters::AxiomReviewLog;
 use super::config::ReviewConfig;
-use super::dry_run::{RecordingChat, RecordingLog, RecordingWebhook, would_have_written};
+use super::dry_run::{
+    RecordingChat, RecordingLog, RecordingWebhook, ShadowRunChat, would_have_written,
+};
 use super::store::ReviewStore;
 use super::workflow::{
     self, DrainReport, Outbox, ReviewDeps, ReviewError, ReviewReport, WORKFLOW, run_review,
@@ -107,7 +109,10 @@ impl ReviewRuntime {
             .await?;
         let store = ReviewStore::new(&db);
         let would = WouldDoLog::default();
-        let chat = RecordingChat::default();
+        let chat = ShadowRunChat {
+            cards: RecordingChat::default(),
+            would: &would,
+        };
         let log = RecordingLog::default();
         let webhook = self
             .config
@@ -131,7 +136,7 @@ impl ReviewRuntime {
             metrics_namespace: &common.metrics_namespace,
         };
         let report = http::with_deadline(deadline, run_review(&deps, Utc::now())).await?;
-        let mut writes = would_have_written(&chat, &log, &self.config.events_dataset);
+        let mut writes = would_have_written(&chat.cards, &log, &self.config.events_dataset);
         writes.extend(would.take());
         Ok(DryRunReport::new(report, writes, shadowed))
     }
