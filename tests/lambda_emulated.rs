@@ -12,7 +12,7 @@ use chrono::Utc;
 use secops_shared::rotation::message::CONFIRM;
 use secops_shared::slack::interaction::click_body;
 use secops_shared::slack::signature::sign;
-use secops_shared::slack_router::NOT_ENABLED_REVIEW;
+use secops_shared::slack_router::{NOT_ENABLED_REVIEW, NOT_ENABLED_ROTATION};
 use secops_tests::drift::{DriftWorld, MODEL, TEAM_ID, model_answer};
 use secops_tests::fake_aws::FakeAws;
 use secops_tests::grants::{EMAIL, MAIL, OPENID, google};
@@ -434,7 +434,14 @@ async fn review_scenario(stack: Stack) -> Finished {
 
     let router_settings = match stack {
         Stack::ReviewAlone => with(&[("SLACK_ROUTER_WORKFLOWS", "privileged-review".to_owned())]),
-        Stack::AllFour => with(&[("ROTATION_SECURITY_LEAD", SECURITY_LEAD.to_owned())]),
+        Stack::AllFour => {
+            // Its login reaches both workflows' tables, as slack-interactions' does.
+            review
+                .db
+                .also_for(secops_shared::credential_scope::Function::SlackInteractions)
+                .await;
+            with(&[("ROTATION_SECURITY_LEAD", SECURITY_LEAD.to_owned())])
+        }
     };
     let interactions = cold_start(
         &aws,
@@ -496,6 +503,26 @@ async fn review_scenario(stack: Stack) -> Finished {
         .http(&slack_event(click.as_bytes(), SIGNING_SECRET))
         .await;
     assert_eq!(accepted.0, 200, "{}", accepted.1);
+
+    // One endpoint for both workflows' buttons: a rotation button reaches the chaser (which
+    // no longer tracks consumer 999999), not the note for a workflow it does not serve.
+    let rotation_click = click_body(
+        "U0BOB0",
+        CONFIRM,
+        "999999",
+        REVIEW_CHANNEL,
+        &card.ts,
+        &review.slack.response_url("U0BOB0"),
+    );
+    let routed = interactions
+        .http(&slack_event(rotation_click.as_bytes(), SIGNING_SECRET))
+        .await;
+    assert_eq!(routed.0, 200, "{}", routed.1);
+    let told = world.told("U0BOB0");
+    match stack {
+        Stack::AllFour => assert_eq!(told, ["This consumer is no longer tracked."]),
+        Stack::ReviewAlone => assert_eq!(told, [NOT_ENABLED_ROTATION]),
+    }
 
     let decided: Vec<_> = aws
         .put_events()

@@ -104,6 +104,24 @@ impl TestDb {
         db
     }
 
+    /// Make the test's login also a member of `function`'s roles, as a login that one
+    /// function of two workflows uses (slack-interactions with the review and the chaser).
+    pub async fn also_for(&self, function: Function) {
+        let login = self
+            .login
+            .as_deref()
+            .expect("a database created for a function has a login");
+        let roles: Vec<&str> = db_roles::roles_for(function)
+            .iter()
+            .map(|r| r.role)
+            .collect();
+        self.admin_client()
+            .await
+            .batch_execute(&format!("GRANT {} TO {login}", roles.join(", ")))
+            .await
+            .expect("grant the function's roles");
+    }
+
     /// A connection as the admin (superuser), whatever `url` logs in as.
     pub async fn admin_client(&self) -> Client {
         connect_plain(&self.admin_url).await

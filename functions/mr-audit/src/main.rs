@@ -28,12 +28,16 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(runtime: &AuditRuntime, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (input, context) = event.into_parts();
-    if invocation::asks_for_dry_run(&input)? {
+    // A dry run, or an input refused as one, is answered inside a run of its own, so it gets
+    // its summary line.
+    let asked = invocation::asks_for_dry_run(&input);
+    if !matches!(asked, Ok(false)) {
         let deadline = invocation::deadline_instant(context.deadline());
-        let (project_id, iid) = dry_run_target(&input)?;
         let dry = Run::start(FUNCTION)
-            .dry_run(true)
+            .dry_run(matches!(asked, Ok(true)))
             .run(|_| async move {
+                asked?;
+                let (project_id, iid) = dry_run_target(&input)?;
                 Ok::<_, Failure>(runtime.dry_run(project_id, iid, Some(deadline)).await?)
             })
             .await?;

@@ -31,17 +31,19 @@ async fn handle(
 ) -> Result<Answer<RunReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
-    let dry_run = invocation::asks_for_dry_run(&input)?;
+    // Read inside the run, so a refused input gets its summary line like any failure.
+    let asked = invocation::asks_for_dry_run(&input);
     Run::start(FUNCTION)
-        .dry_run(dry_run)
+        .dry_run(matches!(asked, Ok(true)))
         .run(|run_id| async move {
+            let dry_run = asked?;
             tracing::info!(
                 workflow = input["workflow"].as_str(),
                 dry_run,
                 "drift audit triggered"
             );
             Ok(if dry_run {
-                Answer::DryRun(runtime.dry_run(Some(deadline)).await?)
+                Answer::DryRun(runtime.dry_run_as(run_id, Some(deadline)).await?)
             } else {
                 Answer::Ran(runtime.run_as(run_id, Some(deadline)).await?)
             })

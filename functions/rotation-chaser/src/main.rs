@@ -32,10 +32,12 @@ async fn handle(
 ) -> Result<Answer<SweepReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
-    let dry_run = invocation::asks_for_dry_run(&input)?;
+    // Read inside the run, so a refused input gets its summary line like any failure.
+    let asked = invocation::asks_for_dry_run(&input);
     Run::start(FUNCTION)
-        .dry_run(dry_run)
+        .dry_run(matches!(asked, Ok(true)))
         .run(|_| async move {
+            let dry_run = asked?;
             // The input (`workflow`, a replay's `as_of`) is validated and logged by the sweep.
             if dry_run {
                 return Ok(Answer::DryRun(

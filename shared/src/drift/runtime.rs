@@ -111,6 +111,15 @@ impl DriftRuntime {
         &self,
         deadline: Option<Instant>,
     ) -> Result<DryRunReport<RunReport>, RunError> {
+        self.dry_run_as(Uuid::new_v4(), deadline).await
+    }
+
+    /// [`Self::dry_run`] under `run_id` (the id the invocation logs under).
+    pub async fn dry_run_as(
+        &self,
+        run_id: Uuid,
+        deadline: Option<Instant>,
+    ) -> Result<DryRunReport<RunReport>, RunError> {
         let (db, shadowed) = self
             .foundation
             .shadow_database(db_roles::tables_of(WORKFLOW))
@@ -129,8 +138,7 @@ impl DriftRuntime {
             metrics: MetricsSink::Off,
             metrics_namespace: &common.metrics_namespace,
         };
-        let report =
-            http::with_deadline(deadline, run_drift_as(&deps, Uuid::new_v4(), Utc::now())).await?;
+        let report = http::with_deadline(deadline, run_drift_as(&deps, run_id, Utc::now())).await?;
         Ok(DryRunReport::new(report, would.take(), shadowed))
     }
 }
