@@ -3,8 +3,12 @@
 //! left pending. When the audit named in the event fails at a step it stays pending and the
 //! invocation fails, so the event is retried and, in the end, lands in the failure queue with an
 //! alarm. Audits that keep failing are given up after a bound (metric `AuditsAbandoned`).
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::mr_audit::runtime::{AuditRuntime, WorkerReport};
@@ -27,8 +31,12 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &AuditRuntime,
     event: LambdaEvent<Value>,
-) -> Result<WorkerReport, Failure> {
+) -> Result<Reply<WorkerReport>, Failure> {
     let (input, context) = event.into_parts();
+    if doctor::asked(&input) {
+        let deadline = invocation::deadline_instant(context.deadline());
+        return Ok(Reply::Doctor(doctor::in_lambda(Function::MrAudit, deadline).await));
+    }
     let named: Vec<String> = input["detail"]["merge_key"]
         .as_str()
         .map(|k| vec![k.to_owned()])
@@ -53,4 +61,5 @@ async fn handle(
             Ok(report)
         })
         .await
+        .map(Reply::Report)
 }

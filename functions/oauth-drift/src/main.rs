@@ -1,9 +1,13 @@
 //! Lambda function: the daily OAuth grant drift audit. Triggered by an EventBridge Scheduler
 //! schedule (`ScheduleV2`), which delivers only its `Input` JSON; returns the run report.
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::workflow::RunReport;
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::runtime::Mode;
@@ -23,9 +27,12 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<RunReport, Failure> {
+async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<Reply<RunReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    if doctor::asked(&input) {
+        return Ok(Reply::Doctor(doctor::in_lambda(Function::OAuthDrift, deadline).await));
+    }
     Run::start(FUNCTION)
         .run(|run_id| async move {
             tracing::info!(
@@ -35,4 +42,5 @@ async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<Run
             Ok(runtime.run_as(run_id, Some(deadline)).await?)
         })
         .await
+        .map(Reply::Report)
 }

@@ -1,8 +1,12 @@
 //! Lambda function: the privileged-grant anomaly review, every few minutes. Triggered by an
 //! EventBridge Scheduler schedule (`ScheduleV2`, which delivers only its `Input` JSON); returns
 //! the run report.
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::review::runtime::ReviewRuntime;
@@ -26,9 +30,14 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &ReviewRuntime,
     event: LambdaEvent<Value>,
-) -> Result<ReviewReport, Failure> {
+) -> Result<Reply<ReviewReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    if doctor::asked(&input) {
+        return Ok(Reply::Doctor(
+            doctor::in_lambda(Function::PrivilegedGrantReview, deadline).await,
+        ));
+    }
     Run::start(FUNCTION)
         .run(|_| async move {
             tracing::info!(
@@ -38,4 +47,5 @@ async fn handle(
             Ok(runtime.run(Some(deadline)).await?)
         })
         .await
+        .map(Reply::Report)
 }

@@ -2,8 +2,12 @@
 //! EventBridge Scheduler schedule (`ScheduleV2`, which delivers only its `Input` JSON); returns
 //! the sweep report. A digest that could not be sent fails the invocation, so the scheduler's
 //! retry sends it (nudges are never repeated within their interval).
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::rotation::runtime::RotationRuntime;
@@ -27,9 +31,12 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &RotationRuntime,
     event: LambdaEvent<Value>,
-) -> Result<SweepReport, Failure> {
+) -> Result<Reply<SweepReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    if doctor::asked(&input) {
+        return Ok(Reply::Doctor(doctor::in_lambda(Function::RotationChaser, deadline).await));
+    }
     Run::start(FUNCTION)
         .run(|_| async move {
             // The input (`workflow`, a replay's `as_of`) is validated and logged by the sweep.
@@ -37,6 +44,7 @@ async fn handle(
             digest_delivered(report)
         })
         .await
+        .map(Reply::Report)
 }
 
 /// The sweep's report, unless today's digest still has to go out.
