@@ -73,7 +73,10 @@ impl Setup {
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().unwrap();
         let env: HashMap<String, String> = [
-            ("SECOPS_SECRETS_FILE", dir.path().join("secret.json").display().to_string()),
+            (
+                "SECOPS_SECRETS_FILE",
+                dir.path().join("secret.json").display().to_string(),
+            ),
             ("HTTP_MAX_ATTEMPTS", "1".to_owned()),
             ("SLACK_API_BASE", slack.api_base()),
             ("LINEAR_API_URL", linear.url()),
@@ -144,7 +147,12 @@ impl Setup {
     async fn doctor(&self, workflows: &[Workflow]) -> Checklist {
         self.write_secret();
         let env = self.env.clone();
-        let list = doctor::run_with(&Env(move |name: &str| env.get(name).cloned()), workflows, Scope::Local).await;
+        let list = doctor::run_with(
+            &Env(move |name: &str| env.get(name).cloned()),
+            workflows,
+            Scope::Local,
+        )
+        .await;
         self.assert_nothing_written().await;
         list
     }
@@ -153,7 +161,8 @@ impl Setup {
     async fn assert_nothing_written(&self) {
         for method in self.slack.methods_called() {
             assert!(
-                ["auth.test", "conversations.info", "usergroups.users.list"].contains(&method.as_str()),
+                ["auth.test", "conversations.info", "usergroups.users.list"]
+                    .contains(&method.as_str()),
                 "Slack was called with {method}"
             );
         }
@@ -163,7 +172,10 @@ impl Setup {
         assert!(self.gitlab.requests().iter().all(|r| r.method == "GET"));
         assert!(self.confluence.requests().iter().all(|(m, _)| m == "GET"));
         assert_eq!(self.axiom.ingest_calls(), 0);
-        assert!(self.openai.requests().await.len() <= 2, "one test prompt per model-using workflow");
+        assert!(
+            self.openai.requests().await.len() <= 2,
+            "one test prompt per model-using workflow"
+        );
     }
 }
 
@@ -172,10 +184,15 @@ impl Setup {
 fn assert_fails_with(list: &Checklist, subject: &str, fix: &str) {
     let text = list.render();
     let found = list.checks.iter().any(|c| {
-        c.status == Status::Fail && c.subject == subject && c.fix.as_deref().is_some_and(|f| f.contains(fix))
+        c.status == Status::Fail
+            && c.subject == subject
+            && c.fix.as_deref().is_some_and(|f| f.contains(fix))
     });
-    assert!(found, "no failed {subject} check with the fix {fix:?}:\n{text}");
-    assert!(text.contains(&format!("fix: ")) && text.contains(fix), "{text}");
+    assert!(
+        found,
+        "no failed {subject} check with the fix {fix:?}:\n{text}"
+    );
+    assert!(text.contains("fix: ") && text.contains(fix), "{text}");
     assert!(!list.ok());
     assert_eq!(list.exit_code(), 1);
 }
@@ -187,11 +204,24 @@ async fn every_check_passes_on_a_correct_set_up_and_nothing_is_written() {
     let text = list.render();
     assert!(list.ok(), "{text}");
     assert_eq!(list.exit_code(), 0);
-    assert!(list.checks.iter().all(|c| c.status != Status::Fail), "{text}");
+    assert!(
+        list.checks.iter().all(|c| c.status != Status::Fail),
+        "{text}"
+    );
     // Every service was proven, not skipped.
-    for subject in ["postgres", "slack", "linear", "axiom", "gitlab", "confluence", "openai"] {
+    for subject in [
+        "postgres",
+        "slack",
+        "linear",
+        "axiom",
+        "gitlab",
+        "confluence",
+        "openai",
+    ] {
         assert!(
-            list.checks.iter().any(|c| c.subject == subject && c.status == Status::Pass),
+            list.checks
+                .iter()
+                .any(|c| c.subject == subject && c.status == Status::Pass),
             "{subject} was not checked:\n{text}"
         );
     }
@@ -205,10 +235,18 @@ async fn every_check_passes_on_a_correct_set_up_and_nothing_is_written() {
 #[tokio::test]
 async fn a_missing_slack_scope_names_the_scope_to_add() {
     let setup = Setup::correct().await;
-    let without: Vec<&str> = MANIFEST_SCOPES.iter().copied().filter(|s| *s != "usergroups:read").collect();
+    let without: Vec<&str> = MANIFEST_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| *s != "usergroups:read")
+        .collect();
     setup.slack.set_scopes(&without);
     let list = setup.doctor(&[Workflow::PrivilegedReview]).await;
-    assert_fails_with(&list, "slack", "add the scope usergroups:read to the Slack app (OAuth & Permissions");
+    assert_fails_with(
+        &list,
+        "slack",
+        "add the scope usergroups:read to the Slack app (OAuth & Permissions",
+    );
     assert_fails_with(&list, "slack", "and reinstall it");
 }
 
@@ -217,7 +255,11 @@ async fn a_channel_without_the_bot_says_how_to_invite_it() {
     let setup = Setup::correct().await;
     setup.slack.remove_bot_from("C0AUDIT001");
     let list = setup.doctor(&[Workflow::MrAudit]).await;
-    assert_fails_with(&list, "slack", "invite the bot: /invite @secops-bot in #chan-c0audit001 (C0AUDIT001)");
+    assert_fails_with(
+        &list,
+        "slack",
+        "invite the bot: /invite @secops-bot in #chan-c0audit001 (C0AUDIT001)",
+    );
 }
 
 #[tokio::test]
@@ -225,7 +267,11 @@ async fn a_wrong_linear_team_id_lists_the_teams_that_exist() {
     let mut setup = Setup::correct().await;
     setup.set("LINEAR_TEAM_ID", "team-nope");
     let list = setup.doctor(&[Workflow::OAuthDrift]).await;
-    assert_fails_with(&list, "linear", "set LINEAR_TEAM_ID to the id of one of: SEC \"Team SEC\" (id team-sec)");
+    assert_fails_with(
+        &list,
+        "linear",
+        "set LINEAR_TEAM_ID to the id of one of: SEC \"Team SEC\" (id team-sec)",
+    );
 }
 
 #[tokio::test]
@@ -233,8 +279,16 @@ async fn a_team_without_a_completed_state_cannot_close_audited_issues() {
     let mut setup = Setup::correct().await;
     setup.set("MR_AUDIT_LINEAR_TEAM_KEYS", "SEC,OPS");
     let list = setup.doctor(&[Workflow::MrAudit]).await;
-    assert_fails_with(&list, "linear", "add a completed workflow state (such as Done) to team OPS");
-    let sec = list.checks.iter().find(|c| c.name == "MR_AUDIT_LINEAR_TEAM_KEYS SEC").unwrap();
+    assert_fails_with(
+        &list,
+        "linear",
+        "add a completed workflow state (such as Done) to team OPS",
+    );
+    let sec = list
+        .checks
+        .iter()
+        .find(|c| c.name == "MR_AUDIT_LINEAR_TEAM_KEYS SEC")
+        .unwrap();
     assert_eq!(sec.status, Status::Pass);
 }
 
@@ -243,18 +297,28 @@ async fn a_page_the_account_cannot_edit_asks_for_edit_permission() {
     let setup = Setup::correct().await;
     setup.confluence.restrict_to_reading(PAGE);
     let list = setup.doctor(&[Workflow::MrAudit]).await;
-    assert_fails_with(&list, "confluence", "give the Atlassian account in confluence_email edit permission on the page");
+    assert_fails_with(
+        &list,
+        "confluence",
+        "give the Atlassian account in confluence_email edit permission on the page",
+    );
     assert_eq!(setup.confluence.calls("GET", "/pages/100/operations"), 1);
 }
 
 #[tokio::test]
 async fn a_page_without_the_audit_table_says_which_table_to_add() {
     let setup = Setup::correct().await;
-    setup.confluence.add_page("101", "SEC", None, "Other page", "<p>No table here</p>");
+    setup
+        .confluence
+        .add_page("101", "SEC", None, "Other page", "<p>No table here</p>");
     let mut setup = setup;
     setup.set("CONFLUENCE_PAGE_ID", "101");
     let list = setup.doctor(&[Workflow::MrAudit]).await;
-    assert_fails_with(&list, "confluence", "add a table to the page whose first row reads MR | Title");
+    assert_fails_with(
+        &list,
+        "confluence",
+        "add a table to the page whose first row reads MR | Title",
+    );
 }
 
 #[tokio::test]
@@ -262,8 +326,16 @@ async fn a_personal_axiom_token_without_an_org_id_is_the_wrong_kind() {
     let mut setup = Setup::correct().await;
     setup.set_secret("axiom_token", Some("xapt-personal"));
     let list = setup.doctor(&[Workflow::PrivilegedReview]).await;
-    assert_fails_with(&list, "axiom", "this is a personal token (xapt-): set AXIOM_ORG_ID");
-    assert_eq!(setup.axiom.requests(), 0, "the connector refuses before any request");
+    assert_fails_with(
+        &list,
+        "axiom",
+        "this is a personal token (xapt-): set AXIOM_ORG_ID",
+    );
+    assert_eq!(
+        setup.axiom.requests(),
+        0,
+        "the connector refuses before any request"
+    );
 }
 
 #[tokio::test]
@@ -271,7 +343,11 @@ async fn an_unknown_axiom_dataset_is_named_with_its_setting() {
     let mut setup = Setup::correct().await;
     setup.set("REVIEW_DATASET", "okta-logs");
     let list = setup.doctor(&[Workflow::PrivilegedReview]).await;
-    assert_fails_with(&list, "axiom", "create the dataset okta-logs in Axiom, or set REVIEW_DATASET");
+    assert_fails_with(
+        &list,
+        "axiom",
+        "create the dataset okta-logs in Axiom, or set REVIEW_DATASET",
+    );
 }
 
 #[tokio::test]
@@ -287,7 +363,11 @@ async fn a_project_the_token_cannot_see_asks_for_a_role() {
     let mut setup = Setup::correct().await;
     setup.set("MR_AUDIT_GITLAB_PROJECTS", "99");
     let list = setup.doctor(&[Workflow::MrAudit]).await;
-    assert_fails_with(&list, "gitlab", "add @secops-bot to \"99\" with at least the Reporter role");
+    assert_fails_with(
+        &list,
+        "gitlab",
+        "add @secops-bot to \"99\" with at least the Reporter role",
+    );
 }
 
 #[tokio::test]
@@ -301,8 +381,15 @@ async fn migrations_behind_say_who_runs_them() {
         .await
         .unwrap();
     let list = setup.doctor(&[Workflow::RotationChaser]).await;
-    assert_fails_with(&list, "postgres", "run `secops-local migrate` with the schema owner's database_url");
-    assert!(list.render().contains("10 (review_quarantine_and_identity_map)"));
+    assert_fails_with(
+        &list,
+        "postgres",
+        "run `secops-local migrate` with the schema owner's database_url",
+    );
+    assert!(
+        list.render()
+            .contains("10 (review_quarantine_and_identity_map)")
+    );
     // Read only: the migration is still missing afterwards.
     let rows = setup
         .db
@@ -317,9 +404,17 @@ async fn migrations_behind_say_who_runs_them() {
 #[tokio::test]
 async fn a_secret_that_does_not_parse_fails_without_quoting_it() {
     let setup = Setup::correct().await;
-    std::fs::write(setup.dir.path().join("secret.json"), r#"{"slack_bot_token": "xoxb-LEAK", oops"#).unwrap();
+    std::fs::write(
+        setup.dir.path().join("secret.json"),
+        r#"{"slack_bot_token": "xoxb-LEAK", oops"#,
+    )
+    .unwrap();
     let list = setup.doctor(&Workflow::ALL).await;
-    assert_fails_with(&list, "secret", "make the secret one JSON object whose values are strings");
+    assert_fails_with(
+        &list,
+        "secret",
+        "make the secret one JSON object whose values are strings",
+    );
     assert!(!list.render().contains("xoxb-LEAK"));
     assert!(!serde_json::to_string(&list).unwrap().contains("xoxb-LEAK"));
 }
@@ -331,17 +426,28 @@ async fn a_malformed_setting_is_named_with_what_it_must_be() {
     let list = setup.doctor(&[Workflow::RotationChaser]).await;
     assert_fails_with(&list, "settings", "set ROTATION_TIMEZONE correctly");
     assert!(list.render().contains("IANA timezone"));
-    let skipped = list.checks.iter().find(|c| c.subject == "services").unwrap();
+    let skipped = list
+        .checks
+        .iter()
+        .find(|c| c.subject == "services")
+        .unwrap();
     assert_eq!(skipped.status, Status::Skip);
 }
 
 #[tokio::test]
 async fn an_unreachable_postgres_fails_its_check_and_skips_the_migrations() {
     let mut setup = Setup::correct().await;
-    setup.set_secret("database_url", Some("postgres://secops:DO_NOT_PRINT@127.0.0.1:1/secops"));
+    setup.set_secret(
+        "database_url",
+        Some("postgres://secops:DO_NOT_PRINT@127.0.0.1:1/secops"),
+    );
     let list = setup.doctor(&[Workflow::RotationChaser]).await;
     assert_fails_with(&list, "postgres", "check database_url's host, port");
-    let migrations = list.checks.iter().find(|c| c.name == "migrations current").unwrap();
+    let migrations = list
+        .checks
+        .iter()
+        .find(|c| c.name == "migrations current")
+        .unwrap();
     assert_eq!(migrations.status, Status::Skip);
     assert!(!list.render().contains("DO_NOT_PRINT"));
 }
@@ -398,7 +504,11 @@ async fn in_lambda_only_the_functions_own_credentials_are_looked_for() {
     )
     .await;
     assert!(list.ok(), "{}", list.render());
-    assert!(list.checks.iter().all(|c| c.name != "credential gitlab_webhook_token"));
+    assert!(
+        list.checks
+            .iter()
+            .all(|c| c.name != "credential gitlab_webhook_token")
+    );
 }
 
 #[test]

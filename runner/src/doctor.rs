@@ -38,7 +38,10 @@ fn chosen(names: &[String]) -> Result<Vec<Workflow>> {
     for name in names {
         let Some(workflow) = Workflow::from_name(name) else {
             let known: Vec<&str> = Workflow::ALL.iter().map(|w| w.name()).collect();
-            bail!("unknown workflow {name:?}: expected one of {}", known.join(", "));
+            bail!(
+                "unknown workflow {name:?}: expected one of {}",
+                known.join(", ")
+            );
         };
         if !workflows.contains(&workflow) {
             workflows.push(workflow);

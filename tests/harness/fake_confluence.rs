@@ -359,7 +359,11 @@ impl World {
 
     fn put(&mut self, id: &str, request: &Request) -> ResponseTemplate {
         if self.read_only.iter().any(|p| p == id) {
-            return error(403, "FORBIDDEN", "You do not have permission to edit this page");
+            return error(
+                403,
+                "FORBIDDEN",
+                "You do not have permission to edit this page",
+            );
         }
         let Ok(payload) = serde_json::from_slice::<Value>(&request.body) else {
             return bad_request("The request body is not JSON");

@@ -270,8 +270,11 @@ impl World {
                         .map(|((_, iid), mr)| (*iid, mr))
                         .collect();
                     listed.sort_by(|a, b| b.0.cmp(&a.0));
-                    let page: Vec<&Value> =
-                        listed.into_iter().take(per_page).map(|(_, mr)| mr).collect();
+                    let page: Vec<&Value> = listed
+                        .into_iter()
+                        .take(per_page)
+                        .map(|(_, mr)| mr)
+                        .collect();
                     ResponseTemplate::new(200).set_body_json(page)
                 }
                 None => error(404, "404 Project Not Found"),

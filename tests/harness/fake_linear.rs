@@ -158,9 +158,7 @@ impl FakeLinear {
 
     /// A project that exists (`project(id:)` finds it).
     pub fn add_project(&self, id: &str, name: &str) {
-        self.world()
-            .projects
-            .push((id.to_owned(), name.to_owned()));
+        self.world().projects.push((id.to_owned(), name.to_owned()));
     }
 
     /// The text of every GraphQL document received (queries and mutations), in order.

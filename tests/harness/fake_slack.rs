@@ -506,7 +506,11 @@ impl World {
         let Some(channel) = self.channels.get(&id) else {
             return fail("channel_not_found");
         };
-        let needed = if channel.private { "groups:read" } else { "channels:read" };
+        let needed = if channel.private {
+            "groups:read"
+        } else {
+            "channels:read"
+        };
         if !self.holds(needed) {
             return self.missing_scope(needed);
         }

@@ -4,10 +4,10 @@
 //! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
-use secops_shared::drift::runtime::DriftRuntime;
-use secops_shared::drift::workflow::RunReport;
 use secops_shared::credential_scope::Function;
 use secops_shared::doctor::{self, Reply};
+use secops_shared::drift::runtime::DriftRuntime;
+use secops_shared::drift::workflow::RunReport;
 use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Run};
 use secops_shared::runtime::Mode;
@@ -27,11 +27,16 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(runtime: &DriftRuntime, event: LambdaEvent<Value>) -> Result<Reply<RunReport>, Failure> {
+async fn handle(
+    runtime: &DriftRuntime,
+    event: LambdaEvent<Value>,
+) -> Result<Reply<RunReport>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
     if doctor::asked(&input) {
-        return Ok(Reply::Doctor(doctor::in_lambda(Function::OAuthDrift, deadline).await));
+        return Ok(Reply::Doctor(
+            doctor::in_lambda(Function::OAuthDrift, deadline).await,
+        ));
     }
     Run::start(FUNCTION)
         .run(|run_id| async move {

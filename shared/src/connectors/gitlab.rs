@@ -237,7 +237,11 @@ impl GitLabClient {
             project_id.to_string(),
             "merge_requests".to_owned(),
         ];
-        let query = [("per_page", "1"), ("order_by", "created_at"), ("sort", "desc")];
+        let query = [
+            ("per_page", "1"),
+            ("order_by", "created_at"),
+            ("sort", "desc"),
+        ];
         let listed: Vec<Listed> = self.get_with_query(&segments, &query, what).await?;
         Ok(listed.first().map(|mr| mr.iid))
     }

@@ -27,7 +27,10 @@ pub(super) async fn check(
 ) {
     let mut record = list.record(workflow, SUBJECT);
     if context.credential("axiom_token").is_none() {
-        record.skip("datasets queryable", "no axiom_token (see the secret's checks)");
+        record.skip(
+            "datasets queryable",
+            "no axiom_token (see the secret's checks)",
+        );
         return;
     }
     let client = AxiomClient::new(
@@ -45,7 +48,10 @@ pub(super) async fn check(
         let name = format!("{setting} {}", quoted(dataset));
         let apl = format!("['{}'] | limit 1", dataset.replace('\'', "\\'"));
         match client.query(&apl, start, end).await {
-            Ok(_) => record.pass(&name, "an APL query on the dataset is answered with this token"),
+            Ok(_) => record.pass(
+                &name,
+                "an APL query on the dataset is answered with this token",
+            ),
             Err(e) => {
                 let fix = fix(&e, setting, dataset);
                 record.fail(&name, e.to_string(), fix);

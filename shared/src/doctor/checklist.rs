@@ -180,7 +180,8 @@ mod tests {
         list.record("common", "secret").pass("parses", "13 keys");
         list.record("oauth-drift", "linear")
             .fail("team", "no team \"X\"", "set LINEAR_TEAM_ID");
-        list.record("oauth-drift", "openai").skip("model", "no OPENAI_MODEL");
+        list.record("oauth-drift", "openai")
+            .skip("model", "no OPENAI_MODEL");
         let text = list.render();
         assert!(text.starts_with("secops doctor: 1 passed, 1 failed, 1 skipped"));
         assert!(text.contains("  ✗ linear: team — no team \"X\"\n      fix: set LINEAR_TEAM_ID\n"));

@@ -20,8 +20,10 @@ pub(super) async fn check(
 ) -> Option<Context> {
     let common = match common {
         Ok(common) => {
-            list.record(COMMON, "settings")
-                .pass("common settings", "SECRET_ID / SECOPS_SECRETS_FILE, timeouts and retries parse");
+            list.record(COMMON, "settings").pass(
+                "common settings",
+                "SECRET_ID / SECOPS_SECRETS_FILE, timeouts and retries parse",
+            );
             common
         }
         Err(e) => {

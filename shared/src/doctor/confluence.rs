@@ -21,7 +21,10 @@ pub(super) async fn check(
     if context.credential("confluence_email").is_none()
         || context.credential("confluence_api_token").is_none()
     {
-        record.skip("page readable", "no confluence_email or confluence_api_token (see the secret's checks)");
+        record.skip(
+            "page readable",
+            "no confluence_email or confluence_api_token (see the secret's checks)",
+        );
         return;
     }
     let client = ConfluenceClient::new(
@@ -60,9 +63,17 @@ pub(super) async fn check(
         ),
         Err(e) => {
             let fix = match &e {
-                TableError::Missing => format!("add a table to the page whose first row reads {}", crate::mr_audit::table::COLUMNS.join(" | ")),
-                TableError::Several(_) => "keep one audit table on the page (rename the others' header rows)".to_owned(),
-                TableError::Malformed(_) => "repair the page in Confluence's editor (its storage format does not parse)".to_owned(),
+                TableError::Missing => format!(
+                    "add a table to the page whose first row reads {}",
+                    crate::mr_audit::table::COLUMNS.join(" | ")
+                ),
+                TableError::Several(_) => {
+                    "keep one audit table on the page (rename the others' header rows)".to_owned()
+                }
+                TableError::Malformed(_) => {
+                    "repair the page in Confluence's editor (its storage format does not parse)"
+                        .to_owned()
+                }
             };
             record.fail("audit table found", format!("the page {e}"), fix);
         }

@@ -3,7 +3,7 @@
 
 use super::checklist::{Checklist, quoted};
 use super::common::setting_fix;
-use super::{Context, linear, openai};
+use super::{Context, Workflow, credentials, linear, openai};
 use crate::config::{ConfigError, Env};
 use crate::drift::config::DriftSettings;
 
@@ -37,11 +37,13 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
         Err(e) => {
             list.record(WORKFLOW, "settings")
                 .fail("settings parse", e.to_string(), setting_fix(e));
+            credentials::check(list, context, Workflow::OAuthDrift);
             list.record(WORKFLOW, "services")
                 .skip("linear, openai", "the workflow's settings do not parse");
             return;
         }
     };
+    credentials::check(list, context, Workflow::OAuthDrift);
     let needs = linear::Needs::Drift {
         team_id: team,
         project_id: settings.linear_project_id.as_deref(),

@@ -19,7 +19,10 @@ pub(super) async fn check(
 ) {
     let mut record = list.record(workflow, SUBJECT);
     if context.credential("gitlab_token").is_none() {
-        record.skip("token accepted", "no gitlab_token (see the secret's checks)");
+        record.skip(
+            "token accepted",
+            "no gitlab_token (see the secret's checks)",
+        );
         return;
     }
     let client = GitLabClient::new(
@@ -32,7 +35,10 @@ pub(super) async fn check(
     );
     let user = match client.current_user().await {
         Ok(user) => {
-            record.pass("token accepted", format!("acting as @{}", crate::text::excerpt(&user.username)));
+            record.pass(
+                "token accepted",
+                format!("acting as @{}", crate::text::excerpt(&user.username)),
+            );
             user.username
         }
         Err(e) => {
@@ -58,7 +64,12 @@ pub(super) async fn check(
     }
 }
 
-async fn check_project(record: &mut Recorder<'_>, client: &GitLabClient, user: &str, project: &str) {
+async fn check_project(
+    record: &mut Recorder<'_>,
+    client: &GitLabClient,
+    user: &str,
+    project: &str,
+) {
     let name = format!("project {project}");
     let found = match client.project(project).await {
         Ok(found) => found,
@@ -78,14 +89,21 @@ async fn check_project(record: &mut Recorder<'_>, client: &GitLabClient, user: &
     let latest = match client.latest_merge_request(found.id).await {
         Ok(latest) => latest,
         Err(e) => {
-            record.fail(&name, format!("the project is readable, its merge requests are not: {e}"), SCOPE_FIX);
+            record.fail(
+                &name,
+                format!("the project is readable, its merge requests are not: {e}"),
+                SCOPE_FIX,
+            );
             return;
         }
     };
     let Some(iid) = latest else {
         record.pass(
             &name,
-            format!("{} readable; no merge request yet, so approvals were not read", quoted(&found.path_with_namespace)),
+            format!(
+                "{} readable; no merge request yet, so approvals were not read",
+                quoted(&found.path_with_namespace)
+            ),
         );
         return;
     };
@@ -108,8 +126,16 @@ async fn check_project(record: &mut Recorder<'_>, client: &GitLabClient, user: &
 fn token_fix(error: &GitLabError, gitlab_url: &str) -> String {
     match error {
         GitLabError::Auth { status: 403 } => SCOPE_FIX.to_owned(),
-        GitLabError::Auth { .. } => "put a valid, unexpired token with the read_api scope in gitlab_token".to_owned(),
-        GitLabError::Misconfigured(_) => format!("set GITLAB_URL to the instance's https URL (now {})", quoted(gitlab_url)),
-        _ => format!("check GITLAB_URL ({}) and the network path to GitLab", quoted(gitlab_url)),
+        GitLabError::Auth { .. } => {
+            "put a valid, unexpired token with the read_api scope in gitlab_token".to_owned()
+        }
+        GitLabError::Misconfigured(_) => format!(
+            "set GITLAB_URL to the instance's https URL (now {})",
+            quoted(gitlab_url)
+        ),
+        _ => format!(
+            "check GITLAB_URL ({}) and the network path to GitLab",
+            quoted(gitlab_url)
+        ),
     }
 }

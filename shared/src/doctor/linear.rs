@@ -29,7 +29,10 @@ pub(super) async fn check(
 ) {
     let mut record = list.record(workflow, SUBJECT);
     if context.credential("linear_api_key").is_none() {
-        record.skip("API key accepted", "no linear_api_key (see the secret's checks)");
+        record.skip(
+            "API key accepted",
+            "no linear_api_key (see the secret's checks)",
+        );
         return;
     }
     let client = LinearClient::new(
@@ -153,10 +156,17 @@ fn check_team_key(record: &mut Recorder<'_>, overview: &WorkspaceOverview, key: 
             .collect();
         record.fail(
             &name,
-            format!("no team with key {} among the teams this key sees", quoted(key)),
+            format!(
+                "no team with key {} among the teams this key sees",
+                quoted(key)
+            ),
             format!(
                 "set MR_AUDIT_LINEAR_TEAM_KEYS to keys of existing teams: {}",
-                if keys.is_empty() { "(none visible)".to_owned() } else { keys.join(", ") }
+                if keys.is_empty() {
+                    "(none visible)".to_owned()
+                } else {
+                    keys.join(", ")
+                }
             ),
         );
         return;

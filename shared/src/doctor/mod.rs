@@ -182,9 +182,7 @@ impl Plan {
             }
             return list;
         };
-        for workflow in &self.workflows {
-            credentials::check(&mut list, &context, *workflow);
-        }
+        // Each workflow's checks together: settings, credentials, then its services.
         if let Some(settings) = &self.drift {
             drift::check(&mut list, &context, settings).await;
         }
@@ -232,11 +230,9 @@ pub enum Reply<T> {
 /// settings), finishing before `deadline`; one log line per failed check.
 pub async fn in_lambda(function: Function, deadline: Instant) -> Checklist {
     let workflows: Vec<Workflow> = Workflow::of_function(function).into_iter().collect();
-    let list = crate::http::with_deadline(
-        Some(deadline),
-        run(&workflows, Scope::Function(function)),
-    )
-    .await;
+    let list =
+        crate::http::with_deadline(Some(deadline), run(&workflows, Scope::Function(function)))
+            .await;
     for check in list.failures() {
         tracing::warn!(
             workflow = %check.workflow,
@@ -247,6 +243,10 @@ pub async fn in_lambda(function: Function, deadline: Instant) -> Checklist {
             "doctor: check failed"
         );
     }
-    tracing::info!(ok = list.ok(), checks = list.checks.len(), "doctor finished");
+    tracing::info!(
+        ok = list.ok(),
+        checks = list.checks.len(),
+        "doctor finished"
+    );
     list
 }

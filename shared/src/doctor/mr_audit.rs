@@ -4,7 +4,7 @@
 
 use super::checklist::{Checklist, quoted};
 use super::common::setting_fix;
-use super::{Context, confluence, gitlab, linear, slack};
+use super::{Context, Workflow, confluence, credentials, gitlab, linear, slack};
 use crate::config::{ConfigError, Env};
 use crate::mr_audit::config::MrAuditConfig;
 
@@ -28,6 +28,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
         Err(e) => {
             list.record(WORKFLOW, "settings")
                 .fail("settings parse", e.to_string(), setting_fix(e));
+            credentials::check(list, context, Workflow::MrAudit);
             list.record(WORKFLOW, "services").skip(
                 "gitlab, linear, confluence, slack",
                 "the workflow's settings do not parse",
@@ -43,6 +44,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
             config.audit.team_keys.join(", ")
         ),
     );
+    credentials::check(list, context, Workflow::MrAudit);
     gitlab::check(
         list,
         WORKFLOW,

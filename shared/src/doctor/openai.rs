@@ -44,8 +44,13 @@ pub(super) async fn check(
     if !key {
         record.fail(
             NAME,
-            format!("OPENAI_MODEL is set but openai_api_key is missing, so no model is used: {without}"),
-            format!("add openai_api_key to {}, or unset OPENAI_MODEL", context.secret_place()),
+            format!(
+                "OPENAI_MODEL is set but openai_api_key is missing, so no model is used: {without}"
+            ),
+            format!(
+                "add openai_api_key to {}, or unset OPENAI_MODEL",
+                context.secret_place()
+            ),
         );
         return;
     }
@@ -84,8 +89,12 @@ pub(super) async fn check(
         Err(e) => {
             let fix = match &e {
                 LlmError::Refused(_) | LlmError::Unusable(_) => STRUCTURED_OUTPUTS_FIX,
-                LlmError::InsufficientQuota => "top up the model account's quota or raise its budget",
-                LlmError::Rejected(_) => "check OPENAI_MODEL (a model this key may use) and openai_api_key",
+                LlmError::InsufficientQuota => {
+                    "top up the model account's quota or raise its budget"
+                }
+                LlmError::Rejected(_) => {
+                    "check OPENAI_MODEL (a model this key may use) and openai_api_key"
+                }
                 _ => "retry; if it persists, check OPENAI_BASE_URL and the network path to it",
             };
             record.fail(NAME, e.to_string(), fix);

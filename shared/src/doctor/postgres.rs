@@ -33,7 +33,9 @@ pub(super) async fn check(list: &mut Checklist, context: &Context) {
     };
     let ca_bundle = context.common.database_ca_bundle.as_deref();
     let tls = match (transport.local, transport.tls, ca_bundle) {
-        (true, _, _) => "plain TCP to a local server (TLS is required for any other host)".to_owned(),
+        (true, _, _) => {
+            "plain TCP to a local server (TLS is required for any other host)".to_owned()
+        }
         (false, false, _) => format!(
             "WITHOUT TLS to {}: the URL says sslmode=disable",
             transport.target

@@ -4,7 +4,7 @@
 
 use super::checklist::{Checklist, quoted};
 use super::common::setting_fix;
-use super::{Context, Scope, axiom, openai, slack};
+use super::{Context, Scope, Workflow, axiom, credentials, openai, slack};
 use crate::config::{ConfigError, Env};
 use crate::credential_scope::Function;
 use crate::review::config::ReviewConfig;
@@ -25,8 +25,11 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
         Err(e) => {
             list.record(WORKFLOW, "settings")
                 .fail("settings parse", e.to_string(), setting_fix(e));
-            list.record(WORKFLOW, "services")
-                .skip("slack, axiom, openai", "the workflow's settings do not parse");
+            credentials::check(list, context, Workflow::PrivilegedReview);
+            list.record(WORKFLOW, "services").skip(
+                "slack, axiom, openai",
+                "the workflow's settings do not parse",
+            );
             return;
         }
     };
@@ -47,8 +50,12 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
             "set REVIEW_REVIEWER_GROUPS (Slack user group ids, S…) or REVIEW_REVIEWER_ALLOWLIST (user ids, U…)",
         );
     } else {
-        record.pass("someone may decide", "reviewer groups or an allowlist are set");
+        record.pass(
+            "someone may decide",
+            "reviewer groups or an allowlist are set",
+        );
     }
+    credentials::check(list, context, Workflow::PrivilegedReview);
     let reads_webhook_secret = match context.scope {
         Scope::Local => true,
         Scope::Function(f) => matches!(f, Function::PrivilegedGrantReview | Function::ReviewWorker),
@@ -56,7 +63,10 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
     if config.webhook_url.is_some() && reads_webhook_secret {
         let mut record = list.record(WORKFLOW, "secret");
         if context.credential("review_webhook_secret").is_some() {
-            record.pass("credential review_webhook_secret", "present (REVIEW_WEBHOOK_URL is set)");
+            record.pass(
+                "credential review_webhook_secret",
+                "present (REVIEW_WEBHOOK_URL is set)",
+            );
         } else {
             record.fail(
                 "credential review_webhook_secret",
@@ -70,12 +80,20 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
         .reviewer_groups
         .iter()
         .map(|g| ("REVIEW_REVIEWER_GROUPS", g.clone()))
-        .chain(policy.escalation_groups.iter().map(|g| ("REVIEW_ESCALATION_GROUPS", g.clone())))
+        .chain(
+            policy
+                .escalation_groups
+                .iter()
+                .map(|g| ("REVIEW_ESCALATION_GROUPS", g.clone())),
+        )
         .collect();
     if !groups.is_empty() {
         scopes.push("usergroups:read");
     }
-    let mut channels = vec![("REVIEW_SLACK_CHANNEL", config.workflow.review_channel.clone())];
+    let mut channels = vec![(
+        "REVIEW_SLACK_CHANNEL",
+        config.workflow.review_channel.clone(),
+    )];
     if let Some(escalation) = &policy.escalation_channel {
         channels.push(("REVIEW_ESCALATION_CHANNEL", escalation.clone()));
     }

@@ -4,7 +4,7 @@
 
 use super::checklist::Checklist;
 use super::common::setting_fix;
-use super::{Context, slack};
+use super::{Context, Workflow, credentials, slack};
 use crate::config::{ConfigError, Env};
 use crate::rotation::config::RotationConfig;
 
@@ -27,6 +27,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
         Err(e) => {
             list.record(WORKFLOW, "settings")
                 .fail("settings parse", e.to_string(), setting_fix(e));
+            credentials::check(list, context, Workflow::RotationChaser);
             list.record(WORKFLOW, "services")
                 .skip("slack", "the workflow's settings do not parse");
             return;
@@ -35,6 +36,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
     let digest = config.sweep.digest_to.clone().unwrap_or_default();
     list.record(WORKFLOW, "settings")
         .pass("settings parse", format!("the digest goes to {digest}"));
+    credentials::check(list, context, Workflow::RotationChaser);
     let mut scopes = vec!["chat:write", "users:read", "channels:read", "groups:read"];
     let groups: Vec<(&'static str, String)> = config
         .clicks

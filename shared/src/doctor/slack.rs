@@ -28,7 +28,10 @@ pub(super) async fn check(
 ) {
     let mut record = list.record(workflow, SUBJECT);
     if context.credential("slack_bot_token").is_none() {
-        record.skip("bot token accepted", "no slack_bot_token (see the secret's checks)");
+        record.skip(
+            "bot token accepted",
+            "no slack_bot_token (see the secret's checks)",
+        );
         return;
     }
     let client = SlackClient::new(
@@ -110,7 +113,10 @@ async fn check_channel(
 ) {
     let name = format!("{setting} {channel}");
     if channel.starts_with(['U', 'W']) {
-        record.pass(&name, "a user id: messages go to the user by DM (chat:write)");
+        record.pass(
+            &name,
+            "a user id: messages go to the user by DM (chat:write)",
+        );
         return;
     }
     let invite = |label: &str| {
@@ -165,6 +171,10 @@ async fn check_group(record: &mut Recorder<'_>, client: &SlackClient, setting: &
             format!("usergroups.users.list answered {code}"),
             format!("set {setting} to user group ids (S…) that exist in this workspace"),
         ),
-        Err(e) => record.fail(&name, e.to_string(), "retry; if it persists, check the network path to Slack"),
+        Err(e) => record.fail(
+            &name,
+            e.to_string(),
+            "retry; if it persists, check the network path to Slack",
+        ),
     }
 }
