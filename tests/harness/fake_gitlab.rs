@@ -269,7 +269,7 @@ impl World {
                         .filter(|((project, _), _)| *project == id)
                         .map(|((_, iid), mr)| (*iid, mr))
                         .collect();
-                    listed.sort_by(|a, b| b.0.cmp(&a.0));
+                    listed.sort_by_key(|(iid, _)| std::cmp::Reverse(*iid));
                     let page: Vec<&Value> = listed
                         .into_iter()
                         .take(per_page)
