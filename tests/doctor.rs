@@ -263,6 +263,38 @@ async fn a_channel_without_the_bot_says_how_to_invite_it() {
 }
 
 #[tokio::test]
+async fn a_team_channel_without_the_bot_is_found_through_the_consumers() {
+    let setup = Setup::correct().await;
+    setup
+        .db
+        .admin_client()
+        .await
+        .batch_execute(
+            "INSERT INTO rotation_campaigns VALUES ('db-2026', 'db-v1', 'db-v2', '2026-11-01', now(), now());
+             INSERT INTO rotation_consumers
+                 (campaign, name, team, channel, status, confirmed_at, created_at, updated_at)
+             VALUES ('db-2026', 'billing-api', 'payments', 'C0PAYMENTS', 'pending', NULL, now(), now()),
+                    ('db-2026', 'ledger', 'core', 'C0CORE001', 'confirmed', now(), now(), now());",
+        )
+        .await
+        .unwrap();
+    setup.slack.add_channel("C0PAYMENTS");
+    setup.slack.remove_bot_from("C0PAYMENTS");
+    let list = setup.doctor(&[Workflow::RotationChaser]).await;
+    assert_fails_with(
+        &list,
+        "slack",
+        "invite the bot: /invite @secops-bot in #chan-c0payments (C0PAYMENTS)",
+    );
+    assert!(
+        list.render()
+            .contains("the channel of team \"payments\" (rotation consumers)")
+    );
+    // A confirmed team is not chased: its channel is not checked.
+    assert!(!list.render().contains("C0CORE001"));
+}
+
+#[tokio::test]
 async fn a_wrong_linear_team_id_lists_the_teams_that_exist() {
     let mut setup = Setup::correct().await;
     setup.set("LINEAR_TEAM_ID", "team-nope");

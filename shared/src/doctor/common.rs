@@ -56,14 +56,15 @@ pub(super) async fn check(
             None
         }
     };
-    let context = Context {
+    let mut context = Context {
         http: http::build_client(common.http_timeout),
         common,
         secrets,
         credentials,
         scope,
+        db: None,
     };
-    postgres::check(list, &context).await;
+    context.db = postgres::check(list, &context).await;
     Some(context)
 }
 

@@ -110,6 +110,8 @@ pub(crate) struct Context {
     pub credentials: Option<Arc<Credentials>>,
     pub http: reqwest::Client,
     pub scope: Scope,
+    /// The Postgres connection, when it was reached; only read through.
+    pub db: Option<tokio_postgres::Client>,
 }
 
 impl Context {

@@ -59,13 +59,16 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
     linear::check(list, WORKFLOW, context, &config.linear_api_url, needs).await;
     confluence::check(list, WORKFLOW, context, confluence_url, page_id).await;
     let channels = &config.audit.channels;
-    let mut posts_to = vec![("MR_AUDIT_SLACK_CHANNEL", channels.default_channel.clone())];
+    let mut posts_to = vec![(
+        "MR_AUDIT_SLACK_CHANNEL".to_owned(),
+        channels.default_channel.clone(),
+    )];
     if let Some(security) = &channels.security_channel {
-        posts_to.push(("MR_AUDIT_SECURITY_CHANNEL", security.clone()));
+        posts_to.push(("MR_AUDIT_SECURITY_CHANNEL".to_owned(), security.clone()));
     }
     for (_, channel) in &channels.by_label {
         if !posts_to.iter().any(|(_, c)| c == channel) {
-            posts_to.push(("MR_AUDIT_CHANNEL_MAP", channel.clone()));
+            posts_to.push(("MR_AUDIT_CHANNEL_MAP".to_owned(), channel.clone()));
         }
     }
     let needs = slack::Needs {

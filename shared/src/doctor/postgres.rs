@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio_postgres::Client;
+
 use super::Context;
 use super::checklist::{Checklist, quoted};
 use crate::db::{self, DbError};
@@ -14,21 +16,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whoever may change the schema; every fix about migrations names it.
 const MIGRATE_FIX: &str = "run `secops-local migrate` with the schema owner's database_url";
 
-pub(super) async fn check(list: &mut Checklist, context: &Context) {
+/// The connection, when Postgres was reached (workflows read their configured data through it).
+pub(super) async fn check(list: &mut Checklist, context: &Context) -> Option<Client> {
     let mut record = list.record(COMMON, SUBJECT);
     let Some(url) = context.credential("database_url") else {
         record.skip(
             "reachable",
             "no database_url in the credentials (each workflow's credential check says so)",
         );
-        return;
+        return None;
     };
     let proxy = context.common.database_proxy_endpoint.as_deref();
     let transport = match db::transport(url, proxy) {
         Ok(transport) => transport,
         Err(e) => {
             record.fail("database_url parses", e.to_string(), url_fix(&e));
-            return;
+            return None;
         }
     };
     let ca_bundle = context.common.database_ca_bundle.as_deref();
@@ -53,7 +56,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context) {
         Ok(Err(e)) => {
             record.fail("reachable", e.to_string(), connect_fix(&e));
             record.skip("migrations current", "Postgres could not be reached");
-            return;
+            return None;
         }
         Err(_) => {
             record.fail(
@@ -66,7 +69,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context) {
                 "check database_url's host and port, DATABASE_PROXY_ENDPOINT, and the network path (security group, VPC subnets) from here to the database",
             );
             record.skip("migrations current", "Postgres could not be reached");
-            return;
+            return None;
         }
     };
     record.pass("reachable", format!("connected to {}", transport.target));
@@ -94,6 +97,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context) {
             format!("{MIGRATE_FIX} (it also grants the workflow roles their tables)"),
         ),
     }
+    Some(client)
 }
 
 fn listed(migrations: &[(i32, &str)]) -> String {

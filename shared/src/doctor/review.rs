@@ -91,11 +91,11 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
         scopes.push("usergroups:read");
     }
     let mut channels = vec![(
-        "REVIEW_SLACK_CHANNEL",
+        "REVIEW_SLACK_CHANNEL".to_owned(),
         config.workflow.review_channel.clone(),
     )];
     if let Some(escalation) = &policy.escalation_channel {
-        channels.push(("REVIEW_ESCALATION_CHANNEL", escalation.clone()));
+        channels.push(("REVIEW_ESCALATION_CHANNEL".to_owned(), escalation.clone()));
     }
     let needs = slack::Needs {
         api_base: &config.slack_api_base,

@@ -1,8 +1,8 @@
 //! The rotation chaser's checks: its settings (a digest target among them) and Slack (scopes,
-//! the digest channel, the security group). The team channels come from the campaigns in
-//! Postgres, not from settings: each is checked when the chaser first posts there.
+//! the digest channel, the security group, and the channel of each team still being chased,
+//! read from the consumers in Postgres).
 
-use super::checklist::Checklist;
+use super::checklist::{Checklist, quoted};
 use super::common::setting_fix;
 use super::{Context, Workflow, credentials, slack};
 use crate::config::{ConfigError, Env};
@@ -48,11 +48,51 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
     if !groups.is_empty() {
         scopes.push("usergroups:read");
     }
+    let mut channels = vec![("ROTATION_DIGEST_TO".to_owned(), digest)];
+    channels.extend(team_channels(list, context).await);
     let needs = slack::Needs {
         api_base: &config.slack_api_base,
         scopes,
-        channels: vec![("ROTATION_DIGEST_TO", digest)],
+        channels,
         groups,
     };
     slack::check(list, WORKFLOW, context, &needs).await;
+}
+
+/// Teams whose channels are read, at most: past that, the first ones stand for the rest.
+const MAX_TEAM_CHANNELS: i64 = 50;
+
+/// `(where it is set, channel)` for each team with a pending consumer, read (never written)
+/// from `rotation_consumers`; nothing when Postgres was not reached (its check says why).
+async fn team_channels(list: &mut Checklist, context: &Context) -> Vec<(String, String)> {
+    let Some(db) = &context.db else {
+        return Vec::new();
+    };
+    let rows = db
+        .query(
+            "SELECT team, min(channel) FROM rotation_consumers \
+             WHERE status = 'pending' AND channel IS NOT NULL \
+             GROUP BY team ORDER BY team LIMIT $1",
+            &[&MAX_TEAM_CHANNELS],
+        )
+        .await;
+    match rows {
+        Ok(rows) => rows
+            .iter()
+            .map(|row| {
+                let team: String = row.get(0);
+                let channel: String = row.get(1);
+                let place = format!("the channel of team {} (rotation consumers)", quoted(&team));
+                (place, channel)
+            })
+            .collect(),
+        Err(e) => {
+            list.record(WORKFLOW, "postgres").fail(
+                "team channels readable",
+                format!("cannot read rotation_consumers: {e}"),
+                "grant the rotation chaser's database role its tables: run `secops-local db-roles` as the schema owner",
+            );
+            Vec::new()
+        }
+    }
 }

@@ -14,8 +14,9 @@ pub(super) struct Needs<'a> {
     pub api_base: &'a str,
     /// Bot scopes the workflow's calls need.
     pub scopes: Vec<&'static str>,
-    /// `(setting, channel or user id)`: where the workflow posts.
-    pub channels: Vec<(&'static str, String)>,
+    /// `(where it is set, channel or user id)`: where the workflow posts; `where` is a setting's
+    /// name, or names the data it comes from.
+    pub channels: Vec<(String, String)>,
     /// `(setting, user group id)`: whose members the workflow reads.
     pub groups: Vec<(&'static str, String)>,
 }
