@@ -35,9 +35,9 @@ async fn handle(
     let (input, context) = event.into_parts();
     if doctor::asked(&input) {
         let deadline = invocation::deadline_instant(context.deadline());
-        return Ok(Reply::Doctor(
-            doctor::in_lambda(Function::MrAudit, deadline).await,
-        ));
+        return Run::start(FUNCTION)
+            .run(|_| doctor::answer(Function::MrAudit, deadline))
+            .await;
     }
     let named: Vec<String> = input["detail"]["merge_key"]
         .as_str()

@@ -34,9 +34,9 @@ async fn handle(
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
     if doctor::asked(&input) {
-        return Ok(Reply::Doctor(
-            doctor::in_lambda(Function::OAuthDrift, deadline).await,
-        ));
+        return Run::start(FUNCTION)
+            .run(|_| doctor::answer(Function::OAuthDrift, deadline))
+            .await;
     }
     Run::start(FUNCTION)
         .run(|run_id| async move {

@@ -35,9 +35,9 @@ async fn handle(
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
     if doctor::asked(&input) {
-        return Ok(Reply::Doctor(
-            doctor::in_lambda(Function::RotationChaser, deadline).await,
-        ));
+        return Run::start(FUNCTION)
+            .run(|_| doctor::answer(Function::RotationChaser, deadline))
+            .await;
     }
     Run::start(FUNCTION)
         .run(|_| async move {

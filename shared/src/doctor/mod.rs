@@ -228,6 +228,32 @@ pub enum Reply<T> {
     Doctor(Checklist),
 }
 
+impl crate::invocation::Summarised for Checklist {
+    /// The invocation summary counts the failed checks as flagged: the doctor changes nothing.
+    fn tally(&self) -> crate::invocation::Tally {
+        crate::invocation::Tally {
+            flagged: self.failures().count() as u64,
+            ..crate::invocation::Tally::default()
+        }
+    }
+}
+
+impl<T: crate::invocation::Summarised> crate::invocation::Summarised for Reply<T> {
+    fn tally(&self) -> crate::invocation::Tally {
+        match self {
+            Reply::Report(report) => report.tally(),
+            Reply::Doctor(list) => list.tally(),
+        }
+    }
+}
+
+/// A scheduled function's answer to `{"doctor": true}`, as the work of its `invocation::Run`
+/// (so the invocation has its run id and summary line like any other): the checklist, never an
+/// error.
+pub async fn answer<T, E>(function: Function, deadline: Instant) -> Result<Reply<T>, E> {
+    Ok(Reply::Doctor(in_lambda(function, deadline).await))
+}
+
 /// The doctor for the workflow `function` runs, as that function sees it (its own secret and
 /// settings), finishing before `deadline`; one log line per failed check.
 pub async fn in_lambda(function: Function, deadline: Instant) -> Checklist {
