@@ -34,7 +34,7 @@ LAYERS = {
     "ports": 0,
     "connectors": 1, "slack": 1,
     "drift": 2, "review": 2, "rotation": 2, "mr_audit": 2,
-    "slack_router": 3,
+    "slack_router": 3, "doctor": 3,
 }
 LAYER_NAMES = ["foundation", "connectors", "workflows", "entry points"]
 WORKFLOWS = {"drift", "review", "rotation", "mr_audit"}

@@ -9,6 +9,7 @@
 mod axiom_connector;
 mod confluence_connector;
 mod database_handle;
+mod doctor;
 mod drift_data;
 mod drift_render;
 mod drift_workflow;

@@ -623,6 +623,24 @@ async fn rotation_scenario() -> Finished {
     assert_eq!(nudges[0].channel, "C0TEAM04");
     assert_eq!(world.digests().len(), 1, "the digest was sent");
 
+    // The same function asked for its doctor: the checklist as it sees its own set-up (its
+    // secret from Secrets Manager, its database, Slack), and nothing swept or sent.
+    let doctor = chaser.invoke(&json!({ "doctor": true })).await;
+    let list = doctor.response();
+    assert_eq!(list["ok"], json!(true), "{list}");
+    let passed = |subject: &str| {
+        list["checks"].as_array().is_some_and(|checks| {
+            checks
+                .iter()
+                .any(|c| c["subject"] == subject && c["status"] == "pass")
+        })
+    };
+    for subject in ["secrets manager", "postgres", "slack"] {
+        assert!(passed(subject), "{subject}: {list}");
+    }
+    assert_eq!(world.nudges().len(), 1, "the doctor nudged nobody");
+    assert_eq!(world.digests().len(), 1, "the doctor sent no digest");
+
     // The Slack endpoint of a deployment with only the chaser: no review setting, no Axiom or
     // model key; a review button is answered, not failed.
     world.slack.set_channel_members("C0TEAM04", &["U0ANNA00"]);

@@ -6,6 +6,7 @@
 //! instead of sending them, and keeps its state in a scratch database next to `DATABASE_URL`'s
 //! (the review store is Postgres-only), dropped at the end.
 
+mod doctor;
 mod least_privilege;
 mod mr_audit;
 mod print;
@@ -59,6 +60,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check, read-only, everything the workflows need: settings, credentials, Postgres and one
+    /// call per service; prints a checklist with the fix for each failure, exits 1 on any.
+    Doctor(doctor::DoctorArgs),
     /// Apply the database migrations (needs DATABASE_URL or a credentials source).
     Migrate,
     /// Create the per-workflow database roles and grant them their tables (as the schema
@@ -198,6 +202,10 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Doctor(args) => {
+            let code = doctor::doctor(args).await?;
+            std::process::exit(code);
+        }
         Command::Migrate => migrate().await,
         Command::DbRoles => least_privilege::db_roles().await,
         Command::Secrets { command } => least_privilege::secrets(command),

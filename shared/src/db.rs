@@ -202,6 +202,43 @@ pub async fn connect_through(
         }
         None => url,
     };
+    let (config, transport) = plan(url)?;
+    let target = transport.target.clone();
+    if !transport.tls {
+        if !transport.local {
+            tracing::warn!(%target, "connecting to a remote Postgres without TLS because the URL says sslmode=disable");
+        }
+        return connect_with(&config, NoTls, target).await;
+    }
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca_bundle)?);
+    connect_with(&config, tls, target).await
+}
+
+/// How [`connect_through`] reaches the server: where (without user or password) and whether
+/// over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// `host:port/db`.
+    pub target: String,
+    /// Every host is localhost, 127.0.0.1, ::1 or a Unix socket.
+    pub local: bool,
+    /// TLS (rustls) is required: any other host, unless the URL says `sslmode=disable`.
+    pub tls: bool,
+}
+
+/// The transport [`connect_through`] would use for this URL and proxy endpoint, decided without
+/// connecting.
+pub fn transport(url: &SecretString, proxy_endpoint: Option<&str>) -> Result<Transport, DbError> {
+    let routed = match proxy_endpoint {
+        Some(endpoint) => through_endpoint(url, endpoint)?,
+        None => url.clone(),
+    };
+    plan(&routed).map(|(_, transport)| transport)
+}
+
+/// The connection settings, with `prefer` raised to `require` for remote hosts, and the
+/// transport they mean.
+fn plan(url: &SecretString) -> Result<(Config, Transport), DbError> {
     let mut config = Config::from_str(url.expose_secret()).map_err(|_| DbError::BadUrl)?;
     let target = describe(&config);
     let local = config.get_hosts().iter().all(is_local);
@@ -210,14 +247,8 @@ pub async fn connect_through(
         // path, declined TLS.
         config.ssl_mode(SslMode::Require);
     }
-    if local || config.get_ssl_mode() == SslMode::Disable {
-        if !local {
-            tracing::warn!(%target, "connecting to a remote Postgres without TLS because the URL says sslmode=disable");
-        }
-        return connect_with(&config, NoTls, target).await;
-    }
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca_bundle)?);
-    connect_with(&config, tls, target).await
+    let tls = !local && config.get_ssl_mode() != SslMode::Disable;
+    Ok((config, Transport { target, local, tls }))
 }
 
 /// The URL with its host (and port, when the endpoint names one) replaced by `endpoint`.
@@ -379,6 +410,59 @@ pub async fn schema_is_current(client: &Client) -> Result<bool, DbError> {
     Ok(MIGRATIONS.iter().all(|&(version, _, sql)| {
         applied.get(version.to_string().as_str()) == Some(&checksum(sql).as_str())
     }))
+}
+
+/// How the database's applied migrations compare with the bundled ones, read without
+/// changing anything (no lock, no table created).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Bundled migrations not applied yet, as `(version, name)`.
+    pub pending: Vec<(i32, &'static str)>,
+    /// Applied migrations whose bundled text has changed since, as `(version, name)`.
+    pub changed: Vec<(i32, &'static str)>,
+}
+
+impl MigrationStatus {
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// The read-only twin of [`migrate`]: which bundled migrations are missing from
+/// `schema_migrations` (all of them when the table does not exist) and which were edited after
+/// they were applied.
+pub async fn pending_migrations(client: &Client) -> Result<MigrationStatus, DbError> {
+    let messages = match client
+        .simple_query("SELECT version::text, checksum FROM schema_migrations")
+        .await
+    {
+        Ok(messages) => messages,
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            return Ok(MigrationStatus {
+                pending: MIGRATIONS.iter().map(|&(v, name, _)| (v, name)).collect(),
+                changed: Vec::new(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let applied: std::collections::HashMap<String, String> = messages
+        .iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((row.get(0)?.to_owned(), row.get(1)?.to_owned()))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut status = MigrationStatus::default();
+    for &(version, name, sql) in MIGRATIONS {
+        match applied.get(&version.to_string()) {
+            None => status.pending.push((version, name)),
+            Some(sum) if *sum != checksum(sql) => status.changed.push((version, name)),
+            Some(_) => {}
+        }
+    }
+    Ok(status)
 }
 
 /// The short checksum recorded with each migration.

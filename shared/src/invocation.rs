@@ -300,6 +300,13 @@ pub fn asks_for_dry_run(input: &serde_json::Value) -> Result<bool, Failure> {
             crate::text::excerpt(&serde_json::Value::from(typo.as_str()).to_string())
         ));
     }
+    // The doctor's flag (read before this) is as strict: only `true` asks for it.
+    if let Some(other) = input.get("doctor").filter(|v| !v.is_boolean()) {
+        return refuse(format!(
+            "the input's doctor must be true or false, not {}; nothing was run",
+            crate::text::excerpt(&other.to_string())
+        ));
+    }
     match input.get("dry_run") {
         None => Ok(false),
         Some(serde_json::Value::Bool(asked)) => Ok(*asked),
@@ -328,6 +335,7 @@ mod dry_run_flag {
             json!({"dry-run": true}),
             json!({"DRY_RUN": true}),
             json!({"dryrun": false}),
+            json!({"doctor": "true"}),
         ] {
             let refused = asks_for_dry_run(&typo).unwrap_err();
             assert!(refused.to_string().contains("nothing was run"), "{refused}");

@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod credential_scope;
 pub mod db;
 pub mod db_roles;
+pub mod doctor;
 pub mod drift;
 pub mod dry_run;
 pub mod edge;

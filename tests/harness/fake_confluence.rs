@@ -6,7 +6,9 @@
 //! on by name.
 //!
 //! Served under `/wiki/api/v2`: `GET /pages/{id}` (`?body-format=storage` for the body),
-//! `PUT /pages/{id}`, `POST /pages`, `GET /pages/{id}/children`.
+//! `PUT /pages/{id}`, `POST /pages`, `GET /pages/{id}/children`, and
+//! `GET /pages/{id}/operations` (the operations the account may perform: `read`, plus `update`
+//! and `delete` unless [`FakeConfluence::restrict_to_reading`] says otherwise).
 //!
 //! ```ignore
 //! let confluence = FakeConfluence::start().await;
@@ -50,6 +52,8 @@ struct World {
     conflicts: usize,
     accepted: Option<(String, String)>,
     validate_storage: bool,
+    /// Pages this account may read but not edit (a PUT answers 403).
+    read_only: Vec<String>,
 }
 
 /// Fake Confluence behind a local HTTP server.
@@ -160,6 +164,17 @@ impl FakeConfluence {
         self.world().accepted = Some((email.to_owned(), token.to_owned()));
     }
 
+    /// This account may read the page but not edit it from now on, as with a page restriction:
+    /// its operations lack `update`, and a PUT answers 403.
+    pub fn restrict_to_reading(&self, id: &str) {
+        self.world().read_only.push(id.to_owned());
+    }
+
+    /// Every request received as `(method, path)`, refused ones included, in order.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.world().calls.clone()
+    }
+
     /// Accept PUT and POST bodies that are not well-formed storage XHTML from now on (by
     /// default they are refused with 400, as Confluence does, per [`validate_storage`]).
     pub fn accept_any_storage(&self) {
@@ -226,6 +241,7 @@ enum Route {
     Put(String),
     Create,
     Children(String),
+    Operations(String),
 }
 
 impl Route {
@@ -237,6 +253,7 @@ impl Route {
             ("PUT", ["pages", id]) => Some(Route::Put(percent_decode(id))),
             ("POST", ["pages"]) => Some(Route::Create),
             ("GET", ["pages", id, "children"]) => Some(Route::Children(percent_decode(id))),
+            ("GET", ["pages", id, "operations"]) => Some(Route::Operations(percent_decode(id))),
             _ => None,
         }
     }
@@ -261,6 +278,7 @@ impl Respond for Responder {
             Some(Route::Put(id)) => world.put(&id, request),
             Some(Route::Create) => world.create(request),
             Some(Route::Children(id)) => world.children(&id, request),
+            Some(Route::Operations(id)) => world.operations(&id),
             None => error(404, "NOT_FOUND", "No route for this request"),
         }
     }
@@ -326,7 +344,27 @@ impl World {
         ResponseTemplate::new(200).set_body_json(self.page_json(page, with_body))
     }
 
+    /// The v2 `PermittedOperationsResponse`: `{operations: [{operation, targetType}]}`.
+    fn operations(&self, id: &str) -> ResponseTemplate {
+        if self.find(id).is_none() {
+            return not_found();
+        }
+        let mut operations = vec![json!({ "operation": "read", "targetType": "page" })];
+        if !self.read_only.iter().any(|p| p == id) {
+            operations.push(json!({ "operation": "update", "targetType": "page" }));
+            operations.push(json!({ "operation": "delete", "targetType": "page" }));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({ "operations": operations }))
+    }
+
     fn put(&mut self, id: &str, request: &Request) -> ResponseTemplate {
+        if self.read_only.iter().any(|p| p == id) {
+            return error(
+                403,
+                "FORBIDDEN",
+                "You do not have permission to edit this page",
+            );
+        }
         let Ok(payload) = serde_json::from_slice::<Value>(&request.body) else {
             return bad_request("The request body is not JSON");
         };

@@ -2,7 +2,9 @@
 //! in a small world that tests fill with GitLab-shaped JSON, and scripted trouble (rate limits,
 //! outages, refused tokens) is switched on by name.
 //!
-//! It serves `GET {root}/api/v4/projects/:id/merge_requests/:iid` and `…/:iid/approvals`, where
+//! It serves `GET {root}/api/v4/projects/:id/merge_requests/:iid` and `…/:iid/approvals`,
+//! `GET …/projects/:id` (by id or URL-encoded path), `GET …/projects/:id/merge_requests` (newest
+//! first, `per_page`) and `GET …/user`, where
 //! `root` is empty unless [`FakeGitLab::serve_under`] sets a relative URL root. Every answer
 //! carries GitLab's `RateLimit-*` headers; errors have GitLab's bodies (`{"message": "..."}`,
 //! and plain text `Retry later` on a 429).
@@ -42,6 +44,11 @@ struct World {
     rate_limits: Vec<u64>,
     failures: Vec<u16>,
     accepted_token: Option<String>,
+    /// `(id, path_with_namespace)` of each project `GET /projects/:id` knows.
+    projects: Vec<(u64, String)>,
+    /// The token's scopes; `None` is a token with `api`. Without `api` or `read_api`, project
+    /// routes answer 403 `insufficient_scope` (and `/user` too, without `read_user`).
+    token_scopes: Option<Vec<String>>,
 }
 
 /// Fake GitLab behind a local HTTP server.
@@ -81,6 +88,19 @@ impl FakeGitLab {
     /// known merge request has no approvals and needs none.
     pub fn set_approvals(&self, project_id: u64, iid: u64, json: Value) {
         self.world().approvals.insert((project_id, iid), json);
+    }
+
+    /// A project `GET /projects/:id` finds by id or by path; its merge requests are those added
+    /// with [`Self::add_merge_request`].
+    pub fn add_project(&self, id: u64, path_with_namespace: &str) {
+        self.world()
+            .projects
+            .push((id, path_with_namespace.to_owned()));
+    }
+
+    /// The token holds only these scopes from now on (`read_api`, `read_user`, …).
+    pub fn set_token_scopes(&self, scopes: &[&str]) {
+        self.world().token_scopes = Some(scopes.iter().map(|s| (*s).to_owned()).collect());
     }
 
     /// The next `n` requests get 429 with `Retry-After: retry_after_secs`, the `RateLimit-*`
@@ -135,6 +155,10 @@ fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
 enum Route {
     MergeRequest(u64, u64),
     Approvals(u64, u64),
+    /// By id or by (decoded) path.
+    Project(String),
+    MergeRequests(String),
+    User,
 }
 
 impl Route {
@@ -149,6 +173,9 @@ impl Route {
             ["projects", id, "merge_requests", iid, "approvals"] => {
                 Some(Route::Approvals(number(id)?, number(iid)?))
             }
+            ["projects", id] => Some(Route::Project(decode(id))),
+            ["projects", id, "merge_requests"] => Some(Route::MergeRequests(decode(id))),
+            ["user"] => Some(Route::User),
             _ => None,
         }
     }
@@ -207,7 +234,51 @@ impl World {
         if request.method.as_str() != "GET" {
             return within_budget(error(405, "405 Method Not Allowed"));
         }
-        let response = match Route::of(request.url.path(), &self.root) {
+        let route = Route::of(request.url.path(), &self.root);
+        if let Some(scopes) = &self.token_scopes {
+            let holds = |scope: &str| scopes.iter().any(|s| s == scope);
+            let api = holds("api") || holds("read_api");
+            let allowed = api || (matches!(route, Some(Route::User)) && holds("read_user"));
+            if !allowed {
+                return within_budget(insufficient_scope());
+            }
+        }
+        let response = match route {
+            Some(Route::User) => ResponseTemplate::new(200).set_body_json(json!({
+                "id": 77, "username": "secops-bot", "name": "SecOps Bot", "state": "active",
+                "bot": true,
+            })),
+            Some(Route::Project(id)) => match self.project(&id) {
+                Some((id, path)) => ResponseTemplate::new(200).set_body_json(json!({
+                    "id": id, "path_with_namespace": path,
+                    "web_url": format!("https://gitlab.example/{path}"),
+                })),
+                None => error(404, "404 Project Not Found"),
+            },
+            Some(Route::MergeRequests(id)) => match self.project(&id) {
+                Some((id, _)) => {
+                    let per_page = request
+                        .url
+                        .query_pairs()
+                        .find(|(k, _)| k == "per_page")
+                        .and_then(|(_, v)| v.parse::<usize>().ok())
+                        .unwrap_or(20);
+                    let mut listed: Vec<(u64, &Value)> = self
+                        .merge_requests
+                        .iter()
+                        .filter(|((project, _), _)| *project == id)
+                        .map(|((_, iid), mr)| (*iid, mr))
+                        .collect();
+                    listed.sort_by_key(|(iid, _)| std::cmp::Reverse(*iid));
+                    let page: Vec<&Value> = listed
+                        .into_iter()
+                        .take(per_page)
+                        .map(|(_, mr)| mr)
+                        .collect();
+                    ResponseTemplate::new(200).set_body_json(page)
+                }
+                None => error(404, "404 Project Not Found"),
+            },
             Some(Route::MergeRequest(project, iid)) => {
                 match self.merge_requests.get(&(project, iid)) {
                     Some(mr) => ResponseTemplate::new(200).set_body_json(mr),
@@ -231,6 +302,46 @@ impl World {
         };
         within_budget(response)
     }
+
+    /// The project with this id or (case-insensitive) path.
+    fn project(&self, id_or_path: &str) -> Option<(u64, String)> {
+        self.projects
+            .iter()
+            .find(|(id, path)| {
+                id.to_string() == id_or_path || path.eq_ignore_ascii_case(id_or_path)
+            })
+            .cloned()
+    }
+}
+
+/// A path segment with its percent-escapes (`group%2Fproject`) decoded.
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = segment
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// GitLab's answer to a token whose scopes do not cover the route.
+fn insufficient_scope() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "error": "insufficient_scope",
+        "error_description": "The request requires higher privileges than provided by the access token.",
+        "scope": "api read_api",
+    }))
 }
 
 /// The approvals body with the merge request's identity filled in where it was left out.

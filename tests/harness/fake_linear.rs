@@ -102,6 +102,10 @@ struct World {
     label_behind_next_lookup: Option<FakeLabel>,
     /// Once this many issues exist, every create answers the status (until the outage ends).
     outage_after: Option<(usize, u16)>,
+    /// `(id, name)` of each project.
+    projects: Vec<(String, String)>,
+    /// The text of every GraphQL document received, in order.
+    documents: Vec<String>,
 }
 
 /// Fake Linear behind a local HTTP server.
@@ -150,6 +154,16 @@ impl FakeLinear {
             id: id.to_owned(),
             key: key.to_owned(),
         });
+    }
+
+    /// A project that exists (`project(id:)` finds it).
+    pub fn add_project(&self, id: &str, name: &str) {
+        self.world().projects.push((id.to_owned(), name.to_owned()));
+    }
+
+    /// The text of every GraphQL document received (queries and mutations), in order.
+    pub fn documents(&self) -> Vec<String> {
+        self.world().documents.clone()
     }
 
     /// A workflow state of the team; `kind` is Linear's state type (`completed`, `started`, ...).
@@ -416,6 +430,7 @@ impl Respond for Responder {
             return graphql_error(400, "Body is not valid JSON", "graphql error");
         };
         let query = body["query"].as_str().unwrap_or_default();
+        world.documents.push(query.to_owned());
         let variables = &body["variables"];
         // Most specific first: `issueLabelCreate` also contains `issueLabel`, and so on.
         if query.contains("issueLabelCreate") {
@@ -430,6 +445,10 @@ impl Respond for Responder {
             world.create_comment(&variables["input"])
         } else if query.contains("comment(") {
             world.find_comment(variables)
+        } else if query.contains("viewer") {
+            world.overview()
+        } else if query.contains("project(") {
+            world.find_project(variables)
         } else if query.contains("workflowStates(") {
             world.find_states(&variables["filter"])
         } else if query.contains("issues(") {
@@ -443,6 +462,39 @@ impl Respond for Responder {
 }
 
 impl World {
+    /// `viewer` and every team with its workflow states (Linear's `teams` and `Team.states`
+    /// connections, `nodes` only).
+    fn overview(&self) -> ResponseTemplate {
+        let teams: Vec<Value> = self
+            .teams
+            .iter()
+            .map(|t| {
+                let states: Vec<Value> = self
+                    .states
+                    .iter()
+                    .filter(|s| s.team_id == t.id)
+                    .map(|s| json!({ "name": s.name, "type": s.kind }))
+                    .collect();
+                json!({ "id": t.id, "key": t.key, "name": format!("Team {}", t.key),
+                        "states": { "nodes": states } })
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({ "data": {
+            "viewer": { "id": "user-secops-bot", "name": "SecOps Bot" },
+            "teams": { "nodes": teams },
+        }}))
+    }
+
+    /// `project(id:)`: like Linear, an unknown id is an "Entity not found" error.
+    fn find_project(&self, variables: &Value) -> ResponseTemplate {
+        let id = variables["id"].as_str().unwrap_or_default();
+        match self.projects.iter().find(|(p, _)| p == id) {
+            Some((id, name)) => ResponseTemplate::new(200)
+                .set_body_json(json!({ "data": { "project": { "id": id, "name": name } } })),
+            None => graphql_error(200, "Entity not found: Project", "invalid input"),
+        }
+    }
+
     fn authorized(&self, header: Option<&str>) -> bool {
         match (header, &self.accepted_key) {
             (None, _) => false,

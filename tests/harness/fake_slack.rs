@@ -58,11 +58,37 @@ pub struct SeenRequest {
     pub body: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Channel {
     archived: bool,
     bot_is_member: bool,
+    /// A private channel: `conversations.info` needs `groups:read` for it (else
+    /// `channels:read`), and shows it to the bot only while the bot is in it.
+    private: bool,
+    name: String,
 }
+
+impl Channel {
+    fn new(id: &str) -> Self {
+        Channel {
+            archived: false,
+            bot_is_member: true,
+            private: false,
+            name: format!("chan-{}", id.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// The bot scopes of `infra/slack-app-manifest.yaml`: what the fake's token holds unless a test
+/// says otherwise ([`FakeSlack::set_scopes`]).
+pub const MANIFEST_SCOPES: &[&str] = &[
+    "chat:write",
+    "usergroups:read",
+    "users:read",
+    "users:read.email",
+    "channels:read",
+    "groups:read",
+];
 
 #[derive(Debug, Clone, Default)]
 enum Tokens {
@@ -102,6 +128,8 @@ struct World {
     failures: Vec<u16>,
     tokens: Tokens,
     posted: u64,
+    /// The token's scopes, sent as `x-oauth-scopes` on every answer to an accepted token.
+    scopes: Vec<String>,
 }
 
 /// The fake workspace's team id (the one `click_body` and the form fixtures sign for).
@@ -118,6 +146,7 @@ impl FakeSlack {
         let server = MockServer::start().await;
         let world = Arc::new(Mutex::new(World {
             team_id: HOME_TEAM.to_owned(),
+            scopes: MANIFEST_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             ..World::default()
         }));
         Mock::given(any())
@@ -139,13 +168,31 @@ impl FakeSlack {
 
     /// A channel that exists and has the bot in it. Others answer `channel_not_found`.
     pub fn add_channel(&self, channel: &str) {
-        self.world().channels.insert(
-            channel.to_owned(),
-            Channel {
-                archived: false,
-                bot_is_member: true,
-            },
-        );
+        self.world()
+            .channels
+            .insert(channel.to_owned(), Channel::new(channel));
+    }
+
+    /// A private channel with the bot in it (`conversations.info` needs `groups:read`).
+    pub fn add_private_channel(&self, channel: &str) {
+        let mut state = Channel::new(channel);
+        state.private = true;
+        self.world().channels.insert(channel.to_owned(), state);
+    }
+
+    /// The bot token's scopes from now on (by default [`MANIFEST_SCOPES`]): sent as
+    /// `x-oauth-scopes`, and a read method whose scope is missing answers `missing_scope`.
+    pub fn set_scopes(&self, scopes: &[&str]) {
+        self.world().scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+    }
+
+    /// Every Web API method called, in order (`auth.test`, `chat.postMessage`, …).
+    pub fn methods_called(&self) -> Vec<String> {
+        self.world()
+            .seen
+            .iter()
+            .filter_map(|r| r.path.strip_prefix("/api/").map(str::to_owned))
+            .collect()
     }
 
     /// Posting or updating in this channel answers `is_archived` from now on.
@@ -162,10 +209,10 @@ impl FakeSlack {
     /// channel is added if it was not. A channel added without members has none.
     pub fn set_channel_members(&self, channel: &str, members: &[&str]) {
         let mut world = self.world();
-        world.channels.entry(channel.to_owned()).or_insert(Channel {
-            archived: false,
-            bot_is_member: true,
-        });
+        world
+            .channels
+            .entry(channel.to_owned())
+            .or_insert_with(|| Channel::new(channel));
         world.channel_members.insert(
             channel.to_owned(),
             members.iter().map(|m| (*m).to_owned()).collect(),
@@ -346,16 +393,19 @@ impl Respond for Responder {
             return fail(code);
         }
         let args = arguments(request);
-        match method {
+        let answer = match method {
             "chat.postMessage" => world.post_message(&args),
             "chat.update" => world.update_message(&args),
             "usergroups.users.list" => world.usergroup_users(request),
             "users.info" => world.users_info(request),
             "auth.test" => world.auth_test(),
             "conversations.members" => world.conversations_members(request),
+            "conversations.info" => world.conversations_info(request),
             "views.open" => world.open_view(&args),
             _ => fail("unknown_method"),
-        }
+        };
+        // Slack names the token's scopes on every Web API answer to an accepted token.
+        answer.insert_header("x-oauth-scopes", world.scopes.join(",").as_str())
     }
 }
 
@@ -435,7 +485,48 @@ impl World {
             .set_body_json(json!({ "ok": true, "channel": channel, "ts": ts, "text": text }))
     }
 
+    fn holds(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Slack's answer to a method the token lacks the scope for.
+    fn missing_scope(&self, needed: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "ok": false, "error": "missing_scope", "needed": needed,
+            "provided": self.scopes.join(","),
+        }))
+    }
+
+    /// `conversations.info`: the channel as the bot sees it; a private channel without the bot
+    /// is not found, as in Slack.
+    fn conversations_info(&self, request: &Request) -> ResponseTemplate {
+        let Some(id) = form_or_query_argument(request, "channel") else {
+            return fail("invalid_arguments");
+        };
+        let Some(channel) = self.channels.get(&id) else {
+            return fail("channel_not_found");
+        };
+        let needed = if channel.private {
+            "groups:read"
+        } else {
+            "channels:read"
+        };
+        if !self.holds(needed) {
+            return self.missing_scope(needed);
+        }
+        if channel.private && !channel.bot_is_member {
+            return fail("channel_not_found");
+        }
+        ResponseTemplate::new(200).set_body_json(json!({ "ok": true, "channel": {
+            "id": id, "name": channel.name, "is_channel": true, "is_private": channel.private,
+            "is_archived": channel.archived, "is_member": channel.bot_is_member,
+        }}))
+    }
+
     fn usergroup_users(&self, request: &Request) -> ResponseTemplate {
+        if !self.holds("usergroups:read") {
+            return self.missing_scope("usergroups:read");
+        }
         // Form or query encoded only: whether Slack takes a JSON body here is unverified.
         let mut pairs = query_pairs(request, request.url.query().unwrap_or_default());
         if is_form(request) {

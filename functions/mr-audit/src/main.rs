@@ -5,8 +5,12 @@
 //! alarm. Audits that keep failing are given up after a bound (metric `AuditsAbandoned`).
 //! `{"dry_run": true, "project_id": 42, "mr_iid": 7}` audits that merged MR against the real
 //! services without recording or writing anything, and returns what the audit would do.
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Run};
 use secops_shared::mr_audit::runtime::{AuditRuntime, WorkerReport};
@@ -28,6 +32,13 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(runtime: &AuditRuntime, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let (input, context) = event.into_parts();
+    if doctor::asked(&input) {
+        let deadline = invocation::deadline_instant(context.deadline());
+        let checklist: Reply<WorkerReport> = Run::start(FUNCTION)
+            .run(|_| doctor::answer::<WorkerReport, Failure>(Function::MrAudit, deadline))
+            .await?;
+        return Ok(serde_json::to_value(checklist).expect("checklists serialise"));
+    }
     // A dry run, or an input refused as one, is answered inside a run of its own, so it gets
     // its summary line.
     let asked = invocation::asks_for_dry_run(&input);

@@ -2,8 +2,12 @@
 //! schedule (`ScheduleV2`), which delivers only its `Input` JSON; returns the run report.
 //! `{"dry_run": true}` (e.g. `sam remote invoke`) runs it against the real services without
 //! writing anything and returns what it would have filed.
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::drift::runtime::DriftRuntime;
 use secops_shared::drift::workflow::RunReport;
 use secops_shared::failure::{self, Failure};
@@ -28,9 +32,14 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &DriftRuntime,
     event: LambdaEvent<Value>,
-) -> Result<Answer<RunReport>, Failure> {
+) -> Result<Reply<Answer<RunReport>>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    if doctor::asked(&input) {
+        return Run::start(FUNCTION)
+            .run(|_| doctor::answer(Function::OAuthDrift, deadline))
+            .await;
+    }
     // Read inside the run, so a refused input gets its summary line like any failure.
     let asked = invocation::asks_for_dry_run(&input);
     Run::start(FUNCTION)
@@ -49,4 +58,5 @@ async fn handle(
             })
         })
         .await
+        .map(Reply::Report)
 }

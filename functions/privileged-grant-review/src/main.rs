@@ -2,8 +2,12 @@
 //! EventBridge Scheduler schedule (`ScheduleV2`, which delivers only its `Input` JSON); returns
 //! the run report. `{"dry_run": true}` runs it against the real Axiom and model without posting,
 //! logging or recording anything, and returns the cards and events it would have written.
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::failure::{self, Failure};
 use secops_shared::invocation::{self, Answer, Run};
 use secops_shared::review::runtime::ReviewRuntime;
@@ -27,9 +31,14 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &ReviewRuntime,
     event: LambdaEvent<Value>,
-) -> Result<Answer<ReviewReport>, Failure> {
+) -> Result<Reply<Answer<ReviewReport>>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    if doctor::asked(&input) {
+        return Run::start(FUNCTION)
+            .run(|_| doctor::answer(Function::PrivilegedGrantReview, deadline))
+            .await;
+    }
     // Read inside the run, so a refused input gets its summary line like any failure.
     let asked = invocation::asks_for_dry_run(&input);
     Run::start(FUNCTION)
@@ -48,4 +57,5 @@ async fn handle(
             })
         })
         .await
+        .map(Reply::Report)
 }

@@ -4,8 +4,12 @@
 //! retry sends it (nudges are never repeated within their interval). `{"dry_run": true}` runs
 //! the sweep against the real services without posting or recording anything and returns the
 //! nudges and digest it would have sent.
+//! Invoked with `{"doctor": true}` it runs the read-only doctor for its workflow instead and
+//! returns the checklist (`secops_shared::doctor`).
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use secops_shared::credential_scope::Function;
+use secops_shared::doctor::{self, Reply};
 use secops_shared::failure::{self, Failure, FailureKind};
 use secops_shared::invocation::{self, Answer, Run};
 use secops_shared::rotation::runtime::RotationRuntime;
@@ -29,9 +33,14 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     runtime: &RotationRuntime,
     event: LambdaEvent<Value>,
-) -> Result<Answer<SweepReport>, Failure> {
+) -> Result<Reply<Answer<SweepReport>>, Failure> {
     let (input, context) = event.into_parts();
     let deadline = invocation::deadline_instant(context.deadline());
+    if doctor::asked(&input) {
+        return Run::start(FUNCTION)
+            .run(|_| doctor::answer(Function::RotationChaser, deadline))
+            .await;
+    }
     // Read inside the run, so a refused input gets its summary line like any failure.
     let asked = invocation::asks_for_dry_run(&input);
     Run::start(FUNCTION)
@@ -48,6 +57,7 @@ async fn handle(
             digest_delivered(report).map(Answer::Ran)
         })
         .await
+        .map(Reply::Report)
 }
 
 /// The sweep's report, unless today's digest still has to go out.

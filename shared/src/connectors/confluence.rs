@@ -233,6 +233,38 @@ impl ConfluenceClient {
         Ok(page)
     }
 
+    /// What this account may do with the page (`GET /pages/{id}/operations`), as
+    /// `(operation, targetType)` pairs such as `("update", "page")`: read only, so the doctor
+    /// can tell whether the page is writable without writing to it.
+    #[tracing::instrument(skip_all, fields(page_id = %page_id))]
+    pub async fn permitted_operations(
+        &self,
+        page_id: &str,
+    ) -> Result<Vec<(String, String)>, ConfluenceError> {
+        #[derive(Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            operations: Option<Vec<Permitted>>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Permitted {
+            #[serde(default)]
+            operation: String,
+            #[serde(default)]
+            target_type: String,
+        }
+        let url = self.api_url(&["pages", page_id, "operations"])?;
+        let response = self.call(Operation::Read, url, None).await?;
+        let reply: Reply = decode(&response)?;
+        Ok(reply
+            .operations
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| (o.operation, o.target_type))
+            .collect())
+    }
+
     /// Every direct child page, following the cursor to the end (at most
     /// [`MAX_CHILDREN_REQUESTS`] requests; more is an error, never a silent cut).
     #[tracing::instrument(skip_all, fields(page_id = %page_id))]

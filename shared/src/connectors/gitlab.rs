@@ -119,6 +119,13 @@ pub struct Approvals {
     pub approved: Option<bool>,
 }
 
+/// A project as `GET /projects/:id` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProjectSummary {
+    pub id: u64,
+    pub path_with_namespace: String,
+}
+
 /// Why a GitLab call failed. No variant carries the token or a URL.
 #[derive(Debug, thiserror::Error)]
 pub enum GitLabError {
@@ -200,6 +207,45 @@ impl GitLabClient {
         Ok(wire.into_approvals())
     }
 
+    /// `GET /user`: who the token acts as (its username).
+    #[tracing::instrument(skip_all)]
+    pub async fn current_user(&self) -> Result<GitLabUser, GitLabError> {
+        let what = || "the token's user".to_owned();
+        let wire: UserWire = self.get(&["user".to_owned()], what).await?;
+        Ok(GitLabUser::from(wire))
+    }
+
+    /// `GET /projects/:id` by id or by `group/project` path: the project's id and path.
+    #[tracing::instrument(skip_all, fields(project = id_or_path))]
+    pub async fn project(&self, id_or_path: &str) -> Result<ProjectSummary, GitLabError> {
+        let what = || format!("project {id_or_path}");
+        let segments = ["projects".to_owned(), id_or_path.to_owned()];
+        self.get(&segments, what).await
+    }
+
+    /// The iid of the project's most recently created merge request, if it has any
+    /// (`GET /projects/:id/merge_requests?per_page=1`).
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
+    pub async fn latest_merge_request(&self, project_id: u64) -> Result<Option<u64>, GitLabError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            iid: u64,
+        }
+        let what = || format!("merge requests of project {project_id}");
+        let segments = [
+            "projects".to_owned(),
+            project_id.to_string(),
+            "merge_requests".to_owned(),
+        ];
+        let query = [
+            ("per_page", "1"),
+            ("order_by", "created_at"),
+            ("sort", "desc"),
+        ];
+        let listed: Vec<Listed> = self.get_with_query(&segments, &query, what).await?;
+        Ok(listed.first().map(|mr| mr.iid))
+    }
+
     /// One logical GET through the shared [`Service`] call, the final status turned into an
     /// error unless it is a success, and the body decoded as `T`.
     async fn get<T: DeserializeOwned>(
@@ -207,7 +253,20 @@ impl GitLabClient {
         segments: &[String],
         what: impl Fn() -> String,
     ) -> Result<T, GitLabError> {
-        let url = self.endpoint(segments)?;
+        self.get_with_query(segments, &[], what).await
+    }
+
+    /// [`Self::get`] with query parameters.
+    async fn get_with_query<T: DeserializeOwned>(
+        &self,
+        segments: &[String],
+        query: &[(&str, &str)],
+        what: impl Fn() -> String,
+    ) -> Result<T, GitLabError> {
+        let mut url = self.endpoint(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let request = |token: &HeaderValue| {
             self.http
                 .get(url.clone())

@@ -542,6 +542,94 @@ impl LinearClient {
     }
 }
 
+/// Read for the doctor: who the key acts as, and the teams it sees with their workflow states.
+const OVERVIEW: &str = "query { viewer { id name } \
+     teams(first: 250) { nodes { id key name states(first: 100) { nodes { name type } } } } }";
+
+const FIND_PROJECT: &str = "query($id: String!) { project(id: $id) { id name } }";
+
+/// What a key sees of the workspace (read only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceOverview {
+    /// The key's user (`viewer.name`).
+    pub viewer: String,
+    pub teams: Vec<TeamOverview>,
+}
+
+/// A team with its workflow states as `(name, type)`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TeamOverview {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    #[serde(deserialize_with = "state_nodes")]
+    pub states: Vec<(String, String)>,
+}
+
+fn state_nodes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    #[derive(Deserialize)]
+    struct Connection {
+        nodes: Vec<StateNode>,
+    }
+    let connection = Connection::deserialize(d)?;
+    Ok(connection
+        .nodes
+        .into_iter()
+        .map(|s| (s.name, s.kind))
+        .collect())
+}
+
+impl LinearClient {
+    /// The key's user and every team it sees with its workflow states: one read-only query.
+    #[tracing::instrument(skip_all)]
+    pub async fn overview(&self) -> Result<WorkspaceOverview, TrackerError> {
+        #[derive(Deserialize)]
+        struct Data {
+            viewer: Viewer,
+            teams: Teams,
+        }
+        #[derive(Deserialize)]
+        struct Viewer {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Teams {
+            nodes: Vec<TeamOverview>,
+        }
+        let data: Data = self
+            .call("overview", OVERVIEW, json!({}))
+            .await
+            .map_err(CallError::into_tracker)?;
+        Ok(WorkspaceOverview {
+            viewer: data.viewer.name,
+            teams: data.teams.nodes,
+        })
+    }
+
+    /// The name of the project with this id, or `None` when the key sees no such project.
+    #[tracing::instrument(skip_all, fields(project = id))]
+    pub async fn project_name(&self, id: &str) -> Result<Option<String>, TrackerError> {
+        #[derive(Deserialize)]
+        struct Data {
+            project: Option<Project>,
+        }
+        #[derive(Deserialize)]
+        struct Project {
+            name: String,
+        }
+        let found: Result<Data, _> = self
+            .call("project", FIND_PROJECT, json!({ "id": id }))
+            .await;
+        match found {
+            Ok(data) => Ok(data.project.map(|p| p.name)),
+            Err(CallError::Graphql(errors)) if errors.iter().any(GraphqlError::is_not_found) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into_tracker()),
+        }
+    }
+}
+
 /// The `Authorization` header for the credentials' `linear_api_key`.
 fn authorization(credentials: &Credentials) -> Result<HeaderValue, CallError> {
     let key = credentials

@@ -52,6 +52,20 @@ impl ProjectAllowlist {
         Ok((!empty).then_some(list))
     }
 
+    /// The projects listed by id or path (`123`, `security/app`), as written (paths lower-cased).
+    pub fn projects(&self) -> Vec<String> {
+        self.ids
+            .iter()
+            .map(u64::to_string)
+            .chain(self.paths.iter().cloned())
+            .collect()
+    }
+
+    /// The groups listed (`platform` for `platform/*`).
+    pub fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
     /// Whether the project with this id and path (GitLab paths are case-insensitive) is listed.
     pub fn allows(&self, project_id: u64, path: &str) -> bool {
         let path = path.trim_matches('/').to_ascii_lowercase();

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -109,6 +109,28 @@ pub struct SlackWorkspace {
     pub team_id: String,
     /// Set for a workspace of an Enterprise Grid organisation.
     pub enterprise_id: Option<String>,
+}
+
+/// Who the bot token belongs to (`auth.test`), and the scopes it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotIdentity {
+    pub team_id: String,
+    /// The workspace's name.
+    pub team: String,
+    /// The bot user's name (what `/invite @…` takes).
+    pub user: String,
+    pub user_id: String,
+    /// The token's scopes from `x-oauth-scopes`; `None` when Slack did not send the header.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A channel as `conversations.info` shows it to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    pub name: String,
+    pub is_member: bool,
+    pub is_archived: bool,
+    pub is_private: bool,
 }
 
 /// Why a Slack call failed. No variant carries the bot token or a `response_url`.
@@ -337,6 +359,66 @@ impl SlackClient {
         })
     }
 
+    /// `auth.test` read for the doctor: who the bot is and, from the `x-oauth-scopes` header
+    /// Slack puts on Web API answers, the scopes its token holds (`None` when the header is
+    /// absent, so nothing can be said about them).
+    #[tracing::instrument(skip_all)]
+    pub async fn bot_identity(&self) -> Result<BotIdentity, SlackError> {
+        const METHOD: &str = "auth.test";
+        let (headers, reply) = self
+            .call_with_headers(METHOD, None, Body::form(&[]))
+            .await?;
+        let text = |name: &str| {
+            reply
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let scopes = headers
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            });
+        Ok(BotIdentity {
+            team_id: text("team_id"),
+            team: text("team"),
+            user: text("user"),
+            user_id: text("user_id"),
+            scopes,
+        })
+    }
+
+    /// `conversations.info` (bot scope `channels:read` for public, `groups:read` for private
+    /// channels): whether the channel exists for this bot, is archived, and has the bot in it.
+    /// An unknown channel (or a private one without the bot) is
+    /// [`SlackError::ChannelUnusable`] with `channel_not_found`.
+    #[tracing::instrument(skip_all, fields(channel = channel))]
+    pub async fn channel_info(&self, channel: &str) -> Result<ChannelInfo, SlackError> {
+        const METHOD: &str = "conversations.info";
+        let form = Body::form(&[("channel", channel)]);
+        let reply = self.call(METHOD, Some(channel), form).await?;
+        let info = reply
+            .get("channel")
+            .ok_or_else(|| reply_without(METHOD, "channel"))?;
+        let flag = |name: &str| info.get(name).and_then(Value::as_bool).unwrap_or(false);
+        Ok(ChannelInfo {
+            name: info
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            is_member: flag("is_member"),
+            is_archived: flag("is_archived"),
+            is_private: flag("is_private"),
+        })
+    }
+
     /// `views.open`: show `view` (a modal) to the user whose click gave `trigger_id`. A trigger
     /// id lives three seconds, so nothing is retried beyond what every call does; a late one is
     /// [`SlackError::Api`] with `expired_trigger_id` (or `invalid_trigger_id`).
@@ -410,13 +492,25 @@ impl SlackClient {
 
     /// One Web API method: token, retries, one re-read of a refused token, and the reply mapped
     /// to `Ok(reply)` (with `"ok": true`) or a [`SlackError`].
-    #[tracing::instrument(skip_all, fields(method = method))]
     async fn call(
         &self,
         method: &'static str,
         channel: Option<&str>,
         body: Body,
     ) -> Result<Value, SlackError> {
+        self.call_with_headers(method, channel, body)
+            .await
+            .map(|(_, reply)| reply)
+    }
+
+    /// [`Self::call`], also giving the answer's headers (Slack names the token's scopes there).
+    #[tracing::instrument(skip_all, fields(method = method))]
+    async fn call_with_headers(
+        &self,
+        method: &'static str,
+        channel: Option<&str>,
+        body: Body,
+    ) -> Result<(HeaderMap, Value), SlackError> {
         let url = format!("{}/{method}", self.config.base_url.trim_end_matches('/'));
         let request = |auth: &HeaderValue| {
             self.http
@@ -426,11 +520,11 @@ impl SlackClient {
                 .body(body.bytes.clone())
         };
         let read = move |response: &HttpResponse| interpret(method, response);
-        let (_, reply) = Service::new(SERVICE, &self.secrets, self.config.retry)
+        let (response, reply) = Service::new(SERVICE, &self.secrets, self.config.retry)
             .send_and_read(authorization, request, read, classify, is_token_refusal)
             .await?;
         let code = match reply {
-            Ok(reply) => return Ok(reply),
+            Ok(reply) => return Ok((response.headers, reply)),
             Err(Failure::Slack(e)) => return Err(e),
             Err(Failure::Code(code)) => code,
         };
