@@ -49,6 +49,17 @@ fn every_table() -> Vec<&'static str> {
         .collect()
 }
 
+/// Every check of the checklist `list` about `subject` passed (and there is one).
+fn doctor_passed(list: &Value, subject: &str) -> bool {
+    let checks: Vec<&Value> = list["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["subject"] == subject)
+        .collect();
+    !checks.is_empty() && checks.iter().all(|c| c["status"] == "pass")
+}
+
 /// The fixture `infra/events/<name>`, parsed.
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../infra/events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -251,6 +262,22 @@ async fn drift_scenario() -> Finished {
         ],
     )
     .await;
+
+    // The quick start's order: the doctor first (read-only), then the dry run, then the run.
+    world.linear.add_team(TEAM_ID, "SEC");
+    let doctor = drift.invoke(&json!({ "doctor": true })).await;
+    let list = doctor.response();
+    // The model check is left out here: this world's scripted model answers every prompt with
+    // the drift draft, so the doctor's probe (another schema) is rightly refused; the doctor's
+    // own tests cover that check.
+    for subject in ["secrets manager", "postgres", "linear"] {
+        assert!(doctor_passed(list, subject), "{subject}: {list}");
+    }
+    assert_eq!(
+        world.linear.mutations().await,
+        0,
+        "the doctor wrote to Linear"
+    );
 
     // First the dry run a team starts with: the real inventory, baseline and Linear, and the
     // issues it would file come back; no table, sequence or Linear issue changes.
@@ -748,6 +775,15 @@ async fn mr_audit_scenario() -> Finished {
         ],
     )
     .await;
+
+    // The quick start's order: the doctor first (read-only), then the dry run.
+    let doctor = auditor.invoke(&json!({ "doctor": true })).await;
+    let list = doctor.response();
+    assert_eq!(list["ok"], json!(true), "{list}");
+    for subject in ["postgres", "linear", "confluence", "slack"] {
+        assert!(doctor_passed(list, subject), "{subject}: {list}");
+    }
+    assert_eq!(world.page_rows(), 0, "the doctor wrote to Confluence");
 
     // The dry run a team starts with: one merged MR audited against the real GitLab and
     // Linear; the close, the evidence row and the confirmation come back, nothing is written.
