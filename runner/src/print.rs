@@ -215,10 +215,14 @@ pub fn would_do(would: &[WouldDo], shadowed: &Shadowed) {
         }
     }
     println!("{RULE}");
+    dry_run_summary(would.len(), shadowed);
+}
+
+/// A dry run's last line: how many writes it did not make, and what the shadow state cost.
+pub fn dry_run_summary(writes: usize, shadowed: &Shadowed) {
     let rows: u64 = shadowed.tables.iter().map(|(_, rows)| rows).sum();
     println!(
-        "(dry run: {} write(s) not made; the state was read from {} table(s), {rows} row(s), into temporary shadows in {} ms and discarded.)",
-        would.len(),
+        "(dry run: {writes} write(s) not made; the state was read from {} table(s), {rows} row(s), into temporary shadows in {} ms and discarded.)",
         shadowed.tables.len(),
         shadowed.millis
     );

@@ -90,8 +90,7 @@ pub async fn command(command: RotationCommand) -> Result<()> {
             let dry = runtime.dry_run(&input, None).await?;
             print_posts(&dry.would, runtime.config.sweep.digest_to.as_deref());
             print_report(&dry.report);
-            crate::print::would_do(&[], &dry.shadowed);
-            println!("(dry run: {} message(s) not posted.)", dry.would.len());
+            crate::print::dry_run_summary(dry.would.len(), &dry.shadowed);
             Ok(())
         }
         RotationCommand::Run {

@@ -94,6 +94,30 @@ impl Function {
         }
     }
 
+    /// The keys the function cannot start without, refused at every cold start in this order
+    /// (`Foundation::start`) and checked by the doctor. `database_url` is not listed: the
+    /// connection refuses its absence itself. `review_webhook_secret` is required only with
+    /// `REVIEW_WEBHOOK_URL`, so the review asks for it then.
+    pub fn required_keys(self) -> &'static [&'static str] {
+        match self {
+            Function::OAuthDrift => &["linear_api_key"],
+            Function::PrivilegedGrantReview | Function::ReviewWorker => {
+                &["axiom_token", "slack_bot_token"]
+            }
+            Function::SlackInteractions => &["slack_signing_secret", "slack_bot_token"],
+            Function::RotationChaser => &["slack_bot_token"],
+            // An empty token would otherwise match an empty header.
+            Function::GitLabWebhook => &["gitlab_webhook_token"],
+            Function::MrAudit => &[
+                "gitlab_token",
+                "linear_api_key",
+                "confluence_email",
+                "confluence_api_token",
+                "slack_bot_token",
+            ],
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Function> {
         Function::ALL.into_iter().find(|f| f.name() == name)
     }
@@ -109,7 +133,7 @@ pub fn functions_of(workflow: &str) -> &'static [Function] {
             Function::SlackInteractions,
         ],
         "rotation-chaser" => &[Function::RotationChaser, Function::SlackInteractions],
-        "mr-audit" => &[Function::GitLabWebhook, Function::MrAudit],
+        "mr-audit" => &[Function::MrAudit, Function::GitLabWebhook],
         _ => &[],
     }
 }
@@ -157,6 +181,19 @@ pub fn warn_unused(function: Function, credentials: &Credentials) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_required_key_is_one_the_function_reads() {
+        for function in Function::ALL {
+            for key in function.required_keys() {
+                assert!(
+                    function.credential_keys().contains(key),
+                    "{}: {key}",
+                    function.name()
+                );
+            }
+        }
+    }
     use crate::secrets::{KNOWN_KEYS, parse_credentials};
 
     #[test]

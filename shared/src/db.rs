@@ -389,27 +389,8 @@ fn owner_needed(error: DbError) -> DbError {
 /// (no prepare round trip). Anything else, a changed migration included, takes the locked path,
 /// which applies or reports it. Rows appear only when their migration commits, so a migration
 /// still running elsewhere reads as not current.
-pub async fn schema_is_current(client: &Client) -> Result<bool, DbError> {
-    let messages = match client
-        .simple_query("SELECT version::text, checksum FROM schema_migrations")
-        .await
-    {
-        Ok(messages) => messages,
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
-            return Ok(false);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let applied: std::collections::HashMap<&str, &str> = messages
-        .iter()
-        .filter_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some((row.get(0)?, row.get(1)?)),
-            _ => None,
-        })
-        .collect();
-    Ok(MIGRATIONS.iter().all(|&(version, _, sql)| {
-        applied.get(version.to_string().as_str()) == Some(&checksum(sql).as_str())
-    }))
+async fn schema_is_current(client: &Client) -> Result<bool, DbError> {
+    Ok(pending_migrations(client).await?.is_current())
 }
 
 /// How the database's applied migrations compare with the bundled ones, read without

@@ -106,14 +106,18 @@ impl Foundation {
             database_ms: OnceLock::new(),
         };
         let http = http::build_client(common.http_timeout);
-        Ok(Self {
+        let foundation = Self {
             common,
             secrets,
             credentials,
             http,
             timings,
             mode,
-        })
+        };
+        for key in function.required_keys() {
+            foundation.require(key)?;
+        }
+        Ok(foundation)
     }
 
     /// Where the cold start's time went so far.
@@ -124,19 +128,15 @@ impl Foundation {
         }
     }
 
-    /// A credential the function cannot run without.
-    pub fn require<'a>(
-        &'a self,
-        name: &str,
-        pick: impl Fn(&'a Credentials) -> &'a Option<SecretString>,
-    ) -> Result<&'a SecretString, StartupError> {
+    /// A credential the function cannot run without: present and not blank.
+    pub fn require(&self, key: &str) -> Result<&SecretString, StartupError> {
         // An empty value is as unusable as a missing one; refuse it now, not at the first call.
-        pick(&self.credentials)
-            .as_ref()
+        self.credentials
+            .get(key)
             .filter(|value| !value.expose_secret().trim().is_empty())
             .ok_or_else(|| {
                 StartupError::Missing(format!(
-                    "credential {name} is missing from the secret (or empty)"
+                    "credential {key} is missing from the secret (or empty)"
                 ))
             })
     }
@@ -234,7 +234,7 @@ impl Foundation {
 
 /// A dry run reads today's schema as it is and changes nothing, migrations included.
 async fn require_current_schema(client: &Client) -> Result<(), StartupError> {
-    if db::schema_is_current(client).await? {
+    if db::pending_migrations(client).await?.is_current() {
         Ok(())
     } else {
         Err(StartupError::Missing(

@@ -26,11 +26,7 @@ pub(super) async fn check(
     needs: &Needs<'_>,
 ) {
     let mut record = list.record(workflow, SUBJECT);
-    if context.credential("axiom_token").is_none() {
-        record.skip(
-            "datasets queryable",
-            "no axiom_token (see the secret's checks)",
-        );
+    if !context.has_credentials(&mut record, "datasets queryable", &["axiom_token"]) {
         return;
     }
     let client = AxiomClient::new(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::checklist::Checklist;
-use super::{Context, Scope, postgres};
+use super::{Context, Scope, Workflow, postgres};
 use crate::config::{CommonSettings, ConfigError};
 use crate::http;
 use crate::secrets::{SecretError, SecretSource, SecretStore};
@@ -69,6 +69,25 @@ pub(super) async fn check(
 }
 
 /// The fix for a setting that does not parse: the variable and what it must be.
+/// A workflow whose settings do not parse: that failure with its fix, its credentials checked
+/// all the same, and its `services` skipped, since they need the settings.
+pub(super) fn settings_unreadable(
+    list: &mut Checklist,
+    context: &Context,
+    workflow: Workflow,
+    error: &ConfigError,
+    services: &str,
+) {
+    list.record(workflow.name(), "settings").fail(
+        "settings parse",
+        error.to_string(),
+        setting_fix(error),
+    );
+    super::credentials::check(list, context, workflow);
+    list.record(workflow.name(), "services")
+        .skip(services, "the workflow's settings do not parse");
+}
+
 pub(super) fn setting_fix(error: &ConfigError) -> String {
     format!(
         "set {} correctly ({}); every variable is in docs/configuration.md",

@@ -18,13 +18,11 @@ pub(super) async fn check(
     page_id: &str,
 ) {
     let mut record = list.record(workflow, SUBJECT);
-    if context.credential("confluence_email").is_none()
-        || context.credential("confluence_api_token").is_none()
-    {
-        record.skip(
-            "page readable",
-            "no confluence_email or confluence_api_token (see the secret's checks)",
-        );
+    if !context.has_credentials(
+        &mut record,
+        "page readable",
+        &["confluence_email", "confluence_api_token"],
+    ) {
         return;
     }
     let client = ConfluenceClient::new(

@@ -7,27 +7,12 @@ use super::checklist::Checklist;
 use super::{Context, Scope, Workflow};
 use crate::credential_scope::Function;
 
-/// The keys a function's cold start refuses to go without (its runtime's `require` calls, plus
-/// `database_url`, which every function connects with). The review's webhook secret is required
-/// only with `REVIEW_WEBHOOK_URL`; its check is in the review's own.
-pub(super) fn required(function: Function) -> &'static [&'static str] {
-    match function {
-        Function::OAuthDrift => &["database_url", "linear_api_key"],
-        Function::PrivilegedGrantReview | Function::ReviewWorker => {
-            &["database_url", "axiom_token", "slack_bot_token"]
-        }
-        Function::SlackInteractions => &["database_url", "slack_signing_secret", "slack_bot_token"],
-        Function::RotationChaser => &["database_url", "slack_bot_token"],
-        Function::GitLabWebhook => &["database_url", "gitlab_webhook_token"],
-        Function::MrAudit => &[
-            "database_url",
-            "gitlab_token",
-            "linear_api_key",
-            "confluence_email",
-            "confluence_api_token",
-            "slack_bot_token",
-        ],
-    }
+/// The keys a function's cold start refuses to go without
+/// ([`Function::required_keys`]), plus `database_url`, which every function connects with.
+/// The review's webhook secret is required only with `REVIEW_WEBHOOK_URL`; its check is in
+/// the review's own.
+fn required(function: Function, key: &str) -> bool {
+    key == "database_url" || function.required_keys().contains(&key)
 }
 
 pub(super) fn check(list: &mut Checklist, context: &Context, workflow: Workflow) {
@@ -49,7 +34,7 @@ pub(super) fn check(list: &mut Checklist, context: &Context, workflow: Workflow)
             seen.push(key);
             let needed_by: Vec<&str> = functions
                 .iter()
-                .filter(|f| required(**f).contains(key))
+                .filter(|f| required(**f, key))
                 .map(|f| f.name())
                 .collect();
             let name = format!("credential {key}");
@@ -90,23 +75,5 @@ fn shape_problem(key: &str, value: &str) -> Option<(String, String)> {
             "set database_url to postgres://user:password@host:5432/database".to_owned(),
         )),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_required_key_is_one_the_function_reads() {
-        for function in Function::ALL {
-            for key in required(function) {
-                assert!(
-                    function.credential_keys().contains(key),
-                    "{}: {key}",
-                    function.name()
-                );
-            }
-        }
     }
 }

@@ -2,12 +2,11 @@
 //! project) and the model that drafts justification requests.
 
 use super::checklist::{Checklist, quoted};
-use super::common::setting_fix;
+use super::common::settings_unreadable;
 use super::{Context, Workflow, credentials, linear, openai};
 use crate::config::{ConfigError, Env};
 use crate::drift::config::DriftSettings;
-
-const WORKFLOW: &str = "oauth-drift";
+use crate::drift::workflow::WORKFLOW;
 
 /// The drift audit's settings as its runtime reads them, with the team it cannot file without.
 pub(super) struct Settings(Result<(DriftSettings, String), ConfigError>);
@@ -35,11 +34,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
             (&parsed.0, &parsed.1)
         }
         Err(e) => {
-            list.record(WORKFLOW, "settings")
-                .fail("settings parse", e.to_string(), setting_fix(e));
-            credentials::check(list, context, Workflow::OAuthDrift);
-            list.record(WORKFLOW, "services")
-                .skip("linear, openai", "the workflow's settings do not parse");
+            settings_unreadable(list, context, Workflow::OAuthDrift, e, "linear, openai");
             return;
         }
     };

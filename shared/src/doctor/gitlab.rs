@@ -18,11 +18,7 @@ pub(super) async fn check(
     projects: Option<&ProjectAllowlist>,
 ) {
     let mut record = list.record(workflow, SUBJECT);
-    if context.credential("gitlab_token").is_none() {
-        record.skip(
-            "token accepted",
-            "no gitlab_token (see the secret's checks)",
-        );
+    if !context.has_credentials(&mut record, "token accepted", &["gitlab_token"]) {
         return;
     }
     let client = GitLabClient::new(

@@ -28,11 +28,7 @@ pub(super) async fn check(
     needs: Needs<'_>,
 ) {
     let mut record = list.record(workflow, SUBJECT);
-    if context.credential("linear_api_key").is_none() {
-        record.skip(
-            "API key accepted",
-            "no linear_api_key (see the secret's checks)",
-        );
+    if !context.has_credentials(&mut record, "API key accepted", &["linear_api_key"]) {
         return;
     }
     let client = LinearClient::new(

@@ -55,10 +55,10 @@ impl Workflow {
 
     pub fn name(self) -> &'static str {
         match self {
-            Workflow::OAuthDrift => "oauth-drift",
-            Workflow::PrivilegedReview => "privileged-review",
-            Workflow::RotationChaser => "rotation-chaser",
-            Workflow::MrAudit => "mr-audit",
+            Workflow::OAuthDrift => crate::drift::workflow::WORKFLOW,
+            Workflow::PrivilegedReview => crate::review::workflow::WORKFLOW,
+            Workflow::RotationChaser => crate::rotation::WORKFLOW,
+            Workflow::MrAudit => crate::mr_audit::WORKFLOW,
         }
     }
 
@@ -68,16 +68,7 @@ impl Workflow {
 
     /// Every function of the workflow (a local run checks the credentials of each).
     fn functions(self) -> &'static [Function] {
-        match self {
-            Workflow::OAuthDrift => &[Function::OAuthDrift],
-            Workflow::PrivilegedReview => &[
-                Function::PrivilegedGrantReview,
-                Function::ReviewWorker,
-                Function::SlackInteractions,
-            ],
-            Workflow::RotationChaser => &[Function::RotationChaser, Function::SlackInteractions],
-            Workflow::MrAudit => &[Function::MrAudit, Function::GitLabWebhook],
-        }
+        crate::credential_scope::functions_of(self.name())
     }
 
     /// The workflow a scheduled function runs.
@@ -140,6 +131,24 @@ impl Context {
             .as_ref()?
             .get(key)
             .filter(|v| !v.expose_secret().trim().is_empty())
+    }
+
+    /// Whether every one of `keys` is present. If not, `check` is recorded as skipped, naming
+    /// them: the secret's own checks already say what is missing and how to fix it.
+    pub(super) fn has_credentials(
+        &self,
+        record: &mut checklist::Recorder<'_>,
+        check: &str,
+        keys: &[&str],
+    ) -> bool {
+        if keys.iter().all(|key| self.credential(key).is_some()) {
+            return true;
+        }
+        record.skip(
+            check,
+            format!("no {} (see the secret's checks)", keys.join(" or ")),
+        );
+        false
     }
 }
 

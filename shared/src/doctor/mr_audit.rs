@@ -3,12 +3,11 @@
 //! Confluence (the page, its audit table, edit permission) and Slack (scope and channels).
 
 use super::checklist::{Checklist, quoted};
-use super::common::setting_fix;
+use super::common::settings_unreadable;
 use super::{Context, Workflow, confluence, credentials, gitlab, linear, slack};
 use crate::config::{ConfigError, Env};
+use crate::mr_audit::WORKFLOW;
 use crate::mr_audit::config::MrAuditConfig;
-
-const WORKFLOW: &str = "mr-audit";
 
 /// The settings, with the worker's required Confluence URL and page id.
 pub(super) struct Settings(Result<(MrAuditConfig, String, String), ConfigError>);
@@ -26,12 +25,12 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
     let (config, confluence_url, page_id) = match &settings.0 {
         Ok((config, url, page)) => (config, url, page),
         Err(e) => {
-            list.record(WORKFLOW, "settings")
-                .fail("settings parse", e.to_string(), setting_fix(e));
-            credentials::check(list, context, Workflow::MrAudit);
-            list.record(WORKFLOW, "services").skip(
+            settings_unreadable(
+                list,
+                context,
+                Workflow::MrAudit,
+                e,
                 "gitlab, linear, confluence, slack",
-                "the workflow's settings do not parse",
             );
             return;
         }

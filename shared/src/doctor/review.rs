@@ -3,13 +3,12 @@
 //! reviewer groups), Axiom (the audit events and the review events datasets) and the model.
 
 use super::checklist::{Checklist, quoted};
-use super::common::setting_fix;
+use super::common::settings_unreadable;
 use super::{Context, Scope, Workflow, axiom, credentials, openai, slack};
 use crate::config::{ConfigError, Env};
 use crate::credential_scope::Function;
 use crate::review::config::ReviewConfig;
-
-const WORKFLOW: &str = "privileged-review";
+use crate::review::workflow::WORKFLOW;
 
 pub(super) struct Settings(Result<ReviewConfig, ConfigError>);
 
@@ -23,12 +22,12 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
     let config = match &settings.0 {
         Ok(config) => config,
         Err(e) => {
-            list.record(WORKFLOW, "settings")
-                .fail("settings parse", e.to_string(), setting_fix(e));
-            credentials::check(list, context, Workflow::PrivilegedReview);
-            list.record(WORKFLOW, "services").skip(
+            settings_unreadable(
+                list,
+                context,
+                Workflow::PrivilegedReview,
+                e,
                 "slack, axiom, openai",
-                "the workflow's settings do not parse",
             );
             return;
         }

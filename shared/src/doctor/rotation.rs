@@ -3,12 +3,11 @@
 //! read from the consumers in Postgres).
 
 use super::checklist::{Checklist, quoted};
-use super::common::setting_fix;
+use super::common::settings_unreadable;
 use super::{Context, Workflow, credentials, slack};
 use crate::config::{ConfigError, Env};
+use crate::rotation::WORKFLOW;
 use crate::rotation::config::RotationConfig;
-
-const WORKFLOW: &str = "rotation-chaser";
 
 pub(super) struct Settings(Result<RotationConfig, ConfigError>);
 
@@ -25,11 +24,7 @@ pub(super) async fn check(list: &mut Checklist, context: &Context, settings: &Se
     let config = match &settings.0 {
         Ok(config) => config,
         Err(e) => {
-            list.record(WORKFLOW, "settings")
-                .fail("settings parse", e.to_string(), setting_fix(e));
-            credentials::check(list, context, Workflow::RotationChaser);
-            list.record(WORKFLOW, "services")
-                .skip("slack", "the workflow's settings do not parse");
+            settings_unreadable(list, context, Workflow::RotationChaser, e, "slack");
             return;
         }
     };

@@ -28,11 +28,7 @@ pub(super) async fn check(
     needs: &Needs<'_>,
 ) {
     let mut record = list.record(workflow, SUBJECT);
-    if context.credential("slack_bot_token").is_none() {
-        record.skip(
-            "bot token accepted",
-            "no slack_bot_token (see the secret's checks)",
-        );
+    if !context.has_credentials(&mut record, "bot token accepted", &["slack_bot_token"]) {
         return;
     }
     let client = SlackClient::new(

@@ -29,8 +29,6 @@ pub struct DriftRuntime {
     pub settings: DriftSettings,
     db: Database,
     linear: LinearClient,
-    /// The Linear team issues are filed in (named in a dry run's report).
-    linear_team: String,
     openai: Option<OpenAiClient>,
     metrics: MetricsSink,
 }
@@ -46,14 +44,13 @@ impl DriftRuntime {
             )
         })?;
         let foundation = Foundation::start(Function::OAuthDrift, mode).await?;
-        foundation.require("linear_api_key", |c| &c.linear_api_key)?;
         let db = foundation.database().await?;
         let linear = LinearClient::new(
             foundation.http.clone(),
             foundation.secrets.clone(),
             LinearConfig {
                 base_url: settings.linear_api_url.clone(),
-                team_id: team_id.clone(),
+                team_id,
                 project_id: settings.linear_project_id.clone(),
                 retry: foundation.common.retry,
             },
@@ -70,7 +67,6 @@ impl DriftRuntime {
             settings,
             db,
             linear,
-            linear_team: team_id,
             openai,
             metrics,
         })
@@ -126,7 +122,7 @@ impl DriftRuntime {
             .await?;
         let store = PgStore::new(&db);
         let would = WouldDoLog::default();
-        let tracker = RecordingTracker::new(&self.linear, &self.linear_team, &would);
+        let tracker = RecordingTracker::new(&self.linear, &self.linear.config().team_id, &would);
         let common = &self.foundation.common;
         let deps = DriftDeps {
             store: &store,

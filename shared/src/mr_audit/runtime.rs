@@ -48,8 +48,6 @@ impl HookRuntime {
     pub async fn start(mode: Mode) -> Result<Self, StartupError> {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let foundation = Foundation::start(Function::GitLabWebhook, mode).await?;
-        // `require` also refuses an empty token, which would otherwise match an empty header.
-        foundation.require("gitlab_webhook_token", |c| &c.gitlab_webhook_token)?;
         let db = foundation.database().await?;
         let bus = Bus::start(mode, &config.event_bus, foundation.common.retry).await;
         let metrics = mode.metrics();
@@ -144,11 +142,6 @@ impl AuditRuntime {
         let config = MrAuditConfig::from_env(&Env::process())?;
         let (confluence_url, page_id) = config.require_worker_settings()?;
         let foundation = Foundation::start(Function::MrAudit, mode).await?;
-        foundation.require("gitlab_token", |c| &c.gitlab_token)?;
-        foundation.require("linear_api_key", |c| &c.linear_api_key)?;
-        foundation.require("confluence_email", |c| &c.confluence_email)?;
-        foundation.require("confluence_api_token", |c| &c.confluence_api_token)?;
-        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let retry = foundation.common.retry;
         let http = foundation.http.clone();
         let secrets = foundation.secrets.clone();

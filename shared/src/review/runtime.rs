@@ -222,16 +222,14 @@ impl ColdStarted for WorkerRuntime {
     }
 }
 
-/// What both review functions start from: their settings, the foundation, and the two
-/// credentials neither can run without.
+/// What both review functions start from: their settings and the foundation (which refuses a
+/// secret without the Axiom and Slack credentials neither can run without).
 async fn review_foundation(
     function: Function,
     mode: Mode,
 ) -> Result<(ReviewConfig, Foundation), StartupError> {
     let config = ReviewConfig::from_env(&Env::process())?;
     let foundation = Foundation::start(function, mode).await?;
-    foundation.require("axiom_token", |c| &c.axiom_token)?;
-    foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
     Ok((config, foundation))
 }
 
@@ -243,7 +241,7 @@ fn webhook_sender(
     let Some(url) = &config.webhook_url else {
         return Ok(None);
     };
-    let secret = foundation.require("review_webhook_secret", |c| &c.review_webhook_secret)?;
+    let secret = foundation.require("review_webhook_secret")?;
     if !standard_webhooks::is_standard_secret(secret.expose_secret()) {
         tracing::warn!(
             "review_webhook_secret is not base64: receivers using a Standard Webhooks library will read a different key and refuse every delivery; use `whsec_` + base64 (e.g. `openssl rand -base64 32`)"

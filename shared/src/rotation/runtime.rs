@@ -43,7 +43,6 @@ impl RotationRuntime {
         let config = RotationConfig::from_env(&Env::process())?;
         config.require_digest_target()?;
         let foundation = Foundation::start(Function::RotationChaser, mode).await?;
-        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let db = foundation.database().await?;
         let slack = SlackClient::new(
             foundation.http.clone(),

@@ -66,8 +66,6 @@ impl InteractionsRuntime {
             false => None,
         };
         let foundation = Foundation::start(Function::SlackInteractions, mode).await?;
-        foundation.require("slack_signing_secret", |c| &c.slack_signing_secret)?;
-        foundation.require("slack_bot_token", |c| &c.slack_bot_token)?;
         let db = foundation.database().await?;
         let slack = slack_client(&foundation, &router.slack_api_base);
         let bus = Bus::start(mode, &router.event_bus, foundation.common.retry).await;
