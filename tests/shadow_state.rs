@@ -181,3 +181,41 @@ async fn a_role_without_temporary_is_told_which_grant_it_needs() {
     assert!(matches!(e, ShadowError::NoTempPrivilege), "{e}");
     assert!(e.to_string().contains("GRANT TEMPORARY"), "{e}");
 }
+
+#[tokio::test]
+async fn a_table_with_an_identity_column_is_refused_by_name_and_nothing_is_shadowed() {
+    let test = seeded().await;
+    test.admin_client()
+        .await
+        .batch_execute(
+            "CREATE TABLE identity_rows (id bigint GENERATED ALWAYS AS IDENTITY, note text);
+             GRANT ALL ON identity_rows TO PUBLIC;",
+        )
+        .await
+        .expect("a table with an identity column");
+    let client = test.client().await;
+    let e = shadow_tables(&client, &["rotation_consumers", "identity_rows"])
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(e, ShadowError::Unsupported { ref table, .. } if table == "identity_rows"),
+        "{e}"
+    );
+    let shadows: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND relkind = 'r'",
+            &[],
+        )
+        .await
+        .expect("count temporary tables")
+        .get(0);
+    assert_eq!(shadows, 0);
+}
+
+#[tokio::test]
+async fn no_table_to_shadow_is_refused_rather_than_run_unshadowed() {
+    let test = seeded().await;
+    let client = test.client().await;
+    let e = shadow_tables(&client, &[]).await.expect_err("refused");
+    assert!(matches!(e, ShadowError::NothingToShadow), "{e}");
+}
